@@ -1,0 +1,210 @@
+"""A fake OpenAI-compatible server: `/v1/chat/completions` as JSON and as SSE.
+
+Scripted with `enqueue(Reply(...))`; every request body is recorded in `requests`.
+When the queue is empty, `default_reply` answers. Failure modes the real providers
+show are one field away: an HTTP error with headers (429 + Retry-After), a stream cut
+mid-reply, a stream that ends without a finish reason, a malformed chunk, a stall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from aiohttp import web
+
+from tests.fakes.server import ThreadedServer
+
+
+@dataclass
+class Reply:
+    text: str = "OK."
+    chunk_size: int = 8  # characters per streamed chunk
+    finish_reason: str | None = "stop"  # None: the stream ends without one
+    prompt_tokens: int | None = None  # None: counted from the request
+    cached_tokens: int = 0
+    deepseek_cache_fields: bool = False  # report prompt_cache_hit_tokens like DeepSeek
+    status: int = 200  # != 200: an error response with `error_body`
+    error_body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # before the response starts
+    chunk_delay: float = 0.0  # between chunks
+    cut_after: int | None = None  # close the connection after N content chunks
+    malformed_after: int | None = None  # send an invalid JSON chunk after N content chunks
+    stall_after: int | None = None  # stop sending after N content chunks, for stall_seconds
+    stall_seconds: float = 30.0
+
+    @classmethod
+    def error(cls, status: int, message: str = "error", code: str | None = None,
+              headers: dict[str, str] | None = None) -> "Reply":
+        body = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
+        return cls(status=status, error_body=body, headers=headers or {})
+
+    @classmethod
+    def rate_limited(cls, retry_after: float = 1) -> "Reply":
+        return cls.error(429, "Rate limit reached", "rate_limit_exceeded",
+                         {"Retry-After": str(retry_after)})
+
+    @classmethod
+    def context_too_long(cls, limit: int = 8192) -> "Reply":
+        return cls.error(
+            400,
+            f"This model's maximum context length is {limit} tokens. "
+            f"However, your messages resulted in {limit + 1000} tokens.",
+            "context_length_exceeded",
+        )
+
+
+@dataclass
+class RecordedRequest:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.body.get("messages", [])
+
+
+class FakeOpenAI(ThreadedServer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue: deque[Reply] = deque()
+        self.requests: list[RecordedRequest] = []
+        self.default_reply: Callable[[dict[str, Any]], Reply] = lambda body: Reply()
+
+    # -- scripting --------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The value for OPENAI_BASE_URL."""
+        return f"{self.base_url}/v1"
+
+    def enqueue(self, *replies: Reply | str) -> None:
+        with self.lock:
+            for reply in replies:
+                self.queue.append(Reply(text=reply) if isinstance(reply, str) else reply)
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        with self.lock:
+            return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def reset(self) -> None:
+        with self.lock:
+            self.queue.clear()
+            self.requests.clear()
+
+    # -- HTTP -------------------------------------------------------------------------
+    def build_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+
+    def _next_reply(self, body: dict[str, Any]) -> Reply:
+        with self.lock:
+            return self.queue.popleft() if self.queue else self.default_reply(body)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        with self.lock:
+            self.requests.append(RecordedRequest(request.path, dict(request.headers), body, time.time()))
+        reply = self._next_reply(body)
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.status != 200:
+            return web.json_response(reply.error_body or {}, status=reply.status, headers=reply.headers)
+        usage = self._usage(body, reply)
+        if not body.get("stream"):
+            return web.json_response(self._completion(body, reply, usage), headers=reply.headers)
+        return await self._stream(request, body, reply, usage)
+
+    def _usage(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        prompt = reply.prompt_tokens if reply.prompt_tokens is not None else count_prompt(body)
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": max(1, len(reply.text) // 4),
+            "prompt_tokens_details": {"cached_tokens": reply.cached_tokens},
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if reply.deepseek_cache_fields:
+            del usage["prompt_tokens_details"]
+            usage["prompt_cache_hit_tokens"] = reply.cached_tokens
+            usage["prompt_cache_miss_tokens"] = prompt - reply.cached_tokens
+        return usage
+
+    def _completion(self, body: dict[str, Any], reply: Reply, usage: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake-model"),
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.text},
+                "finish_reason": reply.finish_reason or "stop",
+            }],
+            "usage": usage,
+        }
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], reply: Reply,
+                      usage: dict[str, Any]) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **reply.headers})
+        await response.prepare(request)
+        model = body.get("model", "fake-model")
+
+        def chunk(delta: dict[str, Any], finish: str | None = None, choices: bool = True) -> bytes:
+            payload: dict[str, Any] = {
+                "id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}] if choices else [],
+            }
+            return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+
+        await response.write(chunk({"role": "assistant", "content": ""}))
+        pieces = [reply.text[i:i + reply.chunk_size] for i in range(0, len(reply.text), reply.chunk_size)]
+        for index, piece in enumerate(pieces):
+            if reply.cut_after is not None and index == reply.cut_after:
+                request.transport.close()  # type: ignore[union-attr]
+                return response
+            if reply.malformed_after is not None and index == reply.malformed_after:
+                await response.write(b'data: {"id": "chatcmpl-fake", "choices": [{"delta": {"content": \n\n')
+                await response.write(b"data: [DONE]\n\n")
+                return response
+            if reply.stall_after is not None and index == reply.stall_after:
+                await asyncio.sleep(reply.stall_seconds)
+            await response.write(chunk({"content": piece}))
+            if reply.chunk_delay:
+                await asyncio.sleep(reply.chunk_delay)
+        if reply.cut_after is not None and reply.cut_after >= len(pieces):
+            request.transport.close()  # type: ignore[union-attr]
+            return response
+        if reply.finish_reason is not None:
+            await response.write(chunk({}, reply.finish_reason))
+            stream_options = body.get("stream_options") or {}
+            if stream_options.get("include_usage"):
+                usage_chunk = json.loads(chunk({}, choices=False)[6:])
+                usage_chunk["usage"] = usage
+                await response.write(f"data: {json.dumps(usage_chunk)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+def count_prompt(body: dict[str, Any]) -> int:
+    """What a provider would bill: o200k tokens of every message plus chat-format overhead."""
+    from memory.tokens import count_tokens, MESSAGE_OVERHEAD, REQUEST_OVERHEAD
+
+    total = REQUEST_OVERHEAD
+    for message in body.get("messages", []):
+        content = message.get("content") or ""
+        if isinstance(content, list):
+            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        total += count_tokens(content) + MESSAGE_OVERHEAD
+    return total
