@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class Reply:
     malformed_after: int | None = None  # send an invalid JSON chunk after N content chunks
     stall_after: int | None = None  # stop sending after N content chunks, for stall_seconds
     stall_seconds: float = 30.0
+    wait_for: threading.Event | None = None  # hold the response until the test sets this event
 
     @classmethod
     def error(cls, status: int, message: str = "error", code: str | None = None,
@@ -116,6 +118,8 @@ class FakeOpenAI(ThreadedServer):
         with self.lock:
             self.requests.append(RecordedRequest(request.path, dict(request.headers), body, time.time()))
         reply = self._next_reply(body)
+        if reply.wait_for is not None:
+            await asyncio.to_thread(reply.wait_for.wait, 30)
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.status != 200:

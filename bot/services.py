@@ -1,0 +1,61 @@
+"""The composition root: builds the services every face (CLI, terminal chat, Telegram)
+uses from the settings, in one place. Nothing else constructs a Store, a ModelClient
+or an Engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.settings import Settings
+from memory.engine import Engine, ModelSettings
+from memory.model_client import ModelClient
+from memory.store import Owner, Store, User
+from personas import PersonaLibrary
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    personas: PersonaLibrary
+    client: ModelClient
+    engine: Engine
+
+    async def close(self) -> None:
+        await self.engine.close()
+        self.store.close()
+
+    def resolve_user(self, spec: str) -> User:
+        """`tg:<id>` names a Telegram user; anything else is a local (terminal) user name."""
+        if spec.startswith("tg:"):
+            external_id = spec[3:].strip()
+            if not external_id.lstrip("-").isdigit():
+                raise ValueError(f"'{spec}' is not a Telegram user: use tg:<numeric id>")
+            user = self.store.find_user("tg", external_id)
+            if user is None:
+                raise ValueError(f"no Telegram user {external_id} has talked to the bot yet")
+            return user
+        return self.store.ensure_user("local", spec, display_name=spec)
+
+
+def build_services(settings: Settings) -> Services:
+    store = Store(settings.db)
+    personas = PersonaLibrary([settings.personas_dir] if settings.personas_dir else [])
+    client = ModelClient(
+        base_url=settings.openai_base_url,
+        api_key=settings.api_key(),
+        deadline_seconds=settings.model_deadline_seconds,
+        stall_seconds=settings.stream_stall_seconds,
+        send_cache_key=settings.prompt_cache_key,
+    )
+    engine = Engine(
+        store, client, personas,
+        ModelSettings(model=settings.model, window=settings.window, reply_tokens=settings.reply_reserve,
+                      tail_tokens=settings.tail_budget, temperature=settings.temperature),
+        operator_rules=settings.system_prompt,
+        default_timezone=settings.timezone,
+    )
+    return Services(settings, store, personas, client, engine)
+
+
+__all__ = ["Owner", "Services", "build_services"]

@@ -1,0 +1,197 @@
+"""Settings, from the environment and `.env` (pydantic-settings).
+
+Names follow the tools people already use: the openai SDK's own `OPENAI_API_KEY` and
+`OPENAI_BASE_URL`, Telegram's `TELEGRAM_BOT_TOKEN`, and `COMPANION_*` for ours.
+Lists are comma-separated (`COMPANION_ADMINS=1001,1002`). Secrets are `SecretStr`, so
+they never show up in logs or reprs.
+
+A missing or invalid setting becomes one `SettingsError` line that names the variable and
+says how to set it; the CLI prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DB = Path("data") / "companion.db"
+DEFAULT_MODEL = "gpt-4o-mini"
+SAFE_DEFAULT_WINDOW = 8192
+
+# Context windows of well-known models, matched on the name after any "vendor/" prefix
+# (OpenRouter style). First match wins, so specific names come before families.
+KNOWN_WINDOWS: list[tuple[str, int]] = [
+    (r"kimi-k2-0711", 131_072),
+    (r"kimi-k2", 262_144),
+    (r"kimi-latest|kimi-thinking|kimi", 131_072),
+    (r"deepseek", 131_072),
+    (r"qwen-long", 10_000_000),
+    (r"qwen-turbo|qwen-flash", 1_000_000),
+    (r"qwen-plus|qwen3|qwen2\.5", 131_072),
+    (r"qwen-max|qwen", 32_768),
+    (r"gpt-4\.1", 1_047_576),
+    (r"gpt-5", 400_000),
+    (r"gpt-4o|gpt-4-turbo|chatgpt-4o", 128_000),
+    (r"o1|o3|o4", 200_000),
+    (r"gpt-3\.5", 16_385),
+]
+_MOONSHOT_SIZED = re.compile(r"moonshot-v1-(\d+)k")
+
+
+def known_window(model: str) -> int:
+    """The context window of a known model, or a safe default for unknown ones."""
+    name = model.lower().rsplit("/", 1)[-1]
+    if match := _MOONSHOT_SIZED.match(name):
+        return int(match.group(1)) * 1024
+    for pattern, window in KNOWN_WINDOWS:
+        if re.match(pattern, name):
+            return window
+    return SAFE_DEFAULT_WINDOW
+
+
+def is_local_url(url: str | None) -> bool:
+    """True for endpoints on this machine (Ollama, llama.cpp, vLLM on localhost), which need no key."""
+    if not url:
+        return False
+    host = (urlparse(url).hostname or "").strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class SettingsError(Exception):
+    """A setting that is missing or invalid; the message is one line for the operator."""
+
+
+IntList = Annotated[list[int], NoDecode]
+
+# How the user sets each variable, for error messages.
+HINTS = {
+    "OPENAI_API_KEY": "export OPENAI_API_KEY=sk-... or put it in .env",
+    "COMPANION_CONTEXT_TOKENS": "set it to the model's context window in tokens, e.g. 131072",
+    "COMPANION_REPLY_TOKENS": "set it to the tokens reserved for a reply, e.g. 4096",
+    "TELEGRAM_BOT_TOKEN": "get one from @BotFather and export TELEGRAM_BOT_TOKEN=123456:ABC...",
+    "COMPANION_ADMINS": "use comma-separated Telegram user ids, e.g. 1001,1002",
+    "COMPANION_ALLOWED_USERS": "use comma-separated Telegram user ids, e.g. 1001,1002",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      populate_by_name=True)
+
+    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    model: str = Field(DEFAULT_MODEL, validation_alias="COMPANION_MODEL", min_length=1)
+    context_tokens: int | None = Field(None, validation_alias="COMPANION_CONTEXT_TOKENS", ge=1024)
+    reply_tokens: int | None = Field(None, validation_alias="COMPANION_REPLY_TOKENS", ge=16)
+    tail_tokens: int | None = Field(None, validation_alias="COMPANION_TAIL_TOKENS", ge=0)
+    temperature: float | None = Field(None, validation_alias="COMPANION_TEMPERATURE", ge=0, le=2)
+    db: Path = Field(DEFAULT_DB, validation_alias="COMPANION_DB")
+    personas_dir: Path | None = Field(None, validation_alias="COMPANION_PERSONAS_DIR")
+    system_prompt: str = Field("", validation_alias="COMPANION_SYSTEM_PROMPT")
+    timezone: str = Field("UTC", validation_alias="COMPANION_TIMEZONE")
+    prompt_cache_key: bool = Field(True, validation_alias="COMPANION_PROMPT_CACHE_KEY")
+    model_deadline_seconds: float = Field(60.0, validation_alias="COMPANION_MODEL_DEADLINE", gt=0)
+    stream_stall_seconds: float = Field(45.0, validation_alias="COMPANION_STREAM_STALL", gt=0)
+    log_level: str = Field("INFO", validation_alias="COMPANION_LOG_LEVEL")
+
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
+    telegram_api_base: str | None = Field(None, validation_alias="TELEGRAM_API_BASE")
+    telegram_api_local: bool = Field(False, validation_alias="TELEGRAM_API_LOCAL")
+    admins: IntList = Field(default_factory=list, validation_alias="COMPANION_ADMINS")
+    allowed_users: IntList = Field(default_factory=list, validation_alias="COMPANION_ALLOWED_USERS")
+    open_to_all: bool = Field(False, validation_alias="COMPANION_OPEN")
+
+    @field_validator("admins", "allowed_users", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("openai_base_url", "telegram_api_base", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
+        return value
+
+    # -- derived ----------------------------------------------------------------------
+    @property
+    def window(self) -> int:
+        return self.context_tokens or known_window(self.model)
+
+    @property
+    def reply_reserve(self) -> int:
+        return self.reply_tokens or min(4096, self.window // 4)
+
+    @property
+    def tail_budget(self) -> int:
+        return self.tail_tokens if self.tail_tokens is not None else self.window // 10
+
+    def api_key(self) -> str | None:
+        return self.openai_api_key.get_secret_value() if self.openai_api_key else None
+
+    def require_model_access(self) -> None:
+        """Checked before any network call to the model."""
+        if self.api_key():
+            return
+        if is_local_url(self.openai_base_url):
+            return
+        where = self.openai_base_url or "the OpenAI API (OPENAI_BASE_URL is not set)"
+        raise SettingsError(
+            f"OPENAI_API_KEY is not set, and {where} needs one: {HINTS['OPENAI_API_KEY']} "
+            "(only a local OPENAI_BASE_URL such as http://127.0.0.1:11434/v1 may go without)"
+        )
+
+    def require_telegram(self) -> str:
+        if not self.telegram_bot_token or not self.telegram_bot_token.get_secret_value().strip():
+            raise SettingsError(f"TELEGRAM_BOT_TOKEN is not set: {HINTS['TELEGRAM_BOT_TOKEN']}")
+        return self.telegram_bot_token.get_secret_value().strip()
+
+
+def _env_name(field_name: str) -> str:
+    field = Settings.model_fields.get(field_name)
+    alias = field.validation_alias if field else None
+    return alias if isinstance(alias, str) else field_name.upper()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and .env; a problem becomes one SettingsError line."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = _env_name(str(error["loc"][0])) if error["loc"] else "settings"
+        value = error.get("input")
+        shown = "" if name in ("OPENAI_API_KEY", "TELEGRAM_BOT_TOKEN") or isinstance(value, dict) else f" (got {value!r})"
+        message = error["msg"].removeprefix("Value error, ")
+        hint = HINTS.get(name, "")
+        raise SettingsError(f"{name}: {message}{shown}" + (f"; {hint}" if hint else "")) from None
+    if settings.reply_reserve >= settings.window // 2:
+        raise SettingsError(
+            f"COMPANION_REPLY_TOKENS ({settings.reply_reserve}) must be under half of the "
+            f"context window ({settings.window}); lower it or raise COMPANION_CONTEXT_TOKENS"
+        )
+    return settings

@@ -1,0 +1,384 @@
+"""The turn engine: transport-independent, shared by the Telegram app and the terminal chat.
+
+One turn:
+  1. the user's message is stored durably on arrival (`inbox`), then moved into the
+     history when the conversation is free: it is in the database before any model call;
+  2. the request is assembled under the window budget (a pure function, `assembly`), and a
+     boundary move it decides is persisted;
+  3. the reply streams from the model to the caller's sink;
+  4. the reply is stored exactly as it will be resent (or, if the stream broke, the partial
+     text marked `interrupted`, and the user message marked `failed` so it can be answered
+     again); usage is recorded, cached tokens too;
+  5. background work from the context providers is scheduled; it never delays the reply.
+
+A conversation runs one turn at a time, in arrival order; different conversations run
+concurrently. Messages that arrive while a reply streams wait, and are answered together
+by the next turn (as people write several short messages in a row): the call that runs
+that turn gets status "complete", the others "merged".
+
+Context providers (documents, memory, lore…) plug in without the engine knowing them:
+they contribute static blocks (cache-stable) and tail parts (per turn).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from memory.assembly import AssembledRequest, Budget, ContextTooSmall, StaticBlock, TailPart, assemble
+from memory.model_client import Completion, ErrorKind, ModelClient, ModelError
+from memory.store import Conversation, Message, Owner, Store, User, utc_now
+from memory.tokens import Calibration, count_tokens
+from personas import Persona, PersonaError, PersonaLibrary
+
+log = logging.getLogger(__name__)
+
+
+class ReplySink(Protocol):
+    """Where a streamed reply goes (a Telegram chat, the terminal)."""
+
+    async def delta(self, text: str) -> None:
+        """The next piece of the reply."""
+
+    async def restart(self) -> None:
+        """The model stream restarted from scratch: drop what was shown."""
+
+
+@dataclass
+class TurnContext:
+    """What a context provider may look at while a request is built."""
+
+    conversation: Conversation
+    persona: Persona
+    user: User | None
+    query: str  # the text of the new user message(s)
+    budget: Budget
+
+
+class ContextProvider:
+    """Base for the parts that add context to requests; override what applies."""
+
+    def static_blocks(self, context: TurnContext) -> Sequence[StaticBlock]:
+        """Cache-stable context (documents, summaries); should change rarely."""
+        return ()
+
+    def tail_parts(self, context: TurnContext) -> Sequence[TailPart]:
+        """Per-turn context (lore, recall, passages, new facts)."""
+        return ()
+
+    async def after_turn(self, context: TurnContext) -> None:
+        """Background work after a reply (compaction, fact extraction)."""
+
+
+@dataclass
+class ModelSettings:
+    model: str
+    window: int
+    reply_tokens: int
+    tail_tokens: int
+    temperature: float | None = None
+    top_p: float | None = None
+
+
+@dataclass
+class TurnResult:
+    status: str  # complete | interrupted | failed | merged
+    user_messages: list[Message] = field(default_factory=list)
+    reply: Message | None = None
+    error: ModelError | None = None
+    completion: Completion | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("complete", "merged")
+
+
+class _SafeSink:
+    """Calls the caller's sink, but a failing transport never breaks the turn."""
+
+    def __init__(self, sink: ReplySink | None):
+        self.sink = sink
+
+    async def delta(self, text: str) -> None:
+        if self.sink is not None:
+            try:
+                await self.sink.delta(text)
+            except Exception:  # noqa: BLE001 - showing progress is not essential
+                log.exception("reply sink failed on delta")
+
+    async def restart(self) -> None:
+        if self.sink is not None:
+            try:
+                await self.sink.restart()
+            except Exception:  # noqa: BLE001
+                log.exception("reply sink failed on restart")
+
+
+class _ConversationLocks:
+    """One FIFO lock per busy conversation; forgotten when nobody holds or waits."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    async def __call__(self, conversation_id: int):
+        lock, users = self._locks.get(conversation_id, (asyncio.Lock(), 0))
+        self._locks[conversation_id] = (lock, users + 1)
+        return _Held(self, conversation_id, lock)
+
+    def _release(self, conversation_id: int) -> None:
+        lock, users = self._locks[conversation_id]
+        if users <= 1:
+            del self._locks[conversation_id]
+        else:
+            self._locks[conversation_id] = (lock, users - 1)
+
+
+class _Held:
+    def __init__(self, owner: _ConversationLocks, conversation_id: int, lock: asyncio.Lock):
+        self.owner, self.conversation_id, self.lock = owner, conversation_id, lock
+
+    async def __aenter__(self) -> None:
+        try:
+            await self.lock.acquire()
+        except BaseException:
+            self.owner._release(self.conversation_id)
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.lock.release()
+        self.owner._release(self.conversation_id)
+
+
+def _zone(name: str | None, fallback: str) -> ZoneInfo:
+    for candidate in (name, fallback, "UTC"):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
+
+
+def time_part(now: datetime, zone: ZoneInfo) -> TailPart:
+    local = now.astimezone(zone)
+    offset = local.strftime("%z")
+    offset = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    return TailPart("time", f"Current time for the user: {local:%A, %Y-%m-%d %H:%M} ({zone.key}, {offset})")
+
+
+class Engine:
+    def __init__(self, store: Store, client: ModelClient, personas: PersonaLibrary, settings: ModelSettings,
+                 *, providers: Sequence[ContextProvider] = (), operator_rules: str = "",
+                 default_timezone: str = "UTC", clock=utc_now):
+        self.store = store
+        self.client = client
+        self.personas = personas
+        self.settings = settings
+        self.providers = list(providers)
+        self.operator_rules = operator_rules.strip()
+        self.default_timezone = default_timezone
+        self.clock = clock
+        self.calibration = Calibration(store.calibration_ratios())
+        self._locks = _ConversationLocks()
+        self._background: set[asyncio.Task] = set()
+        self._system_tokens: dict[str, int] = {}
+
+    # -- conversations ----------------------------------------------------------------
+    def persona(self, persona_id: str | None) -> Persona:
+        try:
+            return self.personas.require(persona_id)
+        except PersonaError:
+            log.warning("persona %r is gone; using the default persona", persona_id)
+            return self.personas.default
+
+    def conversation_for(self, owner: Owner, persona_id: str | None = None, *,
+                         user: User | None = None) -> Conversation:
+        """The owner's active conversation with this persona, started (with its greeting) if none."""
+        persona = self.persona(persona_id)
+        conversation = self.store.active_conversation(owner, persona.id)
+        return conversation or self.start_conversation(owner, persona.id, user=user)
+
+    def start_conversation(self, owner: Owner, persona_id: str | None = None, *,
+                           user: User | None = None) -> Conversation:
+        """A new conversation (older ones are kept); the persona's greeting is its first message."""
+        persona = self.persona(persona_id)
+        conversation = self.store.start_conversation(owner, persona.id)
+        if persona.greeting.strip():
+            greeting = persona.render(persona.greeting.strip(), user.name if user else "User")
+            self.store.add_message(conversation.id, "assistant", greeting, speaker_name=persona.name)
+        return self.store.conversation(conversation.id)
+
+    # -- request building -------------------------------------------------------------
+    def budget(self, model: str | None = None, window: int | None = None) -> Budget:
+        s = self.settings
+        if window is None or window >= s.window:
+            return Budget(window=s.window, reply_tokens=s.reply_tokens, tail_tokens=s.tail_tokens,
+                          ratio=self.calibration.ratio(model or s.model))
+        # a shrunk window (after a context-length error) keeps the reserves in proportion
+        scale = window / s.window
+        return Budget(window=window, reply_tokens=min(s.reply_tokens, window // 4),
+                      tail_tokens=int(s.tail_tokens * scale), ratio=self.calibration.ratio(model or s.model))
+
+    def system_text(self, persona: Persona, user: User | None) -> tuple[str, int]:
+        persona_text = persona.system_text(user.name if user else "User")
+        text = f"{self.operator_rules}\n\n{persona_text}" if self.operator_rules else persona_text
+        tokens = self._system_tokens.get(text)
+        if tokens is None:
+            if len(self._system_tokens) > 1024:
+                self._system_tokens.clear()
+            tokens = self._system_tokens[text] = count_tokens(text)
+        return text, tokens
+
+    def build_request(self, conversation: Conversation, *, user: User | None, query: str,
+                      final_user_text: str | None = None, window: int | None = None) -> AssembledRequest:
+        """The exact request for this conversation now. Does not persist anything."""
+        persona = self.persona(conversation.persona_id)
+        model = persona.model.model or self.settings.model
+        budget = self.budget(model, window)
+        context = TurnContext(conversation, persona, user, query, budget)
+        system_text, system_tokens = self.system_text(persona, user)
+        static_blocks = [block for p in self.providers for block in p.static_blocks(context)]
+        zone = _zone(user.timezone if user else None, self.default_timezone)
+        tail = [time_part(self.clock(), zone)]
+        tail += [part for p in self.providers for part in p.tail_parts(context)]
+        history = self.store.history_since(conversation.id, conversation.boundary_message_id)
+        return assemble(system_text=system_text, system_tokens=system_tokens, history=history,
+                        boundary_message_id=conversation.boundary_message_id, budget=budget,
+                        static_blocks=static_blocks, tail_parts=tail, final_user_text=final_user_text)
+
+    # -- turns ------------------------------------------------------------------------
+    async def submit(self, conversation_id: int, text: str, *, user: User | None = None,
+                     speaker_name: str | None = None, platform_message_id: str | int | None = None,
+                     sink: ReplySink | None = None, stop: asyncio.Event | None = None) -> TurnResult:
+        """Store the user's message and answer it (with any that arrived while it waited)."""
+        conversation = self.store.conversation(conversation_id)
+        content = f"{speaker_name}: {text}" if conversation.group_key and speaker_name else text
+        self.store.enqueue_input(conversation_id, content, user_id=user.id if user else None,
+                                 speaker_name=speaker_name, platform_message_id=platform_message_id)
+        async with await self._locks(conversation_id):
+            accepted = self.store.accept_inputs(conversation_id)
+            if not accepted:
+                return TurnResult("merged")
+            return await self._run_turn(conversation_id, accepted, user=user, sink=sink, stop=stop)
+
+    async def _run_turn(self, conversation_id: int, user_messages: list[Message], *, user: User | None,
+                        sink: ReplySink | None, stop: asyncio.Event | None,
+                        final_user_text: str | None = None) -> TurnResult:
+        conversation = self.store.conversation(conversation_id)
+        persona = self.persona(conversation.persona_id)
+        model = persona.model.model or self.settings.model
+        query = "\n".join(m.content for m in user_messages) or (final_user_text or "")
+        safe_sink = _SafeSink(sink)
+        window = None
+        request: AssembledRequest | None = None
+        for attempt in (1, 2):
+            try:
+                request = self.build_request(conversation, user=user, query=query,
+                                             final_user_text=final_user_text, window=window)
+            except ContextTooSmall as exc:
+                error = ModelError(ErrorKind.CONTEXT_TOO_LONG, str(exc))
+                return self._fail_turn(conversation, user_messages, user, model, request, error)
+            if request.boundary_moved:
+                self.store.set_boundary(conversation_id, request.boundary_message_id)
+                conversation = self.store.conversation(conversation_id)
+            try:
+                completion = await self.client.stream_chat(
+                    model=model, messages=request.payload(),
+                    max_tokens=persona.model.reply_tokens or self.settings.reply_tokens,
+                    temperature=persona.model.temperature if persona.model.temperature is not None
+                    else self.settings.temperature,
+                    top_p=persona.model.top_p if persona.model.top_p is not None else self.settings.top_p,
+                    cache_key=f"conversation-{conversation_id}",
+                    on_delta=safe_sink.delta, on_restart=safe_sink.restart, stop=stop,
+                )
+            except ModelError as error:
+                if error.kind is ErrorKind.CONTEXT_TOO_LONG and attempt == 1:
+                    window = self._shrunk_window(request.budget.window, error)
+                    log.warning("context too long for %s; retrying once with a %d-token window", model, window)
+                    continue
+                return self._fail_turn(conversation, user_messages, user, model, request, error)
+            if not completion.text.strip():
+                error = ModelError(ErrorKind.STREAM, "the model returned an empty reply")
+                return self._fail_turn(conversation, user_messages, user, model, request, error)
+            return self._finish_turn(conversation, persona, user_messages, user, request, completion)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _shrunk_window(window: int, error: ModelError) -> int:
+        match = re.search(r"maximum context length is (\d+)", error.detail)
+        if match and int(match.group(1)) < window:
+            return int(match.group(1))
+        return int(window * 0.75)
+
+    def _finish_turn(self, conversation: Conversation, persona: Persona, user_messages: list[Message],
+                     user: User | None, request: AssembledRequest, completion: Completion) -> TurnResult:
+        status = "interrupted" if completion.finish_reason == "stopped" else "complete"
+        with self.store.db.atomic():
+            reply = self.store.add_message(
+                conversation.id, "assistant", completion.text, status=status, speaker_name=persona.name,
+                reply_to=user_messages[-1].id if user_messages else None,
+            )
+            for message in user_messages:
+                self.store.set_status(message.id, "complete")
+            self.store.record_usage(
+                conversation_id=conversation.id, user_id=user.id if user else None, model=completion.model,
+                outcome=status, prompt_tokens=completion.usage.prompt_tokens,
+                cached_tokens=completion.usage.cached_tokens,
+                completion_tokens=completion.usage.completion_tokens,
+                estimated_prompt_tokens=request.total_tokens, first_token_ms=completion.first_token_ms,
+                latency_ms=completion.latency_ms, message_id=reply.id,
+            )
+            if completion.usage.prompt_tokens:
+                ratio = self.calibration.observe(completion.model, request.total_tokens,
+                                                 completion.usage.prompt_tokens)
+                self.store.save_calibration(completion.model, ratio)
+        self._after_turn(conversation, persona, user, request)
+        return TurnResult(status, user_messages, reply, None, completion)
+
+    def _fail_turn(self, conversation: Conversation, user_messages: list[Message], user: User | None,
+                   model: str, request: AssembledRequest | None, error: ModelError) -> TurnResult:
+        reply = None
+        with self.store.db.atomic():
+            if error.partial.strip():
+                reply = self.store.add_message(
+                    conversation.id, "assistant", error.partial, status="interrupted",
+                    reply_to=user_messages[-1].id if user_messages else None,
+                )
+            for message in user_messages:
+                self.store.set_status(message.id, "failed")
+            self.store.record_usage(conversation_id=conversation.id, user_id=user.id if user else None,
+                                    model=model, outcome="failed",
+                                    estimated_prompt_tokens=request.total_tokens if request else 0,
+                                    message_id=reply.id if reply else None)
+        log.warning("turn failed in conversation %s: %s", conversation.id, error)
+        return TurnResult("interrupted" if reply else "failed", user_messages, reply, error)
+
+    # -- background work --------------------------------------------------------------
+    def _after_turn(self, conversation: Conversation, persona: Persona, user: User | None,
+                    request: AssembledRequest) -> None:
+        context = TurnContext(conversation, persona, user, "", request.budget)
+        for provider in self.providers:
+            task = asyncio.get_running_loop().create_task(self._guarded(provider.after_turn(context)))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    @staticmethod
+    async def _guarded(work) -> None:
+        try:
+            await work
+        except Exception:  # noqa: BLE001 - background work retries later; never breaks a turn
+            log.exception("background work failed")
+
+    async def drain(self) -> None:
+        """Wait for background work (tests, shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.drain()
+        await self.client.close()

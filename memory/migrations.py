@@ -1,0 +1,138 @@
+"""The database schema, as a sequence of small named migrations.
+
+Rules (see simonw/llm and sqlite-utils `Migrations`): a migration that has shipped is
+never edited, renamed or reordered; changes come as new functions appended below.
+Each runs in its own transaction together with the record that it ran, so a failed
+migration leaves the database as it was.
+
+Plain SQL is used where the schema needs what sqlite-utils' `create()` cannot say
+(CHECK constraints, ON DELETE CASCADE, FTS5 options).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("companion")
+
+
+def run_sql(db: Database, script: str) -> None:
+    """Run several statements inside the migration's transaction.
+
+    (`executescript` would commit first, splitting the migration from its record.)
+    """
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--") and not statement.strip():
+            continue
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {statement.strip()[:80]}")
+
+
+@migrations()
+def m001_users_conversations_messages(db: Database) -> None:
+    run_sql(
+        db,
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            display_name TEXT,
+            language TEXT,
+            timezone TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (platform, external_id)
+        );
+
+        -- A conversation belongs to one user (private chat, terminal) or to one group
+        -- chat or forum topic (group_key), and to one persona.
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+            group_key TEXT,
+            persona_id TEXT NOT NULL,
+            title TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            -- Messages with id >= boundary_message_id are sent verbatim; the boundary only
+            -- moves forward, in large steps, so the prompt prefix stays cacheable.
+            boundary_message_id INTEGER NOT NULL DEFAULT 0,
+            CHECK ((user_id IS NULL) != (group_key IS NULL))
+        );
+        CREATE INDEX conversations_by_user ON conversations (user_id, persona_id, active);
+        CREATE INDEX conversations_by_group ON conversations (group_key, persona_id, active);
+
+        -- content is exactly what the model gets in the history; tokens is counted once,
+        -- at insert. status: pending (user message awaiting its reply), complete,
+        -- interrupted (partial reply), failed (user message whose reply failed), hidden
+        -- (kept, but out of the context: undo, replaced alternatives).
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+            user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+            speaker_name TEXT,
+            content TEXT NOT NULL,
+            tokens INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            platform_message_id TEXT,
+            status TEXT NOT NULL
+                CHECK (status IN ('pending', 'complete', 'interrupted', 'failed', 'hidden')),
+            reply_to INTEGER REFERENCES messages(id) ON DELETE SET NULL
+        );
+        CREATE INDEX messages_by_conversation ON messages (conversation_id, id);
+        CREATE INDEX messages_by_user ON messages (user_id);
+
+        -- Full-text index of messages.content in textsearch.index_form (CJK as bigrams);
+        -- rowid = messages.id, written by the Store in the same transaction as the message.
+        CREATE VIRTUAL TABLE messages_fts USING fts5 (body, tokenize = 'unicode61 remove_diacritics 2');
+
+        -- One row per model request.
+        CREATE TABLE usage (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER REFERENCES conversations(id) ON DELETE CASCADE,
+            user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+            message_id INTEGER REFERENCES messages(id) ON DELETE SET NULL,
+            model TEXT NOT NULL,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            cached_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            estimated_prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            first_token_ms INTEGER,
+            latency_ms INTEGER NOT NULL DEFAULT 0,
+            outcome TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX usage_by_user ON usage (user_id, created_at);
+
+        -- Provider tokens per o200k token, learnt per model from reported usage.
+        CREATE TABLE calibration (
+            model TEXT PRIMARY KEY,
+            ratio REAL NOT NULL,
+            samples INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        -- Messages accepted from a transport but not yet taken into a turn (the
+        -- conversation was busy). Kept durable so a crash cannot lose them.
+        CREATE TABLE inbox (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+            speaker_name TEXT,
+            content TEXT NOT NULL,
+            platform_message_id TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX inbox_by_conversation ON inbox (conversation_id, id);
+        """
+    )

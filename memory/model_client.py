@@ -1,0 +1,312 @@
+"""The model client: streamed chat completions from any OpenAI-compatible endpoint.
+
+It uses the official openai SDK (`AsyncOpenAI`, `chat.completions.create(stream=True)`)
+with the SDK's own retries switched off, because streams fail in ways the SDK does not
+report and the retry policy is ours:
+
+* errors before the stream starts: 429, 5xx, timeouts and connection errors are retried
+  with exponential backoff, honouring `Retry-After`; 400, 401, 403, 404 and 422 never
+  are. A context-length error is raised as `CONTEXT_TOO_LONG` for the engine to shrink
+  the request and retry once.
+* a stream that breaks after it started (ends without a finish reason, carries a chunk
+  that is not valid JSON, is cut, or stalls past the read timeout) is retried once from
+  scratch (`on_restart` tells the caller to drop what it showed); if the retry breaks
+  too, `ModelError(kind=STREAM)` carries the partial text.
+* whatever happens, a model that keeps failing gives up within `deadline_seconds`.
+
+Usage is read from the final chunk (`stream_options.include_usage`), including cached
+prompt tokens in the shapes OpenAI/Kimi (`prompt_tokens_details.cached_tokens`,
+`cached_tokens`) and DeepSeek (`prompt_cache_hit_tokens`) report them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import enum
+import json
+import logging
+import random
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import openai
+
+log = logging.getLogger(__name__)
+
+Delta = Callable[[str], Awaitable[None]]
+Restart = Callable[[], Awaitable[None]]
+
+
+class ErrorKind(enum.StrEnum):
+    RATE_LIMIT = "rate_limit"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    SERVER = "server"
+    AUTH = "auth"
+    NOT_FOUND = "not_found"
+    CONTEXT_TOO_LONG = "context_too_long"
+    BAD_REQUEST = "bad_request"
+    STREAM = "stream"
+
+
+RETRYABLE = {ErrorKind.RATE_LIMIT, ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.SERVER}
+
+
+class ModelError(Exception):
+    def __init__(self, kind: ErrorKind, detail: str, *, status: int | None = None,
+                 retry_after: float | None = None, partial: str = ""):
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after
+        self.partial = partial
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str  # stop | length | content_filter | stopped (by the user) | ...
+    usage: Usage
+    model: str
+    first_token_ms: int | None
+    latency_ms: int
+    attempts: int = 1
+
+
+_CONTEXT_PATTERNS = re.compile(
+    r"context[ _-]?length|maximum context|context window|too many tokens|prompt is too long|"
+    r"reduce the length|exceeds? the (model's )?(max|limit)|input is too long|token limit",
+    re.IGNORECASE,
+)
+
+
+def _mro_names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    # The SDK's HTTP layer (httpx, or httpx2 in newer SDKs) raises its own timeout
+    # classes while a stream is read; match them by name rather than import either.
+    return isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError, TimeoutError)) or bool(
+        _mro_names(exc) & {"TimeoutException", "ReadTimeout", "ConnectTimeout", "PoolTimeout"})
+
+
+def _is_transport(exc: BaseException) -> bool:
+    return isinstance(exc, (openai.APIConnectionError, ConnectionError, OSError)) or bool(
+        _mro_names(exc) & {"TransportError", "NetworkError", "ProtocolError", "HTTPError", "StreamError"})
+
+
+def _retry_after(headers) -> float | None:
+    if headers is None:
+        return None
+    if (value := headers.get("retry-after-ms")) is not None:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def classify(exc: BaseException) -> ModelError:
+    """Turn an SDK or transport exception into a ModelError with a kind the user can be told."""
+    if isinstance(exc, ModelError):
+        return exc
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        message = _error_message(exc)
+        retry_after = _retry_after(exc.response.headers)
+        code = str(getattr(exc, "code", "") or "")
+        if status == 429:
+            kind = ErrorKind.RATE_LIMIT
+        elif status in (401, 403):
+            kind = ErrorKind.AUTH
+        elif status == 404:
+            kind = ErrorKind.NOT_FOUND
+        elif status == 413 or "context_length" in code or _CONTEXT_PATTERNS.search(message):
+            kind = ErrorKind.CONTEXT_TOO_LONG
+        elif status >= 500 or status in (408, 409):
+            kind = ErrorKind.SERVER
+        else:
+            kind = ErrorKind.BAD_REQUEST
+        return ModelError(kind, message, status=status, retry_after=retry_after)
+    if _is_timeout(exc):
+        return ModelError(ErrorKind.TIMEOUT, "the model did not answer in time")
+    if _is_transport(exc):
+        return ModelError(ErrorKind.CONNECTION, f"cannot reach the model endpoint ({type(exc).__name__})")
+    return ModelError(ErrorKind.STREAM, f"{type(exc).__name__}: {exc}")
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:500]
+        if isinstance(error, str):
+            return error[:500]
+    return str(exc.message)[:500]
+
+
+def _usage_from(raw: Any) -> Usage:
+    if raw is None:
+        return Usage()
+    data = raw.model_dump() if hasattr(raw, "model_dump") else dict(raw)
+    details = data.get("prompt_tokens_details") or {}
+    cached = (details.get("cached_tokens") if isinstance(details, dict) else None)
+    if not cached:
+        cached = data.get("prompt_cache_hit_tokens") or data.get("cached_tokens") or 0
+    return Usage(int(data.get("prompt_tokens") or 0), int(cached or 0), int(data.get("completion_tokens") or 0))
+
+
+class ModelClient:
+    def __init__(self, *, base_url: str | None, api_key: str | None, deadline_seconds: float = 60.0,
+                 stall_seconds: float = 45.0, connect_seconds: float = 10.0, send_cache_key: bool = True,
+                 max_backoff: float = 8.0):
+        self.deadline_seconds = deadline_seconds
+        self.stall_seconds = stall_seconds
+        self.connect_seconds = connect_seconds
+        self.send_cache_key = send_cache_key
+        self.max_backoff = max_backoff
+        self.base_url = base_url
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url,
+            api_key=api_key or "not-needed",  # local servers (Ollama, llama.cpp) take any key
+            max_retries=0,
+            timeout=openai.Timeout(stall_seconds, connect=connect_seconds),
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def stream_chat(
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        cache_key: str | None = None,
+        on_delta: Delta | None = None,
+        on_restart: Restart | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> Completion:
+        started = time.monotonic()
+        deadline = started + self.deadline_seconds
+        stream_retry_used = False
+        attempt = 0
+        while True:
+            attempt += 1
+            shown = False
+
+            async def delta(text: str) -> None:
+                nonlocal shown
+                shown = True
+                if on_delta is not None:
+                    await on_delta(text)
+
+            try:
+                completion = await self._attempt(
+                    model=model, messages=messages, max_tokens=max_tokens, temperature=temperature,
+                    top_p=top_p, cache_key=cache_key, on_delta=delta, stop=stop,
+                    timeout=max(1.0, min(self.stall_seconds, deadline - time.monotonic())),
+                )
+                completion.attempts = attempt
+                completion.latency_ms = int((time.monotonic() - started) * 1000)
+                return completion
+            except ModelError as error:
+                remaining = deadline - time.monotonic()
+                if error.kind is ErrorKind.STREAM or (shown and error.kind in RETRYABLE):
+                    if stream_retry_used or remaining < 1:
+                        if error.kind is not ErrorKind.STREAM:
+                            error = ModelError(ErrorKind.STREAM, error.detail, partial=error.partial)
+                        raise error
+                    stream_retry_used = True
+                    log.warning("model stream broke (%s); retrying once", error.detail)
+                    if shown and on_restart is not None:
+                        await on_restart()
+                    continue
+                if error.kind not in RETRYABLE:
+                    raise
+                wait = error.retry_after if error.retry_after is not None else self._backoff(attempt)
+                if wait >= remaining:
+                    raise
+                log.warning("model request failed (%s); retrying in %.1fs", error.detail, wait)
+                await asyncio.sleep(wait)
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.max_backoff, 0.5 * 2 ** (attempt - 1)) * (0.8 + 0.4 * random.random())
+
+    async def _attempt(self, *, model: str, messages: list[dict[str, Any]], max_tokens: int | None,
+                       temperature: float | None, top_p: float | None, cache_key: str | None,
+                       on_delta: Delta, stop: asyncio.Event | None, timeout: float) -> Completion:
+        kwargs: dict[str, Any] = {}
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+        if temperature is not None:
+            kwargs["temperature"] = temperature
+        if top_p is not None:
+            kwargs["top_p"] = top_p
+        if cache_key and self.send_cache_key:
+            kwargs["extra_body"] = {"prompt_cache_key": cache_key}
+        started = time.monotonic()
+        pieces: list[str] = []
+        first_token_ms: int | None = None
+        finish_reason: str | None = None
+        usage = Usage()
+        try:
+            stream = await self._client.chat.completions.create(
+                model=model, messages=messages, stream=True, stream_options={"include_usage": True},
+                timeout=openai.Timeout(timeout, connect=self.connect_seconds), **kwargs,
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure is classified
+            raise classify(exc) from exc
+        try:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage = _usage_from(chunk.usage)
+                for choice in chunk.choices or []:
+                    text = choice.delta.content if choice.delta else None
+                    if text:
+                        if first_token_ms is None:
+                            first_token_ms = int((time.monotonic() - started) * 1000)
+                        pieces.append(text)
+                        await on_delta(text)
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+                if stop is not None and stop.is_set():
+                    finish_reason = "stopped"
+                    break
+        except Exception as exc:  # noqa: BLE001 - a broken stream shows up as many types
+            error = classify(exc)
+            if isinstance(exc, json.JSONDecodeError):
+                error = ModelError(ErrorKind.STREAM, "the model sent a malformed chunk")
+            elif error.kind in (ErrorKind.TIMEOUT, ErrorKind.CONNECTION):
+                error = ModelError(ErrorKind.STREAM if pieces else error.kind, error.detail)
+            error.partial = "".join(pieces)
+            raise error from exc
+        finally:
+            await stream.close()
+        text = "".join(pieces)
+        if finish_reason is None:
+            raise ModelError(ErrorKind.STREAM, "the stream ended without a finish reason", partial=text)
+        return Completion(text, finish_reason, usage, model, first_token_ms,
+                          int((time.monotonic() - started) * 1000))

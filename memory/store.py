@@ -1,0 +1,448 @@
+"""The one class that owns the database.
+
+`Store` opens the SQLite file in WAL mode, applies pending migrations, and offers the
+few operations the engine and the faces need; nobody else writes SQL. Every message is
+stored with the exact text the model gets, its token count (computed here, once, at
+insert) and a UTC timestamp. Nothing is deleted except by the user's explicit forget.
+
+Reads that run on every turn (`history_since`) touch only the messages after the
+conversation's persisted boundary, through the (conversation_id, id) index, so their
+cost follows the window, not the length of the history.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from sqlite_utils import Database
+
+from memory.migrations import migrations
+from memory.textsearch import index_form, match_expression
+from memory.tokens import count_tokens
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def to_text(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def from_text(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+VISIBLE_STATUSES = ("pending", "complete", "interrupted", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who a conversation belongs to: one user, or one group chat / forum topic."""
+
+    user_id: int | None = None
+    group_key: str | None = None
+
+    @classmethod
+    def user(cls, user_id: int) -> "Owner":
+        return cls(user_id=user_id)
+
+    @classmethod
+    def group(cls, group_key: str) -> "Owner":
+        return cls(group_key=group_key)
+
+    def where(self) -> tuple[str, list]:
+        if self.user_id is not None:
+            return "user_id = ?", [self.user_id]
+        return "group_key = ?", [self.group_key]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    platform: str
+    external_id: str
+    display_name: str | None
+    language: str | None
+    timezone: str | None
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.external_id
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: int
+    user_id: int | None
+    group_key: str | None
+    persona_id: str
+    title: str | None
+    created_at: str
+    updated_at: str
+    active: bool
+    boundary_message_id: int
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.user_id, self.group_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    conversation_id: int
+    role: str
+    content: str
+    tokens: int
+    created_at: str
+    status: str
+    user_id: int | None = None
+    speaker_name: str | None = None
+    platform_message_id: str | None = None
+    reply_to: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """The part of a message that request assembly needs."""
+
+    id: int
+    role: str
+    content: str
+    tokens: int
+    created_at: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    id: int
+    conversation_id: int
+    user_id: int | None
+    speaker_name: str | None
+    content: str
+    platform_message_id: str | None
+    created_at: str
+
+
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, tokens, created_at, status, user_id, "
+    "speaker_name, platform_message_id, reply_to"
+)
+_CONVERSATION_COLUMNS = (
+    "id, user_id, group_key, persona_id, title, created_at, updated_at, active, boundary_message_id"
+)
+_USER_COLUMNS = "id, platform, external_id, display_name, language, timezone"
+
+
+class Store:
+    def __init__(self, path: str | Path, *, clock: Clock = utc_now,
+                 counter: Callable[[str], int] = count_tokens):
+        self.path = Path(path)
+        self.clock = clock
+        self.count = counter
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        self.db = Database(connection, execute_plugins=False)
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        if str(path) != ":memory:":
+            self.db.enable_wal()
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def now(self) -> str:
+        return to_text(self.clock())
+
+    def _rows(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        return self.db.execute(sql, list(params)).fetchall()
+
+    def _one(self, sql: str, params: Iterable = ()) -> tuple | None:
+        return self.db.execute(sql, list(params)).fetchone()
+
+    # -- users ------------------------------------------------------------------------
+    def ensure_user(self, platform: str, external_id: str | int, *, display_name: str | None = None,
+                    language: str | None = None) -> User:
+        """The user with this platform id, created on first sight; name and language refreshed."""
+        external_id = str(external_id)
+        with self.db.atomic():
+            existing = self.find_user(platform, external_id)
+            if existing is None:
+                cursor = self.db.execute(
+                    "INSERT INTO users (platform, external_id, display_name, language, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [platform, external_id, display_name, language, self.now()],
+                )
+                return self.user(cursor.lastrowid)
+            changes = {}
+            if display_name and display_name != existing.display_name:
+                changes["display_name"] = display_name
+            if language and existing.language is None:
+                changes["language"] = language
+            if changes:
+                self.update_user(existing.id, **changes)
+                return self.user(existing.id)
+            return existing
+
+    def find_user(self, platform: str, external_id: str | int) -> User | None:
+        row = self._one(f"SELECT {_USER_COLUMNS} FROM users WHERE platform = ? AND external_id = ?",
+                        [platform, str(external_id)])
+        return User(*row) if row else None
+
+    def user(self, user_id: int) -> User:
+        row = self._one(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", [user_id])
+        if row is None:
+            raise KeyError(f"no user {user_id}")
+        return User(*row)
+
+    def update_user(self, user_id: int, **fields: str | None) -> None:
+        allowed = {"display_name", "language", "timezone"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"cannot update user fields {sorted(unknown)}")
+        with self.db.atomic():
+            self.db["users"].update(user_id, fields)
+
+    # -- conversations ----------------------------------------------------------------
+    def conversation(self, conversation_id: int) -> Conversation:
+        row = self._one(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = ?",
+                        [conversation_id])
+        if row is None:
+            raise KeyError(f"no conversation {conversation_id}")
+        return Conversation(*row[:7], bool(row[7]), row[8])
+
+    def active_conversation(self, owner: Owner, persona_id: str) -> Conversation | None:
+        where, params = owner.where()
+        row = self._one(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE {where} AND persona_id = ? "
+            "AND active = 1 ORDER BY id DESC LIMIT 1",
+            [*params, persona_id],
+        )
+        return Conversation(*row[:7], bool(row[7]), row[8]) if row else None
+
+    def start_conversation(self, owner: Owner, persona_id: str, title: str | None = None) -> Conversation:
+        """A new active conversation; the owner's earlier ones with this persona are kept, inactive."""
+        where, params = owner.where()
+        now = self.now()
+        with self.db.atomic():
+            self.db.execute(
+                f"UPDATE conversations SET active = 0 WHERE {where} AND persona_id = ?",
+                [*params, persona_id],
+            )
+            cursor = self.db.execute(
+                "INSERT INTO conversations (user_id, group_key, persona_id, title, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [owner.user_id, owner.group_key, persona_id, title, now, now],
+            )
+        return self.conversation(cursor.lastrowid)
+
+    def resume_conversation(self, conversation_id: int) -> Conversation:
+        """Make an older conversation the active one for its owner and persona."""
+        conversation = self.conversation(conversation_id)
+        where, params = conversation.owner.where()
+        with self.db.atomic():
+            self.db.execute(f"UPDATE conversations SET active = 0 WHERE {where} AND persona_id = ?",
+                            [*params, conversation.persona_id])
+            self.db.execute("UPDATE conversations SET active = 1 WHERE id = ?", [conversation_id])
+        return self.conversation(conversation_id)
+
+    def conversations_of(self, owner: Owner, persona_id: str | None = None) -> list[Conversation]:
+        where, params = owner.where()
+        if persona_id is not None:
+            where, params = f"{where} AND persona_id = ?", [*params, persona_id]
+        rows = self._rows(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE {where} ORDER BY id DESC", params
+        )
+        return [Conversation(*row[:7], bool(row[7]), row[8]) for row in rows]
+
+    def set_boundary(self, conversation_id: int, message_id: int) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE conversations SET boundary_message_id = ? WHERE id = ? AND boundary_message_id < ?",
+                [message_id, conversation_id, message_id],
+            )
+
+    def set_title(self, conversation_id: int, title: str) -> None:
+        with self.db.atomic():
+            self.db.execute("UPDATE conversations SET title = ? WHERE id = ?", [title, conversation_id])
+
+    # -- messages ---------------------------------------------------------------------
+    def add_message(self, conversation_id: int, role: str, content: str, *, status: str = "complete",
+                    user_id: int | None = None, speaker_name: str | None = None,
+                    platform_message_id: str | int | None = None, reply_to: int | None = None,
+                    created_at: str | None = None, tokens: int | None = None) -> Message:
+        """Store one message with its token count; the full-text index is updated with it."""
+        if tokens is None:
+            tokens = self.count(content)
+        created_at = created_at or self.now()
+        pmid = None if platform_message_id is None else str(platform_message_id)
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO messages (conversation_id, role, user_id, speaker_name, content, tokens, "
+                "created_at, platform_message_id, status, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [conversation_id, role, user_id, speaker_name, content, tokens, created_at, pmid,
+                 status, reply_to],
+            )
+            message_id = cursor.lastrowid
+            self.db.execute("INSERT INTO messages_fts (rowid, body) VALUES (?, ?)",
+                            [message_id, index_form(content)])
+            self.db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?",
+                            [created_at, conversation_id])
+        return Message(message_id, conversation_id, role, content, tokens, created_at, status,
+                       user_id, speaker_name, pmid, reply_to)
+
+    def message(self, message_id: int) -> Message:
+        row = self._one(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", [message_id])
+        if row is None:
+            raise KeyError(f"no message {message_id}")
+        return Message(*row)
+
+    def set_status(self, message_id: int, status: str) -> None:
+        with self.db.atomic():
+            self.db.execute("UPDATE messages SET status = ? WHERE id = ?", [status, message_id])
+
+    def set_platform_message_id(self, message_id: int, platform_message_id: str | int) -> None:
+        with self.db.atomic():
+            self.db.execute("UPDATE messages SET platform_message_id = ? WHERE id = ?",
+                            [str(platform_message_id), message_id])
+
+    def history_since(self, conversation_id: int, first_id: int) -> list[HistoryRow]:
+        """Visible messages from `first_id` on, oldest first: what the window may hold."""
+        rows = self._rows(
+            "SELECT id, role, content, tokens, created_at, status FROM messages "
+            "WHERE conversation_id = ? AND id >= ? AND status != 'hidden' ORDER BY id",
+            [conversation_id, first_id],
+        )
+        return [HistoryRow(*row) for row in rows]
+
+    def messages(self, conversation_id: int, *, include_hidden: bool = False,
+                 limit: int | None = None) -> list[Message]:
+        """Messages of a conversation, oldest first (the newest `limit` when given)."""
+        status_filter = "" if include_hidden else "AND status != 'hidden'"
+        if limit is None:
+            rows = self._rows(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? {status_filter} "
+                "ORDER BY id", [conversation_id])
+        else:
+            rows = self._rows(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? {status_filter} "
+                "ORDER BY id DESC LIMIT ?", [conversation_id, limit])[::-1]
+        return [Message(*row) for row in rows]
+
+    def iter_messages(self, conversation_id: int, batch: int = 1000) -> Iterator[Message]:
+        """Every message of a conversation, oldest first, read in batches (for export)."""
+        last_id = 0
+        while True:
+            rows = self._rows(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND id > ? "
+                "ORDER BY id LIMIT ?", [conversation_id, last_id, batch])
+            if not rows:
+                return
+            for row in rows:
+                yield Message(*row)
+            last_id = rows[-1][0]
+
+    def count_messages(self, conversation_id: int) -> int:
+        return self._one("SELECT count(*) FROM messages WHERE conversation_id = ?", [conversation_id])[0]
+
+    def search_messages(self, owner: Owner, query: str, *, limit: int = 10,
+                        require_all: bool = True) -> list[Message]:
+        """Best-ranked messages of this owner's conversations matching `query` (CJK and Latin)."""
+        expression = match_expression(query, require_all=require_all)
+        if expression is None:
+            return []
+        where, params = owner.where()
+        rows = self._rows(
+            f"SELECT {', '.join('m.' + c.strip() for c in _MESSAGE_COLUMNS.split(','))} "
+            "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+            f"WHERE messages_fts MATCH ? AND m.conversation_id IN "
+            f"(SELECT id FROM conversations WHERE {where}) AND m.status != 'hidden' "
+            "ORDER BY bm25(messages_fts) LIMIT ?",
+            [expression, *params, limit],
+        )
+        return [Message(*row) for row in rows]
+
+    # -- inbox --------------------------------------------------------------------------
+    def enqueue_input(self, conversation_id: int, content: str, *, user_id: int | None = None,
+                      speaker_name: str | None = None,
+                      platform_message_id: str | int | None = None) -> int:
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO inbox (conversation_id, user_id, speaker_name, content, platform_message_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [conversation_id, user_id, speaker_name, content,
+                 None if platform_message_id is None else str(platform_message_id), self.now()],
+            )
+        return cursor.lastrowid
+
+    def pending_inputs(self, conversation_id: int | None = None) -> list[InboxItem]:
+        if conversation_id is None:
+            rows = self._rows("SELECT * FROM inbox ORDER BY id")
+        else:
+            rows = self._rows("SELECT * FROM inbox WHERE conversation_id = ? ORDER BY id", [conversation_id])
+        return [InboxItem(*row) for row in rows]
+
+    def accept_inputs(self, conversation_id: int) -> list[Message]:
+        """Move every waiting input of the conversation into its history, in arrival order."""
+        accepted = []
+        with self.db.atomic():
+            for item in self.pending_inputs(conversation_id):
+                accepted.append(self.add_message(
+                    conversation_id, "user", item.content, status="pending", user_id=item.user_id,
+                    speaker_name=item.speaker_name, platform_message_id=item.platform_message_id,
+                    created_at=item.created_at,
+                ))
+                self.db.execute("DELETE FROM inbox WHERE id = ?", [item.id])
+        return accepted
+
+    # -- usage and calibration --------------------------------------------------------
+    def record_usage(self, *, conversation_id: int | None, user_id: int | None, model: str,
+                     outcome: str, prompt_tokens: int = 0, cached_tokens: int = 0,
+                     completion_tokens: int = 0, estimated_prompt_tokens: int = 0,
+                     first_token_ms: int | None = None, latency_ms: int = 0,
+                     message_id: int | None = None) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT INTO usage (conversation_id, user_id, message_id, model, prompt_tokens, cached_tokens, "
+                "completion_tokens, estimated_prompt_tokens, first_token_ms, latency_ms, outcome, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [conversation_id, user_id, message_id, model, prompt_tokens, cached_tokens,
+                 completion_tokens, estimated_prompt_tokens, first_token_ms, latency_ms, outcome, self.now()],
+            )
+
+    def usage_totals(self, *, user_id: int | None = None, since: str | None = None) -> dict[str, int]:
+        clauses, params = [], []
+        if user_id is not None:
+            clauses.append("user_id = ?")
+            params.append(user_id)
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(since)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        row = self._one(
+            "SELECT count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(cached_tokens), 0), "
+            f"coalesce(sum(completion_tokens), 0) FROM usage {where}", params)
+        return {"requests": row[0], "prompt_tokens": row[1], "cached_tokens": row[2],
+                "completion_tokens": row[3]}
+
+    def calibration_ratios(self) -> dict[str, float]:
+        return {model: ratio for model, ratio in self._rows("SELECT model, ratio FROM calibration")}
+
+    def save_calibration(self, model: str, ratio: float) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT INTO calibration (model, ratio, samples, updated_at) VALUES (?, ?, 1, ?) "
+                "ON CONFLICT (model) DO UPDATE SET ratio = excluded.ratio, samples = samples + 1, "
+                "updated_at = excluded.updated_at",
+                [model, ratio, self.now()],
+            )

@@ -1,0 +1,67 @@
+"""Full-text search that works for Chinese as well as English.
+
+SQLite's FTS5 `unicode61` tokenizer splits on spaces and punctuation, so a Chinese
+sentence becomes one giant token and a name inside it is never found; the `trigram`
+tokenizer cannot match two-character names such as 悟空. We index CJK text as
+overlapping character bigrams instead ("孙悟空说" -> "孙悟 悟空 空说"), and leave other
+scripts to `unicode61` (which lowercases and folds diacritics). A query is transformed
+the same way, and a CJK word becomes a phrase of its bigrams, so "悟空" matches inside
+"孙悟空", and "孙悟空" matches only the three characters in a row.
+
+This needs no dictionary and no segmenter, gives stable results for names the
+segmenter does not know, and keeps the index a plain FTS5 table.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Han (incl. extensions), kana and Hangul: scripts written without spaces.
+_CJK_CHARS = (
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+    "\U00020000-\U0002ffff"
+)
+_CJK_RUN = re.compile(f"[{_CJK_CHARS}]+")
+_QUERY_TERM = re.compile(f"[{_CJK_CHARS}]+|[^\\s{_CJK_CHARS}]+")
+_WORD_CHARS = re.compile(r"[\w]+", re.UNICODE)
+
+
+def _bigrams(run: str) -> str:
+    if len(run) == 1:
+        return run
+    return " ".join(run[i:i + 2] for i in range(len(run) - 1))
+
+
+def index_form(text: str) -> str:
+    """The text as the FTS index should see it: CJK runs replaced by their bigrams."""
+    return _CJK_RUN.sub(lambda m: f" {_bigrams(m.group())} ", text)
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def query_terms(query: str) -> list[str]:
+    """FTS5 terms for a user query: one phrase per CJK word, one quoted token per other word."""
+    terms: list[str] = []
+    for piece in _QUERY_TERM.findall(query):
+        if _CJK_RUN.fullmatch(piece):
+            if len(piece) == 1:
+                terms.append(_quote(piece) + "*")  # a lone character: any bigram starting with it
+            else:
+                terms.append(_quote(_bigrams(piece)))
+        else:
+            for word in _WORD_CHARS.findall(piece):
+                terms.append(_quote(word))
+    return terms
+
+
+def match_expression(query: str, *, require_all: bool = True) -> str | None:
+    """An FTS5 MATCH expression, or None when the query has nothing searchable.
+
+    `require_all` is what a person typing a search expects; recall ranks with any term.
+    """
+    terms = query_terms(query)
+    if not terms:
+        return None
+    return (" AND " if require_all else " OR ").join(terms)

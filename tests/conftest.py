@@ -1,0 +1,66 @@
+"""Shared fixtures: real SQLite files in temporary folders, the fake model server, and an
+engine wired to them exactly as the composition root wires the real one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from memory.engine import Engine, ModelSettings
+from memory.model_client import ModelClient
+from memory.store import Store
+from personas import PersonaLibrary
+from tests.fakes.openai_server import FakeOpenAI
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's own settings or .env, or reaches a real endpoint."""
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "COMPANION_", "TELEGRAM_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def fake_openai():
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "companion.db"
+
+
+@pytest.fixture
+def store(db_path: Path):
+    store = Store(db_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def personas() -> PersonaLibrary:
+    return PersonaLibrary()
+
+
+def make_engine(store: Store, fake: FakeOpenAI, personas: PersonaLibrary | None = None, *,
+                window: int = 32_768, reply_tokens: int = 1024, tail_tokens: int | None = None,
+                deadline: float = 10.0, stall: float = 2.0, **engine_options) -> Engine:
+    client = ModelClient(base_url=fake.url, api_key="test-key", deadline_seconds=deadline,
+                         stall_seconds=stall, max_backoff=0.2)
+    settings = ModelSettings(model="fake-model", window=window, reply_tokens=reply_tokens,
+                             tail_tokens=window // 10 if tail_tokens is None else tail_tokens)
+    return Engine(store, client, personas or PersonaLibrary(), settings, **engine_options)
+
+
+@pytest.fixture
+async def engine(store: Store, fake_openai: FakeOpenAI, personas: PersonaLibrary):
+    engine = make_engine(store, fake_openai, personas)
+    yield engine
+    await engine.close()

@@ -1,0 +1,124 @@
+"""The `companion` command as a user runs it: a real process, the fake model over HTTP."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from memory.store import Store
+from tests.fakes.openai_server import Reply
+
+SCRIPT = Path(sys.executable).parent / "companion"
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot.cli"]
+
+
+def companion(args, *, env_extra=None, stdin="", cwd=None, timeout=60):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COMPANION_", "TELEGRAM_"))}
+    env.update(env_extra or {})
+    return subprocess.run(COMMAND + args, input=stdin, capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=timeout)
+
+
+def model_env(fake, db_path, **extra):
+    return {"OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-test", "COMPANION_DB": str(db_path),
+            "COMPANION_MODEL": "fake-model", "COMPANION_CONTEXT_TOKENS": "32768", **extra}
+
+
+def test_piped_chat_answers_every_line_and_exits(fake_openai, db_path):
+    fake_openai.enqueue("Hello! Nice to meet you.", "你好！我记得你叫小明。", "Goodbye.")
+    result = companion(["chat", "--user", "xiaoming"], env_extra=model_env(fake_openai, db_path),
+                       stdin="Hi, I'm Xiaoming\n你还记得我叫什么吗？\nbye\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["Hello! Nice to meet you.", "你好！我记得你叫小明。", "Goodbye."]
+    assert len(fake_openai.chat_requests) == 3
+    last = fake_openai.chat_requests[-1].messages
+    assert [m["content"] for m in last[1:5]] == [
+        "Hi, I'm Xiaoming", "Hello! Nice to meet you.", "你还记得我叫什么吗？", "你好！我记得你叫小明。"]
+    store = Store(db_path)
+    assert store.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 6
+    store.close()
+
+
+def test_chat_continues_the_same_conversation_across_runs(fake_openai, db_path):
+    env = model_env(fake_openai, db_path)
+    companion(["chat", "--user", "ann"], env_extra=env, stdin="first run\n")
+    companion(["chat", "--user", "ann"], env_extra=env, stdin="second run\n")
+    contents = [m["content"] for m in fake_openai.chat_requests[-1].messages]
+    assert contents[1] == "first run" and contents[-1].endswith("second run")
+
+
+def test_chat_slash_commands(fake_openai, db_path):
+    fake_openai.enqueue("one", "two")
+    result = companion(["chat", "--user", "bo"], env_extra=model_env(fake_openai, db_path),
+                       stdin="hello\n/history\n/context\n/new\nfresh start\n/help\n/bogus\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "bo: hello" in out and "Assistant: one" in out
+    assert "history (2 msgs)" in out and "of the window" in out
+    assert "Started a new conversation" in out
+    assert "Unknown command /bogus" in out
+    assert [m["content"] for m in fake_openai.chat_requests[-1].messages][1:][0].endswith("fresh start")
+
+
+def test_failed_reply_gives_a_short_error_and_exit_code_1(fake_openai, db_path):
+    fake_openai.default_reply = lambda body: Reply.error(401, "bad key")
+    result = companion(["chat", "--user", "cy"], env_extra=model_env(fake_openai, db_path), stdin="hi\n")
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("The operator should check OPENAI_API_KEY.")
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_key_with_remote_endpoint_is_a_settings_error(db_path):
+    result = companion(["chat"], env_extra={"OPENAI_BASE_URL": "https://api.deepseek.com/v1",
+                                             "COMPANION_DB": str(db_path)}, stdin="hi\n")
+    assert result.returncode == 2
+    assert "OPENAI_API_KEY is not set" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not db_path.exists()  # checked before anything else happens
+
+
+def test_local_endpoint_needs_no_key(fake_openai, db_path):
+    env = model_env(fake_openai, db_path)
+    del env["OPENAI_API_KEY"]
+    result = companion(["chat", "--user", "dee"], env_extra=env, stdin="hi\n")
+    assert result.returncode == 0, result.stderr
+
+
+def test_invalid_setting_exits_2_with_one_line(db_path):
+    result = companion(["context", "--user", "x"], env_extra={"COMPANION_CONTEXT_TOKENS": "huge"})
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("companion: COMPANION_CONTEXT_TOKENS")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_persona_is_a_usage_error(db_path):
+    result = companion(["context", "--user", "x", "--persona", "nobody"],
+                       env_extra={"COMPANION_DB": str(db_path)})
+    assert result.returncode == 2
+    assert "no persona 'nobody'" in result.stderr
+
+
+def test_context_json_shows_the_exact_next_request(fake_openai, db_path):
+    env = model_env(fake_openai, db_path)
+    companion(["chat", "--user", "eli"], env_extra=env, stdin="I love tea\n")
+    result = companion(["context", "--user", "eli", "--message", "what do I love?", "--json"], env_extra=env)
+    assert result.returncode == 0, result.stderr
+    request = json.loads(result.stdout)
+    assert request["model"] == "fake-model" and request["window"] == 32768
+    sections = [m["section"] for m in request["messages"]]
+    assert sections == ["system", "history", "history", "user"]
+    last = request["messages"][-1]
+    assert [p["section"] for p in last["parts"]] == ["time", "user"]
+    assert last["content"].endswith("what do I love?")
+    assert request["messages"][1]["content"] == "I love tea"
+    assert request["total_tokens"] == 3 + sum(m["tokens"] + 4 for m in request["messages"])
+
+    summary = companion(["context", "--user", "eli"], env_extra=env)
+    assert summary.returncode == 0 and "% of the window" in summary.stdout
+
+
+def test_context_for_an_unknown_telegram_user_is_refused(db_path):
+    result = companion(["context", "--user", "tg:12345"], env_extra={"COMPANION_DB": str(db_path)})
+    assert result.returncode == 1
+    assert "no Telegram user 12345" in result.stderr

@@ -1,0 +1,216 @@
+"""The turn engine end to end: real SQLite, the real openai SDK, the fake model server."""
+
+import asyncio
+import sqlite3
+import threading
+
+from memory.store import Owner
+from personas import PersonaLibrary
+from tests.conftest import make_engine
+from tests.fakes.openai_server import Reply
+
+
+def local_user(engine, name="alice"):
+    user = engine.store.ensure_user("local", name, display_name=name.title())
+    return user, engine.conversation_for(Owner.user(user.id), user=user)
+
+
+def statuses(store, conversation_id):
+    return [(m.role, m.content, m.status) for m in store.messages(conversation_id, include_hidden=True)]
+
+
+async def test_user_message_is_stored_before_the_model_is_called(engine, fake_openai, db_path):
+    seen_by_model_time = []
+
+    def look_at_database(body):
+        with sqlite3.connect(db_path) as db:
+            seen_by_model_time.append(db.execute("SELECT role, content, status FROM messages").fetchall())
+        return Reply("I see you.")
+
+    fake_openai.default_reply = look_at_database
+    user, conversation = local_user(engine)
+    result = await engine.submit(conversation.id, "Are you there?", user=user)
+    assert seen_by_model_time == [[("user", "Are you there?", "pending")]]
+    assert result.status == "complete"
+    assert statuses(engine.store, conversation.id) == [
+        ("user", "Are you there?", "complete"), ("assistant", "I see you.", "complete")]
+
+
+async def test_reply_usage_and_calibration_are_recorded(engine, fake_openai):
+    fake_openai.enqueue(Reply("Fine, thanks.", prompt_tokens=500, cached_tokens=384))
+    user, conversation = local_user(engine)
+    result = await engine.submit(conversation.id, "How are you?", user=user)
+    row = engine.store.db.execute(
+        "SELECT model, prompt_tokens, cached_tokens, estimated_prompt_tokens, outcome, message_id FROM usage"
+    ).fetchone()
+    assert row[:3] == ("fake-model", 500, 384)
+    assert row[3] > 0 and row[4] == "complete" and row[5] == result.reply.id
+    assert engine.store.calibration_ratios()["fake-model"] == engine.calibration.ratio("fake-model") != 1.0
+    assert result.reply.reply_to == result.user_messages[-1].id
+
+
+async def test_history_is_resent_and_stored_replies_are_byte_identical(engine, fake_openai):
+    user, conversation = local_user(engine)
+    replies = ["First **reply**.\n\nWith lines.  ", "第二个回复。", "Third."]
+    fake_openai.enqueue(*replies)
+    for text in ["one", "two", "three"]:
+        await engine.submit(conversation.id, text, user=user)
+    last = fake_openai.chat_requests[-1].messages
+    assert [m["content"] for m in last[1:-1]] == ["one", replies[0], "two", replies[1]]
+    assert last[-1]["content"].endswith("three")
+    assert fake_openai.chat_requests[1].messages[:-1] == last[:3]
+
+
+async def test_persistent_failure_keeps_the_user_message_and_no_junk_reply(store, fake_openai):
+    engine = make_engine(store, fake_openai, deadline=1.5)
+    fake_openai.default_reply = lambda body: Reply.error(500, "down")
+    user, conversation = local_user(engine)
+    result = await engine.submit(conversation.id, "hello?", user=user)
+    assert result.status == "failed" and result.error.kind == "server"
+    assert statuses(store, conversation.id) == [("user", "hello?", "failed")]
+
+    fake_openai.default_reply = lambda body: Reply("Sorry, I'm back.")
+    result = await engine.submit(conversation.id, "still there?", user=user)
+    assert result.status == "complete"
+    assert [m["content"] for m in fake_openai.chat_requests[-1].messages[1:]][0] == "hello?"
+    await engine.close()
+
+
+async def test_stream_broken_twice_stores_partial_as_interrupted_and_next_turn_works(engine, fake_openai):
+    fake_openai.enqueue(Reply("Once upon a time", cut_after=1), Reply("Once upon a time", cut_after=2),
+                        Reply("Here is the full story."))
+    user, conversation = local_user(engine)
+    result = await engine.submit(conversation.id, "tell me a story", user=user)
+    assert result.status == "interrupted" and result.error.kind == "stream"
+    assert statuses(engine.store, conversation.id) == [
+        ("user", "tell me a story", "failed"), ("assistant", "Once upon a time"[:16], "interrupted")]
+    result = await engine.submit(conversation.id, "go on", user=user)
+    assert result.status == "complete"
+    sent = [m["content"] for m in fake_openai.chat_requests[-1].messages]
+    assert sent[1:3] == ["tell me a story", "Once upon a time"[:16]]
+
+
+async def test_bad_request_is_not_retried(engine, fake_openai):
+    fake_openai.enqueue(Reply.error(400, "invalid model parameter"))
+    user, conversation = local_user(engine)
+    result = await engine.submit(conversation.id, "hi", user=user)
+    assert result.status == "failed" and result.error.kind == "bad_request"
+    assert len(fake_openai.chat_requests) == 1
+
+
+async def test_context_length_error_shrinks_the_request_and_retries_once(store, fake_openai):
+    engine = make_engine(store, fake_openai, window=32_768, reply_tokens=1024)
+    user, conversation = local_user(engine)
+    for i in range(40):
+        store.add_message(conversation.id, "user", f"old question {i} " + "lorem ipsum " * 150)
+        store.add_message(conversation.id, "assistant", f"old answer {i} " + "dolor sit " * 150)
+    fake_openai.enqueue(Reply.context_too_long(16_384), Reply("Shorter now."))
+    result = await engine.submit(conversation.id, "and now?", user=user)
+    assert result.status == "complete"
+    first, second = fake_openai.chat_requests
+    assert len(second.messages) < len(first.messages)
+    assert store.conversation(conversation.id).boundary_message_id > 0
+    fake_openai.enqueue(Reply.context_too_long(1000), Reply.context_too_long(1000), Reply("unused"))
+    result = await engine.submit(conversation.id, "again", user=user)
+    assert result.status == "failed" and result.error.kind == "context_too_long"
+    assert len(fake_openai.chat_requests) == 4
+    await engine.close()
+
+
+async def test_one_turn_at_a_time_and_waiting_messages_are_answered_together(engine, fake_openai):
+    gate = threading.Event()
+    fake_openai.enqueue(Reply("answer to one", wait_for=gate), Reply("answer to two and three"))
+    user, conversation = local_user(engine)
+    first = asyncio.create_task(engine.submit(conversation.id, "one", user=user))
+    while not fake_openai.chat_requests:
+        await asyncio.sleep(0.01)
+    second = asyncio.create_task(engine.submit(conversation.id, "two", user=user))
+    third = asyncio.create_task(engine.submit(conversation.id, "three", user=user))
+    await asyncio.sleep(0.1)
+    assert len(fake_openai.chat_requests) == 1  # the conversation is busy
+    gate.set()
+    results = await asyncio.gather(first, second, third)
+    assert [r.status for r in results] == ["complete", "complete", "merged"]
+    assert [m.content for m in results[1].user_messages] == ["two", "three"]
+    assert statuses(engine.store, conversation.id) == [
+        ("user", "one", "complete"), ("assistant", "answer to one", "complete"),
+        ("user", "two", "complete"), ("user", "three", "complete"),
+        ("assistant", "answer to two and three", "complete")]
+
+
+async def test_different_conversations_do_not_wait_for_each_other(engine, fake_openai):
+    gate = threading.Event()
+    fake_openai.enqueue(Reply("slow answer", wait_for=gate))
+    alice, alice_conversation = local_user(engine, "alice")
+    bob, bob_conversation = local_user(engine, "bob")
+    slow = asyncio.create_task(engine.submit(alice_conversation.id, "take your time", user=alice))
+    while not fake_openai.chat_requests:
+        await asyncio.sleep(0.01)
+    fake_openai.enqueue(Reply("quick answer"))
+    quick = await asyncio.wait_for(engine.submit(bob_conversation.id, "quick one", user=bob), 10)
+    assert quick.reply.content == "quick answer"
+    assert not slow.done()
+    gate.set()
+    assert (await slow).reply.content == "slow answer"
+
+
+async def test_greeting_is_the_first_message_and_groups_record_speakers(tmp_path, store, fake_openai):
+    persona_dir = tmp_path / "personas"
+    persona_dir.mkdir()
+    (persona_dir / "luna.toml").write_text(
+        'id = "luna"\nname = "Luna"\ngreeting = "Hi {{user}}, I am {{char}}."\n', encoding="utf-8")
+    engine = make_engine(store, fake_openai, PersonaLibrary([persona_dir]))
+    user = store.ensure_user("tg", 7, display_name="Mia")
+    conversation = engine.conversation_for(Owner.user(user.id), "luna", user=user)
+    assert statuses(store, conversation.id) == [("assistant", "Hi Mia, I am Luna.", "complete")]
+
+    group = engine.conversation_for(Owner.group("tg:-1001"), "luna", user=user)
+    await engine.submit(group.id, "hello all", user=user, speaker_name="Mia")
+    assert store.messages(group.id)[1].content == "Mia: hello all"
+    assert fake_openai.chat_requests[-1].messages[-1]["content"].endswith("Mia: hello all")
+    await engine.close()
+
+
+async def test_stop_keeps_the_partial_reply(engine, fake_openai):
+    fake_openai.enqueue(Reply("word " * 100, chunk_size=5, chunk_delay=0.01))
+    user, conversation = local_user(engine)
+    stop = asyncio.Event()
+
+    class StopAfterThree:
+        count = 0
+
+        async def delta(self, text):
+            self.count += 1
+            if self.count == 3:
+                stop.set()
+
+        async def restart(self):
+            pass
+
+    result = await engine.submit(conversation.id, "talk", user=user, sink=StopAfterThree(), stop=stop)
+    assert result.status == "interrupted"
+    assert statuses(engine.store, conversation.id)[-1] == ("assistant", "word " * 3, "interrupted")
+
+
+async def test_a_failing_sink_never_breaks_the_turn(engine, fake_openai):
+    class BrokenTransport:
+        async def delta(self, text):
+            raise RuntimeError("telegram is down")
+
+        async def restart(self):
+            raise RuntimeError("still down")
+
+    fake_openai.enqueue("All good.")
+    user, conversation = local_user(engine)
+    result = await engine.submit(conversation.id, "hi", user=user, sink=BrokenTransport())
+    assert result.status == "complete" and result.reply.content == "All good."
+
+
+async def test_time_is_in_the_tail_in_the_users_zone(engine, fake_openai):
+    user, conversation = local_user(engine)
+    engine.store.update_user(user.id, timezone="Asia/Shanghai")
+    user = engine.store.user(user.id)
+    await engine.submit(conversation.id, "what time is it?", user=user)
+    last = fake_openai.chat_requests[-1].messages[-1]["content"]
+    assert "Asia/Shanghai, UTC+08:00" in last
+    assert "Asia/Shanghai" not in fake_openai.chat_requests[-1].messages[0]["content"]

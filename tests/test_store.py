@@ -1,0 +1,131 @@
+"""Storage: real rows in a real SQLite file, surviving a restart."""
+
+import sqlite3
+from datetime import datetime, timezone
+
+import pytest
+
+from memory.store import Owner, Store
+from memory.tokens import count_tokens
+
+
+def test_user_is_created_once_and_refreshed(store):
+    alice = store.ensure_user("tg", 42, display_name="Alice", language="en")
+    again = store.ensure_user("tg", "42", display_name="Alice B.")
+    assert again.id == alice.id
+    assert again.display_name == "Alice B."
+    assert again.language == "en"
+    assert store.find_user("tg", 43) is None
+    assert store.ensure_user("local", "42").id != alice.id  # platforms do not mix
+
+
+def test_message_stored_with_token_count_and_utc_time(store):
+    user = store.ensure_user("local", "bob")
+    conversation = store.start_conversation(Owner.user(user.id), "assistant")
+    text = "你好，孙悟空！Hello there."
+    message = store.add_message(conversation.id, "user", text, user_id=user.id, status="pending")
+    assert message.tokens == count_tokens(text)
+    row = store.db.execute("SELECT content, tokens, created_at, status FROM messages").fetchone()
+    assert row[0] == text and row[1] == count_tokens(text) and row[3] == "pending"
+    assert datetime.fromisoformat(row[2]).utcoffset().total_seconds() == 0
+
+
+def test_everything_survives_a_restart(db_path):
+    store = Store(db_path)
+    user = store.ensure_user("local", "carol")
+    conversation = store.start_conversation(Owner.user(user.id), "assistant")
+    for i in range(50):
+        store.add_message(conversation.id, "user" if i % 2 == 0 else "assistant", f"turn {i}")
+    store.set_boundary(conversation.id, 10)
+    store.close()
+
+    reopened = Store(db_path)
+    assert [m.content for m in reopened.messages(conversation.id)] == [f"turn {i}" for i in range(50)]
+    assert reopened.conversation(conversation.id).boundary_message_id == 10
+    assert reopened.active_conversation(Owner.user(user.id), "assistant").id == conversation.id
+    reopened.close()
+
+
+def test_new_conversation_keeps_the_old_one(store):
+    owner = Owner.user(store.ensure_user("local", "dan").id)
+    first = store.start_conversation(owner, "assistant")
+    store.add_message(first.id, "user", "remember me")
+    second = store.start_conversation(owner, "assistant")
+    assert store.active_conversation(owner, "assistant").id == second.id
+    assert [c.id for c in store.conversations_of(owner)] == [second.id, first.id]
+    assert store.messages(first.id)[0].content == "remember me"
+    store.resume_conversation(first.id)
+    assert store.active_conversation(owner, "assistant").id == first.id
+
+
+def test_personas_and_groups_have_separate_conversations(store):
+    user = Owner.user(store.ensure_user("local", "eve").id)
+    a = store.start_conversation(user, "assistant")
+    b = store.start_conversation(user, "other")
+    group = store.start_conversation(Owner.group("tg:-100:7"), "assistant")
+    assert len({a.id, b.id, group.id}) == 3
+    assert store.active_conversation(user, "assistant").id == a.id
+    assert store.active_conversation(Owner.group("tg:-100:7"), "assistant").id == group.id
+    with pytest.raises(sqlite3.IntegrityError):
+        store.db.execute("INSERT INTO conversations (persona_id, created_at, updated_at) VALUES ('x', '', '')")
+
+
+def test_boundary_only_moves_forward(store):
+    conversation = store.start_conversation(Owner.user(store.ensure_user("local", "f").id), "assistant")
+    store.set_boundary(conversation.id, 20)
+    store.set_boundary(conversation.id, 5)
+    assert store.conversation(conversation.id).boundary_message_id == 20
+
+
+def test_history_since_skips_hidden_and_earlier(store):
+    conversation = store.start_conversation(Owner.user(store.ensure_user("local", "g").id), "assistant")
+    ids = [store.add_message(conversation.id, "user", f"m{i}").id for i in range(6)]
+    store.set_status(ids[4], "hidden")
+    history = store.history_since(conversation.id, ids[2])
+    assert [row.content for row in history] == ["m2", "m3", "m5"]
+    assert store.count_messages(conversation.id) == 6
+
+
+def test_search_finds_chinese_names_and_english_within_owner_only(store):
+    alice = Owner.user(store.ensure_user("local", "alice").id)
+    bob = Owner.user(store.ensure_user("local", "bob").id)
+    ca = store.start_conversation(alice, "assistant")
+    cb = store.start_conversation(bob, "assistant")
+    store.add_message(ca.id, "user", "我最喜欢的角色是孙悟空，因为他很勇敢")
+    store.add_message(ca.id, "user", "My sister Margaret lives in Lisbon")
+    store.add_message(cb.id, "user", "悟空 is bob's favourite too")
+    assert [m.content[:6] for m in store.search_messages(alice, "悟空")] == ["我最喜欢的角"]
+    assert store.search_messages(alice, "margaret lisbon")[0].content.startswith("My sister")
+    assert store.search_messages(alice, "八戒") == []
+    assert len(store.search_messages(bob, "悟空")) == 1
+
+
+def test_inbox_moves_inputs_into_history_in_order(store):
+    user = store.ensure_user("local", "h")
+    conversation = store.start_conversation(Owner.user(user.id), "assistant")
+    store.enqueue_input(conversation.id, "first", user_id=user.id, platform_message_id=11)
+    store.enqueue_input(conversation.id, "second", user_id=user.id)
+    accepted = store.accept_inputs(conversation.id)
+    assert [(m.content, m.status, m.platform_message_id) for m in accepted] == [
+        ("first", "pending", "11"), ("second", "pending", None)]
+    assert store.pending_inputs() == []
+    assert store.accept_inputs(conversation.id) == []
+
+
+def test_usage_and_calibration_rows(store):
+    store.record_usage(conversation_id=None, user_id=None, model="m", outcome="complete",
+                       prompt_tokens=100, cached_tokens=80, completion_tokens=20)
+    assert store.usage_totals() == {"requests": 1, "prompt_tokens": 100, "cached_tokens": 80,
+                                    "completion_tokens": 20}
+    store.save_calibration("m", 1.1)
+    store.save_calibration("m", 1.2)
+    assert store.calibration_ratios() == {"m": 1.2}
+    assert store.db.execute("SELECT samples FROM calibration").fetchone()[0] == 2
+
+
+def test_injected_clock_sets_timestamps(db_path):
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    store = Store(db_path, clock=lambda: moment)
+    conversation = store.start_conversation(Owner.user(store.ensure_user("local", "i").id), "assistant")
+    assert store.add_message(conversation.id, "user", "x").created_at == "2026-01-02T03:04:05.000+00:00"
+    store.close()
