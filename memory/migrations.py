@@ -1,9 +1,13 @@
-"""The database schema, as a sequence of small named migrations.
+"""The database schema, as sequences of small named migrations.
 
 Rules (see simonw/llm and sqlite-utils `Migrations`): a migration that has shipped is
-never edited, renamed or reordered; changes come as new functions appended below.
+never edited, renamed or reordered; changes come as new functions appended to their set.
 Each runs in its own transaction together with the record that it ran, so a failed
 migration leaves the database as it was.
+
+The core set lives here. A feature area with tables of its own (documents, long-term
+memory…) keeps its own set in its own module and is listed in `migration_sets()`, which
+the Store applies in order; the core set always comes first.
 
 Plain SQL is used where the schema needs what sqlite-utils' `create()` cannot say
 (CHECK constraints, ON DELETE CASCADE, FTS5 options).
@@ -136,3 +140,8 @@ def m001_users_conversations_messages(db: Database) -> None:
         CREATE INDEX inbox_by_conversation ON inbox (conversation_id, id);
         """
     )
+
+
+def migration_sets() -> list[Migrations]:
+    """Every migration set, in the order they are applied."""
+    return [migrations]

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator
 
 from sqlite_utils import Database
 
-from memory.migrations import migrations
+from memory.migrations import migration_sets
 from memory.textsearch import index_form, match_expression
 from memory.tokens import count_tokens
 
@@ -156,7 +156,8 @@ class Store:
         self.db.execute("PRAGMA busy_timeout = 30000")
         if str(path) != ":memory:":
             self.db.enable_wal()
-        migrations.apply(self.db)
+        for migration_set in migration_sets():
+            migration_set.apply(self.db)
 
     def close(self) -> None:
         self.db.close()

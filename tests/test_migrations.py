@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from memory.migrations import migrations
+from memory.migrations import migration_sets, migrations
 from memory.store import Store
 
 EXPECTED_COLUMNS = {
@@ -30,7 +30,8 @@ def test_blank_database_gets_expected_schema(db_path):
     indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"messages_by_conversation", "conversations_by_user", "inbox_by_conversation"} <= indexes
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    applied = [row[0] for row in db.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
+    applied = [row[0] for row in db.execute(
+        "SELECT name FROM _sqlite_migrations WHERE migration_set = 'companion' ORDER BY id")]
     assert applied == [m.name for m in migrations._migrations]
 
 
@@ -38,10 +39,14 @@ def test_reopening_applies_nothing_twice(db_path):
     Store(db_path).close()
     Store(db_path).close()
     db = sqlite3.connect(db_path)
-    assert db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == len(migrations._migrations)
+    expected = sum(len(s._migrations) for s in migration_sets())
+    assert db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == expected
 
 
 def test_migration_names_are_unique_and_ordered():
-    names = [m.name for m in migrations._migrations]
-    assert len(names) == len(set(names))
-    assert names == sorted(names), "migrations are named mNNN_… and appended in order"
+    assert migration_sets()[0] is migrations
+    assert len({s.name for s in migration_sets()}) == len(migration_sets())
+    for migration_set in migration_sets():
+        names = [m.name for m in migration_set._migrations]
+        assert len(names) == len(set(names))
+        assert names == sorted(names), "migrations are named mNNN_… and appended in order"
