@@ -154,6 +154,34 @@ class _Held:
         self.owner._release(self.conversation_id)
 
 
+CONTINUE_INSTRUCTION = (
+    "[Continue your previous reply from exactly where it stopped. Do not repeat anything "
+    "already written, and do not add a preamble.]"
+)
+_CJK_OR_SPACE = re.compile(r"[\s\u3000-\u9fff\uff00-\uffef]")
+
+
+def join_continuation(text: str, addition: str) -> str:
+    """Append a continuation without doubling or losing the space between them."""
+    if not text or not addition or _CJK_OR_SPACE.match(text[-1]) or _CJK_OR_SPACE.match(addition[0]):
+        return text + addition
+    if addition[0] in ",.;:!?)…" or text[-1] in "([":
+        return text + addition
+    return f"{text} {addition}"
+
+
+@dataclass
+class _Generation:
+    """One model reply in the making: what was sent, and what came back or went wrong."""
+
+    conversation: Conversation
+    persona: Persona
+    model: str
+    request: AssembledRequest | None = None
+    completion: Completion | None = None
+    error: ModelError | None = None
+
+
 def _zone(name: str | None, fallback: str) -> ZoneInfo:
     for candidate in (name, fallback, "UTC"):
         if candidate:
@@ -267,25 +295,38 @@ class Engine:
             return await self._run_turn(conversation_id, accepted, user=user, sink=sink, stop=stop)
 
     async def _run_turn(self, conversation_id: int, user_messages: list[Message], *, user: User | None,
+                        sink: ReplySink | None, stop: asyncio.Event | None) -> TurnResult:
+        """Answer `user_messages` (already in the history) and store the outcome."""
+        query = "\n".join(m.content for m in user_messages)
+        outcome = await self._generate(conversation_id, query, user=user, sink=sink, stop=stop)
+        if outcome.error is not None:
+            return self._fail_turn(outcome, user_messages, user)
+        return self._finish_turn(outcome, user_messages, user)
+
+    async def _generate(self, conversation_id: int, query: str, *, user: User | None,
                         sink: ReplySink | None, stop: asyncio.Event | None,
-                        final_user_text: str | None = None) -> TurnResult:
+                        final_user_text: str | None = None) -> "_Generation":
+        """Assemble, stream and classify one model reply; stores nothing but a moved boundary.
+
+        A context-length error shrinks the window and retries once; a persisted boundary
+        move is what makes the shrink stick for the turns after it."""
         conversation = self.store.conversation(conversation_id)
         persona = self.persona(conversation.persona_id)
         model = persona.model.model or self.settings.model
-        query = "\n".join(m.content for m in user_messages) or (final_user_text or "")
         safe_sink = _SafeSink(sink)
+        outcome = _Generation(conversation, persona, model)
         window = None
-        request: AssembledRequest | None = None
         for attempt in (1, 2):
             try:
-                request = self.build_request(conversation, user=user, query=query,
-                                             final_user_text=final_user_text, window=window)
+                outcome.request = self.build_request(conversation, user=user, query=query,
+                                                     final_user_text=final_user_text, window=window)
             except ContextTooSmall as exc:
-                error = ModelError(ErrorKind.CONTEXT_TOO_LONG, str(exc))
-                return self._fail_turn(conversation, user_messages, user, model, request, error)
+                outcome.error = ModelError(ErrorKind.CONTEXT_TOO_LONG, str(exc))
+                return outcome
+            request = outcome.request
             if request.boundary_moved:
                 self.store.set_boundary(conversation_id, request.boundary_message_id)
-                conversation = self.store.conversation(conversation_id)
+                conversation = outcome.conversation = self.store.conversation(conversation_id)
             try:
                 completion = await self.client.stream_chat(
                     model=model, messages=request.payload(),
@@ -301,11 +342,13 @@ class Engine:
                     window = self._shrunk_window(request.budget.window, error)
                     log.warning("context too long for %s; retrying once with a %d-token window", model, window)
                     continue
-                return self._fail_turn(conversation, user_messages, user, model, request, error)
-            if not completion.text.strip():
-                error = ModelError(ErrorKind.STREAM, "the model returned an empty reply")
-                return self._fail_turn(conversation, user_messages, user, model, request, error)
-            return self._finish_turn(conversation, persona, user_messages, user, request, completion)
+                outcome.error = error
+                return outcome
+            if not completion.text.strip() and completion.finish_reason != "stopped":
+                outcome.error = ModelError(ErrorKind.STREAM, "the model returned an empty reply")
+                return outcome
+            outcome.completion = completion
+            return outcome
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -315,53 +358,138 @@ class Engine:
             return int(match.group(1))
         return int(window * 0.75)
 
-    def _finish_turn(self, conversation: Conversation, persona: Persona, user_messages: list[Message],
-                     user: User | None, request: AssembledRequest, completion: Completion) -> TurnResult:
+    def _record(self, outcome: "_Generation", user: User | None, status: str, message_id: int | None) -> None:
+        completion = outcome.completion
+        usage = completion.usage if completion else None
+        request = outcome.request
+        self.store.record_usage(
+            conversation_id=outcome.conversation.id, user_id=user.id if user else None,
+            model=completion.model if completion else outcome.model, outcome=status,
+            prompt_tokens=usage.prompt_tokens if usage else 0, cached_tokens=usage.cached_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            estimated_prompt_tokens=request.total_tokens if request else 0,
+            first_token_ms=completion.first_token_ms if completion else None,
+            latency_ms=completion.latency_ms if completion else 0, message_id=message_id,
+        )
+        if usage and usage.prompt_tokens and request:
+            ratio = self.calibration.observe(completion.model, request.total_tokens, usage.prompt_tokens)
+            self.store.save_calibration(completion.model, ratio)
+
+    def _finish_turn(self, outcome: "_Generation", user_messages: list[Message], user: User | None) -> TurnResult:
+        completion = outcome.completion
         status = "interrupted" if completion.finish_reason == "stopped" else "complete"
         with self.store.db.atomic():
-            reply = self.store.add_message(
-                conversation.id, "assistant", completion.text, status=status, speaker_name=persona.name,
-                reply_to=user_messages[-1].id if user_messages else None,
-            )
-            for message in user_messages:
-                self.store.set_status(message.id, "complete")
-            self.store.record_usage(
-                conversation_id=conversation.id, user_id=user.id if user else None, model=completion.model,
-                outcome=status, prompt_tokens=completion.usage.prompt_tokens,
-                cached_tokens=completion.usage.cached_tokens,
-                completion_tokens=completion.usage.completion_tokens,
-                estimated_prompt_tokens=request.total_tokens, first_token_ms=completion.first_token_ms,
-                latency_ms=completion.latency_ms, message_id=reply.id,
-            )
-            if completion.usage.prompt_tokens:
-                ratio = self.calibration.observe(completion.model, request.total_tokens,
-                                                 completion.usage.prompt_tokens)
-                self.store.save_calibration(completion.model, ratio)
-        self._after_turn(conversation, persona, user, request)
+            reply = None
+            if completion.text.strip():
+                reply = self.store.add_message(
+                    outcome.conversation.id, "assistant", completion.text, status=status,
+                    speaker_name=outcome.persona.name, reply_to=user_messages[-1].id if user_messages else None,
+                )
+            self.store.set_statuses([m.id for m in user_messages], "complete")
+            self._record(outcome, user, status, reply.id if reply else None)
+        self._after_turn(outcome, user)
         return TurnResult(status, user_messages, reply, None, completion)
 
-    def _fail_turn(self, conversation: Conversation, user_messages: list[Message], user: User | None,
-                   model: str, request: AssembledRequest | None, error: ModelError) -> TurnResult:
+    def _fail_turn(self, outcome: "_Generation", user_messages: list[Message], user: User | None) -> TurnResult:
+        error = outcome.error
         reply = None
         with self.store.db.atomic():
             if error.partial.strip():
                 reply = self.store.add_message(
-                    conversation.id, "assistant", error.partial, status="interrupted",
-                    reply_to=user_messages[-1].id if user_messages else None,
+                    outcome.conversation.id, "assistant", error.partial, status="interrupted",
+                    speaker_name=outcome.persona.name, reply_to=user_messages[-1].id if user_messages else None,
                 )
-            for message in user_messages:
-                self.store.set_status(message.id, "failed")
-            self.store.record_usage(conversation_id=conversation.id, user_id=user.id if user else None,
-                                    model=model, outcome="failed",
-                                    estimated_prompt_tokens=request.total_tokens if request else 0,
-                                    message_id=reply.id if reply else None)
-        log.warning("turn failed in conversation %s: %s", conversation.id, error)
+            self.store.set_statuses([m.id for m in user_messages], "failed")
+            self._record(outcome, user, "failed", reply.id if reply else None)
+        log.warning("turn failed in conversation %s: %s", outcome.conversation.id, error)
         return TurnResult("interrupted" if reply else "failed", user_messages, reply, error)
 
+    # -- operations on the last exchange -------------------------------------------------
+    async def regenerate(self, conversation_id: int, *, user: User | None = None, sink: ReplySink | None = None,
+                         stop: asyncio.Event | None = None) -> TurnResult:
+        """Answer the last user message(s) again. Every alternative is kept: the new reply is
+        the one in the context, the earlier ones are hidden (see `choose_alternative`). A
+        failed regeneration leaves the previous reply in place."""
+        async with await self._locks(conversation_id):
+            user_messages, reply = self.store.last_exchange(conversation_id)
+            if not user_messages:
+                return TurnResult("failed", error=ModelError(ErrorKind.BAD_REQUEST, "nothing to answer again"))
+            if reply is not None:
+                self.store.set_status(reply.id, "hidden")
+            result = await self._run_turn(conversation_id, user_messages, user=user, sink=sink, stop=stop)
+            if not result.ok and reply is not None:
+                with self.store.db.atomic():
+                    self.store.set_statuses([m.id for m in user_messages], "complete")
+                    if result.reply is not None:
+                        self.store.set_status(result.reply.id, "hidden")
+                    self.store.set_status(reply.id, reply.status)
+            return result
+
+    async def continue_reply(self, conversation_id: int, *, user: User | None = None,
+                             sink: ReplySink | None = None, stop: asyncio.Event | None = None) -> TurnResult:
+        """Extend the last reply: the continuation is appended to it (it stays one message)."""
+        async with await self._locks(conversation_id):
+            _, reply = self.store.last_exchange(conversation_id)
+            if reply is None:
+                return TurnResult("failed", error=ModelError(ErrorKind.BAD_REQUEST, "no reply to continue"))
+            outcome = await self._generate(conversation_id, reply.content[-500:], user=user, sink=sink,
+                                           stop=stop, final_user_text=CONTINUE_INSTRUCTION)
+            if outcome.error is not None:
+                with self.store.db.atomic():
+                    self._record(outcome, user, "failed", None)
+                return TurnResult("failed", [], None, outcome.error)
+            addition = outcome.completion.text
+            with self.store.db.atomic():
+                extended = self.store.replace_content(reply.id, join_continuation(reply.content, addition))
+                self._record(outcome, user, "complete", reply.id)
+            self._after_turn(outcome, user)
+            return TurnResult("complete", [], extended, None, outcome.completion)
+
+    async def undo(self, conversation_id: int) -> list[Message]:
+        """Take the last exchange out of the context. It stays in the database, hidden."""
+        async with await self._locks(conversation_id):
+            user_messages, reply = self.store.last_exchange(conversation_id)
+            hidden = user_messages + ([reply] if reply else [])
+            self.store.set_statuses([m.id for m in hidden], "hidden")
+            return hidden
+
+    async def answer_edit(self, conversation_id: int, platform_message_id: str | int, new_text: str, *,
+                          user: User | None = None, speaker_name: str | None = None,
+                          sink: ReplySink | None = None, stop: asyncio.Event | None = None) -> TurnResult | None:
+        """The user edited a message. If it belongs to the last exchange, that exchange is
+        hidden (kept) and the new text answered; an older message returns None."""
+        async with await self._locks(conversation_id):
+            edited = self.store.find_by_platform_id(conversation_id, platform_message_id, role="user")
+            user_messages, reply = self.store.last_exchange(conversation_id)
+            if edited is None or edited.id not in {m.id for m in user_messages}:
+                return None
+            self.store.set_statuses([m.id for m in user_messages] + ([reply.id] if reply else []), "hidden")
+        return await self.submit(conversation_id, new_text, user=user, speaker_name=speaker_name,
+                                 platform_message_id=platform_message_id, sink=sink, stop=stop)
+
+    def alternatives(self, reply_id: int) -> list[Message]:
+        """All replies generated for the same user message as `reply_id`, oldest first."""
+        reply = self.store.message(reply_id)
+        return self.store.alternatives(reply.reply_to) if reply.reply_to else [reply]
+
+    async def choose_alternative(self, reply_id: int) -> Message:
+        """Make one alternative the reply in the context; only for the latest exchange, so the
+        history before it (and the provider's cache) stays as it was."""
+        chosen = self.store.message(reply_id)
+        async with await self._locks(chosen.conversation_id):
+            user_messages, current = self.store.last_exchange(chosen.conversation_id)
+            if chosen.role != "assistant" or not user_messages or chosen.reply_to != user_messages[-1].id:
+                raise ValueError("only a reply to the latest message can be chosen")
+            with self.store.db.atomic():
+                for alternative in self.store.alternatives(chosen.reply_to):
+                    if alternative.id != chosen.id and alternative.status != "hidden":
+                        self.store.set_status(alternative.id, "hidden")
+                self.store.set_status(chosen.id, "complete")
+            return self.store.message(chosen.id)
+
     # -- background work --------------------------------------------------------------
-    def _after_turn(self, conversation: Conversation, persona: Persona, user: User | None,
-                    request: AssembledRequest) -> None:
-        context = TurnContext(conversation, persona, user, "", request.budget)
+    def _after_turn(self, outcome: "_Generation", user: User | None) -> None:
+        context = TurnContext(outcome.conversation, outcome.persona, user, "", outcome.request.budget)
         for provider in self.providers:
             task = asyncio.get_running_loop().create_task(self._guarded(provider.after_turn(context)))
             self._background.add(task)

@@ -142,6 +142,48 @@ def m001_users_conversations_messages(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_user_preferences_groups_and_update_journal(db: Database) -> None:
+    run_sql(
+        db,
+        """
+        -- What a user chose: their persona in private chats, a language override (/lang),
+        -- who they are for the character (/me), whether they blocked the bot, and
+        -- access granted or refused by the bot's operator.
+        ALTER TABLE users ADD COLUMN persona_id TEXT;
+        ALTER TABLE users ADD COLUMN language_override TEXT;
+        ALTER TABLE users ADD COLUMN me_name TEXT;
+        ALTER TABLE users ADD COLUMN me_description TEXT;
+        ALTER TABLE users ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+        ALTER TABLE users ADD COLUMN allowed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE users ADD COLUMN refused_at TEXT;
+
+        -- A group chat or forum topic, and the persona it talks to.
+        CREATE TABLE groups (
+            group_key TEXT PRIMARY KEY,
+            title TEXT,
+            persona_id TEXT,
+            created_at TEXT NOT NULL
+        );
+
+        -- Every update received from a transport, kept until handled: an update delivered
+        -- twice is processed once, and one a crash interrupted is handled after restart.
+        -- Pruned by age, so the memory of seen ids stays bounded.
+        CREATE TABLE updates (
+            platform TEXT NOT NULL,
+            update_id INTEGER NOT NULL,
+            chat_key TEXT,
+            user_external_id TEXT,
+            payload TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            done_at TEXT,
+            PRIMARY KEY (platform, update_id)
+        );
+        CREATE INDEX updates_unfinished ON updates (platform, done_at);
+        """,
+    )
+
+
 def migration_sets() -> list[Migrations]:
     """Every migration set, in the order they are applied."""
     return [migrations]

@@ -71,10 +71,37 @@ class User:
     display_name: str | None
     language: str | None
     timezone: str | None
+    persona_id: str | None = None
+    language_override: str | None = None
+    me_name: str | None = None
+    me_description: str | None = None
+    status: str = "active"
+    allowed: bool = False
+    refused_at: str | None = None
 
     @property
     def name(self) -> str:
-        return self.display_name or self.external_id
+        """How the character calls the user: their /me name, else their display name."""
+        return self.me_name or self.display_name or self.external_id
+
+    @property
+    def ui_language(self) -> str | None:
+        return self.language_override or self.language
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    group_key: str
+    title: str | None
+    persona_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    platform: str
+    update_id: int
+    chat_key: str | None
+    payload: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +163,17 @@ _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, tokens, created_at, status, user_id, "
     "speaker_name, platform_message_id, reply_to"
 )
+def _user(row: tuple) -> User:
+    return User(*row[:11], bool(row[11]), row[12])
+
+
 _CONVERSATION_COLUMNS = (
     "id, user_id, group_key, persona_id, title, created_at, updated_at, active, boundary_message_id"
 )
-_USER_COLUMNS = "id, platform, external_id, display_name, language, timezone"
+_USER_COLUMNS = ("id, platform, external_id, display_name, language, timezone, persona_id, "
+                 "language_override, me_name, me_description, status, allowed, refused_at")
+_USER_FIELDS = {"display_name", "language", "timezone", "persona_id", "language_override", "me_name",
+                "me_description", "status", "allowed", "refused_at"}
 
 
 class Store:
@@ -154,6 +188,11 @@ class Store:
         self.db = Database(connection, execute_plugins=False)
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA busy_timeout = 30000")
+        # Deleted content is overwritten on disk, so a forgotten user's text does not linger.
+        self.db.execute("PRAGMA secure_delete = ON")
+        # Feature areas with tables of their own register cleanup here.
+        self.forget_hooks: list[Callable[[int], None]] = []
+        self.compact_hooks: list[Callable[[], None]] = []
         if str(path) != ":memory:":
             self.db.enable_wal()
         for migration_set in migration_sets():
@@ -198,17 +237,46 @@ class Store:
     def find_user(self, platform: str, external_id: str | int) -> User | None:
         row = self._one(f"SELECT {_USER_COLUMNS} FROM users WHERE platform = ? AND external_id = ?",
                         [platform, str(external_id)])
-        return User(*row) if row else None
+        return _user(row) if row else None
 
     def user(self, user_id: int) -> User:
         row = self._one(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", [user_id])
         if row is None:
             raise KeyError(f"no user {user_id}")
-        return User(*row)
+        return _user(row)
 
-    def update_user(self, user_id: int, **fields: str | None) -> None:
-        allowed = {"display_name", "language", "timezone"}
-        unknown = set(fields) - allowed
+    def users(self, platform: str | None = None) -> list[User]:
+        where, params = ("WHERE platform = ?", [platform]) if platform else ("", [])
+        return [_user(row) for row in self._rows(f"SELECT {_USER_COLUMNS} FROM users {where} ORDER BY id", params)]
+
+    # -- groups and the persona each owner talks to ---------------------------------------
+    def ensure_group(self, group_key: str, title: str | None = None) -> Group:
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT INTO groups (group_key, title, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (group_key) DO UPDATE SET title = coalesce(excluded.title, title)",
+                [group_key, title, self.now()])
+        return Group(*self._one("SELECT group_key, title, persona_id FROM groups WHERE group_key = ?", [group_key]))
+
+    def persona_of(self, owner: Owner) -> str | None:
+        """The persona this user or group talks to now (None: the default)."""
+        if owner.user_id is not None:
+            row = self._one("SELECT persona_id FROM users WHERE id = ?", [owner.user_id])
+        else:
+            row = self._one("SELECT persona_id FROM groups WHERE group_key = ?", [owner.group_key])
+        return row[0] if row else None
+
+    def set_persona_of(self, owner: Owner, persona_id: str) -> None:
+        with self.db.atomic():
+            if owner.user_id is not None:
+                self.db.execute("UPDATE users SET persona_id = ? WHERE id = ?", [persona_id, owner.user_id])
+            else:
+                self.ensure_group(owner.group_key)
+                self.db.execute("UPDATE groups SET persona_id = ? WHERE group_key = ?",
+                                [persona_id, owner.group_key])
+
+    def update_user(self, user_id: int, **fields: str | int | None) -> None:
+        unknown = set(fields) - _USER_FIELDS
         if unknown:
             raise ValueError(f"cannot update user fields {sorted(unknown)}")
         with self.db.atomic():
@@ -312,6 +380,52 @@ class Store:
         with self.db.atomic():
             self.db.execute("UPDATE messages SET status = ? WHERE id = ?", [status, message_id])
 
+    def set_statuses(self, message_ids: Iterable[int], status: str) -> None:
+        with self.db.atomic():
+            for message_id in message_ids:
+                self.db.execute("UPDATE messages SET status = ? WHERE id = ?", [status, message_id])
+
+    def replace_content(self, message_id: int, content: str) -> Message:
+        """New text for one message (a continued reply): counted again, re-indexed."""
+        with self.db.atomic():
+            self.db.execute("UPDATE messages SET content = ?, tokens = ? WHERE id = ?",
+                            [content, self.count(content), message_id])
+            self.db.execute("DELETE FROM messages_fts WHERE rowid = ?", [message_id])
+            self.db.execute("INSERT INTO messages_fts (rowid, body) VALUES (?, ?)",
+                            [message_id, index_form(content)])
+        return self.message(message_id)
+
+    def last_exchange(self, conversation_id: int) -> tuple[list[Message], Message | None]:
+        """The newest visible exchange: the user messages of the last turn and its reply (if any)."""
+        rows = self._rows(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND status != 'hidden' "
+            "ORDER BY id DESC LIMIT 200", [conversation_id])
+        messages = [Message(*row) for row in rows]
+        reply = messages[0] if messages and messages[0].role == "assistant" else None
+        users: list[Message] = []
+        for message in messages[1:] if reply else messages:
+            if message.role != "user":
+                break
+            users.append(message)
+        return users[::-1], reply
+
+    def alternatives(self, user_message_id: int) -> list[Message]:
+        """Every reply ever generated for one user message (hidden ones too), oldest first."""
+        rows = self._rows(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE reply_to = ? AND role = 'assistant' ORDER BY id",
+            [user_message_id])
+        return [Message(*row) for row in rows]
+
+    def find_by_platform_id(self, conversation_id: int, platform_message_id: str | int,
+                            role: str | None = None) -> Message | None:
+        sql = (f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND platform_message_id = ?")
+        params: list = [conversation_id, str(platform_message_id)]
+        if role:
+            sql += " AND role = ?"
+            params.append(role)
+        row = self._one(sql + " ORDER BY id DESC LIMIT 1", params)
+        return Message(*row) if row else None
+
     def set_platform_message_id(self, message_id: int, platform_message_id: str | int) -> None:
         with self.db.atomic():
             self.db.execute("UPDATE messages SET platform_message_id = ? WHERE id = ?",
@@ -405,6 +519,73 @@ class Store:
                 ))
                 self.db.execute("DELETE FROM inbox WHERE id = ?", [item.id])
         return accepted
+
+    # -- the update journal -----------------------------------------------------------
+    def journal_update(self, platform: str, update_id: int, payload: str, *, chat_key: str | None = None,
+                       user_external_id: str | int | None = None) -> bool:
+        """Record an incoming update; False when it was seen before (a redelivery)."""
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO updates (platform, update_id, chat_key, user_external_id, payload, "
+                "received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [platform, update_id, chat_key, None if user_external_id is None else str(user_external_id),
+                 payload, self.now()])
+        return cursor.rowcount == 1
+
+    def finish_update(self, platform: str, update_id: int) -> None:
+        with self.db.atomic():
+            self.db.execute("UPDATE updates SET done_at = ?, payload = '' WHERE platform = ? AND update_id = ?",
+                            [self.now(), platform, update_id])
+
+    def unfinished_updates(self, platform: str) -> list[JournalEntry]:
+        rows = self._rows("SELECT platform, update_id, chat_key, payload FROM updates "
+                          "WHERE platform = ? AND done_at IS NULL ORDER BY received_at, update_id", [platform])
+        return [JournalEntry(*row) for row in rows]
+
+    def prune_updates(self, received_before: str) -> int:
+        """Forget handled updates older than a moment (Telegram may reuse ids after a long idle)."""
+        with self.db.atomic():
+            cursor = self.db.execute("DELETE FROM updates WHERE done_at IS NOT NULL AND received_at < ?",
+                                     [received_before])
+        return cursor.rowcount
+
+    # -- forget ---------------------------------------------------------------------------
+    def forget_user(self, user_id: int) -> None:
+        """Erase everything of one user: their conversations, their messages in groups, usage,
+        pending inputs, journaled updates and the user row, then compact the indexes and the
+        file so the text is gone from disk too. Feature areas add their own tables through
+        `forget_hooks`."""
+        user = self.user(user_id)
+        with self.db.atomic():
+            for hook in self.forget_hooks:
+                hook(user_id)
+            message_ids = "SELECT id FROM messages WHERE user_id = ? OR conversation_id IN " \
+                          "(SELECT id FROM conversations WHERE user_id = ?)"
+            self.db.execute(f"DELETE FROM messages_fts WHERE rowid IN ({message_ids})", [user_id, user_id])
+            self.db.execute(f"DELETE FROM messages WHERE id IN ({message_ids})", [user_id, user_id])
+            self.db.execute("DELETE FROM usage WHERE user_id = ? OR conversation_id IN "
+                            "(SELECT id FROM conversations WHERE user_id = ?)", [user_id, user_id])
+            self.db.execute("DELETE FROM inbox WHERE user_id = ?", [user_id])
+            self.db.execute("DELETE FROM conversations WHERE user_id = ?", [user_id])
+            self.db.execute("DELETE FROM updates WHERE platform = ? AND user_external_id = ?",
+                            [user.platform, user.external_id])
+            self.db.execute("DELETE FROM users WHERE id = ?", [user_id])
+        self.compact()
+
+    def compact(self) -> None:
+        """Merge full-text index segments, checkpoint the WAL and VACUUM: deleted text leaves the file."""
+        with self.db.atomic():
+            self.db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+            for hook in self.compact_hooks:
+                hook()
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.execute("VACUUM")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def counts(self) -> dict[str, int]:
+        row = self._one("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM conversations), "
+                        "(SELECT count(*) FROM messages)")
+        return {"users": row[0], "conversations": row[1], "messages": row[2]}
 
     # -- usage and calibration --------------------------------------------------------
     def record_usage(self, *, conversation_id: int | None, user_id: int | None, model: str,

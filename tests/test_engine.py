@@ -214,3 +214,87 @@ async def test_time_is_in_the_tail_in_the_users_zone(engine, fake_openai):
     last = fake_openai.chat_requests[-1].messages[-1]["content"]
     assert "Asia/Shanghai, UTC+08:00" in last
     assert "Asia/Shanghai" not in fake_openai.chat_requests[-1].messages[0]["content"]
+
+
+async def test_regenerate_keeps_every_alternative_and_choosing_one_applies(engine, fake_openai):
+    fake_openai.enqueue("first answer", "second answer", "third answer")
+    user, conversation = local_user(engine)
+    first = await engine.submit(conversation.id, "pick a colour", user=user)
+    second = await engine.regenerate(conversation.id, user=user)
+    third = await engine.regenerate(conversation.id, user=user)
+    assert third.status == "complete"
+    # the regenerated request is the same conversation without the replaced reply
+    assert fake_openai.chat_requests[1].messages[-1]["content"].endswith("pick a colour")
+    alternatives = engine.alternatives(third.reply.id)
+    assert [a.content for a in alternatives] == ["first answer", "second answer", "third answer"]
+    assert [a.status for a in alternatives] == ["hidden", "hidden", "complete"]
+    await engine.choose_alternative(first.reply.id)
+    assert [a.status for a in engine.alternatives(third.reply.id)] == ["complete", "hidden", "hidden"]
+    assert [m.content for m in engine.store.messages(conversation.id)] == ["pick a colour", "first answer"]
+    assert second.reply.reply_to == first.user_messages[0].id
+
+
+async def test_failed_regeneration_leaves_the_previous_reply(store, fake_openai):
+    engine = make_engine(store, fake_openai, deadline=1)
+    fake_openai.enqueue("the answer")
+    user, conversation = local_user(engine)
+    await engine.submit(conversation.id, "question", user=user)
+    fake_openai.default_reply = lambda body: Reply.error(503, "busy")
+    result = await engine.regenerate(conversation.id, user=user)
+    assert result.status == "failed"
+    assert statuses(store, conversation.id) == [("user", "question", "complete"),
+                                                ("assistant", "the answer", "complete")]
+    await engine.close()
+
+
+async def test_choosing_an_older_reply_is_refused(engine, fake_openai):
+    import pytest
+
+    fake_openai.enqueue("a1", "a2")
+    user, conversation = local_user(engine)
+    old = await engine.submit(conversation.id, "q1", user=user)
+    await engine.submit(conversation.id, "q2", user=user)
+    with pytest.raises(ValueError, match="latest"):
+        await engine.choose_alternative(old.reply.id)
+
+
+async def test_continue_appends_to_the_last_reply(engine, fake_openai):
+    fake_openai.enqueue(Reply("The story begins", finish_reason="length"), Reply("and it goes on."))
+    user, conversation = local_user(engine)
+    first = await engine.submit(conversation.id, "tell me a story", user=user)
+    result = await engine.continue_reply(conversation.id, user=user)
+    assert result.status == "complete"
+    assert result.reply.id == first.reply.id
+    assert store_content(engine, first.reply.id) == "The story begins and it goes on."
+    sent = fake_openai.chat_requests[-1].messages
+    assert sent[-2] == {"role": "assistant", "content": "The story begins"}
+    assert "Continue your previous reply" in sent[-1]["content"]
+    assert engine.store.message(first.reply.id).tokens == engine.store.count("The story begins and it goes on.")
+
+
+def store_content(engine, message_id):
+    return engine.store.message(message_id).content
+
+
+async def test_undo_hides_the_last_exchange_from_the_context(engine, fake_openai):
+    fake_openai.enqueue("a1", "a2", "a3")
+    user, conversation = local_user(engine)
+    await engine.submit(conversation.id, "q1", user=user)
+    await engine.submit(conversation.id, "q2 (regretted)", user=user)
+    hidden = await engine.undo(conversation.id)
+    assert [m.content for m in hidden] == ["q2 (regretted)", "a2"]
+    await engine.submit(conversation.id, "q3", user=user)
+    assert [m["content"] for m in fake_openai.chat_requests[-1].messages[1:-1]] == ["q1", "a1"]
+    assert len(engine.store.messages(conversation.id, include_hidden=True)) == 6
+
+
+async def test_editing_the_last_message_re_answers_it(engine, fake_openai):
+    fake_openai.enqueue("answer to typo", "answer to fixed")
+    user, conversation = local_user(engine)
+    await engine.submit(conversation.id, "helo wrld", user=user, platform_message_id=501)
+    result = await engine.answer_edit(conversation.id, 501, "hello world", user=user)
+    assert result.reply.content == "answer to fixed"
+    assert statuses(engine.store, conversation.id) == [
+        ("user", "helo wrld", "hidden"), ("assistant", "answer to typo", "hidden"),
+        ("user", "hello world", "complete"), ("assistant", "answer to fixed", "complete")]
+    assert await engine.answer_edit(conversation.id, 999, "unknown message", user=user) is None

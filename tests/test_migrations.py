@@ -6,7 +6,11 @@ from memory.migrations import migration_sets, migrations
 from memory.store import Store
 
 EXPECTED_COLUMNS = {
-    "users": ["id", "platform", "external_id", "display_name", "language", "timezone", "created_at"],
+    "users": ["id", "platform", "external_id", "display_name", "language", "timezone", "created_at",
+              "persona_id", "language_override", "me_name", "me_description", "status", "allowed",
+              "refused_at"],
+    "groups": ["group_key", "title", "persona_id", "created_at"],
+    "updates": ["platform", "update_id", "chat_key", "user_external_id", "payload", "received_at", "done_at"],
     "conversations": ["id", "user_id", "group_key", "persona_id", "title", "created_at", "updated_at",
                       "active", "boundary_message_id"],
     "messages": ["id", "conversation_id", "role", "user_id", "speaker_name", "content", "tokens",

@@ -129,3 +129,41 @@ def test_injected_clock_sets_timestamps(db_path):
     conversation = store.start_conversation(Owner.user(store.ensure_user("local", "i").id), "assistant")
     assert store.add_message(conversation.id, "user", "x").created_at == "2026-01-02T03:04:05.000+00:00"
     store.close()
+
+
+def test_update_journal_deduplicates_and_prunes(store):
+    assert store.journal_update("tg", 100, '{"update_id": 100}', chat_key="1", user_external_id=5)
+    assert not store.journal_update("tg", 100, '{"update_id": 100}')
+    assert [e.update_id for e in store.unfinished_updates("tg")] == [100]
+    store.finish_update("tg", 100)
+    assert store.unfinished_updates("tg") == []
+    assert store.db.execute("SELECT payload FROM updates").fetchone()[0] == ""
+    assert store.prune_updates("9999") == 1
+    assert store.journal_update("tg", 100, "{}")  # an id reused after pruning is new again
+
+
+def test_forget_user_leaves_no_row_and_no_bytes(db_path):
+    store = Store(db_path)
+    marker = "ZQXJ-forget-me-7781"
+    alice = store.ensure_user("tg", 1, display_name="Alice")
+    bob = store.ensure_user("tg", 2, display_name="Bob")
+    private = store.start_conversation(Owner.user(alice.id), "assistant")
+    store.add_message(private.id, "user", f"my secret {marker} 秘密")
+    store.add_message(private.id, "assistant", f"I keep {marker}")
+    group = store.start_conversation(Owner.group("tg:-100"), "assistant")
+    store.add_message(group.id, "user", f"Alice: {marker} in a group", user_id=alice.id)
+    store.add_message(group.id, "user", "Bob: hello", user_id=bob.id)
+    store.record_usage(conversation_id=private.id, user_id=alice.id, model="m", outcome="complete")
+    store.journal_update("tg", 7, f'{{"text": "{marker}"}}', user_external_id=1)
+    store.enqueue_input(private.id, marker, user_id=alice.id)
+
+    store.forget_user(alice.id)
+    for table in ("users", "conversations", "messages", "usage", "inbox", "updates"):
+        rows = store.db.execute(f"SELECT * FROM {table}").fetchall()
+        assert not any(marker in str(row) or "Alice" in str(row) for row in rows), table
+    assert store.search_messages(Owner.group("tg:-100"), marker) == []
+    assert [m.content for m in store.messages(group.id)] == ["Bob: hello"]
+    store.close()
+    for path in db_path.parent.iterdir():
+        if path.name.startswith(db_path.name):
+            assert marker.encode() not in path.read_bytes(), path.name
