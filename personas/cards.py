@@ -15,7 +15,7 @@ Field mapping: `first_mes` -> `greeting`, `mes_example` -> `example_dialogue`,
 - fields under `data` we do not model (V3's `assets`, `source`, `group_only_greetings`,
   `creator_notes_multilingual`, `creation_date`, `modification_date`, anything newer)
   go to `Persona.card_origin.data_fields`; top-level fields besides spec/spec_version/
-  data go to `card_origin.root_fields`; unknown lorebook and entry fields go to their
+  data and the V1 mirrors go to `card_origin.root_fields`; unknown lorebook and entry fields go to their
   `unknown_fields` (so does an optional entry field that is null);
 - this project's own fields (`starter_prompts`, `language`, `model`) travel in
   `data.extensions["companion_bot"]`.
@@ -24,8 +24,9 @@ card exported as V2 keeps all of V2 as V2 fields and moves the V3-only fields (t
 `V3_ONLY_FIELDS`, nickname included) into `data.extensions["companion_bot"]["v3_fields"]`:
 V2 editors must keep unknown extensions, and importing that V2 card here restores them,
 so V3 -> V2 -> V3 gives the original card back. The V1 mirror fields at the top level
-are written for personas that did not come from a card or came from a V1 card, and for
-cards that had them; they are regenerated from the persona, not copied. Exports do not
+(`name`, `first_mes`...) are written for personas that did not come from a card or came
+from a V1 card, and for cards that had them (`card_origin.v1_mirrors`); they are
+regenerated from the persona, not copied, so they never go stale. Exports do not
 touch V3's `modification_date`, so exporting an unchanged persona gives the same bytes.
 A `null` where the spec wants text is read as empty text.
 
@@ -243,11 +244,15 @@ def card_from_dict(
         root_fields = {key: value for key, value in card.items() if key not in _MAPPED_DATA_FIELDS}
         data = {key: value for key, value in data.items() if key in _MAPPED_DATA_FIELDS}
         spec_version = None
+        v1_mirrors = []
     elif spec in (SPEC_V2, SPEC_V3):
         data = card.get("data")
         if not isinstance(data, dict):
             raise PersonaError(f"the card says spec '{spec}' but has no 'data' object")
-        root_fields = {key: value for key, value in card.items() if key not in ("spec", "spec_version", "data")}
+        v1_mirrors = [key for key in V1_FIELDS if key in card]
+        root_fields = {
+            key: value for key, value in card.items() if key not in ("spec", "spec_version", "data", *V1_FIELDS)
+        }
         spec_version = card.get("spec_version")
         spec_version = str(spec_version) if spec_version is not None else None
         if spec == SPEC_V3 and spec_version and _version_number(spec_version) > 3.0:
@@ -306,6 +311,7 @@ def card_from_dict(
             "spec_version": spec_version,
             "data_fields": data_fields,
             "root_fields": root_fields,
+            "v1_mirrors": v1_mirrors,
         },
     )
     rename = dict(_CARD_FIELD_NAMES)
@@ -420,10 +426,7 @@ def card_to_dict(persona: Persona, spec: Literal["v2", "v3"] = "v2") -> dict[str
         data["character_book"] = book_to_card(persona.lorebook, spec)
 
     card: dict[str, Any] = dict(origin.root_fields) if origin else {}
-    if origin is None or origin.spec == SPEC_V1:
-        mirrored = V1_FIELDS
-    else:
-        mirrored = tuple(key for key in V1_FIELDS if key in card)
+    mirrored = V1_FIELDS if origin is None or origin.spec == SPEC_V1 else origin.v1_mirrors
     for key in mirrored:
         card[key] = data[key]
     spec_name = SPEC_V3 if spec == "v3" else SPEC_V2

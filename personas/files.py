@@ -7,8 +7,10 @@ the personas directory (symlinks are resolved before the check).
 
 `persona_to_toml` writes any persona, including one imported from a card, so that
 loading the text gives the same persona back. Default values are left out to keep the
-file short. TOML has no null, so a free-form JSON object (extensions, kept card fields)
-that holds one is written as a JSON string, which the loader reads back.
+file short, and text with line breaks is written as multi-line strings so that operators
+can edit it. TOML has no null, so a free-form JSON object (extensions, kept card fields)
+that holds one is written as indented JSON in a multi-line string, which the loader
+reads back.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomli_w
+import tomlkit
 
 from personas.errors import PersonaError
 from personas.fields import contains_null
@@ -78,22 +80,32 @@ def persona_to_toml(persona: Persona) -> str:
     header = f"# Persona '{persona.name}'"
     if persona.card_origin is not None:
         header += f", imported from a {persona.card_origin.spec} character card"
-    return f"{header}.\n" + tomli_w.dumps(_tomlable(dumped), multiline_strings=True)
+    return f"{header}.\n" + tomlkit.dumps(_tomlable(dumped))
 
 
 def _tomlable(value: Any) -> Any:
-    """Turn JSON objects holding nulls into JSON strings, wherever they sit."""
+    """Multi-line strings where they help; JSON objects holding nulls as JSON text."""
     if isinstance(value, dict):
         result = {}
         for key, item in value.items():
             if key in _JSON_OBJECT_FIELDS and isinstance(item, dict) and contains_null(item):
-                result[key] = json.dumps(item, ensure_ascii=False)
+                result[key] = _json_text(item)
             else:
                 result[key] = _tomlable(item)
         return result
     if isinstance(value, list):
         return [_tomlable(item) for item in value]
+    if isinstance(value, str) and "\n" in value and "\r" not in value:
+        # TOML readers may turn "\r\n" inside multi-line strings into "\n"; such text stays escaped.
+        return tomlkit.string(value, multiline=True)
     return value
+
+
+def _json_text(value: dict[str, Any]) -> Any:
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    # Literal strings cannot hold three single quotes or DEL; JSON escapes other control characters.
+    literal = "'''" not in text and "\x7f" not in text
+    return tomlkit.string(text, literal=literal, multiline=True)
 
 
 def write_persona_file(

@@ -72,9 +72,12 @@ class CardOrigin(BaseModel):
     # Fields under the card's `data` that Persona does not model (V3's assets, source,
     # creation_date, group_only_greetings... and anything newer), kept verbatim.
     data_fields: JsonObject = Field(default_factory=dict)
-    # Fields at the card's top level besides spec/spec_version/data (V1 mirrors of the
-    # data fields, SillyTavern's avatar/chat/create_date...), kept verbatim.
+    # Fields at the card's top level besides spec/spec_version/data and the V1 mirrors
+    # (SillyTavern's avatar/chat/create_date...), kept verbatim.
     root_fields: JsonObject = Field(default_factory=dict)
+    # The V1 fields (name, first_mes...) a V2/V3 card repeated at its top level; they are
+    # written again, from the persona, on export.
+    v1_mirrors: list[str] = Field(default_factory=list)
 
 
 class Persona(BaseModel):
