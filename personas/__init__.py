@@ -28,7 +28,14 @@ from personas.cards import (
 from personas.errors import PersonaError
 from personas.files import load_persona_file, persona_to_toml, write_persona_file
 from personas.library import DEFAULT_PERSONA_ID, PersonaLibrary
-from personas.lorebook import DEFAULT_SCAN_DEPTH, LoreEntry, Lorebook, SelectiveLogic, format_lore, select_lore
+from personas.lorebook import (
+    DEFAULT_SCAN_DEPTH,
+    Lorebook,
+    LoreEntry,
+    SelectiveLogic,
+    format_lore,
+    select_lore,
+)
 from personas.schema import MAX_PERSONA_TEXT_BYTES, CardOrigin, ModelOverrides, Persona
 
 __all__ = [

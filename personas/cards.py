@@ -46,9 +46,21 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from personas.charx import MAX_ASSET_BYTES, MAX_CARD_JSON_BYTES, is_zip, open_charx, read_member
+from personas.charx import (
+    MAX_ASSET_BYTES,
+    MAX_CARD_JSON_BYTES,
+    is_zip,
+    open_charx,
+    read_member,
+)
 from personas.errors import PersonaError
-from personas.images import is_png, open_avatar, placeholder_avatar, png_with_text, read_png_text
+from personas.images import (
+    is_png,
+    open_avatar,
+    placeholder_avatar,
+    png_with_text,
+    read_png_text,
+)
 from personas.lorebook import SILLYTAVERN_LOGIC_NUMBERS, Lorebook
 from personas.schema import Persona, validate_persona
 
@@ -132,7 +144,9 @@ def read_card(
     warnings: list[str] = []
     try:
         if len(data) > MAX_CARD_FILE_BYTES:
-            raise PersonaError(f"the file is over {MAX_CARD_FILE_BYTES // (1024 * 1024)} MB; that is too big for a card")
+            raise PersonaError(
+                f"the file is over {MAX_CARD_FILE_BYTES // (1024 * 1024)} MB; that is too big for a card"
+            )
         avatar: bytes | None = None
         if is_png(data):
             card = _card_from_png(data, warnings)
@@ -256,7 +270,9 @@ def card_from_dict(
         spec_version = card.get("spec_version")
         spec_version = str(spec_version) if spec_version is not None else None
         if spec == SPEC_V3 and spec_version and _version_number(spec_version) > 3.0:
-            warnings.append(f"the card uses V3 spec version {spec_version}, newer than 3.0; fields we do not know are kept")
+            warnings.append(
+                f"the card uses V3 spec version {spec_version}, newer than 3.0; fields we do not know are kept"
+            )
     elif spec == "lorebook_v3":
         raise PersonaError("this is a lorebook file, not a character card")
     else:
@@ -373,7 +389,11 @@ def _entry_from_card(entry: Any, index: int) -> dict[str, Any]:
     for key, value in entry.items():
         if key in _ENTRY_REQUIRED and value is not None:
             result[key] = value
-        elif key in _ENTRY_OPTIONAL_LENIENT and isinstance(value, _ENTRY_OPTIONAL_LENIENT[key]) and not isinstance(value, bool):
+        elif (
+            key in _ENTRY_OPTIONAL_LENIENT
+            and isinstance(value, _ENTRY_OPTIONAL_LENIENT[key])
+            and not isinstance(value, bool)
+        ):
             result[key] = value
         elif key in _ENTRY_OPTIONAL_STRICT and value is not None:
             result[key] = value
@@ -505,9 +525,7 @@ def persona_id_from_name(name: str, taken_ids: Collection[str] = ()) -> str:
     is in `taken_ids`, "-2", "-3"... is appended until it is free.
     """
     folded = unicodedata.normalize("NFKD", name.strip())
-    lost_letters = any(
-        not char.isascii() and unicodedata.category(char)[0] in "LN" for char in folded
-    )
+    lost_letters = any(not char.isascii() and unicodedata.category(char)[0] in "LN" for char in folded)
     slug = re.sub(r"[^a-z0-9]+", "-", folded.encode("ascii", "ignore").decode("ascii").lower())
     slug = slug.strip("-")[:40].strip("-")
     if lost_letters or not slug:

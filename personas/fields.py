@@ -19,7 +19,9 @@ def _parse_json_object(value: Any) -> Any:
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"a JSON object written as text must be valid JSON ({exc.msg} at position {exc.pos})") from None
+        raise ValueError(
+            f"a JSON object written as text must be valid JSON ({exc.msg} at position {exc.pos})"
+        ) from None
     if not isinstance(parsed, dict):
         raise ValueError("a JSON object written as text must be an object ({...})")
     return parsed

@@ -54,7 +54,9 @@ def load_persona_file(path: Path, personas_dir: Path | None = None) -> Persona:
         raise PersonaError(f"{path}: invalid TOML: {exc}") from None
     if "id" not in data:
         if not is_valid_persona_id(path.stem.lower()):
-            raise PersonaError(f"{path}: no 'id' field, and the file name '{path.stem}' is not a valid id; add id = \"...\"")
+            raise PersonaError(
+                f"{path}: no 'id' field, and the file name '{path.stem}' is not a valid id; add id = \"...\""
+            )
         data["id"] = path.stem
     persona = validate_persona(data, str(path))
     if persona.avatar is not None:

@@ -51,6 +51,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from enum import StrEnum
+
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from personas.fields import JsonObject
@@ -350,7 +351,9 @@ def select_lore(
     def admit(triggered: list[tuple[int, LoreEntry]]) -> list[LoreEntry]:
         nonlocal spent
         admitted = []
-        for index, entry in sorted(triggered, key=lambda item: (not item[1].constant, -item[1].effective_priority, item[0])):
+        for index, entry in sorted(
+            triggered, key=lambda item: (not item[1].constant, -item[1].effective_priority, item[0])
+        ):
             cost = count_tokens(entry.text)
             if spent + cost > budget:
                 continue

@@ -22,11 +22,18 @@ from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from personas.errors import PersonaError, describe_validation_error
 from personas.fields import JsonObject, text_bytes
-from personas.lorebook import LoreEntry, Lorebook, format_lore, select_lore
+from personas.lorebook import Lorebook, LoreEntry, format_lore, select_lore
 
 __all__ = [
     "CardOrigin",
@@ -139,7 +146,13 @@ class Persona(BaseModel):
         if not value.strip():
             raise ValueError("the avatar path is empty; remove the field or name an image file")
         posix, windows = PurePosixPath(value), PureWindowsPath(value)
-        if posix.is_absolute() or windows.is_absolute() or windows.drive or ".." in posix.parts or ".." in windows.parts:
+        if (
+            posix.is_absolute()
+            or windows.is_absolute()
+            or windows.drive
+            or ".." in posix.parts
+            or ".." in windows.parts
+        ):
             raise ValueError(
                 f"avatar '{value}' must be a path relative to the persona file that stays inside "
                 "the personas directory (no leading '/', no '..')"
@@ -182,12 +195,13 @@ class Persona(BaseModel):
         else:
             instruction = DEFAULT_INSTRUCTION
             if self.language:
-                instruction += " Your usual language is '{language}'.".format(language=self.language)
+                instruction += f" Your usual language is '{self.language}'."
         sections.append(instruction)
         titles = _SECTION_TITLES["zh" if (self.language or "").lower().startswith("zh") else "en"]
         for title, body in zip(
-            titles,
+            titles[:4],
             (self.description, self.personality, self.scenario, format_example_dialogue(self.example_dialogue)),
+            strict=True,
         ):
             if body.strip():
                 sections.append(f"## {title}\n{body.strip()}")
@@ -211,7 +225,13 @@ class Persona(BaseModel):
 
 # Section titles of the system text, in the persona's language (Chinese or English).
 _SECTION_TITLES = {
-    "en": ("Description of {{char}}", "Personality of {{char}}", "Scenario", "Examples of how {{char}} speaks", "About {{user}}"),
+    "en": (
+        "Description of {{char}}",
+        "Personality of {{char}}",
+        "Scenario",
+        "Examples of how {{char}} speaks",
+        "About {{user}}",
+    ),
     "zh": ("{{char}}的简介", "{{char}}的性格", "场景", "{{char}}的说话示例", "关于{{user}}"),
 }
 _KNOWN_FIELD_NAMES = sorted(

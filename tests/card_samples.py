@@ -182,6 +182,10 @@ def pygmalion_card() -> dict[str, Any]:
     }
 
 
+def as_json(card: dict[str, Any]) -> bytes:
+    return json.dumps(card, ensure_ascii=False).encode("utf-8")
+
+
 def to_base64_json(card: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(card, ensure_ascii=False).encode("utf-8")).decode("ascii")
 

@@ -27,6 +27,7 @@ from personas.cards import MAX_CARD_FILE_BYTES, NAMESPACE, V3_ONLY_FIELDS
 from personas.images import read_png_text
 from personas.schema import MAX_PERSONA_TEXT_BYTES
 from tests.card_samples import (
+    as_json,
     png_image,
     png_with_chunk_before_iend,
     png_with_pillow_text,
@@ -36,10 +37,6 @@ from tests.card_samples import (
     to_base64_json,
     v1_card,
 )
-
-
-def as_json(card: dict) -> bytes:
-    return json.dumps(card, ensure_ascii=False).encode("utf-8")
 
 
 def charx(files: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
@@ -69,7 +66,11 @@ def test_v2_fields_map_to_persona_fields():
     assert persona.system_prompt.startswith("{{original}}")
     assert persona.post_history_instructions == "Stay gentle."
     assert persona.tags == ["fantasy", "female", "中文"]
-    assert (persona.creator, persona.character_version, persona.creator_notes) == ("tester", "1.2", "Gentle fantasy roleplay.")
+    assert (persona.creator, persona.character_version, persona.creator_notes) == (
+        "tester",
+        "1.2",
+        "Gentle fantasy roleplay.",
+    )
     assert persona.extensions["world"] == "Eldoria"
     assert persona.lorebook is not None and len(persona.lorebook.entries) == 3
     assert persona.lorebook.entries[1].effective_selective_logic == "and_all"
@@ -175,7 +176,9 @@ def assert_same_persona(imported: Persona, original: Persona, spec: str = "v2") 
     """Equal apart from where the card keeps things: our lorebook spellings (such as
     `selective_logic`) come back as SillyTavern's `extensions`, with the same meaning,
     and exporting again in the same spec gives the same card."""
-    assert imported.model_dump(exclude={"card_origin", "lorebook"}) == original.model_dump(exclude={"card_origin", "lorebook"})
+    assert imported.model_dump(exclude={"card_origin", "lorebook"}) == original.model_dump(
+        exclude={"card_origin", "lorebook"}
+    )
     assert card_to_dict(imported, spec) == card_to_dict(original, spec)
     if original.lorebook is not None:
         for ours, theirs in zip(imported.lorebook.entries, original.lorebook.entries, strict=True):
@@ -250,7 +253,9 @@ def test_png_chunk_after_the_pixels():
 
 @pytest.mark.parametrize(("compressed", "international"), [(True, False), (False, True), (True, True)])
 def test_png_ztxt_and_itxt_chunks(compressed, international):
-    data = png_with_pillow_text({"chara": to_base64_json(rich_v3_card())}, compressed=compressed, international=international)
+    data = png_with_pillow_text(
+        {"chara": to_base64_json(rich_v3_card())}, compressed=compressed, international=international
+    )
     assert read_card(data, "s.png").persona.nickname == "Sera"
 
 
@@ -264,7 +269,9 @@ def test_png_with_raw_json_in_the_chunk():
 
 def test_charx_with_icon_asset():
     card = rich_v3_card()
-    card["data"]["assets"] = [{"type": "icon", "uri": "embeded://assets/icon/images/main.png", "name": "main", "ext": "png"}]
+    card["data"]["assets"] = [
+        {"type": "icon", "uri": "embeded://assets/icon/images/main.png", "name": "main", "ext": "png"}
+    ]
     icon = png_bytes()
     imported = read_card(charx({"card.json": as_json(card), "assets/icon/images/main.png": icon}), "sera.charx")
     assert imported.persona.nickname == "Sera"
@@ -274,7 +281,9 @@ def test_charx_with_icon_asset():
 
 def test_charx_with_missing_icon_warns():
     card = rich_v3_card()
-    card["data"]["assets"] = [{"type": "icon", "uri": "embeded://assets/icon/images/main.png", "name": "main", "ext": "png"}]
+    card["data"]["assets"] = [
+        {"type": "icon", "uri": "embeded://assets/icon/images/main.png", "name": "main", "ext": "png"}
+    ]
     imported = read_card(charx({"card.json": as_json(card)}), "sera.charx")
     assert imported.avatar is None and "missing" in imported.warnings[0]
 
@@ -353,7 +362,11 @@ def test_persona_id_collisions_get_a_number():
         (b'{"spec": "chara_card_v2"}', "a.json", r"spec 'chara_card_v2' but has no 'data' object"),
         (b'{"spec": "chara_card_v2", "data": {"name": "  "}}', "a.json", r"the card has no name"),
         (b'{"description": "no name at all"}', "a.json", r"the card has no name"),
-        (b'{"spec": "chara_card_v2", "data": {"name": "A", "first_mes": {}}}', "a.json", r"data\.first_mes must be text"),
+        (
+            b'{"spec": "chara_card_v2", "data": {"name": "A", "first_mes": {}}}',
+            "a.json",
+            r"data\.first_mes must be text",
+        ),
         (b'{"spec": "chara_card_v2", "data": {"name": "A", "tags": "x"}}', "a.json", r"data\.tags must be a list"),
         (b'{"spec": "chara_card_v2", "data": {"name": "A", "extensions": []}}', "a.json", r"data\.extensions must be"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "a.png", r"^a\.png: the PNG file is cut short"),
@@ -406,3 +419,16 @@ def test_card_text_over_the_cap():
 def test_file_over_the_size_limit():
     with pytest.raises(PersonaError, match=r"^huge\.json: the file is over 32 MB"):
         read_card(b" " * (MAX_CARD_FILE_BYTES + 1), "huge.json")
+
+
+def test_png_card_round_trip_keeps_both_chunks_exact():
+    v2, v3 = rich_v2_card(), rich_v3_card()
+    original = png_with_pillow_text({"chara": to_base64_json(v2), "ccv3": to_base64_json(v3)})
+    imported = read_card(original, "sera.png")
+    exported = read_png_text(card_to_png(imported.persona, imported.avatar), {"chara", "ccv3"})
+    assert json.loads(base64.b64decode(exported["ccv3"])) == v3
+    # The V2 chunk holds the same V2 fields; the V3-only ones ride in our extension.
+    as_v2 = json.loads(base64.b64decode(exported["chara"]))
+    assert read_card(as_json(as_v2), "sera-v2.json").persona.model_dump(exclude={"card_origin"}) == (
+        imported.persona.model_dump(exclude={"card_origin"})
+    )

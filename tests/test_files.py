@@ -20,11 +20,7 @@ from personas import (
     read_card,
     write_persona_file,
 )
-from tests.card_samples import png_with_pillow_text, rich_v2_card, rich_v3_card, to_base64_json, v1_card
-
-
-def as_json(card: dict) -> bytes:
-    return json.dumps(card, ensure_ascii=False).encode("utf-8")
+from tests.card_samples import as_json, png_with_pillow_text, rich_v2_card, rich_v3_card, to_base64_json, v1_card
 
 
 @pytest.mark.parametrize("persona_id", ["assistant", "linxi", "mara"])
@@ -96,7 +92,8 @@ def test_write_persona_file_with_a_bad_avatar_writes_nothing(tmp_path):
 
 
 awkward_pieces = st.one_of(
-    st.text(max_size=5), st.sampled_from(["\n", "\r\n", "\r", '"""', '"', "'''", "\\", "\t", "\x7f", "\x00", "{{char}}"])
+    st.text(max_size=5),
+    st.sampled_from(["\n", "\r\n", "\r", '"""', '"', "'''", "\\", "\t", "\x7f", "\x00", "{{char}}"]),
 )
 awkward_text = st.lists(awkward_pieces, max_size=8).map("".join)
 

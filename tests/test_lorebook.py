@@ -4,6 +4,8 @@ logic, scan depth, budget, order, constant/disabled entries, case sensitivity, r
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from personas import Lorebook, LoreEntry, PersonaError, SelectiveLogic, format_lore, select_lore
 from personas.lorebook import DEFAULT_SCAN_DEPTH, parse_decorators
@@ -89,7 +91,9 @@ def test_bad_regex_is_an_error_when_the_book_is_loaded():
         LoreEntry(keys=["fine", "/[unclosed/"], content="x")
     with pytest.raises(ValueError, match="unknown regex flag 'x'"):
         LoreEntry(keys=["/abc/x"], content="x")
-    with pytest.raises(PersonaError, match=r"lorebook\.entries\.0.*secondary_keys\[0\].*not a valid regular expression"):
+    with pytest.raises(
+        PersonaError, match=r"lorebook\.entries\.0.*secondary_keys\[0\].*not a valid regular expression"
+    ):
         validate_persona(
             {"id": "a", "name": "A", "lorebook": {"entries": [{"keys": ["a"], "secondary_keys": ["/(/"]}]}}, "a.toml"
         )
@@ -142,7 +146,9 @@ def test_scan_depth_default_book_call_and_entry():
     assert chosen(lorebook, *messages, scan_depth=3) == ["DRAGON"]
     assert chosen(book({"keys": ["dragon"], "content": "DRAGON"}, scan_depth=3), *messages) == ["DRAGON"]
     assert chosen(book({"keys": ["dragon"], "content": "DRAGON", "scan_depth": 3}), *messages) == ["DRAGON"]
-    assert chosen(book({"keys": ["dragon"], "content": "DRAGON", "extensions": {"scan_depth": 3}}), *messages) == ["DRAGON"]
+    assert chosen(book({"keys": ["dragon"], "content": "DRAGON", "extensions": {"scan_depth": 3}}), *messages) == [
+        "DRAGON"
+    ]
     decorated = book({"keys": ["dragon"], "content": "@@scan_depth 3\nDRAGON"})
     assert format_lore(select_lore(decorated, messages, count_characters, 100)) == "DRAGON"
     assert chosen(lorebook, *messages, scan_depth=0) == []
@@ -258,3 +264,13 @@ def test_persona_lore_text_renders_macros():
     )
     assert persona.lore_text(["show me the garden"], "Bob", count_characters, 100) == "Alice tends the garden for Bob."
     assert persona.lore_text(["nothing"], "Bob", count_characters, 100) == ""
+
+
+cjk_text = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), max_size=30)
+
+
+@settings(max_examples=50, deadline=None)
+@given(before=cjk_text, key=cjk_text.filter(bool), after=cjk_text)
+def test_chinese_key_matches_anywhere_inside_chinese_text(before, key, after):
+    lorebook = book({"keys": [key], "content": "HIT"})
+    assert chosen(lorebook, before + key + after) == ["HIT"]

@@ -83,7 +83,9 @@ def test_unknown_field_suggests_the_right_name(tmp_path):
 
 def test_unknown_lorebook_entry_field_is_named_with_its_path(tmp_path):
     text = 'name = "Nova"\n[[lorebook.entries]]\nkeys = ["a"]\ncontent = "b"\nsecondery_keys = ["c"]\n'
-    with pytest.raises(PersonaError, match=r"unknown field 'lorebook\.entries\.0\.secondery_keys' \(did you mean 'secondary_keys'\?\)"):
+    with pytest.raises(
+        PersonaError, match=r"unknown field 'lorebook\.entries\.0\.secondery_keys' \(did you mean 'secondary_keys'\?\)"
+    ):
         load_persona_file(write(tmp_path, "nova.toml", text))
 
 
@@ -133,7 +135,9 @@ def test_missing_avatar_file_is_reported(tmp_path):
 def test_avatar_in_a_subdirectory_is_fine(tmp_path):
     (tmp_path / "avatars").mkdir()
     (tmp_path / "avatars" / "a.png").write_bytes(b"png")
-    assert load_persona_file(write(tmp_path, "a.toml", 'name = "A"\navatar = "avatars/a.png"\n')).avatar == "avatars/a.png"
+    assert (
+        load_persona_file(write(tmp_path, "a.toml", 'name = "A"\navatar = "avatars/a.png"\n')).avatar == "avatars/a.png"
+    )
 
 
 def test_text_over_the_cap_is_refused_with_the_largest_field():
@@ -147,7 +151,11 @@ def test_cap_counts_utf8_bytes_and_lorebook_text():
     chinese_under_by_characters = "字" * (MAX_PERSONA_TEXT_BYTES // 2)
     with pytest.raises(PersonaError, match="'lorebook'"):
         validate_persona(
-            {"id": "b", "name": "B", "lorebook": {"entries": [{"keys": ["a"], "content": chinese_under_by_characters}]}},
+            {
+                "id": "b",
+                "name": "B",
+                "lorebook": {"entries": [{"keys": ["a"], "content": chinese_under_by_characters}]},
+            },
             "b",
         )
 
