@@ -54,6 +54,7 @@ from personas.charx import (
     read_member,
 )
 from personas.errors import PersonaError
+from personas.fields import nesting_depth
 from personas.images import (
     is_png,
     open_avatar,
@@ -69,6 +70,8 @@ SPEC_V3 = "chara_card_v3"
 SPEC_V1 = "chara_card_v1"  # our name for cards without a spec field
 NAMESPACE = "companion_bot"
 MAX_CARD_FILE_BYTES = 32 * 1024 * 1024
+# Real cards nest a handful of levels; this stops hostile input long before Python's own limits.
+MAX_JSON_NESTING = 64
 V1_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes_example")
 # Older TavernAI/Pygmalion spelling of the V1 fields.
 V1_ALIASES = {
@@ -236,6 +239,8 @@ def _parse_card_json(raw: bytes) -> dict[str, Any]:
         raise PersonaError("the card's JSON is nested too deeply") from None
     if not isinstance(card, dict):
         raise PersonaError("the card must be a JSON object ({...}), not a list or a single value")
+    if nesting_depth(card) > MAX_JSON_NESTING:
+        raise PersonaError("the card's JSON is nested too deeply")
     return card
 
 

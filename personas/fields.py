@@ -50,3 +50,20 @@ def text_bytes(value: Any) -> int:
     if isinstance(value, list):
         return sum(text_bytes(item) for item in value)
     return 0
+
+
+def nesting_depth(value: Any) -> int:
+    """How many objects/lists deep a JSON value goes (without recursion, for hostile input)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            items = item.values()
+        elif isinstance(item, list):
+            items = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in items)
+    return deepest

@@ -432,3 +432,17 @@ def test_png_card_round_trip_keeps_both_chunks_exact():
     assert read_card(as_json(as_v2), "sera-v2.json").persona.model_dump(exclude={"card_origin"}) == (
         imported.persona.model_dump(exclude={"card_origin"})
     )
+
+
+@pytest.mark.parametrize("depth", [70, 900, 100_000])
+def test_deeply_nested_json_is_refused_cleanly(depth):
+    nested = "[" * depth + "]" * depth
+    data = ('{"spec": "chara_card_v2", "data": {"name": "A", "extensions": {"x": ' + nested + "}}}").encode()
+    with pytest.raises(PersonaError, match=r"^deep\.json: the card's JSON is nested too deeply$"):
+        read_card(data, "deep.json")
+
+
+def test_moderately_nested_extensions_are_fine():
+    nested = "[" * 20 + "]" * 20
+    data = ('{"spec": "chara_card_v2", "data": {"name": "A", "extensions": {"x": ' + nested + "}}}").encode()
+    assert read_card(data, "ok.json").persona.name == "A"
