@@ -154,6 +154,8 @@ class _Held:
         self.owner._release(self.conversation_id)
 
 
+LORE_SCAN_MESSAGES = 10  # the lorebook's own scan depth (default 2) picks from these
+
 CONTINUE_INSTRUCTION = (
     "[Continue your previous reply from exactly where it stopped. Do not repeat anything "
     "already written, and do not add a preamble.]"
@@ -253,8 +255,16 @@ class Engine:
                       tail_tokens=int(s.tail_tokens * scale), ratio=self.calibration.ratio(model or s.model))
 
     def system_text(self, persona: Persona, user: User | None) -> tuple[str, int]:
-        persona_text = persona.system_text(user.name if user else "User")
-        text = f"{self.operator_rules}\n\n{persona_text}" if self.operator_rules else persona_text
+        """Operator rules, the persona, and the user persona (/me): static, so cacheable.
+
+        The persona's post-history instructions go here too, not after the history as
+        SillyTavern does, because text after the history would break the cached prefix."""
+        user_name = user.name if user else "User"
+        parts = [self.operator_rules] if self.operator_rules else []
+        parts.append(persona.system_text(user_name, (user.me_description or "") if user else ""))
+        if persona.post_history_instructions.strip():
+            parts.append(persona.render(persona.post_history_instructions.strip(), user_name))
+        text = "\n\n".join(parts)
         tokens = self._system_tokens.get(text)
         if tokens is None:
             if len(self._system_tokens) > 1024:
@@ -275,6 +285,13 @@ class Engine:
         tail = [time_part(self.clock(), zone)]
         tail += [part for p in self.providers for part in p.tail_parts(context)]
         history = self.store.history_since(conversation.id, conversation.boundary_message_id)
+        recent = [row.content for row in history[-LORE_SCAN_MESSAGES:]]
+        if final_user_text:
+            recent.append(final_user_text)
+        lore = persona.lore_text(recent, user.name if user else "User", count_tokens,
+                                 budget.ours(budget.tail_tokens) // 3)
+        if lore:
+            tail.append(TailPart("lore", lore))
         return assemble(system_text=system_text, system_tokens=system_tokens, history=history,
                         boundary_message_id=conversation.boundary_message_id, budget=budget,
                         static_blocks=static_blocks, tail_parts=tail, final_user_text=final_user_text)

@@ -298,3 +298,25 @@ async def test_editing_the_last_message_re_answers_it(engine, fake_openai):
         ("user", "helo wrld", "hidden"), ("assistant", "answer to typo", "hidden"),
         ("user", "hello world", "complete"), ("assistant", "answer to fixed", "complete")]
     assert await engine.answer_edit(conversation.id, 999, "unknown message", user=user) is None
+
+
+async def test_lore_is_triggered_into_the_tail_and_user_persona_into_system(tmp_path, store, fake_openai):
+    persona_dir = tmp_path / "personas"
+    persona_dir.mkdir()
+    (persona_dir / "keeper.toml").write_text(
+        'id = "keeper"\nname = "Keeper"\npost_history_instructions = "Never break character."\n'
+        '[lorebook]\n[[lorebook.entries]]\nkeys = ["灯塔"]\ncontent = "灯塔在岛的北端，已经废弃三十年。"\n',
+        encoding="utf-8")
+    engine = make_engine(store, fake_openai, PersonaLibrary([persona_dir]))
+    user = store.ensure_user("local", "mei", display_name="Mei")
+    store.update_user(user.id, me_name="小梅", me_description="一个喜欢海的画家")
+    user = store.user(user.id)
+    conversation = engine.conversation_for(Owner.user(user.id), "keeper", user=user)
+    await engine.submit(conversation.id, "我们去看看那座灯塔吧", user=user)
+    sent = fake_openai.chat_requests[-1].messages
+    assert "灯塔在岛的北端" in sent[-1]["content"] and "灯塔在岛的北端" not in sent[0]["content"]
+    assert "一个喜欢海的画家" in sent[0]["content"] and "Never break character." in sent[0]["content"]
+    await engine.submit(conversation.id, "今天天气不错", user=user)
+    # beyond the lorebook's scan depth (the last 2 messages) the entry is no longer triggered
+    assert "灯塔在岛的北端" not in fake_openai.chat_requests[-1].messages[-1]["content"]
+    await engine.close()
