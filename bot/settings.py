@@ -111,6 +111,15 @@ class Settings(BaseSettings):
     admins: IntList = Field(default_factory=list, validation_alias="COMPANION_ADMINS")
     allowed_users: IntList = Field(default_factory=list, validation_alias="COMPANION_ALLOWED_USERS")
     open_to_all: bool = Field(False, validation_alias="COMPANION_OPEN")
+    webhook_url: str | None = Field(None, validation_alias="COMPANION_WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(None, validation_alias="COMPANION_WEBHOOK_SECRET")
+    webhook_listen: str = Field("0.0.0.0:8080", validation_alias="COMPANION_WEBHOOK_LISTEN")
+    daily_tokens: int | None = Field(None, validation_alias="COMPANION_DAILY_TOKENS", ge=0)
+    cached_token_weight: float = Field(0.1, validation_alias="COMPANION_CACHED_TOKEN_WEIGHT", ge=0, le=1)
+    price_input: float | None = Field(None, validation_alias="COMPANION_PRICE_INPUT", ge=0)
+    price_cached_input: float | None = Field(None, validation_alias="COMPANION_PRICE_CACHED_INPUT", ge=0)
+    price_output: float | None = Field(None, validation_alias="COMPANION_PRICE_OUTPUT", ge=0)
+    price_currency: str = Field("USD", validation_alias="COMPANION_PRICE_CURRENCY")
 
     @field_validator("admins", "allowed_users", mode="before")
     @classmethod
@@ -121,7 +130,7 @@ class Settings(BaseSettings):
             return [value]
         return value
 
-    @field_validator("openai_base_url", "telegram_api_base", mode="before")
+    @field_validator("openai_base_url", "telegram_api_base", "webhook_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -164,6 +173,16 @@ class Settings(BaseSettings):
             f"OPENAI_API_KEY is not set, and {where} needs one: {HINTS['OPENAI_API_KEY']} "
             "(only a local OPENAI_BASE_URL such as http://127.0.0.1:11434/v1 may go without)"
         )
+
+    @property
+    def webhook_address(self) -> tuple[str, int]:
+        host, _, port = self.webhook_listen.rpartition(":")
+        try:
+            return host or "0.0.0.0", int(port)
+        except ValueError:
+            raise SettingsError(
+                f"COMPANION_WEBHOOK_LISTEN: '{self.webhook_listen}' is not host:port, e.g. 0.0.0.0:8080"
+            ) from None
 
     def require_telegram(self) -> str:
         if not self.telegram_bot_token or not self.telegram_bot_token.get_secret_value().strip():

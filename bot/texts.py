@@ -74,6 +74,136 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "[the reply broke off; retrying]",
         "zh": "[回复中断，正在重试]",
     },
+    # Telegram
+    "tg.refused": {
+        "en": "Sorry, this bot is private. Ask its operator to add your Telegram id ({user_id}).",
+        "zh": "抱歉，这是一个私人机器人。请让运营者添加你的 Telegram ID（{user_id}）。",
+    },
+    "tg.budget_exhausted": {
+        "en": "You have used today's token budget ({limit} tokens). It resets at midnight in your time zone.",
+        "zh": "你今天的 token 额度（{limit}）已经用完了，将在你所在时区的午夜重置。",
+    },
+    "tg.help": {
+        "en": "I remember everything we say, across restarts and months.\n\n"
+              "/new — start a new conversation (the old one is kept)\n"
+              "/history — your conversations; resume one\n"
+              "/retry — another answer to your last message\n"
+              "/continue — continue my last reply\n"
+              "/undo — take the last exchange out of my memory\n"
+              "/context — what I see right now\n"
+              "/search words — find something in our history\n"
+              "/usage — tokens used and estimated cost\n"
+              "/export — this conversation as Markdown and JSON\n"
+              "/persona — who I am; switch character\n"
+              "/me — tell me who you are\n"
+              "/tz — your time zone\n"
+              "/lang — language of these menus\n"
+              "/forget — delete all your data",
+        "zh": "我会记住我们说过的一切，重启或过了几个月也一样。\n\n"
+              "/new — 开始新对话（旧对话会保留）\n"
+              "/history — 你的对话列表，可恢复任意一个\n"
+              "/retry — 重新回答你的上一条消息\n"
+              "/continue — 接着我上一条回复继续写\n"
+              "/undo — 让我忘掉最近一轮对话\n"
+              "/context — 我现在能看到的内容\n"
+              "/search 关键词 — 在我们的历史里搜索\n"
+              "/usage — 用量与估算费用\n"
+              "/export — 导出本次对话（Markdown 和 JSON）\n"
+              "/persona — 当前角色；切换角色\n"
+              "/me — 告诉我你是谁\n"
+              "/tz — 设置你的时区\n"
+              "/lang — 菜单语言\n"
+              "/forget — 删除你的全部数据",
+    },
+    "tg.new": {
+        "en": "New conversation with {persona}. The previous one is kept in /history.",
+        "zh": "已与{persona}开始新对话。之前的对话保存在 /history 中。",
+    },
+    "tg.history_empty": {"en": "No conversations yet.", "zh": "还没有对话。"},
+    "tg.history_title": {
+        "en": "Your conversations with {persona} (newest first). Tap one to continue it:",
+        "zh": "你与{persona}的对话（最新的在前）。点一个继续：",
+    },
+    "tg.resumed": {
+        "en": "Resumed the conversation from {date}. Its last message:\n\n{last}",
+        "zh": "已恢复 {date} 的对话。最后一条消息：\n\n{last}",
+    },
+    "tg.nothing_to_retry": {"en": "There is nothing to answer again yet.", "zh": "现在还没有可以重新回答的消息。"},
+    "tg.nothing_to_continue": {"en": "There is no reply to continue yet.", "zh": "还没有可以继续的回复。"},
+    "tg.undone": {
+        "en": "Done: I took {count} messages out of my memory (they stay in your export).",
+        "zh": "好的：我把 {count} 条消息移出了记忆（导出时仍然保留）。",
+    },
+    "tg.nothing_to_undo": {"en": "There is nothing to undo.", "zh": "没有可以撤销的内容。"},
+    "tg.search_usage": {"en": "Usage: /search words to find", "zh": "用法：/search 要找的词"},
+    "tg.search_none": {"en": "Nothing found for “{query}”.", "zh": "没有找到“{query}”。"},
+    "tg.search_results": {"en": "Found in our history:", "zh": "在我们的历史中找到："},
+    "tg.usage": {
+        "en": "Today: {today_tokens} tokens in {today_requests} requests ({today_cached} cached).\n"
+              "All time: {all_tokens} tokens in {all_requests} requests; {cached_share} of prompt tokens "
+              "came from the provider's cache.{cost}",
+        "zh": "今天：{today_requests} 次请求，{today_tokens} tokens（缓存命中 {today_cached}）。\n"
+              "累计：{all_requests} 次请求，{all_tokens} tokens；提示词中有 {cached_share} 命中了服务商缓存。{cost}",
+    },
+    "tg.usage_cost": {"en": "\nEstimated cost: {cost} {currency}.", "zh": "\n估算费用：{cost} {currency}。"},
+    "tg.usage_no_prices": {
+        "en": "\n(The operator has not set prices, so no cost estimate.)",
+        "zh": "\n（运营者没有设置价格，因此无法估算费用。）",
+    },
+    "tg.export_caption": {"en": "This conversation, {count} messages.", "zh": "本次对话，共 {count} 条消息。"},
+    "tg.forget_confirm": {
+        "en": "Delete everything I know about you: all conversations, in private and in groups, your settings "
+              "and usage? This cannot be undone.",
+        "zh": "删除我知道的关于你的一切：私聊和群聊中的所有对话、你的设置和用量？此操作无法撤销。",
+    },
+    "tg.forget_yes": {"en": "Yes, delete everything", "zh": "是的，全部删除"},
+    "tg.forget_no": {"en": "Cancel", "zh": "取消"},
+    "tg.forgotten": {"en": "Done. Everything about you is deleted.", "zh": "完成。关于你的一切都已删除。"},
+    "tg.forget_cancelled": {"en": "Nothing was deleted.", "zh": "没有删除任何内容。"},
+    "tg.tz_current": {
+        "en": "Your time zone is {zone}. Change it with /tz Asia/Shanghai or /tz +8.",
+        "zh": "你的时区是 {zone}。可以用 /tz Asia/Shanghai 或 /tz +8 修改。",
+    },
+    "tg.tz_set": {"en": "Time zone set to {zone}. It is now {time} for you.", "zh": "时区已设为 {zone}。你那里现在是 {time}。"},
+    "tg.tz_invalid": {
+        "en": "I don't know the time zone “{value}”. Use a name like Europe/Berlin or an offset like +8.",
+        "zh": "我不认识时区“{value}”。请使用 Asia/Shanghai 这样的名称，或 +8 这样的偏移。",
+    },
+    "tg.lang_set": {"en": "Menus are now in English.", "zh": "菜单已切换为中文。"},
+    "tg.lang_usage": {"en": "Usage: /lang en, /lang zh or /lang auto", "zh": "用法：/lang en、/lang zh 或 /lang auto"},
+    "tg.edit_too_old": {
+        "en": "I only re-answer edits of your latest message; this edit is noted nowhere.",
+        "zh": "我只会重新回答你最新一条消息的修改；这次修改不会被记录。",
+    },
+    "tg.voice_unsupported": {
+        "en": "I can't listen to voice or video messages yet — could you write it down for me?",
+        "zh": "我暂时还听不了语音或视频消息——可以打字告诉我吗？",
+    },
+    "tg.file_unsupported": {
+        "en": "I can't read this kind of file. Send text, or a .txt, .md, .epub, .pdf, .docx or .html file.",
+        "zh": "我读不了这种文件。请发送文字，或 .txt、.md、.epub、.pdf、.docx、.html 文件。",
+    },
+    "tg.button_retry": {"en": "🔄 Retry", "zh": "🔄 重试"},
+    "tg.button_use": {"en": "✓ Use this", "zh": "✓ 用这个"},
+    "tg.alternative_chosen": {"en": "This answer is now the one I remember.", "zh": "我会记住这个回答。"},
+    "tg.alternative_too_old": {
+        "en": "Only the answer to your latest message can be switched.",
+        "zh": "只有对你最新消息的回答可以切换。",
+    },
+    "tg.stats": {
+        "en": "Users: {users}. Conversations: {conversations}. Messages: {messages}.\n"
+              "Today: {requests} model requests, {prompt} prompt tokens ({cached_share} cached), {completion} "
+              "completion tokens.",
+        "zh": "用户：{users}。对话：{conversations}。消息：{messages}。\n"
+              "今天：{requests} 次模型请求，提示 {prompt} tokens（缓存 {cached_share}），生成 {completion} tokens。",
+    },
+    "tg.allow_usage": {"en": "Usage: /allow <telegram user id>", "zh": "用法：/allow <Telegram 用户 ID>"},
+    "tg.allowed": {"en": "User {user_id} may now use the bot.", "zh": "用户 {user_id} 现在可以使用机器人了。"},
+    "tg.admins_only": {"en": "This command is for the bot's admins.", "zh": "这个命令只有管理员可以使用。"},
+    "tg.context_note": {
+        "en": "What I see in this conversation now:",
+        "zh": "我在这段对话中现在能看到的内容：",
+    },
 }
 
 

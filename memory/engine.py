@@ -311,6 +311,22 @@ class Engine:
                 return TurnResult("merged")
             return await self._run_turn(conversation_id, accepted, user=user, sink=sink, stop=stop)
 
+    async def remember(self, conversation_id: int, text: str, *, user: User | None = None,
+                       speaker_name: str | None = None, platform_message_id: str | int | None = None) -> Message:
+        """Keep a message as context without answering it (group chatter not addressed to
+        the character). The next turn's request includes it."""
+        conversation = self.store.conversation(conversation_id)
+        content = f"{speaker_name}: {text}" if conversation.group_key and speaker_name else text
+        async with await self._locks(conversation_id):
+            return self.store.add_message(conversation_id, "user", content, status="complete",
+                                          user_id=user.id if user else None, speaker_name=speaker_name,
+                                          platform_message_id=platform_message_id)
+
+    def recover(self) -> int:
+        """After a crash: user messages whose turn never finished are marked failed (they stay
+        in the history and can be answered again). Returns how many."""
+        return self.store.mark_pending_failed()
+
     async def _run_turn(self, conversation_id: int, user_messages: list[Message], *, user: User | None,
                         sink: ReplySink | None, stop: asyncio.Event | None) -> TurnResult:
         """Answer `user_messages` (already in the history) and store the outcome."""

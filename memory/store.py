@@ -380,6 +380,10 @@ class Store:
         with self.db.atomic():
             self.db.execute("UPDATE messages SET status = ? WHERE id = ?", [status, message_id])
 
+    def mark_pending_failed(self) -> int:
+        with self.db.atomic():
+            return self.db.execute("UPDATE messages SET status = 'failed' WHERE status = 'pending'").rowcount
+
     def set_statuses(self, message_ids: Iterable[int], status: str) -> None:
         with self.db.atomic():
             for message_id in message_ids:

@@ -1,0 +1,186 @@
+"""The Telegram app: builds the bot and the dispatcher from the services, and runs it.
+
+Services reach handlers through the Dispatcher's workflow data (`Dispatcher(**deps)`,
+handler parameters by name): `engine`, `store`, `settings`, `turns`, `replies`, `me`
+(the bot's own Telegram user). One Router per handler module.
+
+Start-up: the token is checked with getMe (a clear error if Telegram refuses it), the
+command menu is registered in English and Chinese (failure tolerated), turns a crash
+left pending are marked failed, and updates a crash left unhandled are replayed. Then
+long polling, or a webhook when COMPANION_WEBHOOK_URL is set. On SIGTERM/SIGINT the bot
+stops taking updates, asks streaming replies to stop (their partial text is kept and
+sent), waits for in-flight handlers, and exits within about 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+from datetime import timedelta
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramForbiddenError, TelegramUnauthorizedError
+from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent, Update
+from aiogram.types import User as TelegramUser
+
+from bot.services import Services, build_services
+from bot.settings import Settings
+from bot.telegram.handlers import account, admin, chat, commands, history, stop
+from bot.telegram.middlewares import People, UpdateJournal
+from bot.telegram.streaming import ActiveReplies, StreamSettings
+from bot.telegram.turns import TurnRunner
+from memory.store import to_text
+
+log = logging.getLogger(__name__)
+SHUTDOWN_GRACE_SECONDS = 8.0
+JOURNAL_KEEP = timedelta(days=3)
+
+COMMANDS = {
+    "en": [("start", "Say hello"), ("help", "What I can do"), ("new", "New conversation"),
+           ("history", "Your conversations"), ("retry", "Another answer"), ("continue", "Continue my reply"),
+           ("undo", "Undo the last exchange"), ("context", "What I see now"), ("search", "Search our history"),
+           ("usage", "Tokens and cost"), ("export", "Export this conversation"), ("tz", "Your time zone"),
+           ("lang", "Menu language"), ("forget", "Delete all your data")],
+    "zh": [("start", "打个招呼"), ("help", "我能做什么"), ("new", "开始新对话"), ("history", "你的对话"),
+           ("retry", "换一个回答"), ("continue", "接着写"), ("undo", "撤销上一轮"), ("context", "我现在看到的内容"),
+           ("search", "搜索历史"), ("usage", "用量与费用"), ("export", "导出对话"), ("tz", "你的时区"),
+           ("lang", "菜单语言"), ("forget", "删除你的全部数据")],
+}
+
+
+def build_bot(settings: Settings, token: str) -> Bot:
+    if settings.telegram_api_base:
+        server = TelegramAPIServer.from_base(settings.telegram_api_base, is_local=settings.telegram_api_local)
+        return Bot(token, session=AiohttpSession(api=server))
+    return Bot(token)
+
+
+def build_dispatcher(services: Services, me: TelegramUser, *, stream_settings: StreamSettings | None = None) -> Dispatcher:
+    settings = services.settings
+    replies = ActiveReplies()
+    turns = TurnRunner(services.engine, replies, stream_settings=stream_settings, daily_tokens=settings.daily_tokens,
+                       cached_token_weight=settings.cached_token_weight, default_timezone=settings.timezone,
+                       admins=settings.admins)
+    dispatcher = Dispatcher(engine=services.engine, store=services.store, settings=settings, turns=turns,
+                            replies=replies, me=me, personas=services.personas)
+    dispatcher.update.outer_middleware(UpdateJournal(services.store))
+    dispatcher.update.outer_middleware(People(services.store, admins=settings.admins,
+                                              allowed_users=settings.allowed_users,
+                                              open_to_all=settings.open_to_all))
+    dispatcher.include_routers(stop.router, admin.router, account.router, history.router, commands.router,
+                               chat.router)
+    dispatcher.errors.register(_on_error)
+    return dispatcher
+
+
+async def _on_error(event: ErrorEvent, store) -> bool:
+    """Nothing crashes the polling loop: log, and mark users who blocked the bot inactive."""
+    if isinstance(event.exception, TelegramForbiddenError):
+        update = event.update
+        sender = update.event.from_user if hasattr(update.event, "from_user") else None
+        user = store.find_user("tg", sender.id) if sender else None
+        if user is not None:
+            store.update_user(user.id, status="blocked")
+            log.info("user %s blocked the bot; marked inactive", sender.id)
+            return True
+    log.error("handling update %s failed", event.update.update_id, exc_info=event.exception)
+    return True
+
+
+async def register_commands(bot: Bot) -> None:
+    for language, commands in COMMANDS.items():
+        try:
+            await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in commands],
+                                      scope=BotCommandScopeDefault(),
+                                      language_code=None if language == "en" else language)
+        except Exception as exc:  # noqa: BLE001 - the menu is a convenience
+            log.warning("could not register the %s command menu: %s", language, exc)
+
+
+async def replay_unfinished(dispatcher: Dispatcher, bot: Bot, services: Services) -> int:
+    """Handle the updates a crash left unfinished, in the order they arrived."""
+    entries = services.store.unfinished_updates("tg")
+    for entry in entries:
+        try:
+            update = Update.model_validate_json(entry.payload)
+        except ValueError:
+            services.store.finish_update("tg", entry.update_id)
+            continue
+        await dispatcher.feed_update(bot, update, replayed=True)
+    return len(entries)
+
+
+async def prepare(services: Services, bot: Bot) -> tuple[Dispatcher, TelegramUser]:
+    me = await bot.get_me()
+    dispatcher = build_dispatcher(services, me)
+    await register_commands(bot)
+    recovered = services.engine.recover()
+    services.store.prune_updates(to_text(services.store.clock() - JOURNAL_KEEP))
+    replayed = await replay_unfinished(dispatcher, bot, services)
+    if recovered or replayed:
+        log.info("after restart: %d unfinished turns marked failed, %d updates replayed", recovered, replayed)
+    return dispatcher, me
+
+
+async def shutdown(dispatcher: Dispatcher) -> None:
+    """Ask streaming replies to stop (they keep and send their partial text), then wait."""
+    replies: ActiveReplies = dispatcher["replies"]
+    for reply in list(replies._replies.values()):
+        reply.stop()
+    pending = [task for task in getattr(dispatcher, "_handle_update_tasks", set()) if not task.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
+
+
+async def run_bot(settings: Settings) -> int:
+    token = settings.require_telegram()
+    services = build_services(settings)
+    bot = build_bot(settings, token)
+    try:
+        try:
+            dispatcher, me = await prepare(services, bot)
+        except TelegramUnauthorizedError:
+            print("companion: Telegram refused TELEGRAM_BOT_TOKEN; copy the token again from @BotFather",
+                  file=sys.stderr)
+            return 2
+        dispatcher.shutdown.register(lambda: shutdown(dispatcher))
+        log.info("running as @%s", me.username)
+        if settings.webhook_url:
+            await run_webhook(dispatcher, bot, settings)
+        else:
+            await dispatcher.start_polling(bot, allowed_updates=dispatcher.resolve_used_update_types(),
+                                           close_bot_session=False)
+        return 0
+    finally:
+        await bot.session.close()
+        await services.close()
+
+
+async def run_webhook(dispatcher: Dispatcher, bot: Bot, settings: Settings) -> None:
+    from aiohttp import web
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else secrets.token_urlsafe(32)
+    app = web.Application()
+    app.router.add_get("/healthz", lambda request: web.json_response({"ok": True}))
+    SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(app, path="/telegram")
+    setup_application(app, dispatcher, bot=bot)
+    await bot.set_webhook(settings.webhook_url.rstrip("/") + "/telegram", secret_token=secret,
+                          allowed_updates=dispatcher.resolve_used_update_types())
+    host, port = settings.webhook_address
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("webhook listening on %s:%s", host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()

@@ -1,0 +1,38 @@
+"""Inline-button callback data, as aiogram `CallbackData` factories (64 bytes at most)."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class RetryTurn(CallbackData, prefix="retry"):
+    """Answer the last message of a conversation again (after a failure, or for another take)."""
+
+    conversation_id: int
+
+
+class ShowAlternative(CallbackData, prefix="alt"):
+    """Page to another generated reply for the same message (`reply_id` is the one to show)."""
+
+    reply_id: int
+
+
+class UseAlternative(CallbackData, prefix="use"):
+    """Make the shown alternative the reply the character remembers."""
+
+    reply_id: int
+
+
+class ResumeConversation(CallbackData, prefix="resume"):
+    conversation_id: int
+
+
+class ForgetMe(CallbackData, prefix="forget"):
+    confirmed: bool
+
+
+class StarterPrompt(CallbackData, prefix="starter"):
+    """A suggested first message of the persona, by its position."""
+
+    persona_id: str
+    index: int

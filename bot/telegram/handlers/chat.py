@@ -1,0 +1,77 @@
+"""Messages: what the user writes (or sends) becomes a turn; edits re-answer the last one.
+
+In groups the bot answers when addressed (mention, reply to it, or a command); other
+messages it can see (privacy mode off) are kept as context of who said what, without a
+model call.
+"""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.types import Message
+from aiogram.types import User as TelegramUser
+
+from bot.telegram.context import ChatContext
+from bot.telegram.describe import addressed_to_bot, describe
+from bot.telegram.turns import TurnRunner
+from bot.texts import text
+from memory.engine import Engine
+from memory.store import User
+
+router = Router(name="chat")
+SPOKEN = F.voice | F.audio | F.video | F.video_note
+
+
+def _speaker(message: Message, ctx: ChatContext) -> str | None:
+    return None if ctx.private else (ctx.user.me_name or message.from_user.full_name)
+
+
+def _content(message: Message, ctx: ChatContext, engine: Engine, me: TelegramUser) -> str | None:
+    conversation = ctx.conversation(engine)
+    _, last_reply = engine.store.last_exchange(conversation.id)
+    return describe(message, bot_username=me.username, bot_id=me.id,
+                    last_bot_message_id=last_reply.platform_message_id if last_reply else None)
+
+
+@router.message(SPOKEN)
+async def spoken(message: Message, user: User, lang: str, me: TelegramUser) -> None:
+    if message.chat.type == "private" or addressed_to_bot(message, me.username, me.id):
+        await message.reply(text("tg.voice_unsupported", lang))
+
+
+@router.message(F.chat.type == "private")
+async def private_message(message: Message, bot: Bot, user: User, lang: str, engine: Engine, turns: TurnRunner,
+                          me: TelegramUser, replayed: bool = False) -> None:
+    ctx = ChatContext.of(message, user, lang)
+    if replayed and await turns.already_handled(bot, ctx, message.message_id):
+        return
+    content = _content(message, ctx, engine, me)
+    if content is None:
+        await message.answer(text("tg.file_unsupported", lang))
+        return
+    await turns.answer(bot, ctx, content, message_id=message.message_id)
+
+
+@router.message(F.chat.type.in_({"group", "supergroup"}))
+async def group_message(message: Message, bot: Bot, user: User, lang: str, engine: Engine, turns: TurnRunner,
+                        me: TelegramUser, replayed: bool = False) -> None:
+    ctx = ChatContext.of(message, user, lang)
+    if replayed and await turns.already_handled(bot, ctx, message.message_id):
+        return
+    content = _content(message, ctx, engine, me)
+    if content is None:
+        return
+    if addressed_to_bot(message, me.username, me.id):
+        await turns.answer(bot, ctx, content, message_id=message.message_id, speaker_name=_speaker(message, ctx))
+    else:
+        await engine.remember(ctx.conversation(engine).id, content, user=user, speaker_name=_speaker(message, ctx),
+                              platform_message_id=message.message_id)
+
+
+@router.edited_message(F.text)
+async def edited_message(message: Message, bot: Bot, user: User, lang: str, turns: TurnRunner,
+                         me: TelegramUser) -> None:
+    ctx = ChatContext.of(message, user, lang)
+    if ctx.private or addressed_to_bot(message, me.username, me.id):
+        content = describe(message, bot_username=me.username, bot_id=me.id) or message.text
+        await turns.answer_edit(bot, ctx, message.message_id, content, speaker_name=_speaker(message, ctx))

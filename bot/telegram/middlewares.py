@@ -1,0 +1,111 @@
+"""Outer middlewares on every update, in the order they run:
+
+1. `UpdateJournal` records each update before handling it. An update delivered twice
+   (a restart, a webhook retry) is handled once; an update whose handling a crash cut
+   short is still unfinished in the journal and is replayed at start-up. Messages of one
+   chat are handled strictly in arrival order (a FIFO lock per chat); other updates
+   (button presses, stop requests) are not queued behind a streaming reply.
+2. `People` turns the Telegram user into our `User` (created on first sight), picks the
+   language of the texts, marks a user who had blocked the bot active again, and applies
+   access control: with no allowlist only admins are served unless the bot is open, and
+   everyone else gets one polite refusal and costs no model call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable
+
+from aiogram import BaseMiddleware
+from aiogram.types import Chat, TelegramObject, Update
+from aiogram.types import User as TelegramUser
+
+from bot.texts import language_of, text
+from memory.store import Store
+
+log = logging.getLogger(__name__)
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+SEQUENCED = ("message", "edited_message")
+
+
+class _ChatLocks:
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    async def run(self, key: str, work: Callable[[], Awaitable[Any]]) -> Any:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                return await work()
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class UpdateJournal(BaseMiddleware):
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.locks = _ChatLocks()
+
+    async def __call__(self, handler: Handler, update: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(update, Update)
+        chat: Chat | None = data.get("event_chat")
+        sender: TelegramUser | None = data.get("event_from_user")
+        chat_key = f"{chat.id}:{data.get('event_thread_id') or ''}" if chat else None
+        if not data.get("replayed"):
+            payload = update.model_dump_json(exclude_none=True, exclude_unset=True)
+            fresh = self.store.journal_update("tg", update.update_id, payload, chat_key=chat_key,
+                                              user_external_id=sender.id if sender else None)
+            if not fresh:
+                log.info("update %s delivered again; already handled", update.update_id)
+                return None
+        try:
+            if update.event_type in SEQUENCED and chat_key:
+                return await self.locks.run(chat_key, lambda: handler(update, data))
+            return await handler(update, data)
+        finally:
+            self.store.finish_update("tg", update.update_id)
+
+
+class People(BaseMiddleware):
+    def __init__(self, store: Store, *, admins: list[int], allowed_users: list[int], open_to_all: bool) -> None:
+        self.store = store
+        self.admins = set(admins)
+        self.allowed_users = set(allowed_users)
+        self.open_to_all = open_to_all
+
+    async def __call__(self, handler: Handler, update: TelegramObject, data: dict[str, Any]) -> Any:
+        sender: TelegramUser | None = data.get("event_from_user")
+        if sender is None or sender.is_bot:
+            return await handler(update, data)
+        user = self.store.ensure_user("tg", sender.id, display_name=sender.full_name,
+                                      language=sender.language_code)
+        if user.status != "active":
+            self.store.update_user(user.id, status="active")
+            user = self.store.user(user.id)
+        lang = language_of(user.ui_language)
+        is_admin = sender.id in self.admins
+        if not (is_admin or self.open_to_all or sender.id in self.allowed_users or user.allowed):
+            await self._refuse_once(update, data, user, sender.id, lang)
+            return None
+        data.update(user=user, lang=lang, is_admin=is_admin)
+        return await handler(update, data)
+
+    async def _refuse_once(self, update: TelegramObject, data: dict[str, Any], user, sender_id: int,
+                           lang: str) -> None:
+        assert isinstance(update, Update)
+        if user.refused_at is not None or update.event_type not in ("message", "callback_query"):
+            return
+        self.store.update_user(user.id, refused_at=self.store.now())
+        chat: Chat | None = data.get("event_chat")
+        if chat is not None:
+            try:
+                await data["bot"].send_message(chat.id, text("tg.refused", lang, user_id=sender_id),
+                                               message_thread_id=data.get("event_thread_id"))
+            except Exception:  # noqa: BLE001 - a refusal that cannot be delivered changes nothing
+                log.info("could not deliver the refusal to %s", sender_id)

@@ -1,0 +1,165 @@
+"""Running engine turns in a Telegram chat: the glue between handlers and the engine.
+
+Each operation streams into a `TelegramReply` (drafts or edits, see streaming.py), then
+sends the final text, stores the Telegram message id with the reply, and adds buttons:
+paging through alternatives after /retry, or Retry after a failure. A user over their
+daily token budget is told so without a model call.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time
+from typing import Awaitable, Callable
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.telegram.callbacks import RetryTurn, ShowAlternative, UseAlternative
+from bot.telegram.context import ChatContext
+from bot.telegram.streaming import ActiveReplies, StreamSettings, TelegramReply
+from bot.texts import error_text, text
+from memory.engine import Engine, TurnResult
+from memory.store import Message, to_text
+
+log = logging.getLogger(__name__)
+
+
+class TurnRunner:
+    def __init__(self, engine: Engine, replies: ActiveReplies, *, stream_settings: StreamSettings | None = None,
+                 daily_tokens: int | None = None, cached_token_weight: float = 0.1,
+                 default_timezone: str = "UTC", admins: list[int] | None = None) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.replies = replies
+        self.stream_settings = stream_settings or StreamSettings()
+        self.daily_tokens = daily_tokens
+        self.cached_token_weight = cached_token_weight
+        self.default_timezone = default_timezone
+        self.admins = set(admins or [])
+
+    # -- operations -------------------------------------------------------------------
+    async def answer(self, bot: Bot, ctx: ChatContext, content: str, *, message_id: int | None = None,
+                     speaker_name: str | None = None) -> TurnResult | None:
+        conversation = ctx.conversation(self.engine)
+        return await self._run(bot, ctx, message_id, lambda reply: self.engine.submit(
+            conversation.id, content, user=ctx.user, speaker_name=speaker_name,
+            platform_message_id=message_id, sink=reply, stop=reply.stopped))
+
+    async def answer_edit(self, bot: Bot, ctx: ChatContext, message_id: int, content: str, *,
+                          speaker_name: str | None = None) -> TurnResult | None:
+        conversation = ctx.conversation(self.engine)
+        edited = self.store.find_by_platform_id(conversation.id, message_id, role="user")
+        users, _ = self.store.last_exchange(conversation.id)
+        if edited is None or edited.id not in {m.id for m in users}:
+            await bot.send_message(ctx.chat_id, text("tg.edit_too_old", ctx.lang), message_thread_id=ctx.thread_id)
+            return None
+        return await self._run(bot, ctx, message_id, lambda reply: self.engine.answer_edit(
+            conversation.id, message_id, content, user=ctx.user, speaker_name=speaker_name,
+            sink=reply, stop=reply.stopped))
+
+    async def regenerate(self, bot: Bot, ctx: ChatContext, conversation_id: int | None = None) -> TurnResult | None:
+        conversation_id = conversation_id or ctx.conversation(self.engine).id
+        users, _ = self.store.last_exchange(conversation_id)
+        if not users:
+            await bot.send_message(ctx.chat_id, text("tg.nothing_to_retry", ctx.lang), message_thread_id=ctx.thread_id)
+            return None
+        return await self._run(bot, ctx, None, lambda reply: self.engine.regenerate(
+            conversation_id, user=ctx.user, sink=reply, stop=reply.stopped))
+
+    async def continue_reply(self, bot: Bot, ctx: ChatContext) -> TurnResult | None:
+        conversation = ctx.conversation(self.engine)
+        if self.store.last_exchange(conversation.id)[1] is None:
+            await bot.send_message(ctx.chat_id, text("tg.nothing_to_continue", ctx.lang),
+                                   message_thread_id=ctx.thread_id)
+            return None
+        return await self._run(bot, ctx, None, lambda reply: self.engine.continue_reply(
+            conversation.id, user=ctx.user, sink=reply, stop=reply.stopped), continued=True)
+
+    async def already_handled(self, bot: Bot, ctx: ChatContext, message_id: int) -> bool:
+        """For an update replayed after a crash: True when its message is already stored.
+        If it was stored but never answered and is still the latest, it is answered now."""
+        conversation = ctx.conversation(self.engine)
+        stored = self.store.find_by_platform_id(conversation.id, message_id, role="user")
+        if stored is None:
+            return False
+        users, reply = self.store.last_exchange(conversation.id)
+        if reply is None and stored.id in {m.id for m in users}:
+            await self.regenerate(bot, ctx, conversation.id)
+        return True
+
+    # -- shared path ------------------------------------------------------------------
+    async def _run(self, bot: Bot, ctx: ChatContext, message_id: int | None,
+                   operation: Callable[[TelegramReply], Awaitable[TurnResult]], *,
+                   continued: bool = False) -> TurnResult | None:
+        if self._over_budget(ctx):
+            await bot.send_message(ctx.chat_id, text("tg.budget_exhausted", ctx.lang, limit=self.daily_tokens),
+                                   message_thread_id=ctx.thread_id)
+            return None
+        reply = TelegramReply(bot, ctx.chat_id, private=ctx.private, thread_id=ctx.thread_id,
+                              reply_to_message_id=None if ctx.private else message_id,
+                              settings=self.stream_settings, registry=self.replies)
+        async with reply:
+            result = await operation(reply)
+            await self._deliver(bot, ctx, reply, result, continued)
+        return result
+
+    async def _deliver(self, bot: Bot, ctx: ChatContext, reply: TelegramReply, result: TurnResult,
+                       continued: bool) -> None:
+        if result.status == "merged":
+            return
+        retry = self._retry_markup(ctx, result)
+        if result.reply is None:
+            kind = str(result.error.kind) if result.error else "server"
+            await reply.fail(error_text(kind, ctx.lang, getattr(result.error, "detail", "")), retry)
+            return
+        shown = result.completion.text if continued and result.completion else result.reply.content
+        markup = None if result.error else self.alternatives_markup(result.reply, ctx.lang)
+        ids = await reply.finish(shown, markup)
+        if ids and not continued:
+            self.store.set_platform_message_id(result.reply.id, ids[0])
+        if result.error is not None:  # a partial reply: say what happened, offer a retry
+            kind = str(result.error.kind)
+            await bot.send_message(ctx.chat_id, error_text(kind, ctx.lang, result.error.detail),
+                                   reply_markup=retry, message_thread_id=ctx.thread_id)
+
+    def _retry_markup(self, ctx: ChatContext, result: TurnResult) -> InlineKeyboardMarkup:
+        conversation_id = (result.user_messages[0].conversation_id if result.user_messages
+                           else ctx.conversation(self.engine).id)
+        return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
+            text=text("tg.button_retry", ctx.lang), callback_data=RetryTurn(conversation_id=conversation_id).pack())]])
+
+    def alternatives_markup(self, shown: Message, lang: str) -> InlineKeyboardMarkup | None:
+        """◀ i/n ▶ under a reply that has alternatives, and ✓ when the shown one is not in use."""
+        alternatives = self.engine.alternatives(shown.id)
+        if len(alternatives) < 2:
+            return None
+        index = next(i for i, a in enumerate(alternatives) if a.id == shown.id)
+        previous = alternatives[index - 1]
+        following = alternatives[(index + 1) % len(alternatives)]
+        row = [
+            InlineKeyboardButton(text="◀", callback_data=ShowAlternative(reply_id=previous.id).pack()),
+            InlineKeyboardButton(text=f"{index + 1}/{len(alternatives)}",
+                                 callback_data=ShowAlternative(reply_id=shown.id).pack()),
+            InlineKeyboardButton(text="▶", callback_data=ShowAlternative(reply_id=following.id).pack()),
+        ]
+        rows = [row]
+        if self.store.message(shown.id).status == "hidden":
+            rows.append([InlineKeyboardButton(text=text("tg.button_use", lang),
+                                              callback_data=UseAlternative(reply_id=shown.id).pack())])
+        return InlineKeyboardMarkup(inline_keyboard=rows)
+
+    # -- budget -----------------------------------------------------------------------
+    def tokens_today(self, ctx: ChatContext) -> int:
+        zone = ZoneInfo(ctx.user.timezone or self.default_timezone)
+        now = self.store.clock().astimezone(zone)
+        midnight = datetime.combine(now.date(), time(0), tzinfo=zone)
+        totals = self.store.usage_totals(user_id=ctx.user.id, since=to_text(midnight))
+        uncached = totals["prompt_tokens"] - totals["cached_tokens"]
+        return int(uncached + totals["cached_tokens"] * self.cached_token_weight + totals["completion_tokens"])
+
+    def _over_budget(self, ctx: ChatContext) -> bool:
+        if not self.daily_tokens or int(ctx.user.external_id) in self.admins:
+            return False
+        return self.tokens_today(ctx) >= self.daily_tokens
