@@ -396,10 +396,17 @@ class FakeTelegram(ThreadedServer):
     def poll(self, question: str, options: Iterable[str], *, chat_id: int | None = None,
              user: dict[str, Any] | int | None = None) -> dict[str, Any]:
         poll = {"id": f"5{next(self._file_counter):09d}", "question": question,
-                "options": [{"text": o, "voter_count": 0} for o in options],
+                "options": [{"persistent_id": str(i), "text": o, "voter_count": 0}
+                            for i, o in enumerate(options)],
                 "total_voter_count": 0, "is_closed": False, "is_anonymous": True,
-                "type": "regular", "allows_multiple_answers": False}
+                "type": "regular", "allows_multiple_answers": False, "allows_revoting": False,
+                "members_only": False}
         return self._message_in(chat_id, user, {"poll": poll})
+
+    def delete_message(self, chat_id: int, message_id: int) -> None:
+        """The user deletes a message (bots get no update for that; it is just gone)."""
+        with self.lock:
+            self._messages[chat_id].pop(message_id, None)
 
     def stopped_generation(self, chat_id: int, draft_id: int,
                            thread_id: int | None = None) -> dict[str, Any]:
