@@ -161,6 +161,7 @@ class TelegramReply:
         self._typing: asyncio.Task[None] | None = None
         self._started = False
         self._closed = False
+        self._delivered = False
 
     # -- the engine's side --------------------------------------------------------------
     async def __aenter__(self) -> "TelegramReply":
@@ -237,6 +238,9 @@ class TelegramReply:
 
     # -- final delivery -----------------------------------------------------------------
     async def _deliver(self, pieces: list[FormattedText], reply_markup: Any) -> list[int]:
+        if self._delivered:
+            raise RuntimeError("this reply was already finished; start a new TelegramReply")
+        self._delivered = True
         async with self._io:  # an in-flight preview call completes first
             await self.close()
             previews = self._state.previews if self._state.mode == "edit" else []

@@ -459,27 +459,25 @@ class FakeTelegram(ThreadedServer):
         coroutine, so write `await fake.wait_until(...)` there.
         """
         description = message or getattr(predicate, "__name__", "condition")
+        deadline = time.monotonic() + timeout
+
+        def check() -> Any:
+            value = predicate()
+            if not value and time.monotonic() >= deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {description}")
+            return value
+
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            deadline = time.monotonic() + timeout
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                if time.monotonic() >= deadline:
-                    raise AssertionError(f"timed out after {timeout}s waiting for {description}")
+            while not (value := check()):
                 time.sleep(interval)
+            return value
 
         async def poll() -> Any:
-            deadline = time.monotonic() + timeout
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                if time.monotonic() >= deadline:
-                    raise AssertionError(f"timed out after {timeout}s waiting for {description}")
+            while not (value := check()):
                 await asyncio.sleep(interval)
+            return value
 
         return poll()
 

@@ -39,6 +39,21 @@ def _byte_offset(source: str, index: int) -> int:
     return len(source[:index].encode("utf-8"))
 
 
+class _Output:
+    """Plain text being built, with its length in UTF-16 units (where entities start)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.length = 0
+
+    def write(self, piece: str) -> None:
+        self.parts.append(piece)
+        self.length += utf16_len(piece)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
 # -- HTML ---------------------------------------------------------------------------------
 
 _SIMPLE_TAGS = {
@@ -68,17 +83,10 @@ def _attributes(raw: str) -> dict[str, str]:
 
 
 def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
-    out: list[str] = []
-    length = 0  # UTF-16 length of what has been written to `out`
+    out = _Output()
     stack: list[tuple[str, dict[str, Any] | None, int]] = []  # (tag, entity, start offset)
     entities: list[dict[str, Any]] = []
     index = 0
-
-    def write(piece: str) -> None:
-        nonlocal length
-        out.append(piece)
-        length += utf16_len(piece)
-
     while index < len(source):
         char = source[index]
         if char == "<":
@@ -99,34 +107,34 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
                     raise BadRequest(
                         f"can't parse entities: Can't find end tag corresponding to start tag "
                         f"\"{open_name}\"")
-                if entity is not None and length > start:
-                    entity.update(offset=start, length=length - start)
+                if entity is not None and out.length > start:
+                    entity.update(offset=start, length=out.length - start)
                     entities.append(entity)
             else:
                 entity = _entity_for_tag(name, _attributes(raw_attrs), source, index, stack)
-                stack.append((name, entity, length))
+                stack.append((name, entity, out.length))
             index = match.end()
         elif char == "&":
             match = _CHAR_REF.match(source, index)
             if match:
-                write(html.unescape(match.group(0)))
+                out.write(html.unescape(match.group(0)))
                 index = match.end()
             else:
-                write("&")
+                out.write("&")
                 index += 1
         else:
             next_special = min(
                 (pos for pos in (source.find("<", index), source.find("&", index)) if pos != -1),
                 default=len(source),
             )
-            write(source[index:next_special])
+            out.write(source[index:next_special])
             index = next_special
     if stack:
         raise BadRequest(
             f"can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1][0]}\"")
     _merge_code_into_pre(entities)
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
-    return "".join(out), entities
+    return out.text(), entities
 
 
 def _entity_for_tag(name: str, attrs: dict[str, str], source: str, index: int,
@@ -181,21 +189,14 @@ _MARKERS = [("```", "pre"), ("||", "spoiler"), ("__", "underline"), ("*", "bold"
 
 
 def parse_markdown(source: str, *, strict: bool) -> tuple[str, list[dict[str, Any]]]:
-    out: list[str] = []
-    length = 0
+    out = _Output()
     stack: list[tuple[str, int, int]] = []  # (kind, start offset, source index)
     entities: list[dict[str, Any]] = []
     index = 0
-
-    def write(piece: str) -> None:
-        nonlocal length
-        out.append(piece)
-        length += utf16_len(piece)
-
     while index < len(source):
         char = source[index]
         if char == "\\" and index + 1 < len(source):
-            write(source[index + 1])
+            out.write(source[index + 1])
             index += 2
             continue
         if source.startswith("```", index) or char == "`":
@@ -211,9 +212,9 @@ def parse_markdown(source: str, *, strict: bool) -> tuple[str, list[dict[str, An
                 if newline and first_line and " " not in first_line:
                     entity["language"] = first_line
                     body = rest
-            start = length
-            write(re.sub(r"\\([`\\])", r"\1", body))
-            entity.update(offset=start, length=length - start)
+            start = out.length
+            out.write(re.sub(r"\\([`\\])", r"\1", body))
+            entity.update(offset=start, length=out.length - start)
             entities.append(entity)
             index = end + len(fence)
             continue
@@ -221,13 +222,13 @@ def parse_markdown(source: str, *, strict: bool) -> tuple[str, list[dict[str, An
             match = re.match(r"\[((?:\\.|[^\]\\])*)\]\(((?:\\.|[^)\\])*)\)", source[index:], re.S)
             if match:
                 inner_text, inner_entities = parse_markdown(match.group(1), strict=strict)
-                start = length
-                write(inner_text)
+                start = out.length
+                out.write(inner_text)
                 for inner in inner_entities:
                     inner["offset"] += start
                     entities.append(inner)
                 url = re.sub(r"\\(.)", r"\1", match.group(2))
-                entities.append({"type": "text_link", "offset": start, "length": length - start,
+                entities.append({"type": "text_link", "offset": start, "length": out.length - start,
                                  "url": url})
                 index += match.end()
                 continue
@@ -236,22 +237,22 @@ def parse_markdown(source: str, *, strict: bool) -> tuple[str, list[dict[str, An
             text_marker, kind = marker
             if stack and stack[-1][0] == kind:
                 _, start, _ = stack.pop()
-                if length > start:
-                    entities.append({"type": kind, "offset": start, "length": length - start})
+                if out.length > start:
+                    entities.append({"type": kind, "offset": start, "length": out.length - start})
             else:
-                stack.append((kind, length, index))
+                stack.append((kind, out.length, index))
             index += len(text_marker)
             continue
         if strict and char in _RESERVED:
             raise BadRequest(f"can't parse entities: Character '{char}' is reserved and must be "
                              f"escaped with the preceding '\\'")
-        write(char)
+        out.write(char)
         index += 1
     if stack:
         raise BadRequest(f"can't parse entities: Can't find end of the entity starting at byte "
                          f"offset {_byte_offset(source, stack[-1][2])}")
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
-    return "".join(out), entities
+    return out.text(), entities
 
 
 # -- entry point --------------------------------------------------------------------------
