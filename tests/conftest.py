@@ -13,6 +13,7 @@ from memory.model_client import ModelClient
 from memory.store import Store
 from personas import PersonaLibrary
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.telegram_server import FakeTelegram
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -64,3 +65,21 @@ async def engine(store: Store, fake_openai: FakeOpenAI, personas: PersonaLibrary
     engine = make_engine(store, fake_openai, personas)
     yield engine
     await engine.close()
+
+
+@pytest.fixture
+def telegram():
+    """A fresh fake Bot API server with the default user's private chat and the default group open."""
+    server = FakeTelegram().start()
+    server.open_private_chat()
+    server.open_group()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def telegram_bot(telegram):
+    """An aiogram Bot whose real HTTP session talks to the fake server."""
+    bot = telegram.make_bot()
+    yield bot
+    await bot.session.close()

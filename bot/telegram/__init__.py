@@ -1,0 +1,1 @@
+"""Telegram side of the bot: formatting, streaming replies, handlers."""
