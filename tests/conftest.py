@@ -83,3 +83,13 @@ async def telegram_bot(telegram):
     bot = telegram.make_bot()
     yield bot
     await bot.session.close()
+
+
+@pytest.fixture
+async def companion(tmp_path, telegram, fake_openai):
+    """The whole bot polling the fake Telegram server, answering with the fake model."""
+    from tests.harness import BotHarness
+
+    harness = await BotHarness(tmp_path, telegram, fake_openai).start()
+    yield harness
+    await harness.stop()

@@ -20,7 +20,7 @@ import secrets
 import sys
 from datetime import timedelta
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramForbiddenError, TelegramUnauthorizedError
@@ -71,10 +71,20 @@ def build_dispatcher(services: Services, me: TelegramUser, *, stream_settings: S
     dispatcher.update.outer_middleware(People(services.store, admins=settings.admins,
                                               allowed_users=settings.allowed_users,
                                               open_to_all=settings.open_to_all))
-    dispatcher.include_routers(stop.router, admin.router, account.router, history.router, commands.router,
-                               chat.router)
+    for module in (stop, admin, account, history, commands, chat):
+        dispatcher.include_router(_detached(module.router))
     dispatcher.errors.register(_on_error)
     return dispatcher
+
+
+def _detached(router: Router) -> Router:
+    """Handler modules keep one module-level Router each (the aiogram way); a process that
+    builds a second dispatcher (a restart inside tests) must first take them back."""
+    parent = router.parent_router
+    if parent is not None:
+        parent.sub_routers.remove(router)
+        router._parent_router = None
+    return router
 
 
 async def _on_error(event: ErrorEvent, store) -> bool:
@@ -114,9 +124,10 @@ async def replay_unfinished(dispatcher: Dispatcher, bot: Bot, services: Services
     return len(entries)
 
 
-async def prepare(services: Services, bot: Bot) -> tuple[Dispatcher, TelegramUser]:
+async def prepare(services: Services, bot: Bot, *,
+                  stream_settings: StreamSettings | None = None) -> tuple[Dispatcher, TelegramUser]:
     me = await bot.get_me()
-    dispatcher = build_dispatcher(services, me)
+    dispatcher = build_dispatcher(services, me, stream_settings=stream_settings)
     await register_commands(bot)
     recovered = services.engine.recover()
     services.store.prune_updates(to_text(services.store.clock() - JOURNAL_KEEP))

@@ -8,7 +8,8 @@
 2. `People` turns the Telegram user into our `User` (created on first sight), picks the
    language of the texts, marks a user who had blocked the bot active again, and applies
    access control: with no allowlist only admins are served unless the bot is open, and
-   everyone else gets one polite refusal and costs no model call.
+   everyone else gets one polite refusal and costs no model call. Group messages not
+   addressed to the bot pass (flagged `allowed`), since they are only kept as context.
 """
 
 from __future__ import annotations
@@ -72,6 +73,16 @@ class UpdateJournal(BaseMiddleware):
             self.store.finish_update("tg", update.update_id)
 
 
+def _group_chatter(update: Update, data: dict[str, Any]) -> bool:
+    """A group message not addressed to the bot: kept as context, whoever wrote it."""
+    from bot.telegram.describe import addressed_to_bot
+
+    message = update.message
+    me = data.get("me")
+    return (message is not None and message.chat.type in ("group", "supergroup") and me is not None
+            and not addressed_to_bot(message, me.username, me.id))
+
+
 class People(BaseMiddleware):
     def __init__(self, store: Store, *, admins: list[int], allowed_users: list[int], open_to_all: bool) -> None:
         self.store = store
@@ -90,10 +101,11 @@ class People(BaseMiddleware):
             user = self.store.user(user.id)
         lang = language_of(user.ui_language)
         is_admin = sender.id in self.admins
-        if not (is_admin or self.open_to_all or sender.id in self.allowed_users or user.allowed):
+        allowed = is_admin or self.open_to_all or sender.id in self.allowed_users or user.allowed
+        if not allowed and not _group_chatter(update, data):
             await self._refuse_once(update, data, user, sender.id, lang)
             return None
-        data.update(user=user, lang=lang, is_admin=is_admin)
+        data.update(user=user, lang=lang, is_admin=is_admin, allowed=allowed)
         return await handler(update, data)
 
     async def _refuse_once(self, update: TelegramObject, data: dict[str, Any], user, sender_id: int,

@@ -54,14 +54,14 @@ async def private_message(message: Message, bot: Bot, user: User, lang: str, eng
 
 @router.message(F.chat.type.in_({"group", "supergroup"}))
 async def group_message(message: Message, bot: Bot, user: User, lang: str, engine: Engine, turns: TurnRunner,
-                        me: TelegramUser, replayed: bool = False) -> None:
+                        me: TelegramUser, allowed: bool = True, replayed: bool = False) -> None:
     ctx = ChatContext.of(message, user, lang)
     if replayed and await turns.already_handled(bot, ctx, message.message_id):
         return
     content = _content(message, ctx, engine, me)
     if content is None:
         return
-    if addressed_to_bot(message, me.username, me.id):
+    if allowed and addressed_to_bot(message, me.username, me.id):
         await turns.answer(bot, ctx, content, message_id=message.message_id, speaker_name=_speaker(message, ctx))
     else:
         await engine.remember(ctx.conversation(engine).id, content, user=user, speaker_name=_speaker(message, ctx),

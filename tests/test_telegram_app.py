@@ -1,0 +1,178 @@
+"""The Telegram app end to end: aiogram's real HTTP session against the fake Bot API,
+the real openai SDK against the fake model, a real SQLite file."""
+
+import asyncio
+import threading
+
+import pytest
+
+from bot.settings import Settings
+from bot.telegram.app import run_bot
+from memory.store import Owner
+from tests.fakes.openai_server import Reply
+from tests.fakes.telegram_server import DEFAULT_USER_ID
+from tests.harness import BotHarness
+
+ALICE = DEFAULT_USER_ID
+
+
+async def test_start_up_registers_the_command_menu_in_two_languages(companion, telegram):
+    assert telegram.calls_of("getMe")
+    menus = {lang: [c["command"] for c in commands] for (scope, lang), commands in telegram.commands.items()}
+    assert "retry" in menus[next(k for k in menus if k in ("", None, "default", "en"))]
+    assert any(k == "zh" for k in menus)
+
+
+async def test_private_turn_is_streamed_by_drafts_and_finished_with_a_message(companion, telegram, fake_openai):
+    fake_openai.enqueue(Reply("Hello Alice! " * 20, chunk_size=10, chunk_delay=0.02))
+    telegram.private_message("hi there")
+    texts = await companion.replies(ALICE, 1)
+    assert texts == [("Hello Alice! " * 20).strip()]
+    assert telegram.calls_of("sendMessageDraft", ok=True)
+    assert not telegram.calls_of("editMessageText")
+    conversation = companion.store.active_conversation(Owner.user(companion.store.find_user("tg", ALICE).id),
+                                                       "assistant")
+    stored = companion.store.messages(conversation.id)
+    assert [(m.role, m.content) for m in stored] == [("user", "hi there"), ("assistant", ("Hello Alice! " * 20))]
+    assert stored[1].platform_message_id == str(telegram.bot_messages(ALICE)[0].message_id)
+
+
+async def test_drafts_refused_then_one_message_is_edited(companion, telegram, fake_openai):
+    telegram.refuse_drafts()
+    fake_openai.enqueue(Reply("word " * 60, chunk_size=5, chunk_delay=0.02))
+    telegram.private_message("tell me something long")
+    await telegram.wait_until(lambda: telegram.bot_texts(ALICE) == [("word " * 60).strip()], 10)
+    assert len(telegram.bot_messages(ALICE)) == 1
+    assert telegram.calls_of("editMessageText", ok=True)
+
+
+async def test_flood_limit_on_the_final_message_is_waited_out(companion, telegram, fake_openai):
+    telegram.fail("sendMessage", 429, retry_after=1)
+    fake_openai.enqueue("Patience pays.")
+    telegram.private_message("hello?")
+    assert await companion.replies(ALICE, 1) == ["Patience pays."]
+    assert [c.status for c in telegram.calls_of("sendMessage")][:2] == [429, 200]
+
+
+async def test_a_10000_character_reply_arrives_split_in_order(companion, telegram, fake_openai):
+    paragraphs = [f"Paragraph {i}: " + "lorem ipsum dolor sit amet " * 12 for i in range(30)]
+    long_reply = "\n\n".join(paragraphs)
+    assert len(long_reply) > 10_000
+    fake_openai.enqueue(Reply(long_reply, chunk_size=500))
+    telegram.private_message("write a lot")
+    await telegram.wait_until(lambda: len(telegram.bot_texts(ALICE)) >= 3, 10)
+    await asyncio.sleep(0.3)
+    texts = telegram.bot_texts(ALICE)
+    assert all(len(t) <= 4096 for t in texts)
+    assert "\n\n".join(texts).split() == long_reply.split()
+
+
+async def test_group_answers_mentions_and_replies_and_keeps_other_messages_as_context(companion, telegram,
+                                                                                       fake_openai):
+    group = -1001234567890
+    fake_openai.enqueue("Hi everyone!", "Yes, Bob?")
+    telegram.group_message("just chatting among us", user=telegram.user(2002, first_name="Bob"))
+    telegram.group_message("@companion_test_bot hello!", user=telegram.user(ALICE, first_name="Alice"))
+    await companion.replies(group, 1)
+    bot_message = telegram.bot_messages(group)[0]
+    telegram.reply_to(bot_message.message_id, "are you there?", chat_id=group,
+                      user=telegram.user(ALICE, first_name="Alice"))
+    texts = await companion.replies(group, 2)
+    assert texts == ["Hi everyone!", "Yes, Bob?"]
+    first_request = fake_openai.chat_requests[0].messages
+    assert [m["content"] for m in first_request[1:-1]] == ["Bob: just chatting among us"]
+    assert first_request[-1]["content"].endswith("Alice: hello!")
+    assert len(fake_openai.chat_requests) == 2
+
+
+async def test_two_users_are_fully_isolated(companion, telegram, fake_openai):
+    bob = telegram.user(2002, first_name="Bob")
+    companion.store.update_user(companion.store.ensure_user("tg", 2002).id, allowed=1)
+    fake_openai.enqueue("noted, Alice", "noted, Bob")
+    telegram.private_message("my secret is ALICE-SECRET")
+    await companion.replies(ALICE, 1)
+    telegram.private_message("what is my secret?", user=bob)
+    await companion.replies(2002, 1)
+    bob_request = fake_openai.chat_requests[1]
+    assert "ALICE-SECRET" not in str(bob_request.body)
+
+
+async def test_a_refused_user_gets_one_polite_refusal_and_costs_no_model_call(companion, telegram, fake_openai):
+    stranger = telegram.user(3003, first_name="Eve")
+    telegram.private_message("hello", user=stranger)
+    telegram.private_message("hello again", user=stranger)
+    texts = await companion.replies(3003, 1)
+    await asyncio.sleep(0.5)
+    assert len(telegram.bot_texts(3003)) == 1 and "3003" in texts[0]
+    assert fake_openai.chat_requests == []
+
+
+async def test_sticker_and_photo_get_sensible_answers(companion, telegram, fake_openai):
+    fake_openai.enqueue("What a cute sticker!", "Nice photo!")
+    telegram.sticker(chat_id=ALICE)
+    await companion.replies(ALICE, 1)
+    telegram.photo(caption="my cat")
+    await companion.replies(ALICE, 2)
+    assert fake_openai.chat_requests[0].messages[-1]["content"].split("\n")[-1].startswith("[sticker")
+    assert fake_openai.chat_requests[1].messages[-1]["content"].endswith("[photo] my cat")
+    telegram.voice()
+    texts = await companion.replies(ALICE, 3)
+    assert "voice" in texts[-1]
+    assert len(fake_openai.chat_requests) == 2
+
+
+async def test_edited_last_message_is_answered_again(companion, telegram, fake_openai):
+    fake_openai.enqueue("Answer to the typo.", "Answer to the fix.")
+    sent = telegram.private_message("waht is 2+2")
+    await companion.replies(ALICE, 1)
+    telegram.edit_user_message(sent, "what is 2+2")
+    texts = await companion.replies(ALICE, 2)
+    assert texts[-1] == "Answer to the fix."
+    conversation = companion.store.active_conversation(Owner.user(companion.store.find_user("tg", ALICE).id),
+                                                       "assistant")
+    assert [m.content for m in companion.store.messages(conversation.id)] == ["what is 2+2", "Answer to the fix."]
+
+
+async def test_restart_mid_conversation_keeps_history(companion, telegram, fake_openai):
+    fake_openai.enqueue("Nice to meet you, Alice.", "You told me your name is Alice.")
+    telegram.private_message("my name is Alice")
+    await companion.replies(ALICE, 1)
+    await companion.restart()
+    telegram.private_message("what's my name?")
+    await companion.replies(ALICE, 2)
+    contents = [m["content"] for m in fake_openai.chat_requests[-1].messages]
+    assert contents[1:3] == ["my name is Alice", "Nice to meet you, Alice."]
+
+
+async def test_a_redelivered_update_is_processed_once(companion, telegram, fake_openai):
+    fake_openai.enqueue("Only once.")
+    sent = telegram.private_message("once please")
+    await companion.replies(ALICE, 1)
+    with telegram.lock:  # Telegram delivers the same update again (e.g. after a webhook retry)
+        telegram._updates.append({"update_id": 1, "message": sent})
+    telegram.private_message("marker")
+    await companion.replies(ALICE, 2)
+    assert [r.messages[-1]["content"].split("\n")[-1] for r in fake_openai.chat_requests] == ["once please", "marker"]
+
+
+async def test_50_chats_at_once_with_a_slow_model_are_all_answered_in_order(tmp_path, telegram, fake_openai):
+    harness = await BotHarness(tmp_path, telegram, fake_openai, open_to_all=True).start()
+    fake_openai.default_reply = lambda body: Reply(
+        "re: " + body["messages"][-1]["content"].rsplit("\n", 1)[-1], delay=0.3)
+    users = [telegram.user(5000 + i, first_name=f"U{i}") for i in range(50)]
+    for round_ in range(2):
+        for user in users:
+            telegram.private_message(f"message {round_} from {user['id']}", user=user)
+    for user in users:
+        await telegram.wait_until(lambda u=user: len(telegram.bot_texts(u["id"])) >= 2, 30)
+    for user in users:
+        assert telegram.bot_texts(user["id"]) == [f"re: message 0 from {user['id']}",
+                                                  f"re: message 1 from {user['id']}"]
+    await harness.stop()
+
+
+async def test_wrong_token_is_a_clear_error(tmp_path, telegram, fake_openai, capsys):
+    settings = Settings(openai_base_url=fake_openai.url, openai_api_key="k", db=tmp_path / "x.db",
+                        telegram_bot_token="999:wrong", telegram_api_base=telegram.base_url)
+    assert await run_bot(settings) == 2
+    assert "TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
