@@ -61,6 +61,28 @@ def test_fenced_code_keeps_its_language():
     assert entity_text(formatted, pre) == "print('hi')"
 
 
+def test_angle_brackets_are_never_lost_as_raw_html():
+    assert render_markdown("Use List<String> or Vec<u8>, not <div>.").text == \
+        "Use List<String> or Vec<u8>, not <div>."
+    roleplay = render_markdown("<whispers> come closer *<sigh>*")
+    assert roleplay.text == "<whispers> come closer <sigh>"
+    assert [(e.type, entity_text(roleplay, e)) for e in roleplay.entities] == [("italic", "<sigh>")]
+    block = "<div>\nhello <b>x</b>\n</div>\n\nafter"
+    assert render_markdown(block).text == block
+
+
+def test_code_and_autolinks_keep_their_meaning_next_to_angle_brackets():
+    formatted = render_markdown("`<div>` and <https://example.com> and ||hidden||")
+    assert formatted.text == "<div> and https://example.com and hidden"
+    assert [e.type for e in formatted.entities] == ["code", "text_link", "spoiler"]
+
+
+def test_headings_are_bold_without_decoration():
+    formatted = render_markdown("# Chapter One\n\nIt began.")
+    assert formatted.text == "Chapter One\n\nIt began."
+    assert sorted(e.type for e in formatted.entities) == ["bold", "underline"]
+
+
 def test_plain_fallback_is_the_same_text_without_entities():
     formatted = render_markdown("**bold** _it_")
     assert formatted.plain() == FormattedText("bold it")

@@ -367,3 +367,17 @@ async def test_a_reply_is_finished_only_once(telegram, telegram_bot):
     with pytest.raises(RuntimeError, match="already finished"):
         await reply.fail("Twice?")
     assert telegram.bot_texts(USER) == ["Once."]
+
+
+async def test_a_bot_wide_default_parse_mode_does_not_apply_to_replies(telegram):
+    from aiogram.client.default import DefaultBotProperties
+
+    html_bot = telegram.make_bot(default=DefaultBotProperties(parse_mode="HTML"))
+    try:
+        await private_reply(html_bot).finish("if a < b and **c** > d & e")
+    finally:
+        await html_bot.session.close()
+    [message] = telegram.bot_messages(USER)
+    assert message.text == "if a < b and c > d & e"
+    assert [e["type"] for e in message.entities] == ["bold"]
+    assert "parse_mode" not in telegram.calls_of("sendMessage")[0].params

@@ -16,6 +16,10 @@ code are kept whole; a code block that alone exceeds the limit is cut at its own
 breaks, and each piece is still a `pre` entity with the same language, because clipping an
 entity to a piece re-entities that piece. Entities are re-based to each piece.
 
+Angle brackets the model writes as text (`List<String>`, `<sigh>`) would be raw HTML to a
+CommonMark parser, which the converter drops; they are kept as text (see
+`_angle_brackets_as_text`), because a reply must never lose words on the way to the user.
+
 `FormattedText.plain()` is the same text without entities: what to send when Telegram
 rejects the formatting.
 """
@@ -29,8 +33,10 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+import pyromark
 from aiogram.types import MessageEntity
-from telegramify_markdown import convert
+from telegramify_markdown import RenderConfig, convert
+from telegramify_markdown.converter import STANDARD_OPTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +46,19 @@ TELEGRAM_TEXT_LIMIT = 4096  # UTF-16 code units per message, after entity parsin
 # a stub message when the only paragraph break sits near the start.
 _MIN_FILL = 0.25
 _ATOMIC_ENTITIES = {"pre", "code"}
+
+
+def _render_config() -> RenderConfig:
+    """Our own config (the library's global one is shared, mutable state): headings are
+    bold and underlined without the default 📌/✏️/📚/🔖 prefixes, which would put words
+    in a character's mouth that the model never wrote."""
+    config = RenderConfig.isolated()
+    for level in range(1, 7):
+        setattr(config.markdown_symbol, f"heading_level_{level}", "")
+    return config
+
+
+_RENDER_CONFIG = _render_config()
 _SENTENCE_END = re.compile(r"(?:[.!?…]+[\"'”’»)\]]*(?=\s)|[。！？]+[”’」』）》】\"']*)")
 _CLAUSE_END = re.compile(r"(?:[,;:]+(?=\s)|[，、；：]+)")
 _WORD_GAP = re.compile(r"(?<=\S)\s+")
@@ -78,11 +97,36 @@ class FormattedText:
 def render_markdown(markdown: str) -> FormattedText:
     """Markdown -> text + entities, unsplit. Never raises: unreadable input stays as typed."""
     try:
-        text, entities = convert(markdown)
+        text, entities = convert(_angle_brackets_as_text(markdown), config=_RENDER_CONFIG)
     except Exception:  # a parser bug must not cost the user their reply
         logger.exception("markdown conversion failed; sending the reply unformatted")
         return FormattedText(markdown.strip())
     return FormattedText(text, tuple(MessageEntity(**entity.to_dict()) for entity in entities))
+
+
+def _angle_brackets_as_text(markdown: str) -> str:
+    """Keep `List<String>`, `<sigh>`, `<div>` visible.
+
+    CommonMark reads those as raw HTML, which telegramify-markdown drops, so a reply would
+    silently lose words. The parser itself says where raw HTML starts (its events carry
+    source ranges), and a backslash before that "<" makes it text; code spans, code blocks
+    and <https://autolinks> produce no HTML events and stay untouched. Escaping one tag can
+    turn the rest of an HTML block into a paragraph with inline tags, so parse again until
+    none remain (each round escapes at least one "<", so this ends).
+    """
+    for _ in range(markdown.count("<") + 1):
+        source = markdown.encode("utf-8")
+        offsets = []
+        for payload, span in pyromark.events_with_range(markdown, options=STANDARD_OPTIONS):
+            if isinstance(payload, dict) and ("InlineHtml" in payload or "Html" in payload):
+                opening = source.find(b"<", span["start"], span["end"])
+                if opening != -1:
+                    offsets.append(opening)
+        if not offsets:
+            break
+        bounds = [0, *sorted(set(offsets)), len(source)]
+        markdown = b"\\".join(source[a:b] for a, b in zip(bounds, bounds[1:])).decode("utf-8")
+    return markdown
 
 
 def format_reply(markdown: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[FormattedText]:
