@@ -49,6 +49,10 @@ class BotHarness:
         self._polling = asyncio.create_task(self.dispatcher.start_polling(
             self.bot, handle_signals=False, close_bot_session=False, polling_timeout=1,
             allowed_updates=self.dispatcher.resolve_used_update_types()))
+        for _ in range(500):  # until the dispatcher is polling, so stop() can stop it
+            if self.dispatcher._running_lock.locked() or self._polling.done():
+                break
+            await asyncio.sleep(0.01)
         return self
 
     async def stop(self) -> None:

@@ -18,7 +18,6 @@ import asyncio
 import logging
 import secrets
 import sys
-from datetime import timedelta
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -33,11 +32,9 @@ from bot.telegram.handlers import account, admin, chat, commands, history, stop
 from bot.telegram.middlewares import People, UpdateJournal
 from bot.telegram.streaming import ActiveReplies, StreamSettings
 from bot.telegram.turns import TurnRunner
-from memory.store import to_text
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 8.0
-JOURNAL_KEEP = timedelta(days=3)
 
 COMMANDS = {
     "en": [("start", "Say hello"), ("help", "What I can do"), ("new", "New conversation"),
@@ -67,7 +64,9 @@ def build_dispatcher(services: Services, me: TelegramUser, *, stream_settings: S
                        admins=settings.admins)
     dispatcher = Dispatcher(engine=services.engine, store=services.store, settings=settings, turns=turns,
                             replies=replies, me=me, personas=services.personas)
-    dispatcher.update.outer_middleware(UpdateJournal(services.store))
+    journal = UpdateJournal(services.store)
+    dispatcher["journal"] = journal
+    dispatcher.update.outer_middleware(journal)
     dispatcher.update.outer_middleware(People(services.store, admins=settings.admins,
                                               allowed_users=settings.allowed_users,
                                               open_to_all=settings.open_to_all))
@@ -130,7 +129,8 @@ async def prepare(services: Services, bot: Bot, *,
     dispatcher = build_dispatcher(services, me, stream_settings=stream_settings)
     await register_commands(bot)
     recovered = services.engine.recover()
-    services.store.prune_updates(to_text(services.store.clock() - JOURNAL_KEEP))
+    journal: UpdateJournal = dispatcher["journal"]
+    journal.prune()
     replayed = await replay_unfinished(dispatcher, bot, services)
     if recovered or replayed:
         log.info("after restart: %d unfinished turns marked failed, %d updates replayed", recovered, replayed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
 from aiogram import BaseMiddleware
@@ -23,7 +24,7 @@ from aiogram.types import Chat, TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
 from bot.texts import language_of, text
-from memory.store import Store
+from memory.store import Store, to_text
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -49,15 +50,26 @@ class _ChatLocks:
 
 
 class UpdateJournal(BaseMiddleware):
+    PRUNE_EVERY = 1000  # updates
+    KEEP = timedelta(days=3)  # Telegram may restart update ids after a long idle
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self.locks = _ChatLocks()
+        self._since_prune = 0
+
+    def prune(self) -> int:
+        self._since_prune = 0
+        return self.store.prune_updates(to_text(self.store.clock() - self.KEEP))
 
     async def __call__(self, handler: Handler, update: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(update, Update)
         chat: Chat | None = data.get("event_chat")
         sender: TelegramUser | None = data.get("event_from_user")
         chat_key = f"{chat.id}:{data.get('event_thread_id') or ''}" if chat else None
+        self._since_prune += 1
+        if self._since_prune >= self.PRUNE_EVERY:
+            self.prune()
         if not data.get("replayed"):
             payload = update.model_dump_json(exclude_none=True, exclude_unset=True)
             fresh = self.store.journal_update("tg", update.update_id, payload, chat_key=chat_key,

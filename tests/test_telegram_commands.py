@@ -1,0 +1,228 @@
+"""Telegram commands and buttons end to end, asserting on what the fake Bot API received
+and on the database."""
+
+import asyncio
+import json
+
+from bot.telegram.callbacks import ForgetMe, ResumeConversation, RetryTurn, ShowAlternative, UseAlternative
+from memory.store import Owner
+from tests.fakes.openai_server import Reply
+from tests.fakes.telegram_server import DEFAULT_USER_ID
+from tests.harness import BotHarness
+
+ALICE = DEFAULT_USER_ID
+
+
+def alice_conversation(companion):
+    user = companion.store.find_user("tg", ALICE)
+    return companion.store.active_conversation(Owner.user(user.id), "assistant")
+
+
+async def say(companion, text, count):
+    companion.telegram.private_message(text)
+    return await companion.replies(ALICE, count)
+
+
+async def test_retry_keeps_alternatives_and_choosing_one(companion, telegram, fake_openai):
+    fake_openai.enqueue("Blue.", "Green.")
+    await say(companion, "favourite colour?", 1)
+    await say(companion, "/retry", 2)
+    second = telegram.bot_messages(ALICE)[-1]
+    assert second.text == "Green."
+    labels = [b["text"] for b in second.buttons]
+    assert labels[:3] == ["◀", "2/2", "▶"]
+    # page back to the first answer, then use it
+    first_id = alice_conversation(companion)
+    alternatives = companion.store.alternatives(companion.store.last_exchange(first_id.id)[0][-1].id)
+    telegram.callback_query(second.message_id, ShowAlternative(reply_id=alternatives[0].id).pack())
+    await telegram.wait_until(lambda: telegram.message(ALICE, second.message_id).text == "Blue.", 5)
+    shown = telegram.message(ALICE, second.message_id)
+    assert any(b["text"].startswith("✓") for b in shown.buttons)
+    telegram.callback_query(second.message_id, UseAlternative(reply_id=alternatives[0].id).pack())
+    await telegram.wait_until(lambda: not any(b["text"].startswith("✓") for b in
+                                              telegram.message(ALICE, second.message_id).buttons), 5)
+    assert [m.content for m in companion.store.messages(first_id.id)] == ["favourite colour?", "Blue."]
+    fake_openai.enqueue("Noted.")
+    await say(companion, "ok", 3)
+    assert [m["content"] for m in fake_openai.chat_requests[-1].messages[1:3]] == ["favourite colour?", "Blue."]
+
+
+async def test_model_failure_gives_a_localized_error_with_a_retry_button(companion, telegram, fake_openai):
+    fake_openai.default_reply = lambda body: Reply.error(500, "down")
+    telegram.private_message("你好", language_code="zh-hans")
+    texts = await companion.replies(ALICE, 1, timeout=15)
+    assert "模型服务器出了问题" in texts[0]
+    error_message = telegram.bot_messages(ALICE)[0]
+    assert error_message.buttons[0]["callback_data"] == RetryTurn(
+        conversation_id=alice_conversation(companion).id).pack()
+    fake_openai.default_reply = lambda body: Reply("我回来了。")
+    telegram.callback_query(error_message.message_id, error_message.buttons[0]["callback_data"])
+    texts = await companion.replies(ALICE, 2)
+    assert texts[-1] == "我回来了。"
+    assert [m.status for m in companion.store.messages(alice_conversation(companion).id)] == ["complete", "complete"]
+
+
+async def test_continue_and_undo(companion, telegram, fake_openai):
+    fake_openai.enqueue(Reply("Once upon a time", finish_reason="length"), "there was a fox.")
+    await say(companion, "story please", 1)
+    texts = await say(companion, "/continue", 2)
+    assert texts[-1] == "there was a fox."
+    conversation = alice_conversation(companion)
+    assert companion.store.messages(conversation.id)[-1].content == "Once upon a time there was a fox."
+    texts = await say(companion, "/undo", 3)
+    assert "2" in texts[-1]
+    assert companion.store.messages(conversation.id) == []
+
+
+async def test_new_and_history_resume(companion, telegram, fake_openai):
+    fake_openai.enqueue("first chat reply", "second chat reply")
+    await say(companion, "first conversation", 1)
+    first = alice_conversation(companion)
+    await say(companion, "/new", 2)
+    await say(companion, "second conversation", 3)
+    assert alice_conversation(companion).id != first.id
+    await say(companion, "/history", 4)
+    listing = telegram.bot_messages(ALICE)[-1]
+    assert len(listing.buttons) == 2
+    telegram.callback_query(listing.message_id, ResumeConversation(conversation_id=first.id).pack())
+    await companion.replies(ALICE, 5)
+    assert alice_conversation(companion).id == first.id
+    assert len(companion.store.conversations_of(Owner.user(companion.store.find_user("tg", ALICE).id))) == 2
+
+
+async def test_search_finds_chinese_and_english_in_my_history(companion, telegram, fake_openai):
+    fake_openai.enqueue("好的", "ok")
+    await say(companion, "我养了一只猫，叫团子", 1)
+    await say(companion, "My favourite tea is oolong", 2)
+    texts = await say(companion, "/search 团子", 3)
+    assert "我养了一只猫，叫团子" in texts[-1]
+    texts = await say(companion, "/search OOLONG", 4)
+    assert "My favourite tea is oolong" in texts[-1]
+    texts = await say(companion, "/search 八戒", 5)
+    assert "八戒" in texts[-1] and "oolong" not in texts[-1]
+
+
+async def test_usage_and_export(companion, telegram, fake_openai):
+    fake_openai.enqueue(Reply("Hello!", prompt_tokens=1000, cached_tokens=800))
+    await say(companion, "hi", 1)
+    texts = await say(companion, "/usage", 2)
+    assert "80%" in texts[-1] and "in 1 requests" in texts[-1]
+    await say(companion, "/export", 4)
+    documents = telegram.calls_of("sendDocument", ok=True)
+    assert len(documents) == 2
+    uploads = [upload for call in documents for upload in call.files.values()]
+    assert sorted(u.filename.rsplit(".", 1)[1] for u in uploads) == ["json", "md"]
+    exported = json.loads(next(u.data for u in uploads if u.filename.endswith(".json")))
+    assert exported["format"] == "companion-chat/1"
+    assert exported["persona"] == {"id": "assistant", "name": "Assistant"}
+    assert [(m["role"], m["content"]) for m in exported["messages"]] == [("user", "hi"), ("assistant", "Hello!")]
+    assert all(m["created_at"].endswith("+00:00") for m in exported["messages"])
+
+
+async def test_timezone_and_language(companion, telegram, fake_openai):
+    texts = await say(companion, "/tz +8", 1)
+    assert "Etc/GMT-8" in texts[-1]
+    assert companion.store.find_user("tg", ALICE).timezone == "Etc/GMT-8"
+    texts = await say(companion, "/tz Mars/Olympus", 2)
+    assert "Mars/Olympus" in texts[-1]
+    texts = await say(companion, "/lang zh", 3)
+    assert texts[-1] == "菜单已切换为中文。"
+    texts = await say(companion, "/tz", 4)
+    assert texts[-1].startswith("你的时区是 Etc/GMT-8")
+    fake_openai.enqueue("ok")
+    await say(companion, "what time is it", 5)
+    assert "(Etc/GMT-8, UTC+08:00)" in fake_openai.chat_requests[-1].messages[-1]["content"]
+
+
+async def test_context_command_shows_sections(companion, telegram, fake_openai):
+    fake_openai.enqueue("hello")
+    await say(companion, "hi", 1)
+    texts = await say(companion, "/context", 2)
+    assert "history (2 msgs)" in texts[-1] and "system" in texts[-1]
+
+
+async def test_forget_leaves_no_row_of_the_user(companion, telegram, fake_openai):
+    fake_openai.enqueue("I will remember FORGET-MARKER.")
+    await say(companion, "remember FORGET-MARKER", 1)
+    telegram.group_message("@companion_test_bot FORGET-MARKER in group", user=telegram.user(ALICE))
+    await companion.replies(-1001234567890, 1)
+    await say(companion, "/forget", 2)
+    confirm = telegram.bot_messages(ALICE)[-1]
+    telegram.callback_query(confirm.message_id, ForgetMe(confirmed=True).pack())
+    await telegram.wait_until(lambda: telegram.message(ALICE, confirm.message_id).text.startswith("Done."), 5)
+    await asyncio.sleep(0.2)
+    store = companion.store
+    assert store.find_user("tg", ALICE) is None
+    for table in store.db.table_names():
+        if table.startswith("_sqlite"):
+            continue
+        for row in store.db.execute(f"SELECT * FROM [{table}]").fetchall():
+            assert "FORGET-MARKER" not in str(row), table
+            assert str(ALICE) not in [str(v) for v in row], table
+
+
+async def test_stop_button_keeps_the_partial_reply(tmp_path, telegram, fake_openai):
+    telegram.refuse_drafts()
+    harness = await BotHarness(tmp_path, telegram, fake_openai).start()
+    fake_openai.enqueue(Reply("word " * 400, chunk_size=5, chunk_delay=0.02))
+    telegram.private_message("talk a lot")
+    preview = await telegram.wait_until(
+        lambda: next((m for m in telegram.bot_messages(ALICE) if m.buttons), None), 10)
+    telegram.callback_query(preview.message_id, preview.buttons[0]["callback_data"])
+    conversation_done = lambda: (conv := alice_conversation(harness)) and harness.store.last_exchange(conv.id)[1]
+    reply = await telegram.wait_until(conversation_done, 10)
+    assert reply.status == "interrupted"
+    assert 0 < len(reply.content) < len("word " * 400)
+    await telegram.wait_until(lambda: telegram.bot_texts(ALICE)[-1] == reply.content.strip(), 10)
+    await harness.stop()
+
+
+async def test_daily_budget_refuses_without_a_model_call(tmp_path, telegram, fake_openai):
+    harness = await BotHarness(tmp_path, telegram, fake_openai, open_to_all=True, admins=[],
+                               daily_tokens=500).start()
+    fake_openai.enqueue(Reply("first", prompt_tokens=600))
+    telegram.private_message("one")
+    await harness.replies(ALICE, 1)
+    telegram.private_message("two")
+    texts = await harness.replies(ALICE, 2)
+    assert "500" in texts[-1]
+    assert len(fake_openai.chat_requests) == 1
+    await harness.stop()
+
+
+async def test_unanswered_update_after_a_crash_is_answered_on_restart(tmp_path, telegram, fake_openai):
+    harness = await BotHarness(tmp_path, telegram, fake_openai).start()
+    await harness.stop()
+    # a crash: the update was journaled, its message stored, and the turn never finished
+    store = harness.services.store.__class__(harness.settings.db)
+    sent = telegram.private_message("are you still there?")
+    user = store.ensure_user("tg", ALICE)
+    conversation = store.start_conversation(Owner.user(user.id), "assistant")
+    store.add_message(conversation.id, "user", "are you still there?", status="pending", user_id=user.id,
+                      platform_message_id=sent["message_id"])
+    from aiogram.types import Update
+    store.journal_update("tg", 1, Update.model_validate({"update_id": 1, "message": sent}).model_dump_json(
+        exclude_none=True), user_external_id=ALICE)
+    store.close()
+    with telegram.lock:
+        telegram._updates.clear()  # Telegram already considers it delivered
+    fake_openai.enqueue("Yes, I am here.")
+    harness = await BotHarness(tmp_path, telegram, fake_openai).start()
+    texts = await harness.replies(ALICE, 1)
+    assert texts == ["Yes, I am here."]
+    assert [(m.content, m.status) for m in harness.store.messages(conversation.id)] == [
+        ("are you still there?", "complete"), ("Yes, I am here.", "complete")]
+    await harness.stop()
+
+
+async def test_admin_commands(companion, telegram, fake_openai):
+    texts = await say(companion, "/stats", 1)
+    assert "Users:" in texts[-1]
+    texts = await say(companion, "/allow 4242", 2)
+    assert "4242" in texts[-1]
+    fake_openai.enqueue("welcome")
+    telegram.private_message("hi", user=telegram.user(4242, first_name="New"))
+    assert await companion.replies(4242, 1) == ["welcome"]
+    telegram.private_message("/stats", user=telegram.user(4242, first_name="New"))
+    texts = await companion.replies(4242, 2)
+    assert "admins" in texts[-1]
