@@ -176,3 +176,39 @@ async def test_wrong_token_is_a_clear_error(tmp_path, telegram, fake_openai, cap
                         telegram_bot_token="999:wrong", telegram_api_base=telegram.base_url)
     assert await run_bot(settings) == 2
     assert "TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
+
+
+def test_sigterm_stops_cleanly_keeping_the_partial_reply(tmp_path, telegram, fake_openai):
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_cli import COMMAND
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COMPANION_", "TELEGRAM_"))}
+    env.update(OPENAI_BASE_URL=fake_openai.url, OPENAI_API_KEY="k", COMPANION_MODEL="fake-model",
+               COMPANION_DB=str(tmp_path / "bot.db"), TELEGRAM_BOT_TOKEN=telegram.token,
+               TELEGRAM_API_BASE=telegram.base_url, COMPANION_ADMINS=str(ALICE))
+    fake_openai.enqueue(Reply("word " * 2000, chunk_size=5, chunk_delay=0.01))
+    process = subprocess.Popen(COMMAND + ["run"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        telegram.private_message("talk for a long time")
+        telegram.wait_until(lambda: telegram.calls_of("sendMessageDraft", ok=True), 30)
+        time.sleep(0.3)
+        stopped_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=15)
+        assert time.monotonic() - stopped_at < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, process.stderr.read()[-2000:]
+    db = sqlite3.connect(tmp_path / "bot.db")
+    rows = db.execute("SELECT role, status, content FROM messages ORDER BY id").fetchall()
+    assert rows[0][:2] == ("user", "complete")
+    assert rows[1][:2] == ("assistant", "interrupted") and 0 < len(rows[1][2]) < 10_000
+    assert telegram.bot_texts(ALICE) == [rows[1][2].strip()]
+    assert db.execute("SELECT count(*) FROM updates WHERE done_at IS NULL").fetchone()[0] == 0

@@ -158,7 +158,10 @@ async def run_bot(settings: Settings) -> int:
             print("companion: Telegram refused TELEGRAM_BOT_TOKEN; copy the token again from @BotFather",
                   file=sys.stderr)
             return 2
-        dispatcher.shutdown.register(lambda: shutdown(dispatcher))
+        async def on_shutdown() -> None:
+            await shutdown(dispatcher)
+
+        dispatcher.shutdown.register(on_shutdown)
         log.info("running as @%s", me.username)
         if settings.webhook_url:
             await run_webhook(dispatcher, bot, settings)

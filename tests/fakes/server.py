@@ -53,6 +53,11 @@ class ThreadedServer:
             started.set()
             self.loop.run_forever()
             self.loop.run_until_complete(self._runner.cleanup())
+            # Requests still parked (long polls, stalled streams) end with the server.
+            pending = [task for task in asyncio.all_tasks(self.loop) if not task.done()]
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self.loop.close()
 
         self._thread = threading.Thread(target=run, name=type(self).__name__, daemon=True)
