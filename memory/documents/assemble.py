@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from .chapters import chapters_from_starts, detect_chapters
 from .errors import DocumentError, ErrorCode
+from .headings import heading_number
 from .limits import DocumentLimits
 from .model import Chapter, ExtractedDocument, SectionedDocument
 from .normalize import normalize_text
@@ -34,7 +35,8 @@ def assemble(document: SectionedDocument, fallback_title: str, limits: DocumentL
     for section in document.sections:
         text = normalize_text(section.text)
         if section.title is not None:
-            pending = (section.title, section.number)
+            number = section.number if section.number is not None else heading_number(section.title)
+            pending = (section.title, number)
         if not text:
             continue
         if pieces:

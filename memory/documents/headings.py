@@ -44,7 +44,7 @@ _MAX_CN_TITLE = 40
 _MAX_EN_TITLE = 80
 
 _CN_FRONT_MATTER = re.compile(r"^[ \t\u3000【\[☆★]*(序章|序言|序|楔子|引子|引言|前言|自序)(?:[ \t\u3000:：·、.—-]+[^\n]{0,30})?$", re.M)
-_CN_BACK_MATTER = re.compile(r"^[ \t\u3000【\[☆★]*(尾声|尾聲|后记|後記|终章|終章|番外|完本感言)(?:[ \t\u3000:：·、.—-]+[^\n]{0,30}|[0-9一二三四五六七八九十]{1,3})?$", re.M)
+_CN_BACK_MATTER = re.compile(r"^[ \t\u3000【\[☆★]*(尾声|尾聲|后记|後記|终章|終章|番外[0-9一二三四五六七八九十]{0,3}|完本感言)(?:[ \t\u3000:：·、.—-]+[^\n]{0,30})?$", re.M)
 _EN_FRONT_MATTER = re.compile(r"^[ \t]*(Prologue|PROLOGUE|Preface|PREFACE|Foreword|FOREWORD)(?:[ \t]*[:.\-—][^\n]{0,60})?$", re.M)
 _EN_BACK_MATTER = re.compile(r"^[ \t]*(Epilogue|EPILOGUE|Afterword|AFTERWORD)(?:[ \t]*[:.\-—][^\n]{0,60})?$", re.M)
 
@@ -78,6 +78,13 @@ def find_special_headings(text: str, start: int, end: int, front: bool) -> list[
             )
     found.sort(key=lambda heading: heading.line_start)
     return found
+
+
+def heading_number(title: str) -> int | None:
+    """The chapter number in a heading such as "第十二回 …" or "Chapter XII: …", if any."""
+    for heading in find_headings(title.strip()):
+        return heading.number
+    return None
 
 
 def clean_title(line: str) -> str:
