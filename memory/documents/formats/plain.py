@@ -14,7 +14,7 @@ import re
 from ..encoding import decode_text, looks_binary
 from ..errors import DocumentError, ErrorCode
 from ..model import Section, SectionedDocument
-from ..normalize import strip_gutenberg
+from ..normalize import drop_banner_lines, strip_gutenberg
 from ..structure import choose_heading_level, cut_sections
 
 _BOOK_TITLE = re.compile(r"^[ \t\u3000]*(?:《([^《》\n]{1,40})》|(?:书名|書名)[:：][ \t\u3000]*([^\n]{1,40}?))[ \t\u3000\r]*$")
@@ -45,7 +45,7 @@ def read_plain(data: bytes, markdown: bool = False, declared_charset: str | None
 
 
 def _title_from_first_line(text: str) -> str | None:
-    for line in text[:4096].splitlines():
+    for line in drop_banner_lines(text[:4096].replace("\r", "\n")).splitlines():
         if line.strip():
             match = _BOOK_TITLE.match(line.lstrip("\ufeff"))
             return (match.group(1) or match.group(2)).strip() if match else None
