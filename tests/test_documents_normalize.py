@@ -108,3 +108,16 @@ def test_pride_and_prejudice_loses_its_boilerplate():
     assert "Gutenberg" not in body
     assert body.startswith("Produced by Anonymous Volunteers")
     assert body.endswith("had been the means of uniting them.")
+
+
+def test_a_gutenberg_book_in_the_middle_of_a_file_is_not_cut_out():
+    book = "Title: X\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\nbody\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\n"
+    text = "Another novel. " * 10_000 + "\n" + book + "More text after it. " * 10_000
+    assert strip_gutenberg(text) is None
+
+
+def test_an_end_marker_far_from_the_end_is_not_trusted():
+    text = "Title: X\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\nbody\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\n"
+    text += "Much more text. " * 10_000
+    result = strip_gutenberg(text)
+    assert result is not None and "Much more text." in result.text

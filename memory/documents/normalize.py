@@ -54,6 +54,8 @@ _GUTENBERG_END = re.compile(
 _GUTENBERG_END_NOTE = re.compile(
     r"\n[^\n]*End of (?:the )?Project Gutenberg'?s?[^\n]*\s*$", re.IGNORECASE
 )
+_MAX_GUTENBERG_HEADER = 50_000  # characters; real headers are a few hundred to ~15,000
+_MAX_GUTENBERG_FOOTER = 100_000  # the licence after the END marker is about 19,000
 _HEADER_FIELD = re.compile(r"^(Title|Author):[ \t]*(.+)$", re.MULTILINE)
 
 
@@ -104,15 +106,20 @@ class GutenbergText:
 
 
 def strip_gutenberg(text: str) -> GutenbergText | None:
-    """The body of a Project Gutenberg file with header and licence removed; None if not one."""
+    """The body of a Project Gutenberg file with header and licence removed; None if not one.
+
+    Only a START marker near the beginning and an END marker near the end count: a
+    file that merely contains a Gutenberg book somewhere in the middle (several books
+    pasted together) is left whole rather than cut down to one of them.
+    """
     if "GUTENBERG" not in text and "Gutenberg" not in text:
         return None
-    start = _GUTENBERG_START.search(text)
+    start = _GUTENBERG_START.search(text, 0, _MAX_GUTENBERG_HEADER)
     if start is None:
         return None
     header = text[: start.start()]
     fields = {name.lower(): value.strip() for name, value in _HEADER_FIELD.findall(header)}
-    end = _GUTENBERG_END.search(text, start.end())
+    end = _GUTENBERG_END.search(text, max(start.end(), len(text) - _MAX_GUTENBERG_FOOTER))
     body = text[start.end() : end.start() if end else len(text)]
     body = _GUTENBERG_END_NOTE.sub("\n", body)
     return GutenbergText(body, fields.get("title"), fields.get("author"))
