@@ -28,7 +28,6 @@ and never asserted in tests.
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import textwrap

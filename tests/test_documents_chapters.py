@@ -191,3 +191,11 @@ def test_pride_and_prejudice_has_exactly_61_chapters():
     assert [c.title for c in document.chapters] == [f"Chapter {n}" for n in range(1, 62)]
     assert document.chapter_text(document.chapters[0]).startswith("Chapter 1\n\nIt is a truth universally acknowledged")
     assert document.chapter_text(document.chapters[-1]).endswith("had been the means of uniting them.")
+
+
+def test_a_long_web_novel_with_a_full_table_of_contents():
+    toc = "目录\n" + "".join(f"第{n}章 标题{n}\n" for n in range(1, 1501)) + "\n"
+    text = toc + "".join(f"第{n}章 标题{n}\n　　正文。\n\n" for n in range(1, 1501))
+    chapters = detect_chapters(text)
+    assert [c.number for c in chapters] == list(range(1, 1501))
+    assert chapters[0].start == len(toc)

@@ -10,7 +10,7 @@ import gzip
 
 import pytest
 
-from memory.documents.addresses import PUBLIC_ONLY, AddressPolicy
+from memory.documents.addresses import AddressPolicy
 from memory.documents.errors import DocumentError, ErrorCode
 from memory.documents.extract import extract_url
 from memory.documents.fetch import fetch_url, parse_link, system_resolver

@@ -11,6 +11,11 @@ def test_blocks_whitespace_and_entities():
     assert result.text == "Hello world, again & more.\n\na\nb\nc\n\none\ntwo\n\n第二段<x>"
 
 
+def test_consecutive_line_breaks_leave_a_blank_line():
+    result = html_to_text("<div>&nbsp;&nbsp;第一段。<br /><br />&nbsp;&nbsp;第二段。<br>同一段。</div>")
+    assert result.text.strip() == "第一段。\n\n第二段。\n同一段。"
+
+
 def test_pre_keeps_its_whitespace():
     assert html_to_text("<p>x</p><pre>  keep\n   this</pre>").text.startswith("x\n\n  keep\n   this")
 
@@ -76,3 +81,9 @@ def test_xhtml_self_closing_tags_and_declarations():
         "<body><p>a<br/>b</p><![CDATA[x]]><!-- comment --><p>c</p></body></html>"
     )
     assert result.text.strip() == "a\nb\n\nc"
+
+
+def test_an_unclosed_title_or_head_does_not_swallow_the_document():
+    result = html_to_text("<html><head><title>Book<style>p {}</style><body><p>Body text.</p></body></html>")
+    assert result.title == "Book"
+    assert result.text.strip() == "Body text."

@@ -90,11 +90,12 @@ def _follow_numbering(candidates: list[Heading]) -> list[Heading]:
 
 
 def _drop_table_of_contents(text: str, kept: list[Heading]) -> list[Heading]:
+    last_position = {heading.number: position for position, heading in enumerate(kept)}
     result = []
     for position, heading in enumerate(kept):
         following = kept[position + 1] if position + 1 < len(kept) else None
         body_is_blank = following is not None and not text[heading.line_end : following.line_start].strip()
-        if body_is_blank and any(later.number == heading.number for later in kept[position + 1 :]):
+        if body_is_blank and last_position[heading.number] > position:
             continue
         result.append(heading)
     return result
@@ -127,7 +128,7 @@ def _include_volume_headings(
     adjusted = []
     previous_end = 0
     volume_index = 0
-    for heading, (start, title, number) in zip(chosen, starts):
+    for heading, (start, title, number) in zip(chosen, starts, strict=True):
         while volume_index < len(volumes) and volumes[volume_index].line_start < previous_end:
             volume_index += 1
         best, best_title = start, title

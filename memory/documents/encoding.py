@@ -145,7 +145,7 @@ def _chinese_double_byte(data: bytes) -> DecodedText | None:
     if None in shares:
         return candidates[0]  # too few non-ASCII characters to judge: GB18030 first
     # max() keeps the first of equals, so GB18030 wins a tie.
-    share, best = max(zip(shares, candidates), key=lambda pair: pair[0])
+    share, best = max(zip(shares, candidates, strict=True), key=lambda pair: pair[0])
     if share < 0.05:
         return None  # decodes, but as nonsense: a single-byte Western encoding, say
     return best

@@ -177,10 +177,12 @@ def _zip_kind(data: bytes) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
-            if "mimetype" in names and archive.getinfo("mimetype").file_size < 100:
-                if archive.read("mimetype").strip() == b"application/epub+zip":
-                    return "epub"
-            if "META-INF/container.xml" in names:
+            declares_epub = (
+                "mimetype" in names
+                and archive.getinfo("mimetype").file_size < 100
+                and archive.read("mimetype").strip() == b"application/epub+zip"
+            )
+            if declares_epub or "META-INF/container.xml" in names:
                 return "epub"
             if "word/document.xml" in names:
                 return "docx"

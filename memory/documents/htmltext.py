@@ -31,7 +31,7 @@ _PARAGRAPH_BLOCKS = frozenset(
     "p h1 h2 h3 h4 h5 h6 blockquote pre section article table ul ol dl figure hr header footer "
     "main aside nav address details summary form fieldset center body".split()
 )
-_LINE_BLOCKS = frozenset("div li tr dd dt caption figcaption option br legend".split())
+_LINE_BLOCKS = frozenset("div li tr dd dt caption figcaption option legend".split())
 _CELLS = frozenset(("td", "th"))
 _ALWAYS_DROPPED = frozenset("script style noscript template svg math iframe object canvas rt rp select button head".split())
 _CHROME = frozenset("nav aside footer form".split())
@@ -95,6 +95,10 @@ class _Converter(HTMLParser):
         if tag == "title" and self._title is None and self._title_parts is None:
             self._title_parts = []
             return
+        if self._title_parts is not None:
+            self._end_title()  # a <title> left open must not swallow the document
+        if tag == "body" and self._dropped is not None and self._dropped.tag == "head":
+            self._cut_dropped_region()  # <head> left open ends where <body> begins
         if tag not in _VOID:
             if self._dropped is not None:
                 if tag == self._dropped.tag:
@@ -103,6 +107,9 @@ class _Converter(HTMLParser):
                 self._dropped = _DroppedRegion(
                     tag, 1, len(self._pieces), self._length, len(self._headings), len(self._anchors)
                 )
+        if tag == "br":
+            self._flush_break()
+            self._emit("\n")  # each <br> is a line break of its own: <br><br> leaves a blank line
         self._block_break(tag)
         if tag in _CELLS:
             self._flush_break()
@@ -120,8 +127,7 @@ class _Converter(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title" and self._title_parts is not None:
-            self._title = _WHITESPACE.sub(" ", "".join(self._title_parts)).strip() or None
-            self._title_parts = None
+            self._end_title()
             return
         if tag == "pre" and self._pre_depth:
             self._pre_depth -= 1
@@ -153,7 +159,17 @@ class _Converter(HTMLParser):
         if self._heading is not None and self._dropped is None:
             self._heading[2].append(data)
 
+    def close(self) -> None:
+        super().close()
+        if self._title_parts is not None:
+            self._end_title()
+
     # -- output -------------------------------------------------------------------
+    def _end_title(self) -> None:
+        assert self._title_parts is not None
+        self._title = _WHITESPACE.sub(" ", "".join(self._title_parts)).strip() or None
+        self._title_parts = None
+
     def _block_break(self, tag: str) -> None:
         if tag in _PARAGRAPH_BLOCKS:
             self._pending_break = max(self._pending_break, 2)

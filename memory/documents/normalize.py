@@ -83,9 +83,9 @@ def drop_banner_lines(text: str) -> str:
             end = text.find("\n", position)
             if end == -1:
                 end = len(text)
-            if (start, end) not in doomed and end - start <= _MAX_BANNER_LINE:
-                if _BANNER_PATTERNS.search(text, start, end):
-                    doomed.add((start, end))
+            short = end - start <= _MAX_BANNER_LINE
+            if short and (start, end) not in doomed and _BANNER_PATTERNS.search(text, start, end):
+                doomed.add((start, end))
             position = text.find(keyword, end)
     if not doomed:
         return text

@@ -117,7 +117,7 @@ def parse_roman_number(text: str) -> int | None:
     if not upper or not _ROMAN.match(upper):
         return None
     value = 0
-    for char, following in zip(upper, upper[1:] + " "):
+    for char, following in zip(upper, upper[1:] + " ", strict=True):
         current = _ROMAN_VALUES[char]
         value += -current if following != " " and _ROMAN_VALUES[following] > current else current
     return value

@@ -199,25 +199,14 @@ def make_zip(members: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLAT
 def patch_declared_size(archive: bytes, member: str, declared: int) -> bytes:
     """Rewrite `member`'s uncompressed-size fields (local header and central directory)."""
     data = bytearray(archive)
-    encoded = member.encode()
-    position = 0
-    while True:
-        position = data.find(b"PK\x03\x04", position)
-        if position == -1:
-            break
-        name_length = struct.unpack_from("<H", data, position + 26)[0]
-        if bytes(data[position + 30 : position + 30 + name_length]) == encoded:
-            struct.pack_into("<I", data, position + 22, declared)
-        position += 4
-    position = 0
-    while True:
-        position = data.find(b"PK\x01\x02", position)
-        if position == -1:
-            break
-        name_length = struct.unpack_from("<H", data, position + 28)[0]
-        if bytes(data[position + 46 : position + 46 + name_length]) == encoded:
-            struct.pack_into("<I", data, position + 24, declared)
-        position += 4
+    # (signature, offset of the name length, offset of the name, offset of the size)
+    for signature, name_length_at, name_at, size_at in ((b"PK\x03\x04", 26, 30, 22), (b"PK\x01\x02", 28, 46, 24)):
+        position = data.find(signature)
+        while position != -1:
+            name_length = struct.unpack_from("<H", data, position + name_length_at)[0]
+            if bytes(data[position + name_at : position + name_at + name_length]) == member.encode():
+                struct.pack_into("<I", data, position + size_at, declared)
+            position = data.find(signature, position + 4)
     return bytes(data)
 
 
