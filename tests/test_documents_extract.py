@@ -1,5 +1,8 @@
 import codecs
+from functools import cache
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import pytest
 
 from memory.documents.errors import DocumentError, ErrorCode
@@ -160,3 +163,47 @@ def test_shared_novels_end_to_end():
     assert (pride.title, pride.author, len(pride.chapters)) == ("Pride and Prejudice", "Jane Austen", 61)
     assert "PROJECT GUTENBERG" not in pride.text.upper()
     assert not pride.text.startswith("\ufeff")
+
+
+@cache
+def sample_files() -> dict[str, bytes]:
+    chapters = [(f"Chapter {n}", ["Text here.", "More text."]) for n in range(1, 4)]
+    return {
+        "a.epub": make_epub(chapters),
+        "b.epub": make_epub(chapters, version=2, chapters_per_file=2),
+        "a.docx": make_docx(chapters, table=[["a", "b"]]),
+        "a.pdf": make_pdf(["Chapter 1\nText", "Chapter 2\nMore"], bookmarks={0: "One", 1: "Two"}),
+        "a.zip": make_zip({"novel.txt": "第一章\n内容\n".encode("gb18030") * 50}),
+        "a.html": "<html><head><meta charset=gbk></head><body><h1>第一章</h1><p>你好</p></body></html>".encode("gbk"),
+    }
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(["a.epub", "b.epub", "a.docx", "a.pdf", "a.zip", "a.html"]),
+    keep=st.floats(min_value=0.0, max_value=1.0),
+    flips=st.lists(st.tuples(st.floats(min_value=0.0, max_value=0.9999), st.integers(0, 255)), max_size=12),
+)
+def test_damaged_files_give_a_document_or_a_document_error(name, keep, flips):
+    data = bytearray(sample_files()[name])
+    for where, value in flips:
+        data[int(where * len(data))] = value
+    if keep < 0.3:
+        data = data[: int(keep / 0.3 * len(data))]
+    try:
+        extract_bytes(bytes(data), name)
+    except DocumentError as error:
+        assert error.message and error.code in ErrorCode
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    prefix=st.sampled_from([b"", b"PK\x03\x04", b"%PDF-1.4\n", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"<html>", b"\xff\xfe"]),
+    body=st.binary(max_size=300),
+    name=st.sampled_from(["a.txt", "a.md", "a.html", "a.epub", "a.docx", "a.pdf", "a.zip", "unknown"]),
+)
+def test_arbitrary_bytes_give_a_document_or_a_document_error(prefix, body, name):
+    try:
+        extract_bytes(prefix + body, name)
+    except DocumentError as error:
+        assert error.message and error.code in ErrorCode

@@ -30,6 +30,7 @@ from .formats.pdf import read_pdf
 from .formats.plain import read_plain
 from .limits import DEFAULT_LIMITS, DocumentLimits
 from .model import ExtractedDocument, SectionedDocument
+from .safezip import ZIP_ERRORS
 
 FORMAT_BY_EXTENSION = {
     ".txt": "txt",
@@ -186,7 +187,7 @@ def _zip_kind(data: bytes) -> str:
                 return "epub"
             if "word/document.xml" in names:
                 return "docx"
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+    except ZIP_ERRORS:
         pass  # a damaged archive is reported by the reader that opens it properly
     return "zip"
 

@@ -19,11 +19,26 @@ on the same bytes first, and guard 2 is what CPython's zipfile does for it.
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
+import zlib
 
 from .errors import DocumentError, ErrorCode
 from .limits import DocumentLimits
 
+# What zipfile raises on damaged archives, beyond BadZipFile: truncated streams,
+# nonsense header fields, broken deflate data, and "password required".
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    zlib.error,
+    struct.error,
+)
 _RATIO_EXEMPT_BYTES = 1024 * 1024
 _CHUNK = 1024 * 1024
 
@@ -37,7 +52,7 @@ class SafeZip:
         try:
             self._zip = zipfile.ZipFile(io.BytesIO(data))
             infos = self._zip.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
+        except ZIP_ERRORS as error:
             raise DocumentError(
                 ErrorCode.CORRUPT, f"This {what} file is damaged (not a valid ZIP container). Export it again."
             ) from error
@@ -78,7 +93,7 @@ class SafeZip:
                         raise _bomb(self.what)
         except DocumentError:
             raise
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
+        except ZIP_ERRORS as error:
             raise DocumentError(
                 ErrorCode.CORRUPT, f"This {self.what} file is damaged ({name} cannot be read). Export it again."
             ) from error
