@@ -94,3 +94,15 @@ def test_empty_document_has_no_text():
     with pytest.raises(DocumentError) as error:
         extract_bytes(make_docx([], title=None), "empty.docx")
     assert error.value.code is ErrorCode.NO_TEXT
+
+
+def test_chinese_named_heading_styles_count():
+    document = docx.Document()
+    style = document.styles.add_style("标题 2", WD_STYLE_TYPE.PARAGRAPH)
+    for title in ("第一章 起", "第二章 承"):
+        document.add_paragraph(title, style=style)
+        document.add_paragraph("正文。")
+    out = io.BytesIO()
+    document.save(out)
+    result = extract_bytes(out.getvalue(), "x.docx")
+    assert (result.chapter_source, [c.title for c in result.chapters]) == ("styles", ["第一章 起", "第二章 承"])

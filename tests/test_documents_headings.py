@@ -115,3 +115,17 @@ def test_clean_title():
     assert clean_title("  【第一章】  标题  ") == "第一章 标题"
     assert clean_title("☆☆第二章　　题") == "第二章　题"
     assert clean_title("正文 第三章 题") == "第三章 题"
+
+
+def test_a_bare_english_heading_takes_its_name_from_the_next_line():
+    text = "CHAPTER I.\nDown the Rabbit-Hole\n\nAlice was beginning to get very tired.\n\nCHAPTER II.\n\nThe Pool of Tears\n\nText."
+    assert [h.title for h in find_headings(text)] == ["CHAPTER I. Down the Rabbit-Hole", "CHAPTER II. The Pool of Tears"]
+
+
+def test_the_first_line_of_hard_wrapped_prose_is_not_a_chapter_name():
+    text = "Chapter 1\n\nIt is a truth universally acknowledged, that a single man in possession\nof a good fortune.\n"
+    assert [h.title for h in find_headings(text)] == ["Chapter 1"]
+    short = "Chapter 2\n\nShe laughed.\n\nThen she left."
+    assert [h.title for h in find_headings(short)] == ["Chapter 2"]
+    capitals = "CHAPTER III.\n\nTHE BEGINNING.\n\nText."
+    assert [h.title for h in find_headings(capitals)] == ["CHAPTER III. THE BEGINNING."]

@@ -152,8 +152,32 @@ def _english_headings(text: str) -> list[Heading]:
         level = _EN_LEVELS[keyword.lower()]
         group = "en:chapter" if level == CHAPTER else "en:" + keyword.lower().rstrip(".")
         title = clean_title(text[line_start:line_end])
+        if not rest.strip(" \t.:-—–"):
+            subtitle = _subtitle_after(text, line_end)
+            if subtitle:
+                title = f"{title} {subtitle}"
         headings.append(Heading(line_start, line_end, number, group, level, title))
     return headings
+
+
+def _subtitle_after(text: str, line_end: int) -> str | None:
+    """The chapter's name on the line after a bare "CHAPTER I." heading, if that is what it is.
+
+    It must be short, stand alone (a blank line after it: a hard-wrapped first line of
+    prose is followed by more prose), start like a title and end like one: not
+    mid-sentence, and not with a full stop unless it is in capitals.
+    """
+    window = text[line_end : line_end + 200].lstrip("\n")
+    line, _, after = window.partition("\n")
+    line = line.strip()
+    standalone = after.startswith("\n") or (not after and line_end + 200 >= len(text))
+    if not line or len(line) > 60 or not standalone or line.endswith((",", ";", ":")):
+        return None
+    if not (line[0].isupper() or line[0] in "\"'“‘") or find_headings(line):
+        return None
+    if line.endswith((".", "!", "?", "\"", "”", "'", "’")) and not line.isupper():
+        return None  # a sentence ("She left."), unless in capitals ("THE BEGINNING.")
+    return line
 
 
 def _acceptable_english_title(rest: str, keyword_is_lower: bool) -> bool:

@@ -27,7 +27,7 @@ from ..model import Section, SectionedDocument
 from ..safezip import SafeZip
 from ..structure import choose_heading_level
 
-_HEADING_NAME = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
+_HEADING_NAME = re.compile(r"^(?:heading|标题|標題)\s*([1-9])$", re.IGNORECASE)  # WPS names them 标题 1
 _TITLE_LEVEL = 0  # the Title style; never a chapter level
 
 
