@@ -1,0 +1,95 @@
+"""From a `SectionedDocument` to the final `ExtractedDocument`.
+
+Each section is normalized on its own and the results are joined with one blank
+line, so a section's title becomes a chapter whose offsets are exact without any
+remapping. A titled section that normalizes to nothing (a bookmark on a blank page,
+a TOC entry for an image-only cover) hands its title to the next untitled section.
+
+Then the chapters are chosen, in this order of trust:
+
+1. the format's real structure (EPUB table of contents, PDF bookmarks, DOCX heading
+   styles, HTML/Markdown headings) when it has at least two chapters, unless the
+   text's numbered headings are more than twice as many (a coarse or junk TOC);
+2. numbered headings detected in the text (`chapters.detect_chapters`), at least two;
+3. whatever structure there is (one chapter; PDF pages);
+4. a single detected heading; else no chapters.
+"""
+
+from __future__ import annotations
+
+from .chapters import chapters_from_starts, detect_chapters
+from .errors import DocumentError, ErrorCode
+from .headings import heading_number
+from .limits import DocumentLimits
+from .model import Chapter, ExtractedDocument, SectionedDocument
+from .normalize import normalize_text
+
+_STRONG_SOURCES = ("toc", "styles")
+
+
+def assemble(document: SectionedDocument, fallback_title: str, limits: DocumentLimits) -> ExtractedDocument:
+    pieces: list[str] = []
+    starts: list[tuple[int, str, int | None]] = []
+    length = 0
+    pending: tuple[str, int | None] | None = None
+    for section in document.sections:
+        text = normalize_text(section.text)
+        if section.title is not None:
+            number = section.number if section.number is not None else heading_number(section.title)
+            pending = (section.title, number)
+        if not text:
+            continue
+        if pieces:
+            pieces.append("\n\n")
+            length += 2
+        if pending is not None:
+            starts.append((length, pending[0], pending[1]))
+            pending = None
+        pieces.append(text)
+        length += len(text)
+        if length > limits.max_chars:
+            raise _too_long(limits)
+    text = "".join(pieces)
+    if not text:
+        raise _no_text(document.format)
+    chapters, source = _choose_chapters(text, chapters_from_starts(text, starts), document.chapter_source)
+    return ExtractedDocument(
+        title=(document.title or "").strip() or fallback_title,
+        format=document.format,
+        encoding=document.encoding,
+        text=text,
+        chapters=chapters,
+        author=(document.author or "").strip() or None,
+        chapter_source=source,
+    )
+
+
+def _choose_chapters(text: str, structural: list[Chapter], source: str) -> tuple[list[Chapter], str]:
+    detected = detect_chapters(text)
+    if source in _STRONG_SOURCES and len(structural) >= 2 and len(detected) <= 2 * len(structural):
+        return structural, source
+    if len(detected) >= 2:
+        return detected, "headings"
+    if structural:
+        return structural, source
+    if detected:
+        return detected, "headings"
+    return [], "none"
+
+
+def _too_long(limits: DocumentLimits) -> DocumentError:
+    return DocumentError(
+        ErrorCode.TOO_LONG,
+        f"The text is longer than {limits.max_chars:,} characters. Split it into parts and send them separately.",
+    )
+
+
+def _no_text(fmt: str) -> DocumentError:
+    if fmt in ("txt", "md"):
+        return DocumentError(ErrorCode.EMPTY, "The file holds only blank space. Send a file that contains text.")
+    if fmt == "pdf":
+        return DocumentError(
+            ErrorCode.NO_TEXT,
+            "This PDF has no text layer (it looks scanned). Run OCR on it, or send a text version.",
+        )
+    return DocumentError(ErrorCode.NO_TEXT, f"No text was found in this {fmt.upper()} file.")
