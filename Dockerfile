@@ -1,0 +1,16 @@
+# Companion bot: docker build -t companion . && docker compose up -d
+FROM python:3.12-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 COMPANION_DB=/data/companion.db
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY memory ./memory
+COPY personas ./personas
+RUN pip install --no-cache-dir . && useradd --system --home /data companion && mkdir -p /data \
+    && chown companion /data
+USER companion
+VOLUME ["/data"]
+# Health endpoint in webhook mode: GET /healthz on COMPANION_WEBHOOK_LISTEN (default 0.0.0.0:8080)
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+CMD ["companion", "run"]
