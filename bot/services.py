@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from bot.settings import Settings
 from memory.engine import Engine, ModelSettings
 from memory.model_client import ModelClient
+from memory.persona_catalog import PersonaCatalog
 from memory.store import Owner, Store, User
 from personas import PersonaLibrary
 
@@ -17,7 +18,7 @@ from personas import PersonaLibrary
 class Services:
     settings: Settings
     store: Store
-    personas: PersonaLibrary
+    personas: PersonaCatalog
     client: ModelClient
     engine: Engine
 
@@ -40,7 +41,7 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     store = Store(settings.db)
-    personas = PersonaLibrary([settings.personas_dir] if settings.personas_dir else [])
+    personas = PersonaCatalog(store, PersonaLibrary([settings.personas_dir] if settings.personas_dir else []))
     client = ModelClient(
         base_url=settings.openai_base_url,
         api_key=settings.api_key(),

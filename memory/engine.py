@@ -34,9 +34,18 @@ from memory.assembly import AssembledRequest, Budget, ContextTooSmall, StaticBlo
 from memory.model_client import Completion, ErrorKind, ModelClient, ModelError
 from memory.store import Conversation, Message, Owner, Store, User, utc_now
 from memory.tokens import Calibration, count_tokens
-from personas import Persona, PersonaError, PersonaLibrary
+from personas import Persona, PersonaError
 
 log = logging.getLogger(__name__)
+
+
+class PersonaLookup(Protocol):
+    """Where the engine finds personas by id (a PersonaLibrary, or the PersonaCatalog)."""
+
+    def require(self, persona_id: str | None) -> Persona: ...
+
+    @property
+    def default(self) -> Persona: ...
 
 
 class ReplySink(Protocol):
@@ -202,7 +211,7 @@ def time_part(now: datetime, zone: ZoneInfo) -> TailPart:
 
 
 class Engine:
-    def __init__(self, store: Store, client: ModelClient, personas: PersonaLibrary, settings: ModelSettings,
+    def __init__(self, store: Store, client: ModelClient, personas: "PersonaLookup", settings: ModelSettings,
                  *, providers: Sequence[ContextProvider] = (), operator_rules: str = "",
                  default_timezone: str = "UTC", clock=utc_now):
         self.store = store

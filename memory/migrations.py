@@ -185,5 +185,8 @@ def m002_user_preferences_groups_and_update_journal(db: Database) -> None:
 
 
 def migration_sets() -> list[Migrations]:
-    """Every migration set, in the order they are applied."""
-    return [migrations]
+    """Every migration set, in the order they are applied (imported here, late, because
+    feature modules import the Store that calls this)."""
+    from memory import persona_catalog
+
+    return [migrations, persona_catalog.migrations]
