@@ -17,6 +17,7 @@ from typing import Any, Callable
 import click
 
 from bot.inspect import render_summary, request_json
+from bot.logs import configure_logging
 from bot.services import Services, build_services
 from bot.settings import Settings, SettingsError, load_settings
 from memory.assembly import ContextTooSmall
@@ -40,12 +41,8 @@ class BadSettings(click.ClickException):
         click.echo(f"companion: {self.message}", err=True)
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The HTTP clients log every request at INFO; that is noise next to a chat.
-    for noisy in ("httpx", "httpx2", "openai", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def configure(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def load_or_exit(**overrides: Any) -> Settings:
@@ -63,7 +60,7 @@ def with_services(*, needs_model: bool = False) -> Callable:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             settings = load_or_exit()
-            configure_logging(settings)
+            configure(settings)
             if needs_model:
                 try:
                     settings.require_model_access()
@@ -149,7 +146,7 @@ def run() -> None:
         settings.require_model_access()
     except SettingsError as exc:
         raise BadSettings(str(exc)) from None
-    configure_logging(settings)
+    configure(settings)
     code = asyncio.run(run_bot(settings))
     sys.exit(code)
 

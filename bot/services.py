@@ -40,7 +40,7 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    store = Store(settings.db)
+    store = Store(settings.db, synchronous=settings.db_durability.upper())
     personas = PersonaCatalog(store, PersonaLibrary([settings.personas_dir] if settings.personas_dir else []))
     client = ModelClient(
         base_url=settings.openai_base_url,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -97,13 +97,16 @@ class Settings(BaseSettings):
     tail_tokens: int | None = Field(None, validation_alias="COMPANION_TAIL_TOKENS", ge=0)
     temperature: float | None = Field(None, validation_alias="COMPANION_TEMPERATURE", ge=0, le=2)
     db: Path = Field(DEFAULT_DB, validation_alias="COMPANION_DB")
+    db_durability: Literal["normal", "full"] = Field("normal", validation_alias="COMPANION_DB_DURABILITY")
     personas_dir: Path | None = Field(None, validation_alias="COMPANION_PERSONAS_DIR")
     system_prompt: str = Field("", validation_alias="COMPANION_SYSTEM_PROMPT")
     timezone: str = Field("UTC", validation_alias="COMPANION_TIMEZONE")
     prompt_cache_key: bool = Field(True, validation_alias="COMPANION_PROMPT_CACHE_KEY")
     model_deadline_seconds: float = Field(60.0, validation_alias="COMPANION_MODEL_DEADLINE", gt=0)
     stream_stall_seconds: float = Field(45.0, validation_alias="COMPANION_STREAM_STALL", gt=0)
-    log_level: str = Field("INFO", validation_alias="COMPANION_LOG_LEVEL")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = Field(
+        "INFO", validation_alias="COMPANION_LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field("text", validation_alias="COMPANION_LOG_FORMAT")
 
     telegram_bot_token: SecretStr | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_api_base: str | None = Field(None, validation_alias="TELEGRAM_API_BASE")

@@ -30,6 +30,7 @@ from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.telegram.handlers import account, admin, chat, commands, history, stop
 from bot.telegram.middlewares import People, UpdateJournal
+from bot.telegram.responses import pin_response_types
 from bot.telegram.streaming import ActiveReplies, StreamSettings
 from bot.telegram.turns import TurnRunner
 
@@ -57,6 +58,7 @@ def build_bot(settings: Settings, token: str) -> Bot:
 
 
 def build_dispatcher(services: Services, me: TelegramUser, *, stream_settings: StreamSettings | None = None) -> Dispatcher:
+    pin_response_types()
     settings = services.settings
     replies = ActiveReplies()
     turns = TurnRunner(services.engine, replies, stream_settings=stream_settings, daily_tokens=settings.daily_tokens,

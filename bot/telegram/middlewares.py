@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
@@ -64,6 +65,7 @@ class UpdateJournal(BaseMiddleware):
 
     async def __call__(self, handler: Handler, update: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(update, Update)
+        data.setdefault("received_at", time.monotonic())
         chat: Chat | None = data.get("event_chat")
         sender: TelegramUser | None = data.get("event_from_user")
         chat_key = f"{chat.id}:{data.get('event_thread_id') or ''}" if chat else None

@@ -9,7 +9,9 @@ daily token budget is told so without a model call.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time
+import secrets
+import time
+from datetime import datetime, time as clock_time
 from typing import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
@@ -41,9 +43,9 @@ class TurnRunner:
 
     # -- operations -------------------------------------------------------------------
     async def answer(self, bot: Bot, ctx: ChatContext, content: str, *, message_id: int | None = None,
-                     speaker_name: str | None = None) -> TurnResult | None:
+                     speaker_name: str | None = None, received_at: float | None = None) -> TurnResult | None:
         conversation = ctx.conversation(self.engine)
-        return await self._run(bot, ctx, message_id, lambda reply: self.engine.submit(
+        return await self._run(bot, ctx, message_id, received_at=received_at, operation=lambda reply: self.engine.submit(
             conversation.id, content, user=ctx.user, speaker_name=speaker_name,
             platform_message_id=message_id, sink=reply, stop=reply.stopped))
 
@@ -55,7 +57,7 @@ class TurnRunner:
         if edited is None or edited.id not in {m.id for m in users}:
             await bot.send_message(ctx.chat_id, text("tg.edit_too_old", ctx.lang), message_thread_id=ctx.thread_id)
             return None
-        return await self._run(bot, ctx, message_id, lambda reply: self.engine.answer_edit(
+        return await self._run(bot, ctx, message_id, operation=lambda reply: self.engine.answer_edit(
             conversation.id, message_id, content, user=ctx.user, speaker_name=speaker_name,
             sink=reply, stop=reply.stopped))
 
@@ -65,7 +67,7 @@ class TurnRunner:
         if not users:
             await bot.send_message(ctx.chat_id, text("tg.nothing_to_retry", ctx.lang), message_thread_id=ctx.thread_id)
             return None
-        return await self._run(bot, ctx, None, lambda reply: self.engine.regenerate(
+        return await self._run(bot, ctx, None, operation=lambda reply: self.engine.regenerate(
             conversation_id, user=ctx.user, sink=reply, stop=reply.stopped))
 
     async def continue_reply(self, bot: Bot, ctx: ChatContext) -> TurnResult | None:
@@ -74,7 +76,7 @@ class TurnRunner:
             await bot.send_message(ctx.chat_id, text("tg.nothing_to_continue", ctx.lang),
                                    message_thread_id=ctx.thread_id)
             return None
-        return await self._run(bot, ctx, None, lambda reply: self.engine.continue_reply(
+        return await self._run(bot, ctx, None, operation=lambda reply: self.engine.continue_reply(
             conversation.id, user=ctx.user, sink=reply, stop=reply.stopped), continued=True)
 
     async def already_handled(self, bot: Bot, ctx: ChatContext, message_id: int) -> bool:
@@ -90,9 +92,9 @@ class TurnRunner:
         return True
 
     # -- shared path ------------------------------------------------------------------
-    async def _run(self, bot: Bot, ctx: ChatContext, message_id: int | None,
-                   operation: Callable[[TelegramReply], Awaitable[TurnResult]], *,
-                   continued: bool = False) -> TurnResult | None:
+    async def _run(self, bot: Bot, ctx: ChatContext, message_id: int | None, *,
+                   operation: Callable[[TelegramReply], Awaitable[TurnResult]],
+                   continued: bool = False, received_at: float | None = None) -> TurnResult | None:
         if self._over_budget(ctx):
             await bot.send_message(ctx.chat_id, text("tg.budget_exhausted", ctx.lang, limit=self.daily_tokens),
                                    message_thread_id=ctx.thread_id)
@@ -100,10 +102,24 @@ class TurnRunner:
         reply = TelegramReply(bot, ctx.chat_id, private=ctx.private, thread_id=ctx.thread_id,
                               reply_to_message_id=None if ctx.private else message_id,
                               settings=self.stream_settings, registry=self.replies)
+        started = time.monotonic()
+        turn_id = secrets.token_hex(4)
         async with reply:
             result = await operation(reply)
             await self._deliver(bot, ctx, reply, result, continued)
+        self._log(turn_id, ctx, result, received_at or started, started)
         return result
+
+    @staticmethod
+    def _log(turn_id: str, ctx: ChatContext, result: TurnResult, received_at: float, started: float) -> None:
+        """One structured line per turn: where the time went, the bot's own share apart."""
+        total = (time.monotonic() - received_at) * 1000
+        model = result.completion.latency_ms if result.completion else 0
+        log.info("turn %s done", turn_id, extra={"turn": {
+            "turn_id": turn_id, "chat_id": ctx.chat_id, "status": result.status,
+            "queued_ms": round((started - received_at) * 1000, 1), "model_ms": model,
+            "total_ms": round(total, 1), "overhead_ms": round(total - model, 1),
+            "error": str(result.error.kind) if result.error else None}})
 
     async def _deliver(self, bot: Bot, ctx: ChatContext, reply: TelegramReply, result: TurnResult,
                        continued: bool) -> None:
@@ -154,7 +170,7 @@ class TurnRunner:
     def tokens_today(self, ctx: ChatContext) -> int:
         zone = ZoneInfo(ctx.user.timezone or self.default_timezone)
         now = self.store.clock().astimezone(zone)
-        midnight = datetime.combine(now.date(), time(0), tzinfo=zone)
+        midnight = datetime.combine(now.date(), clock_time(0), tzinfo=zone)
         totals = self.store.usage_totals(user_id=ctx.user.id, since=to_text(midnight))
         uncached = totals["prompt_tokens"] - totals["cached_tokens"]
         return int(uncached + totals["cached_tokens"] * self.cached_token_weight + totals["completion_tokens"])

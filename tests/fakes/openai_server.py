@@ -66,7 +66,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
-    at: float
+    at: float  # time.time() on arrival
+    finished_at: float | None = None  # when the response was complete
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -115,8 +116,15 @@ class FakeOpenAI(ThreadedServer):
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        record = RecordedRequest(request.path, dict(request.headers), body, time.time())
         with self.lock:
-            self.requests.append(RecordedRequest(request.path, dict(request.headers), body, time.time()))
+            self.requests.append(record)
+        try:
+            return await self._answer(request, body)
+        finally:
+            record.finished_at = time.time()
+
+    async def _answer(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
         reply = self._next_reply(body)
         if reply.wait_for is not None:
             await asyncio.to_thread(reply.wait_for.wait, 30)

@@ -41,7 +41,7 @@ async def spoken(message: Message, user: User, lang: str, me: TelegramUser) -> N
 
 @router.message(F.chat.type == "private")
 async def private_message(message: Message, bot: Bot, user: User, lang: str, engine: Engine, turns: TurnRunner,
-                          me: TelegramUser, replayed: bool = False) -> None:
+                          me: TelegramUser, received_at: float | None = None, replayed: bool = False) -> None:
     ctx = ChatContext.of(message, user, lang)
     if replayed and await turns.already_handled(bot, ctx, message.message_id):
         return
@@ -49,12 +49,13 @@ async def private_message(message: Message, bot: Bot, user: User, lang: str, eng
     if content is None:
         await message.answer(text("tg.file_unsupported", lang))
         return
-    await turns.answer(bot, ctx, content, message_id=message.message_id)
+    await turns.answer(bot, ctx, content, message_id=message.message_id, received_at=received_at)
 
 
 @router.message(F.chat.type.in_({"group", "supergroup"}))
 async def group_message(message: Message, bot: Bot, user: User, lang: str, engine: Engine, turns: TurnRunner,
-                        me: TelegramUser, allowed: bool = True, replayed: bool = False) -> None:
+                        me: TelegramUser, allowed: bool = True, received_at: float | None = None,
+                        replayed: bool = False) -> None:
     ctx = ChatContext.of(message, user, lang)
     if replayed and await turns.already_handled(bot, ctx, message.message_id):
         return
@@ -62,7 +63,8 @@ async def group_message(message: Message, bot: Bot, user: User, lang: str, engin
     if content is None:
         return
     if allowed and addressed_to_bot(message, me.username, me.id):
-        await turns.answer(bot, ctx, content, message_id=message.message_id, speaker_name=_speaker(message, ctx))
+        await turns.answer(bot, ctx, content, message_id=message.message_id, speaker_name=_speaker(message, ctx),
+                           received_at=received_at)
     else:
         await engine.remember(ctx.conversation(engine).id, content, user=user, speaker_name=_speaker(message, ctx),
                               platform_message_id=message.message_id)
