@@ -11,7 +11,9 @@ import functools
 import getpass
 import json
 import logging
+import sqlite3
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -149,6 +151,34 @@ def run() -> None:
     configure(settings)
     code = asyncio.run(run_bot(settings))
     sys.exit(code)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Copy the database to PATH (safe while the bot runs)."""
+    from bot.operations import backup_database
+
+    settings = load_or_exit()
+    try:
+        size = backup_database(Path(settings.db), path)
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"backed up {settings.db} to {path} ({size:,} bytes, integrity ok)")
+
+
+@main.command()
+def doctor() -> None:
+    """Check settings, database, personas, the model endpoint and Telegram."""
+    from bot.operations import run_checks
+
+    settings = load_or_exit()
+    configure_logging("ERROR", settings.log_format)
+    checks = asyncio.run(run_checks(settings))
+    for check in checks:
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
+    if not all(check.ok for check in checks):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,100 @@
+"""Operator tasks behind `companion backup` and `companion doctor`."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.settings import Settings, SettingsError
+
+
+def backup_database(source: Path, target: Path) -> int:
+    """Copy the database with SQLite's online backup API: consistent even while the bot
+    writes to it. Refuses to overwrite. Returns the size of the copy in bytes."""
+    if not source.exists():
+        raise FileNotFoundError(f"no database at {source} (COMPANION_DB)")
+    if target.exists():
+        raise FileExistsError(f"{target} exists; choose a new file name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as reader, sqlite3.connect(partial) as writer:
+        reader.backup(writer)
+        writer.execute("PRAGMA journal_mode = DELETE")
+        result = writer.execute("PRAGMA integrity_check").fetchone()[0]
+    if result != "ok":
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"the copy failed its integrity check: {result}")
+    partial.rename(target)
+    return target.stat().st_size
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+async def run_checks(settings: Settings) -> list[Check]:
+    """Settings, database, personas, tokenizer, model endpoint, Telegram: each a line."""
+    from bot.services import build_services
+    from memory.tokens import load_encoding
+
+    checks: list[Check] = []
+    try:
+        settings.require_model_access()
+        checks.append(Check("settings", True, f"model {settings.model}, window {settings.window:,} tokens"))
+    except SettingsError as exc:
+        checks.append(Check("settings", False, str(exc)))
+    try:
+        load_encoding()
+        checks.append(Check("tokenizer", True, "o200k_base from the installed package, sha256 verified"))
+    except Exception as exc:  # noqa: BLE001 - every failure is a finding
+        checks.append(Check("tokenizer", False, str(exc)))
+    services = build_services(settings)
+    try:
+        integrity = services.store.db.execute("PRAGMA integrity_check").fetchone()[0]
+        counts = services.store.counts()
+        checks.append(Check("database", integrity == "ok",
+                            f"{settings.db}: integrity {integrity}; {counts['users']} users, "
+                            f"{counts['messages']} messages"))
+        errors = services.personas.library.errors
+        checks.append(Check("personas", not errors, "; ".join(errors) if errors else
+                            f"{len(services.personas.all())} personas"))
+        checks.append(await _check_model(services, settings))
+        checks.append(await _check_telegram(settings))
+    finally:
+        await services.close()
+    return checks
+
+
+async def _check_model(services, settings: Settings) -> Check:
+    from memory.model_client import ModelError
+
+    try:
+        completion = await asyncio.wait_for(services.client.stream_chat(
+            model=settings.model, messages=[{"role": "user", "content": "Say OK."}], max_tokens=1), 30)
+        return Check("model", True, f"{settings.openai_base_url or 'OpenAI'} answered ({completion.latency_ms} ms)")
+    except ModelError as exc:
+        return Check("model", False, f"{exc.kind}: {exc.detail}")
+    except asyncio.TimeoutError:
+        return Check("model", False, "no answer within 30 s")
+
+
+async def _check_telegram(settings: Settings) -> Check:
+    if not settings.telegram_bot_token:
+        return Check("telegram", False, "TELEGRAM_BOT_TOKEN is not set (needed for companion run)")
+    from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+
+    from bot.telegram.app import build_bot
+
+    bot = build_bot(settings, settings.require_telegram())
+    try:
+        me = await bot.get_me()
+        return Check("telegram", True, f"@{me.username} (id {me.id})")
+    except (TelegramAPIError, TelegramNetworkError) as exc:
+        return Check("telegram", False, f"getMe failed: {exc}")
+    finally:
+        await bot.session.close()

@@ -1,0 +1,46 @@
+"""`companion backup` and `companion doctor` as an operator runs them."""
+
+import sqlite3
+
+from memory.store import Owner, Store
+from tests.test_cli import companion, model_env
+
+
+def test_backup_is_a_consistent_copy_and_refuses_to_overwrite(tmp_path, db_path):
+    store = Store(db_path)
+    conversation = store.start_conversation(Owner.user(store.ensure_user("local", "a").id), "assistant")
+    for i in range(100):
+        store.add_message(conversation.id, "user", f"message {i}")
+    target = tmp_path / "backups" / "copy.db"
+    result = companion(["backup", str(target)], env_extra={"COMPANION_DB": str(db_path)})
+    store.add_message(conversation.id, "user", "written while the copy exists")
+    assert result.returncode == 0, result.stderr
+    assert "integrity ok" in result.stdout
+    copy = sqlite3.connect(target)
+    assert copy.execute("SELECT count(*) FROM messages").fetchone()[0] == 100
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    again = companion(["backup", str(target)], env_extra={"COMPANION_DB": str(db_path)})
+    assert again.returncode == 1 and "exists" in again.stderr
+    missing = companion(["backup", str(tmp_path / "x.db")], env_extra={"COMPANION_DB": str(tmp_path / "none.db")})
+    assert missing.returncode == 1 and "no database" in missing.stderr
+    store.close()
+
+
+def test_doctor_reports_each_check(fake_openai, telegram, db_path):
+    env = model_env(fake_openai, db_path, TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_BASE=telegram.base_url)
+    result = companion(["doctor"], env_extra=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[1] for line in lines] == ["settings", "tokenizer", "database", "personas", "model",
+                                                   "telegram"]
+    assert all(line.startswith("ok") for line in lines)
+    assert fake_openai.chat_requests[-1].body["max_tokens"] == 1
+    assert "@companion_test_bot" in result.stdout
+
+
+def test_doctor_fails_on_a_bad_endpoint_and_missing_token(db_path):
+    env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "COMPANION_DB": str(db_path),
+           "COMPANION_MODEL_DEADLINE": "2"}
+    result = companion(["doctor"], env_extra=env)
+    assert result.returncode == 1
+    assert "FAIL model" in result.stdout and "FAIL telegram" in result.stdout
