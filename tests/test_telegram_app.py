@@ -212,3 +212,85 @@ def test_sigterm_stops_cleanly_keeping_the_partial_reply(tmp_path, telegram, fak
     assert rows[1][:2] == ("assistant", "interrupted") and 0 < len(rows[1][2]) < 10_000
     assert telegram.bot_texts(ALICE) == [rows[1][2].strip()]
     assert db.execute("SELECT count(*) FROM updates WHERE done_at IS NULL").fetchone()[0] == 0
+
+
+async def test_each_forum_topic_is_its_own_conversation(companion, telegram, fake_openai):
+    group = -1009999
+    telegram.open_group(group, title="Forum", is_forum=True)
+    fake_openai.enqueue("topic one reply", "topic two reply")
+    telegram.topic_message("@companion_test_bot hello from topic 11", thread_id=11, chat_id=group,
+                           user=telegram.user(ALICE))
+    await companion.replies(group, 1)
+    telegram.topic_message("@companion_test_bot hello from topic 22", thread_id=22, chat_id=group,
+                           user=telegram.user(ALICE))
+    await companion.replies(group, 2)
+    second_request = fake_openai.chat_requests[1].messages
+    assert "topic 11" not in str(second_request)
+    assert {m.thread_id for m in telegram.bot_messages(group)} == {11, 22}
+    keys = {c.group_key for c in companion.store.conversations_of(Owner.group(f"tg:{group}:11"))}
+    assert keys == {f"tg:{group}:11"}
+
+
+async def test_a_user_who_blocked_the_bot_is_marked_inactive(companion, telegram, fake_openai):
+    telegram.fail("sendMessage", 403, "Forbidden: bot was blocked by the user", times=20)
+    telegram.fail("sendMessageDraft", 403, "Forbidden: bot was blocked by the user", times=20)
+    fake_openai.enqueue("you will not see this")
+    telegram.private_message("bye")
+    await telegram.wait_until(lambda: companion.store.find_user("tg", ALICE) is not None
+                              and companion.store.find_user("tg", ALICE).status == "blocked", 10)
+    conversation = companion.store.active_conversation(Owner.user(companion.store.find_user("tg", ALICE).id),
+                                                       "assistant")
+    assert [m.role for m in companion.store.messages(conversation.id)] == ["user", "assistant"]
+
+
+def test_webhook_mode_serves_updates_and_health(tmp_path, telegram, fake_openai):
+    import json as jsonlib
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    from tests.test_cli import COMMAND
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COMPANION_", "TELEGRAM_"))}
+    env.update(OPENAI_BASE_URL=fake_openai.url, OPENAI_API_KEY="k", COMPANION_MODEL="fake-model",
+               COMPANION_DB=str(tmp_path / "bot.db"), TELEGRAM_BOT_TOKEN=telegram.token,
+               TELEGRAM_API_BASE=telegram.base_url, COMPANION_ADMINS=str(ALICE),
+               COMPANION_WEBHOOK_URL="https://bot.example.com", COMPANION_WEBHOOK_SECRET="s3cret",
+               COMPANION_WEBHOOK_LISTEN=f"127.0.0.1:{port}")
+    fake_openai.enqueue("Hello over the webhook.")
+    process = subprocess.Popen(COMMAND + ["run"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        telegram.wait_until(lambda: telegram.calls_of("setWebhook", ok=True), 30)
+        assert telegram.calls_of("setWebhook")[0].params["url"] == "https://bot.example.com/telegram"
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                health = jsonlib.loads(urllib.request.urlopen(f"{base}/healthz", timeout=2).read())
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert health == {"ok": True}
+        update = {"update_id": 1, "message": {
+            "message_id": 1, "date": int(time.time()), "text": "hi via webhook",
+            "chat": {"id": ALICE, "type": "private", "first_name": "Alice"},
+            "from": {"id": ALICE, "is_bot": False, "first_name": "Alice"}}}
+        refused = urllib.request.Request(f"{base}/telegram", data=jsonlib.dumps(update).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(refused, timeout=5)
+            raise AssertionError("an update without the secret token was accepted")
+        except urllib.error.HTTPError as error:
+            assert error.code == 401
+        accepted = urllib.request.Request(f"{base}/telegram", data=jsonlib.dumps(update).encode(), headers={
+            "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "s3cret"})
+        assert urllib.request.urlopen(accepted, timeout=5).status == 200
+        telegram.wait_until(lambda: telegram.bot_texts(ALICE) == ["Hello over the webhook."], 20)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
