@@ -81,7 +81,9 @@ def with_services(*, needs_model: bool = False) -> Callable:
                 code = asyncio.run(run_command())
             except (PersonaError, ContextTooSmall, ValueError, KeyError) as exc:
                 logging.getLogger(__name__).debug("command failed", exc_info=True)
-                raise Failure(str(exc).strip("'\"")) from None
+                # str() of a KeyError is its repr, in quotes; other messages may end in a quote
+                message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+                raise Failure(message) from None
             if code:
                 sys.exit(code)
 
@@ -92,7 +94,7 @@ def with_services(*, needs_model: bool = False) -> Callable:
 
 def check_persona(services: Services, persona_id: str | None) -> str | None:
     if persona_id is not None and services.personas.get(persona_id) is None:
-        known = ", ".join(p.id for p in services.personas.all())
+        known = ", ".join(services.personas.ids())
         raise click.BadParameter(f"no persona '{persona_id}' (known: {known})", param_hint="--persona")
     return persona_id
 
@@ -153,6 +155,11 @@ def run() -> None:
     code = asyncio.run(run_bot(settings))
     sys.exit(code)
 
+
+# Imported last: the persona commands use `with_services` and `Failure` from above.
+from bot.cli_personas import personas  # noqa: E402
+
+main.add_command(personas)
 
 if __name__ == "__main__":
     main()
