@@ -15,7 +15,7 @@ from memory.store import Owner
 from personas import Persona, card_to_dict, read_card
 from personas.images import read_png_text
 from tests.card_samples import as_json, png_with_chunk_before_iend, png_with_pillow_text, rich_v2_card, to_base64_json
-from tests.fakes.telegram_server import DEFAULT_USER_ID
+from tests.fakes.telegram_server import DEFAULT_GROUP_ID, DEFAULT_USER_ID
 from tests.harness import BotHarness
 
 ALICE = DEFAULT_USER_ID
@@ -210,3 +210,24 @@ async def test_card_sends_the_current_persona_as_a_png_card(companion, telegram)
     linxi = companion.services.personas.require("linxi")
     assert json.loads(base64.b64decode(chunks["ccv3"])) == card_to_dict(linxi, "v3")
     assert read_card(upload.data, "linxi.png").persona.name == "林夕"
+
+
+async def test_each_group_and_forum_topic_has_its_own_persona(companion, telegram, fake_openai):
+    telegram.group_message("/persona linxi")
+    texts = await companion.replies(DEFAULT_GROUP_ID, 2)
+    assert texts[0] == "Now talking to 林夕." and texts[1].startswith("门上的铜铃叮当响了一声。")
+    forum = -1009876543210
+    telegram.open_group(forum, title="Forum", is_forum=True)
+    telegram.topic_message("/persona mara", thread_id=7, chat_id=forum)
+    await companion.replies(forum, 2)
+    assert [m.thread_id for m in telegram.bot_messages(forum)] == [7, 7]
+    store = companion.store
+    assert store.persona_of(Owner.group(f"tg:{DEFAULT_GROUP_ID}")) == "linxi"
+    assert store.persona_of(Owner.group(f"tg:{forum}:7")) == "mara"
+    assert store.persona_of(Owner.group(f"tg:{forum}")) is None
+    assert store.persona_of(Owner.user(user_of(companion, ALICE).id)) is None  # her private chat is untouched
+    fake_openai.enqueue("欢迎光临。")
+    telegram.group_message("你好", mention="username")
+    await companion.replies(DEFAULT_GROUP_ID, 3)
+    request = fake_openai.chat_requests[-1]
+    assert "林夕" in request.messages[0]["content"] and request.messages[-1]["content"].endswith("Alice: 你好")
