@@ -94,8 +94,8 @@ def with_services(*, needs_model: bool = False) -> Callable:
 
 def check_persona(services: Services, persona_id: str | None) -> str | None:
     if persona_id is not None and services.personas.get(persona_id) is None:
-        known = ", ".join(services.personas.ids())
-        raise click.BadParameter(f"no persona '{persona_id}' (known: {known})", param_hint="--persona")
+        raise click.BadParameter(f"no persona '{persona_id}' (see: companion personas list --all)",
+                                 param_hint="--persona")
     return persona_id
 
 

@@ -8,8 +8,11 @@ this one.
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from aiogram import Bot, F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
@@ -60,7 +63,8 @@ async def persona_page(callback: CallbackQuery, callback_data: PersonaPage, user
     ctx = callback_context(callback, user, lang)
     menu, keyboard = persona_menu(personas.available_to(user), current_persona(engine, ctx), callback_data.page, ctx)
     await callback.answer()
-    await callback.message.edit_text(menu, reply_markup=keyboard)
+    with suppress(TelegramBadRequest):  # "message is not modified" when the page did not change
+        await callback.message.edit_text(menu, reply_markup=keyboard)
 
 
 @router.callback_query(ChoosePersona.filter())
@@ -71,8 +75,9 @@ async def choose_persona(callback: CallbackQuery, callback_data: ChoosePersona, 
         await callback.answer(text("tg.persona_unavailable", lang, id=callback_data.key), show_alert=True)
         return
     await callback.answer()
-    await callback.message.edit_reply_markup(reply_markup=None)
     await announce_switch(bot, engine, callback_context(callback, user, lang), entry.persona)
+    with suppress(TelegramBadRequest):  # pressed twice, or the message is gone: the switch is what counts
+        await callback.message.edit_reply_markup(reply_markup=None)
 
 
 @router.message(Command("me"))
