@@ -202,7 +202,7 @@ async def test_reload_reads_new_persona_files_and_reports_broken_ones(open_bot, 
 
 
 async def test_card_sends_the_current_persona_as_a_png_card(companion, telegram):
-    await say(companion, "/persona linxi", 2)
+    await say(companion, "/persona 林夕", 2)  # a name works as well as an id
     await say(companion, "/card", 3)
     upload = next(iter(telegram.calls_of("sendDocument", ok=True)[-1].files.values()))
     assert upload.filename == "linxi.png"

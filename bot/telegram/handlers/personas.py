@@ -45,9 +45,10 @@ router = Router(name="personas")
 async def persona(message: Message, command: CommandObject, bot: Bot, user: User, lang: str, engine: Engine,
                   personas: PersonaCatalog) -> None:
     ctx = ChatContext.of(message, user, lang)
-    if command.args:  # /persona ID switches directly
+    if command.args:  # /persona ID (or name) switches directly
         wanted = command.args.strip().lower()
-        entry = next((e for e in personas.available_to(user) if e.persona.id == wanted), None)
+        entry = next((e for e in personas.available_to(user) if wanted in (e.persona.id, e.persona.name.lower())),
+                     None)
         if entry is None:
             await message.answer(text("tg.persona_unavailable", lang, id=command.args.strip()))
             return
