@@ -80,7 +80,9 @@ def with_services(*, needs_model: bool = False) -> Callable:
                 code = asyncio.run(run_command())
             except (PersonaError, ContextTooSmall, ValueError, KeyError) as exc:
                 logging.getLogger(__name__).debug("command failed", exc_info=True)
-                raise Failure(str(exc).strip("'\"")) from None
+                # str() of a KeyError is its repr, in quotes; other messages may end in a quote
+                message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+                raise Failure(message) from None
             if code:
                 sys.exit(code)
 
@@ -91,8 +93,8 @@ def with_services(*, needs_model: bool = False) -> Callable:
 
 def check_persona(services: Services, persona_id: str | None) -> str | None:
     if persona_id is not None and services.personas.get(persona_id) is None:
-        known = ", ".join(p.id for p in services.personas.all())
-        raise click.BadParameter(f"no persona '{persona_id}' (known: {known})", param_hint="--persona")
+        raise click.BadParameter(f"no persona '{persona_id}' (see: companion personas list --all)",
+                                 param_hint="--persona")
     return persona_id
 
 
@@ -180,6 +182,10 @@ def doctor() -> None:
     if not all(check.ok for check in checks):
         sys.exit(1)
 
+# Imported last: the persona commands use `with_services` and `Failure` from above.
+from bot.cli_personas import personas  # noqa: E402
+
+main.add_command(personas)
 
 if __name__ == "__main__":
     main()

@@ -96,6 +96,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "/export — this conversation as Markdown and JSON\n"
               "/persona — who I am; switch character\n"
               "/me — tell me who you are\n"
+              "/card — this character as a card file\n"
               "/tz — your time zone\n"
               "/lang — language of these menus\n"
               "/forget — delete all your data",
@@ -111,6 +112,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "/export — 导出本次对话（Markdown 和 JSON）\n"
               "/persona — 当前角色；切换角色\n"
               "/me — 告诉我你是谁\n"
+              "/card — 导出当前角色的角色卡\n"
               "/tz — 设置你的时区\n"
               "/lang — 菜单语言\n"
               "/forget — 删除你的全部数据",
@@ -203,6 +205,86 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "tg.context_note": {
         "en": "What I see in this conversation now:",
         "zh": "我在这段对话中现在能看到的内容：",
+    },
+    # personas: /persona, /me, character cards, /reload, /publish, /card
+    "tg.persona_current": {"en": "Now talking to: {name}\n{summary}", "zh": "当前角色：{name}\n{summary}"},
+    "tg.persona_choose": {
+        "en": "Tap a character to talk to them; each one keeps its own conversations with you.",
+        "zh": "点一个角色和他/她聊天；每个角色与你的对话各自独立保存。",
+    },
+    "tg.persona_page": {"en": "Page {page} of {pages}", "zh": "第 {page}/{pages} 页"},
+    "tg.persona_switched": {"en": "Now talking to {name}.", "zh": "现在和你聊天的是{name}。"},
+    "tg.persona_resumed": {
+        "en": "Now talking to {name} again; we continue where we left off. Last message:\n\n{last}",
+        "zh": "又回到了{name}；我们从上次停下的地方继续。最后一条消息：\n\n{last}",
+    },
+    "tg.persona_same": {"en": "You are already talking to {name}.", "zh": "你现在就在和{name}聊天。"},
+    "tg.persona_unavailable": {
+        "en": "There is no character “{id}” you can choose. Send /persona to see the list.",
+        "zh": "没有你可以选择的角色“{id}”。发送 /persona 查看列表。",
+    },
+    "tg.me_show": {
+        "en": "I call you {name}.{about}\n\nChange it: /me Name — a few words about you\nForget it: /me clear",
+        "zh": "我叫你{name}。{about}\n\n修改：/me 名字 — 几句话介绍你自己\n清除：/me clear",
+    },
+    "tg.me_about": {"en": "\nAbout you: {description}", "zh": "\n关于你：{description}"},
+    "tg.me_unset": {
+        "en": "I call you {name} (your Telegram name). Tell me who you are, for example:\n"
+              "/me Alice — a night-shift nurse who loves cats",
+        "zh": "我叫你{name}（你的 Telegram 名字）。告诉我你是谁，例如：\n/me 小雨 — 一个爱猫的夜班护士",
+    },
+    "tg.me_saved": {
+        "en": "Got it: I'll call you {name}.{about}",
+        "zh": "记住了：我会叫你{name}。{about}",
+    },
+    "tg.me_cleared": {
+        "en": "Forgotten. I call you {name} again (your Telegram name).",
+        "zh": "已清除。我会重新用你的 Telegram 名字{name}称呼你。",
+    },
+    "tg.me_too_long": {
+        "en": "That is too long: a name may have {name_limit} characters and a description {description_limit}. "
+              "Nothing was changed.",
+        "zh": "太长了：名字最多 {name_limit} 个字符，介绍最多 {description_limit} 个字符。没有做任何修改。",
+    },
+    "tg.card_imported": {
+        "en": "Imported the character card “{name}” (id {id}). It is private: only you can choose it.",
+        "zh": "已导入角色卡“{name}”（ID：{id}）。它是私有的：只有你可以选择它。",
+    },
+    "tg.card_warnings": {"en": "\nNote: {warnings}", "zh": "\n注意：{warnings}"},
+    "tg.card_talk": {"en": "💬 Talk to {name}", "zh": "💬 和{name}聊天"},
+    "tg.card_refused": {
+        "en": "I could not import this character card: {detail}\nNothing was saved.",
+        "zh": "无法导入这张角色卡：{detail}\n没有保存任何内容。",
+    },
+    "tg.card_too_big": {
+        "en": "This file is too big for a character card (the limit is {limit} MB).",
+        "zh": "这个文件太大，不像是角色卡（上限 {limit} MB）。",
+    },
+    "tg.card_download_failed": {
+        "en": "I could not download this file from Telegram. Try again, or send a smaller file.",
+        "zh": "无法从 Telegram 下载这个文件。请重试，或发送一个更小的文件。",
+    },
+    "tg.card_caption": {
+        "en": "{name} as a character card (V2 and V3): import it in SillyTavern, or send it back to me.",
+        "zh": "{name}的角色卡（V2 和 V3）：可以导入 SillyTavern，也可以再发给我。",
+    },
+    "tg.reloaded": {"en": "Persona files reloaded: {count} personas.", "zh": "已重新读取角色文件：共 {count} 个角色。"},
+    "tg.reload_problems": {
+        "en": "\nThese files were skipped:\n{problems}",
+        "zh": "\n以下文件被跳过：\n{problems}",
+    },
+    "tg.publish_usage": {
+        "en": "Usage: /publish ID. Private personas users have added:\n{personas}",
+        "zh": "用法：/publish ID。用户添加的私有角色：\n{personas}",
+    },
+    "tg.publish_none": {
+        "en": "Usage: /publish ID. No private personas are waiting.",
+        "zh": "用法：/publish ID。目前没有待公开的私有角色。",
+    },
+    "tg.published": {"en": "“{name}” ({id}) is now offered to everyone.", "zh": "“{name}”（{id}）现在对所有人开放。"},
+    "tg.publish_unknown": {
+        "en": "There is no private persona “{id}” to publish (persona files are shared already).",
+        "zh": "没有可以公开的私有角色“{id}”（角色文件本来就是共享的）。",
     },
 }
 

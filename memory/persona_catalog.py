@@ -8,19 +8,36 @@ until an admin publishes it). The engine looks personas up by id only; who may *
 a persona is checked when it is chosen (`available_to`).
 
 Database personas are stored as the persona's JSON (so nothing of a card is lost) with
-their avatar bytes, and parsed once per change (cached by the stored text).
+their avatar bytes, and parsed once per change (cached by the stored text). Cards come in
+through `import_card` (the CLI passes no owner, Telegram the sender) and go out through
+`export_card`, so both faces store and write cards the same way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
+from typing import Literal
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from memory.migrations import run_sql
 from memory.store import Store, User
-from personas import DEFAULT_PERSONA_ID, Persona, PersonaError, PersonaLibrary, persona_id_from_name
+from personas import (
+    DEFAULT_PERSONA_ID,
+    ImportedCard,
+    Persona,
+    PersonaError,
+    PersonaLibrary,
+    card_to_json,
+    card_to_png,
+    persona_id_from_name,
+    read_card,
+)
+from personas.images import avatar_png
+
+log = logging.getLogger(__name__)
 
 migrations = Migrations("companion.personas")
 
@@ -150,6 +167,43 @@ class PersonaCatalog:
                 [persona.model_dump_json(), self.store.now(), persona.id]).rowcount
         if not changed:
             raise PersonaError(f"persona '{persona.id}' is a file; edit the file instead")
+
+    def import_card(self, data: bytes, filename: str, *, owner: User | None = None,
+                    source: str = "card") -> ImportedCard:
+        """Read a character card file and store it as a new persona (of `owner`: private).
+
+        Raises PersonaError (starting with `filename`) and stores nothing if the card is
+        unusable. The card's picture is kept as a clean PNG avatar; a picture that cannot
+        be decoded only costs the avatar (a warning), not the card."""
+        card = read_card(data, filename, taken_ids=self.ids())
+        avatar, warnings = None, list(card.warnings)
+        if card.avatar is not None:
+            try:
+                avatar = avatar_png(card.avatar)
+            except PersonaError as exc:
+                warnings.append(f"the card's picture is not used ({exc})")
+        persona = self.add(card.persona, source=source, owner=owner, avatar=avatar)
+        return replace(card, persona=persona, avatar=avatar, warnings=tuple(warnings))
+
+    def export_card(self, persona_id: str, file_format: Literal["json", "png"], *,
+                    spec: Literal["v2", "v3"] = "v2") -> bytes:
+        """The persona as a card file: JSON in `spec`, or a PNG carrying V2 and V3 on its avatar."""
+        persona = self.require(persona_id)
+        if file_format == "json":
+            return card_to_json(persona, spec)
+        avatar = self.avatar(persona.id)
+        try:
+            return card_to_png(persona, avatar)
+        except PersonaError:
+            log.warning("the avatar of persona %r is not an image; exporting with a placeholder", persona.id)
+            return card_to_png(persona, None)
+
+    def unpublished(self) -> list[PersonaEntry]:
+        """Users' private personas, oldest first: what an admin could publish."""
+        rows = self.store.db.execute(
+            "SELECT id FROM stored_personas WHERE owner_user_id IS NOT NULL AND published = 0 "
+            "ORDER BY created_at").fetchall()
+        return [entry for (persona_id,) in rows if (entry := self.entry(persona_id)) is not None]
 
     def publish(self, persona_id: str) -> None:
         with self.store.db.atomic():

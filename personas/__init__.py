@@ -8,7 +8,7 @@ never the other way round. Everything a caller needs is exported here:
 - `PersonaLibrary(directories).require(id)` / `.all()` / `.reload()` / `.errors`
 - `Persona.system_text(user, user_description)`, `.render(text, user)`, `.greetings`,
   `.lore_text(recent_messages, user, count_tokens, budget_tokens)`
-- `read_card(bytes, filename, taken_ids=...) -> ImportedCard`,
+- `read_card(bytes, filename, taken_ids=...) -> ImportedCard`, `looks_like_card(bytes, filename)`,
   `card_to_json(persona, spec)`, `card_to_png(persona, avatar)`
 - `persona_to_toml(persona)`, `write_persona_file(persona, directory, avatar=...)`
 - `select_lore(book, recent_messages, count_tokens, budget_tokens)`, `format_lore(entries)`
@@ -22,6 +22,7 @@ from personas.cards import (
     card_to_dict,
     card_to_json,
     card_to_png,
+    looks_like_card,
     persona_id_from_name,
     read_card,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "card_to_png",
     "format_lore",
     "load_persona_file",
+    "looks_like_card",
     "persona_id_from_name",
     "persona_to_toml",
     "read_card",

@@ -168,6 +168,44 @@ def read_card(
     return ImportedCard(persona=persona, spec=persona.card_origin.spec, avatar=avatar, warnings=tuple(warnings))
 
 
+# A V1 card (no `spec`) is a JSON object with a name and one of these; a name and a
+# description alone is too common (package.json) to count.
+_V1_MARKERS = {"first_mes", "mes_example", "personality", "scenario", *V1_ALIASES.values()} - {"char_name"}
+
+
+def looks_like_card(data: bytes, filename: str = "card") -> bool:
+    """Whether a file means to be a character card, so that a problem with it is a card error.
+
+    A bot that receives all kinds of files asks this before `read_card`: a PNG with a
+    `chara`/`ccv3` chunk, any zip or `.charx` file, a `.json` file that is not valid JSON,
+    and a JSON object with a card's keys are cards; a plain picture, a zip that is not
+    named `.charx` and holds no `card.json`, or JSON of another kind are not.
+    """
+    name = filename.lower()
+    if is_png(data):
+        try:
+            return bool(read_png_text(data, {"ccv3", "chara"}))
+        except PersonaError:
+            return False
+    if is_zip(data):
+        if name.endswith(".charx"):
+            return True
+        try:
+            return "card.json" in open_charx(data).namelist()
+        except PersonaError:
+            return False
+    if name.endswith(".charx"):
+        return True
+    try:
+        parsed = json.loads(data[:MAX_CARD_JSON_BYTES + 1].decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return name.endswith(".json")
+    if not isinstance(parsed, dict):
+        return False
+    named = "name" in parsed or "char_name" in parsed
+    return "spec" in parsed or (named and bool(_V1_MARKERS & parsed.keys()))
+
+
 def _card_from_png(data: bytes, warnings: list[str]) -> dict[str, Any]:
     chunks = read_png_text(data, {"ccv3", "chara"})
     if not chunks:
@@ -546,6 +584,7 @@ def persona_id_from_name(name: str, taken_ids: Collection[str] = ()) -> str:
 
 __all__ = [
     "ImportedCard",
+    "looks_like_card",
     "NAMESPACE",
     "V3_ONLY_FIELDS",
     "book_to_card",

@@ -134,9 +134,9 @@ def write_persona_file(
         if avatar_path.exists() and not overwrite:
             raise PersonaError(f"{avatar_path} already exists; choose another id or allow overwriting")
         persona = persona.model_copy(update={"avatar": avatar_path.name})
-        _write_atomically(avatar_path, png)
+        write_atomically(avatar_path, png)
     try:
-        _write_atomically(toml_path, persona_to_toml(persona).encode("utf-8"))
+        write_atomically(toml_path, persona_to_toml(persona).encode("utf-8"))
     except OSError as exc:
         if avatar_path is not None:
             avatar_path.unlink(missing_ok=True)
@@ -144,7 +144,8 @@ def write_persona_file(
     return toml_path
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
+def write_atomically(path: Path, content: bytes) -> None:
+    """Write a file whole or not at all: a temporary file next to it, then a rename."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:

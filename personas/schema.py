@@ -185,6 +185,15 @@ class Persona(BaseModel):
         """Replace the card macros `{{char}}` and `{{user}}` (and the V1 `<BOT>`/`<USER>`)."""
         return substitute_macros(text, char=self.display_name, user=user_name)
 
+    def summary(self, user_name: str = "User", limit: int = 80) -> str:
+        """One line for menus: the description's first sentence (else the creator's notes), cut to `limit`."""
+        source = self.description if self.description.strip() else self.creator_notes
+        line = " ".join(self.render(source, user_name).split())
+        end = _SENTENCE_END.search(line)
+        if end is not None:
+            line = line[: end.end()].rstrip()
+        return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
     def system_text(self, user_name: str = "User", user_description: str = "") -> str:
         """The persona's part of the leading system message."""
         sections: list[str] = []
@@ -239,6 +248,8 @@ _KNOWN_FIELD_NAMES = sorted(
 )
 _MACRO = re.compile(r"\{\{\s*(char|user|original)\s*\}\}|<(BOT|USER|CHAR)>", re.IGNORECASE)
 _ORIGINAL = re.compile(r"\{\{\s*original\s*\}\}", re.IGNORECASE)
+# The end of a first sentence: CJK full stops anywhere, Latin ones before a space.
+_SENTENCE_END = re.compile(r"[。！？]|[.!?](?=\s)")
 _START_MARKER = re.compile(r"^[ \t]*<START>[ \t]*$", re.IGNORECASE | re.MULTILINE)
 
 

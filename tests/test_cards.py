@@ -20,6 +20,7 @@ from personas import (
     card_to_dict,
     card_to_json,
     card_to_png,
+    looks_like_card,
     persona_id_from_name,
     read_card,
 )
@@ -446,3 +447,32 @@ def test_moderately_nested_extensions_are_fine():
     nested = "[" * 20 + "]" * 20
     data = ('{"spec": "chara_card_v2", "data": {"name": "A", "extensions": {"x": ' + nested + "}}}").encode()
     assert read_card(data, "ok.json").persona.name == "A"
+
+
+def test_looks_like_card_tells_cards_from_other_files():
+    card_zip = charx({"card.json": as_json(rich_v3_card())})
+    other_zip = charx({"chapter1.txt": b"text"})
+    cards = [
+        (as_json(rich_v2_card()), "sera.json"),
+        (as_json(v1_card()), "tom.txt"),
+        (as_json(pygmalion_card()), "pyg"),
+        (as_json({"spec": "chara_card_v9"}), "future.json"),  # a card, if one we refuse
+        (b'{"name": "x",', "broken.json"),
+        (png_with_pillow_text({"chara": to_base64_json(v1_card())}), "tom.png"),
+        (card_zip, "sera.zip"),
+        (other_zip, "renamed.charx"),
+        (b"not a zip", "damaged.charx"),
+    ]
+    for data, name in cards:
+        assert looks_like_card(data, name), name
+    others = [
+        (png_with_pillow_text({"Comment": "holiday"}), "photo.png"),
+        (b"\x89PNG\r\n\x1a\n\x00", "cut.png"),
+        (other_zip, "archive.zip"),
+        (b'{"name": "pkg", "description": "a package", "version": "1"}', "package.json"),
+        (b"[1, 2]", "list.json"),
+        (b'{"name": "x",', "broken.txt"),
+        ("第一章".encode(), "novel.txt"),
+    ]
+    for data, name in others:
+        assert not looks_like_card(data, name), name

@@ -4,7 +4,9 @@ persona, imported cards included, and export as the same card."""
 from __future__ import annotations
 
 import json
+import re
 import tomllib
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +22,7 @@ from personas import (
     read_card,
     write_persona_file,
 )
+from personas.images import placeholder_avatar
 from tests.card_samples import as_json, png_with_pillow_text, rich_v2_card, rich_v3_card, to_base64_json, v1_card
 
 
@@ -117,3 +120,14 @@ def test_any_text_survives_toml(tmp_path_factory, description, greeting, extensi
     path = tmp_path_factory.mktemp("toml") / "fuzz.toml"
     path.write_text(persona_to_toml(persona), encoding="utf-8")
     assert load_persona_file(path) == persona
+
+
+def test_the_readme_example_persona_file_loads(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "nova.toml").write_text(example, encoding="utf-8")
+    placeholder_avatar("nova", "Nova").save(tmp_path / "nova.png")
+    persona = load_persona_file(tmp_path / "nova.toml")
+    assert (persona.id, persona.name, persona.lorebook.scan_depth) == ("nova", "Nova", 4)
+    assert persona.lore_text(["Tell me about the moons of Kell"], "Ann", len, 1000).startswith("Kell is a gas")
+    assert persona.lore_text(["长安的灯笼真好看"], "Ann", len, 1000) == "长安的夜市灯火通明。"

@@ -1,10 +1,23 @@
 """Personas kept in the database next to the persona files."""
 
+import base64
+import json
+
 import pytest
 
 from memory.persona_catalog import PersonaCatalog
 from memory.store import Owner
-from personas import Persona, PersonaError, PersonaLibrary
+from personas import Persona, PersonaError, PersonaLibrary, card_to_dict, read_card
+from personas.images import read_png_text
+from tests.card_samples import (
+    as_json,
+    png_with_chunk_before_iend,
+    png_with_pillow_text,
+    rich_v2_card,
+    rich_v3_card,
+    to_base64_json,
+    v1_card,
+)
 
 
 @pytest.fixture
@@ -49,3 +62,51 @@ def test_updates_are_seen_and_forget_removes_private_personas(catalog, store):
     store.start_conversation(Owner.user(alice.id), persona.id)
     store.forget_user(alice.id)
     assert catalog.get(persona.id) is None
+
+
+def test_import_card_stores_a_private_persona_with_a_clean_avatar(catalog, store):
+    alice = store.ensure_user("tg", 1)
+    png = png_with_pillow_text({"chara": to_base64_json(rich_v2_card()), "Comment": "secret"})
+    imported = catalog.import_card(png, "sera.png", owner=alice)
+    assert imported.persona.id == "seraphina" and imported.warnings == ()
+    entry = catalog.entry("seraphina")
+    assert entry.private and entry.owner_user_id == alice.id and entry.source == "card"
+    avatar = catalog.avatar("seraphina")
+    assert avatar == imported.avatar and read_png_text(avatar, {"chara", "comment"}) == {}
+    assert catalog.import_card(png, "sera.png").persona.id == "seraphina-2"  # never over a used id
+    assert not catalog.entry("seraphina-2").private
+
+
+def test_a_card_whose_picture_cannot_be_decoded_keeps_the_card_without_it(catalog):
+    card = png_with_chunk_before_iend("chara", to_base64_json(v1_card()))
+    broken_pixels = card.replace(b"IDAT", b"IDAX")  # the chunk walk still works, the pixels are gone
+    imported = catalog.import_card(broken_pixels, "tom.png")
+    assert imported.avatar is None and "picture is not used" in imported.warnings[0]
+    assert catalog.get("old-tom").name == "Old Tom" and catalog.avatar("old-tom") is None
+
+
+def test_bad_cards_store_nothing(catalog, store):
+    for data, name in ((b'{"name": ', "a.json"), (b"\x89PNG\r\n\x1a\n", "b.png"), (as_json({"spec": "x"}), "c.json")):
+        with pytest.raises(PersonaError, match=f"^{name}: "):
+            catalog.import_card(data, name)
+    assert store.db.execute("SELECT count(*) FROM stored_personas").fetchone()[0] == 0
+
+
+def test_export_card_as_json_and_png(catalog):
+    catalog.import_card(as_json(rich_v3_card()), "sera.json")
+    persona = catalog.require("seraphina")
+    assert json.loads(catalog.export_card("seraphina", "json", spec="v3")) == card_to_dict(persona, "v3")
+    chunks = read_png_text(catalog.export_card("seraphina", "png"), {"chara", "ccv3"})
+    assert json.loads(base64.b64decode(chunks["ccv3"])) == card_to_dict(persona, "v3")
+    assert read_card(catalog.export_card("linxi", "png"), "linxi.png").persona.name == "林夕"
+    with pytest.raises(PersonaError, match="no persona 'ghost'"):
+        catalog.export_card("ghost", "png")
+
+
+def test_unpublished_lists_private_personas_until_published(catalog, store):
+    alice = store.ensure_user("tg", 1)
+    catalog.add(Persona(id="shared", name="Shared"), source="card")
+    catalog.add(Persona(id="mine", name="Mine"), source="card", owner=alice)
+    assert [entry.persona.id for entry in catalog.unpublished()] == ["mine"]
+    catalog.publish("mine")
+    assert catalog.unpublished() == []

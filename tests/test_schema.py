@@ -206,3 +206,15 @@ def test_greetings_skip_empty_ones():
 
 def test_format_example_dialogue_without_markers_is_unchanged():
     assert format_example_dialogue("A: hi\nB: hello") == "A: hi\nB: hello"
+
+
+def test_summary_is_the_first_sentence_rendered_and_cut():
+    persona = Persona(id="s", name="Sera", description="{{char}} guards the forest. She heals {{user}}.")
+    assert persona.summary("Ann") == "Sera guards the forest."
+    chinese = Persona(id="l", name="林夕", description="林夕，二十七岁，开旧书店。喜欢猫。")
+    assert chinese.summary() == "林夕，二十七岁，开旧书店。"
+    assert Persona(id="n", name="N", creator_notes="Notes only.\nMore").summary() == "Notes only."
+    assert Persona(id="v", name="V", description="v1.2 is   out").summary() == "v1.2 is out"
+    long = Persona(id="x", name="X", description="word " * 40).summary(limit=20)
+    assert long == "word word word word…" and len(long) <= 20
+    assert Persona(id="e", name="E").summary() == ""

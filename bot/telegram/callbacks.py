@@ -36,3 +36,15 @@ class StarterPrompt(CallbackData, prefix="starter"):
 
     persona_id: str
     index: int
+
+
+class ChoosePersona(CallbackData, prefix="persona"):
+    """Talk to this persona in this chat; `key` is its id, or a digest of a long id (see persona_views)."""
+
+    key: str
+
+
+class PersonaPage(CallbackData, prefix="personas"):
+    """Show another page of the /persona menu."""
+
+    page: int
