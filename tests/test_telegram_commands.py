@@ -226,3 +226,16 @@ async def test_admin_commands(companion, telegram, fake_openai):
     telegram.private_message("/stats", user=telegram.user(4242, first_name="New"))
     texts = await companion.replies(4242, 2)
     assert "admins" in texts[-1]
+
+
+async def test_start_shows_the_greeting_and_starter_prompts(companion, telegram, fake_openai):
+    fake_openai.enqueue("hello")
+    await say(companion, "/persona mara", 2)
+    await say(companion, "hi", 3)
+    texts = await say(companion, "/start", 4)
+    from bot.telegram.formatting import format_reply
+
+    mara = companion.services.personas.get("mara")
+    greeting = format_reply(mara.render(mara.greeting.strip(), "Alice"))[0].text
+    assert texts[-1] == greeting  # the greeting, not the newest message
+    assert len(telegram.bot_messages(ALICE)[-1].buttons) == len(mara.starter_prompts[:6])

@@ -30,8 +30,8 @@ async def start(message: Message, bot: Bot, user: User, lang: str, engine: Engin
     ctx = ChatContext.of(message, user, lang)
     conversation = ctx.conversation(engine)
     persona = engine.persona(conversation.persona_id)
-    opening = engine.store.messages(conversation.id, limit=1)
-    greeting = opening[0].content if opening and opening[0].role == "assistant" else ""
+    opening = next(engine.store.iter_messages(conversation.id, batch=1), None)
+    greeting = opening.content if opening and opening.role == "assistant" else ""
     await send_markdown(bot, ctx.chat_id, greeting or text("tg.help", lang), thread_id=ctx.thread_id,
                         reply_markup=starter_keyboard(persona))
 
@@ -109,10 +109,11 @@ async def use_alternative(callback: CallbackQuery, callback_data: UseAlternative
 @router.callback_query(StarterPrompt.filter())
 async def starter(callback: CallbackQuery, callback_data: StarterPrompt, bot: Bot, user: User, lang: str,
                   engine: Engine, turns: TurnRunner) -> None:
-    persona = engine.persona(callback_data.persona_id)
+    ctx = callback_context(callback, user, lang)
+    persona = engine.persona(ctx.conversation(engine).persona_id)
     await callback.answer()
-    if callback_data.index < len(persona.starter_prompts):
-        ctx = callback_context(callback, user, lang)
+    # a button left from before a persona switch belongs to another character: ignore it
+    if persona.id == callback_data.persona_id and callback_data.index < len(persona.starter_prompts):
         prompt = persona.render(persona.starter_prompts[callback_data.index], user.name)
         await bot.send_message(ctx.chat_id, f"💬 {prompt}", message_thread_id=ctx.thread_id)
         await turns.answer(bot, ctx, prompt)
