@@ -144,4 +144,6 @@ def m001_users_conversations_messages(db: Database) -> None:
 
 def migration_sets() -> list[Migrations]:
     """Every migration set, in the order they are applied."""
-    return [migrations]
+    from memory import memory_migrations  # imports run_sql from here
+
+    return [migrations, memory_migrations.migrations]
