@@ -14,7 +14,7 @@ from memory.engine import Engine, ModelSettings
 from memory.longterm import LongTermMemory
 from memory.model_client import ModelClient
 from memory.recall import RecallProvider
-from memory.store import Owner, Store, User
+from memory.store import Owner, Store, User, utc_now
 from memory.timeline import TimelineProvider
 from personas import PersonaLibrary
 
@@ -70,8 +70,8 @@ def build_services(settings: Settings) -> Services:
     return Services(settings, store, personas, client, engine, memory, recall)
 
 
-def build_memory(settings: Settings, store: Store,
-                 client: ModelClient) -> tuple[LongTermMemory, RecallProvider, TimelineProvider]:
+def build_memory(settings: Settings, store: Store, client: ModelClient, *,
+                 clock=utc_now) -> tuple[LongTermMemory, RecallProvider, TimelineProvider]:
     """The long-term memory providers. Documents, when present, go before `memory` in the
     provider list, so the static part reads documents, then memory."""
     memory = LongTermMemory(
@@ -86,7 +86,7 @@ def build_memory(settings: Settings, store: Store,
                             dimensions=settings.embedding_dimensions)
     recall = RecallProvider(store, embedder=embedder, default_timezone=settings.timezone)
     timeline = TimelineProvider(store, default_timezone=settings.timezone,
-                                session_gap=timedelta(minutes=settings.session_gap_minutes))
+                                session_gap=timedelta(minutes=settings.session_gap_minutes), clock=clock)
     return memory, recall, timeline
 
 

@@ -20,13 +20,13 @@ Weekday and month names are fixed English, independent of the process locale.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
 from memory.assembly import TailPart
 from memory.engine import ContextProvider, TurnContext, _zone
-from memory.store import HistoryRow, Store, from_text
+from memory.store import HistoryRow, Store, from_text, utc_now
 from memory.tokens import count_tokens
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -89,11 +89,11 @@ class TimelineProvider(ContextProvider):
     """Date lines between sessions in the history; conversation age in the tail."""
 
     def __init__(self, store: Store, *, default_timezone: str = "UTC",
-                 session_gap: timedelta = DEFAULT_SESSION_GAP, clock=None):
+                 session_gap: timedelta = DEFAULT_SESSION_GAP, clock=utc_now):
         self.store = store
         self.default_timezone = default_timezone
         self.session_gap = session_gap
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock
 
     def zone(self, context: TurnContext) -> ZoneInfo:
         return _zone(context.user.timezone if context.user else None, self.default_timezone)
