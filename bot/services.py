@@ -85,6 +85,9 @@ def build_memory(settings: Settings, store: Store, client: ModelClient, *,
         embedder = Embedder(model=settings.embedding_model, base_url=base_url, api_key=api_key,
                             dimensions=settings.embedding_dimensions)
     recall = RecallProvider(store, embedder=embedder, default_timezone=settings.timezone)
+    forget_hooks = getattr(store, "forget_hooks", None)  # a Store that can erase a user calls these first
+    if forget_hooks is not None:
+        forget_hooks.append(memory.forget_user)
     timeline = TimelineProvider(store, default_timezone=settings.timezone,
                                 session_gap=timedelta(minutes=settings.session_gap_minutes), clock=clock)
     return memory, recall, timeline

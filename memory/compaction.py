@@ -16,8 +16,9 @@ next successful compaction also summarises the dropped turns: whatever visible m
 lies before the boundary and is covered by no segment (a drop, a forgotten segment, an
 import) is summarised, in chunks that fit one request.
 
-When the summaries themselves pass `summary_share` of the window, the oldest ones (half of
-their tokens) are folded into one higher-level segment; the folded ones stay in the
+When the summaries themselves pass `summary_share` of the window, all but the newest are
+folded into one higher-level segment of at most a quarter of that share (a fold rewrites
+the start of the memory section, so it is made rare); the folded ones stay in the
 database, pointing to it.
 """
 
@@ -72,6 +73,7 @@ class CompactionPolicy:
     compact_to: float = 0.5  # share of it the verbatim history is brought back to
     summary_share: float = 0.15  # share of the window the summaries may take before folding
     chunk_share: float = 0.5  # share of the window one summarising request may carry
+    max_summary_tokens: int = 2000  # one summary's length, whatever the window (models write less)
     max_calls: int = 8  # model calls per run; a long backlog (an import) continues next turn
 
 
@@ -343,7 +345,7 @@ class _Task:
     async def summarize(self, chunk: Sequence[Message], previous: Segment | None, chunk_limit: int,
                         cap: int) -> Segment:
         source_tokens = sum(m.tokens for m in chunk)
-        target = min(max(80, source_tokens // 8), max(80, cap // 3))
+        target = min(max(80, source_tokens // 8), max(80, cap // 3), self.compactor.policy.max_summary_tokens)
         context_title, excerpt_title, _ = _LABELS[self.language]
         parts = []
         if previous is not None:
@@ -359,14 +361,13 @@ class _Task:
         return Segment(None, 1, chunk[0].id, chunk[-1].id, chunk[0].created_at, chunk[-1].created_at, text, tokens)
 
     async def fold(self, plan: list[Segment], cap: int) -> list[Segment]:
-        """Fold the oldest segments holding half of the summaries' tokens into one."""
-        total = sum(s.tokens for s in plan)
-        count, taken = 0, 0
-        while count < len(plan) and (taken < total / 2 or count < 2):
-            taken += plan[count].tokens
-            count += 1
+        """Fold every segment but the newest into one of at most a quarter of the cap: the
+        summaries drop well below the cap, so folding (which changes the whole memory
+        section, the summaries at its start) stays rare."""
+        count = max(2, len(plan) - 1)
         oldest = plan[:count]
-        target = max(80, min(taken // 2, cap // 3))
+        taken = sum(s.tokens for s in oldest)
+        target = max(80, min(taken // 2, cap // 4, self.compactor.policy.max_summary_tokens))
         _, _, merge_title = _LABELS[self.language]
         lines = [merge_title]
         for segment in oldest:

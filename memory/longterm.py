@@ -9,9 +9,14 @@ transaction, and the boundary only moves forward, so the turn sees the state bef
 after, never half of it. A failure is logged and retried on a later turn, after a backoff
 in turns (1, 2, 4 … 16), while the core's batch dropping keeps requests within the window.
 
+Newly learned facts wait in the tail for the next compaction; if they outgrow a third of
+the tail budget they are moved into the static section at once instead (rare: the model
+learns a few facts a week, a compaction comes every few dozen turns).
+
 `list_facts`, `add_fact`, `edit_fact`, `delete_fact` are the operations behind the
 user's `/memory` command; the user's edits apply at once (the section is re-rendered on
-the next request).
+the next request). `forget_messages` and `forget_user` drop what was derived from
+messages or a user being erased.
 """
 
 from __future__ import annotations
@@ -20,18 +25,18 @@ import logging
 from dataclasses import dataclass
 from typing import Sequence
 
-from memory.assembly import StaticBlock, TailPart
+from memory.assembly import Budget, StaticBlock, TailPart
 from memory.compaction import (CompactionPolicy, CompactionResult, Compactor, SummaryStore, history_budget,
                                visible_messages)
 from memory.engine import ContextProvider, TurnContext, _zone
 from memory.facts import ExtractionResult, Fact, FactExtractor, FactStore, clean_fact_text, same_fact
 from memory.memory_block import MemoryBlock
 from memory.model_client import ModelClient
-from memory.store import Message, Owner, Store
+from memory.store import Conversation, Message, Owner, Store
+from memory.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 
-MAX_TAIL_FACTS = 20  # more facts waiting for a compaction than this: move them in now
 FACT_CHUNK_TOKENS = 3000  # most message tokens one extraction request reads
 
 
@@ -84,20 +89,34 @@ class LongTermMemory(ContextProvider):
         held = state.fact_ids if state else frozenset()
         return [fact for fact in self.facts.active(owner, persona_id) if fact.id not in held]
 
-    def tail_parts(self, context: TurnContext) -> Sequence[TailPart]:
-        conversation = context.conversation
+    def _facts_tail(self, conversation: Conversation, budget: Budget) -> tuple[list[str], list[Fact], bool]:
+        """The tail's lines for facts waiting for a compaction, newest first within a third
+        of the tail budget; and whether some did not fit."""
         waiting = self.pending_facts(conversation.id, conversation.owner, conversation.persona_id)
-        if not waiting:
-            return ()
-        lines = ["Facts learned since the long-term memory above was written (they win where they differ):"]
-        for fact in waiting[-MAX_TAIL_FACTS:]:
+        cap = budget.ours(budget.tail_tokens) // 3 - 20
+        lines: list[str] = []
+        shown: list[Fact] = []
+        used = 0
+        for fact in reversed(waiting):
             line = f"- {fact.text}"
             if fact.replaces is not None:
                 old = self.facts.get(conversation.owner, conversation.persona_id, fact.replaces)
                 if old is not None:
                     line += f" (this replaces: {old.text})"
+            tokens = count_tokens(line) + 1
+            if used + tokens > cap:
+                return lines[::-1], shown[::-1], True
             lines.append(line)
-        return [TailPart("facts", "\n".join(lines), tuple(f"fact:{f.id}" for f in waiting[-MAX_TAIL_FACTS:]))]
+            shown.append(fact)
+            used += tokens
+        return lines[::-1], shown[::-1], False
+
+    def tail_parts(self, context: TurnContext) -> Sequence[TailPart]:
+        lines, shown, _ = self._facts_tail(context.conversation, context.budget)
+        if not lines:
+            return ()
+        header = "Facts learned since the long-term memory above was written (they win where they differ):"
+        return [TailPart("facts", "\n".join([header, *lines]), tuple(f"fact:{f.id}" for f in shown))]
 
     # -- background work ------------------------------------------------------------------
     async def after_turn(self, context: TurnContext) -> None:
@@ -163,7 +182,8 @@ class LongTermMemory(ContextProvider):
                 model=self._task_model(context), cache_key=f"memory-facts-{conversation.id}"))
             self.block.set_facts_cursor(conversation.id, chunk[-1].id)
             unread = unread[len(chunk):]
-        if len(self.pending_facts(conversation.id, conversation.owner, conversation.persona_id)) > MAX_TAIL_FACTS:
+        if self._facts_tail(conversation, context.budget)[2]:
+            # more new facts than the tail shows: move them into the memory section now
             self.block.refresh(conversation, user, context.budget)
         return results
 
@@ -216,6 +236,22 @@ class LongTermMemory(ContextProvider):
         if deleted:
             self.block.mark_stale(owner, persona_id)
         return deleted
+
+    def forget_user(self, user_id: int) -> None:
+        """Drop what was derived from a user who is being erased (a `Store.forget_hooks`
+        entry; call before their rows go): summaries of group conversations that cover their
+        messages (summarised again without them) and their facts. Their own conversations'
+        summaries, state and embeddings go with those rows."""
+        rows = self.store.db.execute(
+            "SELECT conversation_id, id FROM messages WHERE user_id = ? AND conversation_id IN "
+            "(SELECT id FROM conversations WHERE group_key IS NOT NULL)", [user_id]).fetchall()
+        by_conversation: dict[int, list[int]] = {}
+        for conversation_id, message_id in rows:
+            by_conversation.setdefault(conversation_id, []).append(message_id)
+        for conversation_id, message_ids in by_conversation.items():
+            self.forget_messages(conversation_id, message_ids)
+        with self.store.db.atomic():
+            self.store.db.execute("DELETE FROM facts WHERE user_id = ?", [user_id])
 
     def forget_messages(self, conversation_id: int, message_ids: Sequence[int]) -> None:
         """Drop what was derived from messages being forgotten: the summaries that cover them

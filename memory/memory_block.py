@@ -4,7 +4,8 @@ sent, per conversation.
 The section sits in the cached prefix, so it must not change from turn to turn. It is
 rendered only when something deliberately changes it: a compaction (new or folded
 summaries, and the facts learned since the last one), a user's own fact edit (which
-applies at once), or its first use in a conversation. The rendered text, its token count
+applies at once), learned facts outgrowing their share of the tail, or its first use in a
+conversation. The rendered text, its token count
 and the ids of the facts it holds are stored (`memory_state`), and every request reuses
 them byte for byte. Facts the model learns in between ride in the tail (see
 `LongTermMemory.tail_parts`) until the next compaction moves them here.
@@ -38,7 +39,7 @@ class MemoryState:
     block: str
     block_tokens: int
     source_ids: tuple[str, ...]
-    fact_ids: frozenset[int]
+    fact_ids: frozenset[int]  # the active facts when it was rendered
     stale: bool
     facts_cursor: int
 
@@ -93,7 +94,8 @@ class MemoryBlock:
 
     def render(self, conversation: Conversation, user: User | None,
                budget: Budget) -> tuple[str, int, tuple[str, ...], list[Fact]]:
-        """The section's text, tokens and source ids, and the facts it holds."""
+        """The section's text, tokens and source ids, and the facts it took into account
+        (all active ones: those over the cap are left out on purpose, not waiting)."""
         zone = _zone(user.timezone if user else None, self.default_timezone)
         summaries_cap, facts_cap = self.caps(budget)
         segments, used = [], 0
@@ -103,14 +105,15 @@ class MemoryBlock:
             segments.insert(0, segment)
             used += segment.tokens + 24
         facts, used = [], 0
-        for fact in reversed(self.facts.active(conversation.owner, conversation.persona_id)):
+        considered = self.facts.active(conversation.owner, conversation.persona_id)
+        for fact in reversed(considered):
             tokens = count_tokens(fact.text) + 4
             if used + tokens > facts_cap:
                 break
             facts.insert(0, fact)
             used += tokens
         if not segments and not facts:
-            return "", 0, (), []
+            return "", 0, (), considered
         parts = [HEADER]
         if segments:
             parts.append(SUMMARIES_TITLE)
@@ -121,7 +124,7 @@ class MemoryBlock:
             parts.append(FACTS_TITLE + "\n" + "\n".join(f"- {fact.text}" for fact in facts))
         text = "\n\n".join(parts)
         source_ids = tuple([f"summary:{s.id}" for s in segments] + [f"fact:{f.id}" for f in facts])
-        return text, count_tokens(text), source_ids, facts
+        return text, count_tokens(text), source_ids, considered
 
     def refresh(self, conversation: Conversation, user: User | None, budget: Budget) -> MemoryState:
         """Render the section anew and store it (at compaction, after a user's edit, on first use)."""

@@ -1,12 +1,15 @@
 """Recall: old verbatim turns, outside the window, that bear on the new message.
 
 The new message (and, with half the weight, the last few turns before it) is turned into
-index terms the way `textsearch` indexes text: words for Latin scripts, character bigrams
-for Chinese, so a two-character name is one term. Terms too common to tell messages apart
-(in more than about 1% of all messages; a term's document count comes from the FTS5
-vocabulary and is cached) are left out, and the remaining rarest terms are OR-ed and
-ranked by FTS5's BM25. That finds "Marcus" or "小芳" said once two thousand turns ago,
-and keeps the query cheap at 100k messages (common terms have the longest posting lists).
+search terms: lowercased words for Latin scripts (as `unicode61` indexes them), and for
+Chinese the character bigrams (as `textsearch` indexes Chinese) of the words a segmenter
+(jieba-rs) finds. Segmenting only the query avoids the noise of bigrams that straddle two
+words ("气下" in "天气下雨") while the index stays the dictionary-free bigram index;
+characters the segmenter leaves single (an unknown name split in two) are joined back. Terms found in more than a small share
+of all messages (0.3%; counts come from the FTS5 vocabulary, cached) say little about any
+one turn and are left out; the rarest remaining terms are OR-ed and ranked by FTS5's BM25.
+That finds "Marcus" or "小芳" said once two thousand turns ago, and keeps the query cheap
+at 100k messages (common terms have the longest posting lists).
 
 With `COMPANION_EMBEDDING_MODEL` set, the nearest messages by embedding join the ranking
 (reciprocal rank fusion), which finds paraphrases the words miss.
@@ -28,6 +31,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
+import rjieba
+
 from memory.assembly import TailPart
 from memory.compaction import visible_messages
 from memory.embeddings import EmbeddingIndex, Embedder
@@ -45,16 +50,37 @@ RRF_K = 60
 HEADER = "Earlier messages that may be relevant (recalled from long ago; not part of the current exchange):"
 
 
+def _chinese_terms(run: str) -> list[str]:
+    """The bigrams of the run's words: no bigram straddles two words. Characters the
+    segmenter leaves single in a row (likely an unknown word such as a name) are joined
+    back into bigrams; a longer word gives all its bigrams, since the segmenter often glues
+    an unknown name to the character after it (小瑾会 -> 小瑾, 瑾会)."""
+    terms, singles = [], ""
+    for word in [*rjieba.cut(run), ""]:
+        if len(word) == 1:
+            singles += word
+            continue
+        for piece in (singles, word):
+            terms += [piece[i:i + 2] for i in range(len(piece) - 1)]
+        singles = ""
+    return terms
+
+
+def _fold(text: str) -> str:
+    """Lowercased, without diacritics: how unicode61 sees Latin text."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
 def index_terms(text: str) -> list[str]:
-    """The distinct FTS terms of a text, in order: lowercased words without diacritics
-    (as unicode61 indexes them) and CJK bigrams; lone CJK characters are left out."""
+    """The distinct search terms of a text, in order: lowercased Latin words without
+    diacritics (as unicode61 indexes them), and the bigrams of Chinese words (as
+    `textsearch` indexes Chinese); lone characters are left out."""
     terms: list[str] = []
     for piece in _PIECES.findall(text):
         if _CJK_RUN.fullmatch(piece):
-            terms += [piece[i:i + 2] for i in range(len(piece) - 1)]
+            terms += _chinese_terms(piece)
         else:
-            folded = "".join(c for c in unicodedata.normalize("NFKD", piece.lower()) if not unicodedata.combining(c))
-            terms += [word for word in _WORD.findall(folded) if len(word) > 1 or word.isdigit()]
+            terms += [word for word in _WORD.findall(_fold(piece)) if len(word) > 1 or word.isdigit()]
     return list(dict.fromkeys(terms))
 
 
@@ -71,34 +97,32 @@ class TermStats:
         """About how many messages are indexed (ids are dense enough for a threshold)."""
         return self.db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
 
-    def counts(self, terms: Sequence[str], total: int) -> dict[str, int]:
-        found, ask = {}, []
-        for term in terms:
-            cached = self._cache.get(term)
-            if cached is not None and cached[1] * 1.1 >= total:
-                found[term] = cached[0]
-                self._cache.move_to_end(term)
-            else:
-                ask.append(term)
-        for term in ask:
-            row = self.db.execute("SELECT doc FROM messages_fts_terms WHERE term = ?", [term]).fetchone()
-            found[term] = row[0] if row else 0
-            self._cache[term] = (found[term], total)
+    def count(self, token: str, total: int) -> int:
+        cached = self._cache.get(token)
+        if cached is not None and cached[1] * 1.1 >= total:
+            self._cache.move_to_end(token)
+            return cached[0]
+        row = self.db.execute("SELECT doc FROM messages_fts_terms WHERE term = ?", [token]).fetchone()
+        self._cache[token] = (row[0] if row else 0, total)
         while len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)
-        return found
+        return self._cache[token][0]
+
+    def counts(self, terms: Sequence[str], total: int) -> dict[str, int]:
+        return {term: self.count(term, total) for term in terms}
 
 
 @dataclass(frozen=True)
 class RecallSettings:
-    max_hits: int = 4  # ranked hits, each with its neighbour
+    max_hits: int = 2  # ranked hits, each with its neighbour
     max_terms: int = 8  # rarest terms searched
-    common_share: float = 0.01  # a term in more than this share of messages is too common…
-    common_floor: int = 30  # …unless it is in at most this many
+    common_share: float = 0.003  # a term in more than this share of messages is too common…
+    common_floor: int = 5  # …unless it is in at most this many
     context_messages: int = 2  # earlier turns that also inform the search
     relative_floor: float = 0.3  # a hit must score at least this share of the best one
-    token_cap: int = 1000  # most tokens of recalled text (also at most half the tail budget)
-    message_tokens: int = 300  # a longer recalled message is shortened
+    strong_count: int = 3  # a term in at most this many messages is evidence enough alone
+    token_cap: int = 500  # most tokens of recalled text (also at most a third of the tail budget)
+    message_tokens: int = 150  # a longer recalled message is shortened
     min_similarity: float = 0.35  # an embedding hit must be at least this close
 
 
@@ -124,24 +148,40 @@ class RecallProvider(ContextProvider):
             [*params, conversation.persona_id]).fetchall()]
 
     # -- ranking --------------------------------------------------------------------------
-    def _search_terms(self, text: str, total: int, skip: set[str]) -> list[str]:
+    def _search_terms(self, text: str, total: int, skip: set[str]) -> dict[str, int]:
+        """The text's rarest usable terms with how many messages hold each."""
         settings = self.settings
         terms = [t for t in index_terms(text) if t not in skip]
         limit = max(settings.common_floor, int(total * settings.common_share))
         counts = self.terms.counts(terms, total)
         usable = sorted((t for t in terms if 0 < counts[t] <= limit), key=lambda t: counts[t])
-        return usable[:settings.max_terms]
+        return {term: counts[term] for term in usable[:settings.max_terms]}
 
-    def _text_ranking(self, terms: Sequence[str], scope: Sequence[int], window: tuple[int, int]) -> list[int]:
+    def _evidence(self, content: str, terms: dict[str, int]) -> int:
+        """How strongly a message matches: 2 for each very rare term it holds (a name said
+        once or twice), 1 for each merely uncommon one."""
+        words = set(_WORD.findall(_fold(content)))
+        strength = 0
+        for term, count in terms.items():
+            if term in content if _CJK_RUN.match(term) else term in words:
+                strength += 2 if count <= self.settings.strong_count else 1
+        return strength
+
+    def _text_ranking(self, terms: dict[str, int], scope: Sequence[int], window: tuple[int, int]) -> list[int]:
+        """Messages matching the terms by BM25, best first, keeping those with enough
+        evidence: one very rare term, or two uncommon ones. A single uncommon word in
+        common is too weak a reason to spend tail tokens on an old turn."""
         if not terms:
             return []
-        expression = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        expression = " OR ".join(f'"{term}"' for term in terms)  # terms hold no quotes
         marks = ",".join("?" * len(scope))
         rows = self.db.execute(
-            "SELECT m.id, bm25(messages_fts) AS score FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+            "SELECT m.id, bm25(messages_fts) AS score, m.content FROM messages_fts "
+            "JOIN messages m ON m.id = messages_fts.rowid "
             f"WHERE messages_fts MATCH ? AND m.conversation_id IN ({marks}) AND m.status != 'hidden' "
             "AND NOT (m.conversation_id = ? AND m.id >= ?) ORDER BY score LIMIT 30",
             [expression, *scope, *window]).fetchall()
+        rows = [row for row in rows if self._evidence(row[2], terms) >= 2]
         if not rows:
             return []
         best = rows[0][1]
@@ -149,23 +189,28 @@ class RecallProvider(ContextProvider):
 
     def rank(self, conversation: Conversation, query: str, *, context_text: str = "",
              query_vector=None) -> list[int]:
-        """Ids of the best old messages for this query, best first."""
+        """Ids of the best old messages for this query, best first.
+
+        The last turns (`context_text`) only reorder what the new message finds, unless the
+        new message alone has nothing to search for ("what was her name again?")."""
         scope = self.scope(conversation)
         window = (conversation.id, conversation.boundary_message_id)
         total = self.terms.total()
         query_terms = self._search_terms(query, total, set())
-        rankings: list[tuple[float, list[int]]] = [(1.0, self._text_ranking(query_terms, scope, window))]
-        if context_text:
-            context_terms = self._search_terms(context_text, total, set(query_terms))
-            rankings.append((0.5, self._text_ranking(context_terms, scope, window)))
+        found: list[list[int]] = [self._text_ranking(query_terms, scope, window)]
         if query_vector is not None and self.index is not None:
             nearest = self.index.search(scope, query_vector, limit=20, min_similarity=self.settings.min_similarity,
                                         exclude=window)
-            rankings.append((1.0, [message_id for message_id, _ in nearest]))
+            found.append([message_id for message_id, _ in nearest])
         fused: dict[int, float] = {}
-        for weight, ranking in rankings:
+        for ranking in found:
             for rank, message_id in enumerate(ranking):
-                fused[message_id] = fused.get(message_id, 0.0) + weight / (RRF_K + rank)
+                fused[message_id] = fused.get(message_id, 0.0) + 1 / (RRF_K + rank)
+        if context_text:
+            context_terms = self._search_terms(context_text, total, set(query_terms))
+            for rank, message_id in enumerate(self._text_ranking(context_terms, scope, window)):
+                if message_id in fused or not query_terms:
+                    fused[message_id] = fused.get(message_id, 0.0) + 0.5 / (RRF_K + rank)
         return sorted(fused, key=lambda i: -fused[i])
 
     # -- the tail part --------------------------------------------------------------------
@@ -200,7 +245,7 @@ class RecallProvider(ContextProvider):
         ranked = self.rank(conversation, context.query, context_text="\n".join(r[0] for r in recent),
                            query_vector=query_vector)
         window = (conversation.id, conversation.boundary_message_id)
-        cap = min(self.settings.token_cap, context.budget.ours(context.budget.tail_tokens) // 2)
+        cap = min(self.settings.token_cap, context.budget.ours(context.budget.tail_tokens) // 3)
         chosen: dict[int, Message] = {}
         used = hits = 0
         for message_id in ranked:
@@ -208,7 +253,10 @@ class RecallProvider(ContextProvider):
                 break
             if message_id in chosen:
                 continue
-            message = self.store.message(message_id)
+            try:
+                message = self.store.message(message_id)
+            except KeyError:  # forgotten since the embeddings were loaded
+                continue
             group = [message]
             neighbour = self._neighbour(message, window)
             if neighbour is not None and neighbour.id not in chosen:

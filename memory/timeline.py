@@ -10,9 +10,10 @@ Two places carry time, chosen so that neither disturbs the cached prefix:
   Only user messages carry one, so the model never learns to start its replies with a
   date. The conversation's very first message has none (no session came before it); the
   tail says when the conversation began.
-* **The tail** (never cached): the engine adds the current time in the user's zone; this
-  provider adds when the conversation began and when the previous message was sent,
-  with how long ago, so "three days ago" needs no arithmetic from the model.
+* **The tail** (never cached): the engine adds the current time in the user's zone; when
+  a new session opens, this provider adds when the previous message was sent and when the
+  conversation began, with how long ago, so "three days ago" needs no arithmetic from the
+  model. Within a session it adds nothing (every tail token is paid in full each turn).
 
 Weekday and month names are fixed English, independent of the process locale.
 """
@@ -118,12 +119,10 @@ class TimelineProvider(ContextProvider):
             "SELECT created_at FROM messages WHERE conversation_id = ? AND status NOT IN ('hidden', 'pending') "
             "ORDER BY id DESC LIMIT 1", [conversation_id]).fetchone()
         now, zone = self.clock(), self.zone(context)
-        began = from_text(first[0])
-        lines = []
-        if now - began >= timedelta(days=1):
-            lines.append(f"This conversation began {stamp(began, zone)} ({ago(began, now)}).")
-        if previous is not None:
-            last = from_text(previous[0])
-            if now - last >= self.session_gap:
-                lines.append(f"The previous message was sent {stamp(last, zone)} ({ago(last, now)}).")
-        return [TailPart("time", " ".join(lines))] if lines else ()
+        if previous is None or now - from_text(previous[0]) < self.session_gap:
+            return ()  # the middle of a session: the current time says enough
+        began, last = from_text(first[0]), from_text(previous[0])
+        text = f"The previous message was sent {stamp(last, zone)} ({ago(last, now)})."
+        if last - began >= timedelta(days=1):
+            text += f" This conversation began {stamp(began, zone)} ({ago(began, now)})."
+        return [TailPart("time", text)]

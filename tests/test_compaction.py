@@ -141,3 +141,26 @@ def test_chunks_fit_the_limit_and_keep_questions_with_answers():
     assert [m.id for c in chunks for m in c] == list(range(1, 21))
     assert all(sum(m.tokens + 4 for m in c) <= 1000 for c in chunks)
     assert all(c[0].role == "user" for c in chunks)
+
+
+async def test_forgetting_a_user_drops_group_summaries_of_their_messages_and_their_facts(store, fake_openai):
+    fake_openai.default_reply = chatty()
+    engine = make_memory_engine(store, fake_openai, window=4096, facts_every=0)
+    memory = engine.providers[0]
+    mia = store.ensure_user("local", "mia", display_name="Mia")
+    bob = store.ensure_user("local", "bob", display_name="Bob")
+    group = engine.conversation_for(Owner.group("tg:-100"), user=mia)
+    rng = random.Random(4)
+    for turn in range(30):
+        speaker = mia if turn % 2 else bob
+        await engine.submit(group.id, " ".join(rng.choice(WORDS) for _ in range(45)), user=speaker,
+                            speaker_name=speaker.name)
+        await engine.drain()
+    assert SummaryStore(store).active(group.id)
+    memory.facts.add(Owner.user(mia.id), "assistant", "Mia likes tea.", origin="user")
+    memory.forget_user(mia.id)
+    mia_messages = {m.id for m in store.messages(group.id) if m.user_id == mia.id}
+    assert not any(s.first_message_id <= i <= s.last_message_id
+                   for s in SummaryStore(store).active(group.id) for i in mia_messages)
+    assert memory.list_facts(Owner.user(mia.id), "assistant") == []
+    await engine.close()

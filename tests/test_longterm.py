@@ -153,6 +153,10 @@ async def test_the_request_never_exceeds_a_4k_window_with_every_memory_part(tmp_
         now[0] += timedelta(hours=rng.choice([0, 0, 1, 5, 30]))
         size = rng.choice([5, 40, 120, 400]) if index % 9 else 3000  # now and then a huge paste
         text = f"turn {index} " + " ".join(rng.choice(words) for _ in range(size))
+        if index == 2:
+            text = "My cousin Anselm lives in Tallinn."
+        elif index > 30 and index % 3 == 0:
+            text += " How is Anselm doing?"  # long out of the window by now: recalled
         result = await engine.submit(conversation.id, text, user=user)
         assert result.status == "complete"
         await engine.drain()

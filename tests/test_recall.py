@@ -118,7 +118,9 @@ async def test_recall_reaches_earlier_conversations_but_not_the_window_or_other_
 
 
 def test_index_terms_match_how_messages_are_indexed():
-    assert index_terms("小芳平时爱吃啥？") == ["小芳", "芳平", "平时", "时爱", "爱吃", "吃啥"]
+    assert index_terms("小芳平时做什么工作？") == ["小芳", "平时", "什么", "工作"]  # no "芳平" across words
+    assert index_terms("图书管理员阿桂") == ["图书", "管理", "理员", "阿桂"]
+    assert index_terms("小瑾会演奏什么") == ["小瑾", "瑾会", "演奏", "什么"]  # a name glued to a verb
     assert index_terms("What does Marcus do, Café-owner_Marcus?") == [
         "what", "does", "marcus", "do", "cafe", "owner"]
     assert index_terms("a 我 2024") == ["2024"]

@@ -54,12 +54,17 @@ async def test_the_model_learns_when_things_were_said_without_breaking_the_prefi
     requests = fake_openai.chat_requests
     back = requests[2].messages[-1]["content"]
     assert "The previous message was sent Fri 2024-03-01 18:00 (3 days ago)." in back
-    assert "This conversation began Fri 2024-03-01 17:00 (3 days ago)." in back
+    assert "This conversation began" not in back  # its one earlier session is that message's
+    assert "previous message was sent" not in requests[3].messages[-1]["content"]  # mid-session
     assert back.endswith("[Mon 2024-03-04 18:00]\nI'm back")
     last = requests[3].messages
     assert [m["content"] for m in last[1:-1]] == [
         "good morning", "re: good morning", "lunch?", "re: lunch?", "[Mon 2024-03-04 18:00]\nI'm back", "re: I'm back"]
     assert last[:len(requests[2].messages) - 1] == requests[2].messages[:-1]  # the prefix repeats
     assert [m.content for m in store.messages(conversation.id)][4] == "I'm back"  # stored as written
+    now[0] += timedelta(days=2)
+    await engine.submit(conversation.id, "hello again", user=user)
+    assert ("This conversation began Fri 2024-03-01 17:00 (5 days ago)."
+            in fake_openai.chat_requests[-1].messages[-1]["content"])
     await engine.close()
     store.close()
