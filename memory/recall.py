@@ -1,15 +1,21 @@
 """Recall: old verbatim turns, outside the window, that bear on the new message.
 
-The new message (and, with half the weight, the last few turns before it) is turned into
-search terms: lowercased words for Latin scripts (as `unicode61` indexes them), and for
-Chinese the character bigrams (as `textsearch` indexes Chinese) of the words a segmenter
-(jieba-rs) finds. Segmenting only the query avoids the noise of bigrams that straddle two
-words ("气下" in "天气下雨") while the index stays the dictionary-free bigram index;
-characters the segmenter leaves single (an unknown name split in two) are joined back. Terms found in more than a small share
-of all messages (0.3%; counts come from the FTS5 vocabulary, cached) say little about any
-one turn and are left out; the rarest remaining terms are OR-ed and ranked by FTS5's BM25.
-That finds "Marcus" or "小芳" said once two thousand turns ago, and keeps the query cheap
-at 100k messages (common terms have the longest posting lists).
+The new message is turned into search terms: lowercased words for Latin scripts (as
+`unicode61` indexes them), and for Chinese the character bigrams (as `textsearch` indexes
+Chinese) of the words a segmenter (jieba-rs) finds. Segmenting only the query avoids the
+noise of bigrams that straddle two words ("气下" in "天气下雨") while the index stays the
+dictionary-free bigram index; characters the segmenter leaves single (an unknown name
+split in two) are joined back. Terms found in more than a small share of all messages
+(0.3%; counts come from the FTS5 vocabulary, cached) say little about any one turn and are
+left out; the rarest remaining terms are OR-ed and ranked by FTS5's BM25. That finds
+"Marcus" or "小芳" said once two thousand turns ago, and keeps the query cheap at 100k
+messages (common terms have the longest posting lists).
+
+Every recalled token is paid in full on every request (the tail is never cached), so a hit
+needs evidence: a very rare term (in at most 3 messages: a name said once or twice), or two
+uncommon ones; one uncommon word in common is not enough. The last few turns reorder what
+the new message finds (half weight), and search on their own only when the new message
+has nothing to search for ("what was her name again?").
 
 With `COMPANION_EMBEDDING_MODEL` set, the nearest messages by embedding join the ranking
 (reciprocal rank fusion), which finds paraphrases the words miss.
