@@ -23,7 +23,7 @@ from bot.services import Services, build_services
 from bot.settings import Settings, SettingsError, load_settings
 from memory.assembly import ContextTooSmall
 from memory.importer import import_chat, read_chat_file
-from memory.store import Owner
+from memory.store import Owner, User
 from personas import PersonaError
 
 
@@ -162,7 +162,7 @@ async def import_command(services: Services, file: Path, user_spec: str, persona
                    "they took the time of the message before them.")
 
 
-def _import_user(services: Services, spec: str):
+def _import_user(services: Services, spec: str) -> User:
     """Like resolve_user, but a Telegram user may be imported for before their first message."""
     external_id = spec[3:].strip() if spec.startswith("tg:") else ""
     if external_id.lstrip("-").isdigit():

@@ -289,6 +289,7 @@ class Engine:
         window = None
         request: AssembledRequest | None = None
         await self._before_turn(conversation, persona, user, query)
+        conversation = self.store.conversation(conversation_id)  # background work may have moved on
         for attempt in (1, 2):
             try:
                 request = self.build_request(conversation, user=user, query=query,

@@ -101,19 +101,19 @@ class FactStore:
         self.store = store
         self.db = store.db
 
-    def active(self, owner: Owner, persona_id: str) -> list[Fact]:
+    def _with_status(self, owner: Owner, persona_id: str, status: str) -> list[Fact]:
         where, params = owner.where()
         rows = self.db.execute(
-            f"SELECT {_COLUMNS} FROM facts WHERE {where} AND persona_id = ? AND status = 'active' ORDER BY id",
-            [*params, persona_id]).fetchall()
+            f"SELECT {_COLUMNS} FROM facts WHERE {where} AND persona_id = ? AND status = ? ORDER BY id",
+            [*params, persona_id, status]).fetchall()
         return [_fact(row) for row in rows]
 
+    def active(self, owner: Owner, persona_id: str) -> list[Fact]:
+        return self._with_status(owner, persona_id, "active")
+
     def deleted(self, owner: Owner, persona_id: str) -> list[Fact]:
-        where, params = owner.where()
-        rows = self.db.execute(
-            f"SELECT {_COLUMNS} FROM facts WHERE {where} AND persona_id = ? AND status = 'deleted' ORDER BY id",
-            [*params, persona_id]).fetchall()
-        return [_fact(row) for row in rows]
+        """Facts the user deleted (kept so that the model does not learn them again)."""
+        return self._with_status(owner, persona_id, "deleted")
 
     def get(self, owner: Owner, persona_id: str, fact_id: int) -> Fact | None:
         where, params = owner.where()

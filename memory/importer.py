@@ -58,8 +58,11 @@ class ImportedMessage:
 class ParsedChat:
     source: str  # "SillyTavern" | "companion"
     messages: list[ImportedMessage]
-    unreadable_dates: int
     started_at: datetime | None = None
+
+    @property
+    def unreadable_dates(self) -> int:
+        return sum(message.created_at is None for message in self.messages)
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,6 @@ def _load_json(text: str, where: str) -> Any:
 def parse_sillytavern(text: str, zone: ZoneInfo) -> ParsedChat:
     messages: list[ImportedMessage] = []
     started_at = None
-    unreadable = 0
     lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
     for index, (number, line) in enumerate(lines):
         record = _load_json(line, f"line {number}")
@@ -137,15 +139,16 @@ def parse_sillytavern(text: str, zone: ZoneInfo) -> ParsedChat:
         content = record["mes"]
         if not isinstance(content, str):
             raise ChatImportError(f"line {number}: 'mes' must be text, not {type(content).__name__}")
-        if not content.strip():
-            continue
-        at = parse_send_date(record.get("send_date"), zone)
-        unreadable += at is None
-        name = record.get("name")
-        messages.append(ImportedMessage(
-            "user" if record.get("is_user") else "assistant", content,
-            str(name) if name else None, at, hidden=bool(record.get("is_system"))))
-    return ParsedChat("SillyTavern", messages, unreadable, started_at)
+        if content.strip():
+            messages.append(_message("user" if record.get("is_user") else "assistant", content, record,
+                                     record.get("send_date"), zone, hidden=bool(record.get("is_system"))))
+    return ParsedChat("SillyTavern", messages, started_at)
+
+
+def _message(role: str, content: str, record: dict, date: Any, zone: ZoneInfo,
+             hidden: bool = False) -> ImportedMessage:
+    name = record.get("name")
+    return ImportedMessage(role, content, str(name) if name else None, parse_send_date(date, zone), hidden)
 
 
 def parse_companion(data: dict, zone: ZoneInfo) -> ParsedChat:
@@ -155,7 +158,6 @@ def parse_companion(data: dict, zone: ZoneInfo) -> ParsedChat:
     if not isinstance(records, list):
         raise ChatImportError("the export has no 'messages' list")
     messages: list[ImportedMessage] = []
-    unreadable = 0
     for number, record in enumerate(records, 1):
         if not isinstance(record, dict):
             raise ChatImportError(f"message {number} is not a JSON object")
@@ -164,13 +166,9 @@ def parse_companion(data: dict, zone: ZoneInfo) -> ParsedChat:
             raise ChatImportError(f"message {number}: role must be 'user' or 'assistant', not {role!r}")
         if not isinstance(content, str):
             raise ChatImportError(f"message {number}: 'content' must be text")
-        if not content.strip():
-            continue
-        at = parse_send_date(record.get("created_at"), zone)
-        unreadable += at is None
-        name = record.get("name")
-        messages.append(ImportedMessage(role, content, str(name) if name else None, at))
-    return ParsedChat("companion", messages, unreadable)
+        if content.strip():
+            messages.append(_message(role, content, record, record.get("created_at"), zone))
+    return ParsedChat("companion", messages)
 
 
 def parse_chat(text: str, zone: ZoneInfo) -> ParsedChat:
