@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from memory.importer import ChatImportError, parse_chat, parse_send_date, read_chat_file
-from memory.store import Store
+from memory.store import Owner, Store
 from tests.test_cli import companion, model_env
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -111,8 +111,11 @@ def test_own_export_imports_to_the_named_persona(tmp_path, fake_openai, db_path)
     imported = rows(db_path)
     assert [(r[0], r[2], r[4]) for r in imported] == [
         ("luna", "user", "2024-01-02T03:04:05.000+00:00"), ("luna", "assistant", "2024-01-02T03:04:09.000+00:00")]
-    context = companion(["context", "--user", "tg:4242", "--persona", "luna", "--json"], env_extra=env)
-    assert [m["content"] for m in json.loads(context.stdout)["messages"][1:3]] == ["hello", "hi!"]
+    store = Store(db_path)
+    user = store.find_user("tg", 4242)
+    active = store.active_conversation(Owner.user(user.id), "luna")  # what chat and context continue
+    assert [m.content for m in store.messages(active.id)] == ["hello", "hi!"]
+    store.close()
 
 
 @pytest.mark.parametrize("content, message", [
