@@ -15,6 +15,7 @@ from benchmarks.common import write_results
 BENCHMARKS = {
     "core": "benchmarks.bench_core",
     "telegram": "benchmarks.bench_telegram",
+    "memory": "benchmarks.bench_memory",
 }
 
 

@@ -15,6 +15,7 @@ import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -23,7 +24,8 @@ from bot.logs import configure_logging
 from bot.services import Services, build_services
 from bot.settings import Settings, SettingsError, load_settings
 from memory.assembly import ContextTooSmall
-from memory.store import Owner
+from memory.importer import import_chat, read_chat_file
+from memory.store import Owner, User
 from personas import PersonaError
 
 
@@ -137,6 +139,35 @@ async def context(services: Services, user_spec: str, persona_id: str | None, me
         click.echo(json.dumps(request_json(request, model), ensure_ascii=False, indent=2))
     else:
         click.echo(render_summary(request, model))
+
+
+@main.command(name="import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--user", "user_spec", required=True, help="Local user name, or tg:<id> for a Telegram user.")
+@click.option("--persona", "persona_id", default=None, help="Persona id (default: the default persona).")
+@with_services()
+async def import_command(services: Services, file: Path, user_spec: str, persona_id: str | None) -> None:
+    """Import a SillyTavern chat (.jsonl) or a companion /export JSON as the user's active
+    conversation with the persona, timestamps kept."""
+    check_persona(services, persona_id)
+    user = _import_user(services, user_spec)
+    persona = services.engine.persona(persona_id)
+    zone = user.timezone or services.settings.timezone
+    chat = read_chat_file(file, ZoneInfo(zone))  # a bad file raises before anything is stored
+    result = import_chat(services.store, Owner.user(user.id), persona.id, chat, title=f"Imported from {file.name}")
+    click.echo(f"Imported {result.messages} messages from {result.source} into a new conversation "
+               f"with {persona.name} for {user.name}.")
+    if result.unreadable_dates:
+        click.echo(f"{result.unreadable_dates} message(s) had a date that could not be read; "
+                   "they took the time of the message before them.")
+
+
+def _import_user(services: Services, spec: str) -> User:
+    """Like resolve_user, but a Telegram user may be imported for before their first message."""
+    external_id = spec[3:].strip() if spec.startswith("tg:") else ""
+    if external_id.lstrip("-").isdigit():
+        return services.store.ensure_user("tg", external_id)
+    return services.resolve_user(spec)
 
 
 @main.command()

@@ -5,12 +5,18 @@ or an Engine."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.settings import Settings
+from memory.compaction import CompactionPolicy
+from memory.embeddings import Embedder
 from memory.engine import Engine, ModelSettings
+from memory.longterm import LongTermMemory
 from memory.model_client import ModelClient
 from memory.persona_catalog import PersonaCatalog
-from memory.store import Owner, Store, User
+from memory.recall import RecallProvider
+from memory.store import Owner, Store, User, utc_now
+from memory.timeline import TimelineProvider
 from personas import PersonaLibrary
 
 
@@ -21,9 +27,13 @@ class Services:
     personas: PersonaCatalog
     client: ModelClient
     engine: Engine
+    memory: LongTermMemory | None = None  # pinned facts (/memory), summaries, compaction
+    recall: RecallProvider | None = None
 
     async def close(self) -> None:
         await self.engine.close()
+        if self.recall is not None:
+            await self.recall.close()
         self.store.close()
 
     def resolve_user(self, spec: str) -> User:
@@ -49,14 +59,37 @@ def build_services(settings: Settings) -> Services:
         stall_seconds=settings.stream_stall_seconds,
         send_cache_key=settings.prompt_cache_key,
     )
+    memory, recall, timeline = build_memory(settings, store, client)
     engine = Engine(
         store, client, personas,
         ModelSettings(model=settings.model, window=settings.window, reply_tokens=settings.reply_reserve,
                       tail_tokens=settings.tail_budget, temperature=settings.temperature),
+        providers=[memory, recall, timeline],
         operator_rules=settings.system_prompt,
         default_timezone=settings.timezone,
     )
-    return Services(settings, store, personas, client, engine)
+    return Services(settings, store, personas, client, engine, memory, recall)
+
+
+def build_memory(settings: Settings, store: Store, client: ModelClient, *,
+                 clock=utc_now) -> tuple[LongTermMemory, RecallProvider, TimelineProvider]:
+    """The long-term memory providers. Documents, when present, go before `memory` in the
+    provider list, so the static part reads documents, then memory."""
+    memory = LongTermMemory(
+        store, client, model=settings.model, task_model=settings.memory_model,
+        policy=CompactionPolicy(compact_at=settings.compact_at, compact_to=settings.compact_to,
+                                summary_share=settings.summary_share),
+        facts_every=settings.facts_every, default_timezone=settings.timezone)
+    embedder = None
+    if settings.embedding_model:
+        base_url, api_key = settings.embedding_endpoint()
+        embedder = Embedder(model=settings.embedding_model, base_url=base_url, api_key=api_key,
+                            dimensions=settings.embedding_dimensions)
+    recall = RecallProvider(store, embedder=embedder, default_timezone=settings.timezone)
+    store.forget_hooks.append(memory.forget_user)
+    timeline = TimelineProvider(store, default_timezone=settings.timezone,
+                                session_gap=timedelta(minutes=settings.session_gap_minutes), clock=clock)
+    return memory, recall, timeline
 
 
 __all__ = ["Owner", "Services", "build_services"]

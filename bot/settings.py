@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DB = Path("data") / "companion.db"
@@ -191,6 +191,39 @@ class Settings(BaseSettings):
         if not self.telegram_bot_token or not self.telegram_bot_token.get_secret_value().strip():
             raise SettingsError(f"TELEGRAM_BOT_TOKEN is not set: {HINTS['TELEGRAM_BOT_TOKEN']}")
         return self.telegram_bot_token.get_secret_value().strip()
+
+    # --- Long-term memory: compaction, pinned facts, recall, time (README "Long-term memory") ---
+    memory_model: str | None = Field(None, validation_alias="COMPANION_MEMORY_MODEL")
+    compact_at: float = Field(0.8, validation_alias="COMPANION_COMPACT_AT", gt=0.1, le=1)
+    compact_to: float = Field(0.5, validation_alias="COMPANION_COMPACT_TO", gt=0, lt=1)
+    summary_share: float = Field(0.15, validation_alias="COMPANION_SUMMARY_SHARE", gt=0, le=0.5)
+    facts_every: int = Field(4, validation_alias="COMPANION_FACTS_EVERY", ge=0)
+    session_gap_minutes: int = Field(180, validation_alias="COMPANION_SESSION_GAP_MINUTES", ge=1)
+    embedding_model: str | None = Field(None, validation_alias="COMPANION_EMBEDDING_MODEL")
+    embedding_base_url: str | None = Field(None, validation_alias="COMPANION_EMBEDDING_BASE_URL")
+    embedding_api_key: SecretStr | None = Field(None, validation_alias="COMPANION_EMBEDDING_API_KEY")
+    embedding_dimensions: int | None = Field(None, validation_alias="COMPANION_EMBEDDING_DIMENSIONS", ge=1)
+
+    @field_validator("memory_model", "embedding_model", "embedding_base_url", mode="before")
+    @classmethod
+    def _blank_memory_setting_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("compact_to")
+    @classmethod
+    def _target_below_trigger(cls, value: float, info: ValidationInfo) -> float:
+        trigger = info.data.get("compact_at")
+        if trigger is not None and value >= trigger:
+            raise ValueError(f"must be below COMPANION_COMPACT_AT ({trigger}), e.g. 0.5 with 0.8")
+        return value
+
+    def embedding_endpoint(self) -> tuple[str | None, str | None]:
+        """(base URL, key) for embeddings: their own endpoint, else the chat model's. A
+        separate endpoint never receives OPENAI_API_KEY."""
+        if self.embedding_base_url:
+            key = self.embedding_api_key.get_secret_value() if self.embedding_api_key else None
+            return self.embedding_base_url, key
+        return self.openai_base_url, self.api_key()
 
 
 def _env_name(field_name: str) -> str:

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from memory.assembly import AssembledRequest, Budget, ContextTooSmall, StaticBlock, TailPart, assemble
 from memory.model_client import Completion, ErrorKind, ModelClient, ModelError
-from memory.store import Conversation, Message, Owner, Store, User, utc_now
+from memory.store import Conversation, HistoryRow, Message, Owner, Store, User, utc_now
 from memory.tokens import Calibration, count_tokens
 from personas import Persona, PersonaError
 
@@ -67,6 +67,7 @@ class TurnContext:
     user: User | None
     query: str  # the text of the new user message(s)
     budget: Budget
+    request: AssembledRequest | None = None  # after a turn: the request that was sent
 
 
 class ContextProvider:
@@ -79,6 +80,14 @@ class ContextProvider:
     def tail_parts(self, context: TurnContext) -> Sequence[TailPart]:
         """Per-turn context (lore, recall, passages, new facts)."""
         return ()
+
+    def decorate_history(self, context: TurnContext, rows: Sequence[HistoryRow]) -> Sequence[HistoryRow]:
+        """The history rows as they are sent (date lines). Must be a pure function of stored
+        data, so that a row looks the same in every request and the prefix stays cached."""
+        return rows
+
+    async def before_turn(self, context: TurnContext) -> None:
+        """Slow preparation for this turn's tail (a query embedding); bounded in time."""
 
     async def after_turn(self, context: TurnContext) -> None:
         """Background work after a reply (compaction, fact extraction)."""
@@ -226,6 +235,7 @@ class Engine:
         self._locks = _ConversationLocks()
         self._background: set[asyncio.Task] = set()
         self._system_tokens: dict[str, int] = {}
+        self.prepare_seconds = 3.0  # the most `before_turn` work may delay a reply
 
     # -- conversations ----------------------------------------------------------------
     def persona(self, persona_id: str | None) -> Persona:
@@ -301,6 +311,8 @@ class Engine:
                                  budget.ours(budget.tail_tokens) // 3)
         if lore:
             tail.append(TailPart("lore", lore))
+        for provider in self.providers:
+            history = provider.decorate_history(context, history)
         return assemble(system_text=system_text, system_tokens=system_tokens, history=history,
                         boundary_message_id=conversation.boundary_message_id, budget=budget,
                         static_blocks=static_blocks, tail_parts=tail, final_user_text=final_user_text)
@@ -358,6 +370,8 @@ class Engine:
         safe_sink = _SafeSink(sink)
         outcome = _Generation(conversation, persona, model)
         window = None
+        await self._before_turn(conversation, persona, user, query)
+        conversation = self.store.conversation(conversation_id)  # background work may have moved on
         for attempt in (1, 2):
             try:
                 outcome.request = self.build_request(conversation, user=user, query=query,
@@ -530,8 +544,20 @@ class Engine:
             return self.store.message(chosen.id)
 
     # -- background work --------------------------------------------------------------
+    async def _before_turn(self, conversation: Conversation, persona: Persona, user: User | None,
+                           query: str) -> None:
+        context = TurnContext(conversation, persona, user, query, self.budget(persona.model.model))
+        work = [self._guarded(p.before_turn(context)) for p in self.providers
+                if type(p).before_turn is not ContextProvider.before_turn]
+        if work:
+            # preparation only improves the tail; a slow helper must not hold the reply back
+            _, late = await asyncio.wait([asyncio.ensure_future(w) for w in work], timeout=self.prepare_seconds)
+            for task in late:
+                task.cancel()
+
     def _after_turn(self, outcome: "_Generation", user: User | None) -> None:
-        context = TurnContext(outcome.conversation, outcome.persona, user, "", outcome.request.budget)
+        context = TurnContext(outcome.conversation, outcome.persona, user, "", outcome.request.budget,
+                              outcome.request)
         for provider in self.providers:
             task = asyncio.get_running_loop().create_task(self._guarded(provider.after_turn(context)))
             self._background.add(task)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.services import build_memory
+from bot.settings import Settings
 from memory.engine import Engine, ModelSettings
 from memory.model_client import ModelClient
-from memory.store import Store
+from memory.store import Store, utc_now
 from personas import PersonaLibrary
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram
@@ -93,3 +95,17 @@ async def companion(tmp_path, telegram, fake_openai):
     harness = await BotHarness(tmp_path, telegram, fake_openai).start()
     yield harness
     await harness.stop()
+
+
+def make_memory_engine(store: Store, fake: FakeOpenAI, *, window: int = 8192, reply_tokens: int = 1024,
+                       tail_tokens: int | None = None, clock=utc_now, personas: PersonaLibrary | None = None,
+                       **settings) -> Engine:
+    """An engine with the long-term memory providers, wired by the composition root's
+    `build_memory` from Settings (`settings` are Settings field names, e.g. facts_every=1)."""
+    client = ModelClient(base_url=fake.url, api_key="test-key", deadline_seconds=10, stall_seconds=2,
+                         max_backoff=0.2)
+    options = {"openai_base_url": fake.url, "openai_api_key": "test-key", "model": "fake-model", **settings}
+    providers = build_memory(Settings(**options), store, client, clock=clock)
+    model = ModelSettings(model="fake-model", window=window, reply_tokens=reply_tokens,
+                          tail_tokens=window // 10 if tail_tokens is None else tail_tokens)
+    return Engine(store, client, personas or PersonaLibrary(), model, providers=providers, clock=clock)

@@ -79,3 +79,20 @@ def test_secret_values_never_appear_in_errors(monkeypatch):
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert "sk-secret-value" not in str(caught.value)
+
+
+def test_memory_settings_and_a_separate_embeddings_endpoint(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-chat")
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://api.deepseek.com/v1")
+    settings = load_settings()
+    assert (settings.compact_at, settings.compact_to, settings.facts_every) == (0.8, 0.5, 4)
+    assert settings.embedding_model is None
+    assert settings.embedding_endpoint() == ("https://api.deepseek.com/v1", "sk-chat")
+    monkeypatch.setenv("COMPANION_EMBEDDING_MODEL", "bge-m3")
+    monkeypatch.setenv("COMPANION_EMBEDDING_BASE_URL", "http://127.0.0.1:11434/v1")
+    settings = load_settings()
+    assert settings.embedding_model == "bge-m3"
+    assert settings.embedding_endpoint() == ("http://127.0.0.1:11434/v1", None)  # never the chat key
+    monkeypatch.setenv("COMPANION_COMPACT_TO", "0.9")
+    with pytest.raises(SettingsError, match="COMPANION_COMPACT_TO: must be below COMPANION_COMPACT_AT"):
+        load_settings()

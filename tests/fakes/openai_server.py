@@ -1,15 +1,32 @@
-"""A fake OpenAI-compatible server: `/v1/chat/completions` as JSON and as SSE.
+"""A fake OpenAI-compatible server: `/v1/chat/completions` as JSON and as SSE, and
+`/v1/embeddings`.
 
 Scripted with `enqueue(Reply(...))`; every request body is recorded in `requests`.
 When the queue is empty, `default_reply` answers. Failure modes the real providers
 show are one field away: an HTTP error with headers (429 + Retry-After), a stream cut
 mid-reply, a stream that ends without a finish reason, a malformed chunk, a stall.
+
+Background memory work (summaries, fact extraction) runs while the next reply may be
+requested, so it must not take replies scripted for the chat. Its requests carry a
+`prompt_cache_key` starting with `memory-`; they are answered from `task_queue`
+(`enqueue_task`), else by `task_reply`, and listed in `task_requests`; `chat_requests`
+holds only the requests for replies. The default task answers are an empty fact list and
+a short summary quoting the excerpt's first line.
+
+Embeddings are deterministic: a hashed bag of character bigrams and words (`embed_text`),
+so texts that share words or characters are close, as with a real model; `embedding_error`
+makes the route fail.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
+import math
+import re
+import struct
 import threading
 import time
 from collections import deque
@@ -74,12 +91,45 @@ class RecordedRequest:
         return self.body.get("messages", [])
 
 
+EMBEDDING_DIMENSIONS = 256
+
+
+def embed_text(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """A unit vector from hashed character bigrams and lowercased words."""
+    vector = [0.0] * dimensions
+    lowered = text.lower()
+    features = [lowered[i:i + 2] for i in range(len(lowered) - 1) if not lowered[i:i + 2].isspace()]
+    features += re.findall(r"\w+", lowered)
+    for feature in features:
+        digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+        index = int.from_bytes(digest[:4], "little") % dimensions
+        vector[index] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
+def is_task(body: dict[str, Any]) -> bool:
+    return str(body.get("prompt_cache_key") or "").startswith("memory-")
+
+
+def default_task_reply(body: dict[str, Any]) -> Reply:
+    key = str(body.get("prompt_cache_key") or "")
+    if key.startswith("memory-facts"):
+        return Reply('{"facts": []}')
+    excerpt = body["messages"][-1]["content"].splitlines()
+    quoted = next((line for line in excerpt if line.startswith("[")), excerpt[-1])
+    return Reply(f"Summary: {quoted[:160]}")
+
+
 class FakeOpenAI(ThreadedServer):
     def __init__(self) -> None:
         super().__init__()
         self.queue: deque[Reply] = deque()
+        self.task_queue: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
         self.default_reply: Callable[[dict[str, Any]], Reply] = lambda body: Reply()
+        self.task_reply: Callable[[dict[str, Any]], Reply] = default_task_reply
+        self.embedding_error: int | None = None  # an HTTP status for /v1/embeddings to fail with
 
     # -- scripting --------------------------------------------------------------------
     @property
@@ -92,26 +142,70 @@ class FakeOpenAI(ThreadedServer):
             for reply in replies:
                 self.queue.append(Reply(text=reply) if isinstance(reply, str) else reply)
 
+    def enqueue_task(self, *replies: Reply | str) -> None:
+        """Answers for background memory requests, in order."""
+        with self.lock:
+            for reply in replies:
+                self.task_queue.append(Reply(text=reply) if isinstance(reply, str) else reply)
+
     @property
     def chat_requests(self) -> list[RecordedRequest]:
+        """Requests for replies (not background memory work)."""
         with self.lock:
-            return [r for r in self.requests if r.path.endswith("/chat/completions")]
+            return [r for r in self.requests if r.path.endswith("/chat/completions") and not is_task(r.body)]
+
+    @property
+    def task_requests(self) -> list[RecordedRequest]:
+        """Background memory requests (summaries, fact extraction)."""
+        with self.lock:
+            return [r for r in self.requests if r.path.endswith("/chat/completions") and is_task(r.body)]
+
+    @property
+    def embedding_requests(self) -> list[RecordedRequest]:
+        with self.lock:
+            return [r for r in self.requests if r.path.endswith("/embeddings")]
 
     def reset(self) -> None:
         with self.lock:
             self.queue.clear()
+            self.task_queue.clear()
             self.requests.clear()
 
     # -- HTTP -------------------------------------------------------------------------
     def build_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        with self.lock:
+            self.requests.append(RecordedRequest(request.path, dict(request.headers), body, time.time()))
+            failure = self.embedding_error
+        if failure is not None:
+            return web.json_response({"error": {"message": "embeddings are down", "type": "server_error"}},
+                                     status=failure)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dimensions = body.get("dimensions") or EMBEDDING_DIMENSIONS
+        data = []
+        for index, text in enumerate(texts):
+            vector = embed_text(str(text), dimensions)
+            if body.get("encoding_format") == "base64":
+                encoded: Any = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            else:
+                encoded = vector
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(len(str(t)) // 4 + 1 for t in texts)
+        return web.json_response({"object": "list", "data": data, "model": body.get("model", "fake-embed"),
+                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
 
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self.lock:
+            if is_task(body):
+                return self.task_queue.popleft() if self.task_queue else self.task_reply(body)
             return self.queue.popleft() if self.queue else self.default_reply(body)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:

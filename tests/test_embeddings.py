@@ -1,0 +1,68 @@
+"""Hybrid recall with embeddings from the fake `/v1/embeddings` endpoint, and the index."""
+
+import numpy as np
+
+from memory.embeddings import EmbeddingIndex, unit
+from memory.store import Owner
+from tests.conftest import make_memory_engine
+from tests.test_recall import fill, recall_part, settle
+
+STRAWBERRIES = ("I adore strawberries with cream.", "Noted, cream it is.")
+QUESTION = "Do you remember the strawberry thing?"
+
+
+async def test_embeddings_find_what_the_words_miss(store, fake_openai):
+    engine = make_memory_engine(store, fake_openai, window=4096, facts_every=0, embedding_model="fake-embed",
+                                embedding_dimensions=128)
+    user = store.ensure_user("local", "mia", display_name="Mia")
+    conversation = engine.conversation_for(Owner.user(user.id), user=user)
+    ids = fill(store, conversation.id, 60, {2: STRAWBERRIES})
+    conversation = await settle(engine, conversation, user)  # the turn's background work embeds the messages
+    requests = fake_openai.embedding_requests
+    assert requests[0].body["input"] == ["嗯"] and requests[0].body["model"] == "fake-embed"
+    assert requests[0].body["dimensions"] == 128 and requests[0].body["encoding_format"] == "float"
+    stored = store.db.execute("SELECT count(*) FROM message_embeddings WHERE model = 'fake-embed'").fetchone()[0]
+    assert stored == store.count_messages(conversation.id)
+
+    await engine.submit(conversation.id, QUESTION, user=user)
+    sent = fake_openai.chat_requests[-1].messages[-1]["content"]
+    assert "I adore strawberries with cream." in sent  # "strawberry" is not a word of that message
+    assert fake_openai.embedding_requests[-1].body["input"] == [QUESTION]
+
+    words_only = make_memory_engine(store, fake_openai, window=4096, facts_every=0)
+    request = words_only.build_request(store.conversation(conversation.id), user=user, query=QUESTION,
+                                       final_user_text=QUESTION)
+    assert recall_part(request) is None
+    assert ids[STRAWBERRIES[0]] < store.conversation(conversation.id).boundary_message_id
+    await words_only.close()
+    await engine.close()
+
+
+async def test_a_failing_embeddings_endpoint_leaves_full_text_recall_working(store, fake_openai):
+    fake_openai.embedding_error = 500
+    engine = make_memory_engine(store, fake_openai, window=4096, facts_every=0, embedding_model="fake-embed")
+    user = store.ensure_user("local", "mia", display_name="Mia")
+    conversation = engine.conversation_for(Owner.user(user.id), user=user)
+    fill(store, conversation.id, 60, {2: ("My dentist is Dr Okonkwo.", "Good to know.")})
+    conversation = await settle(engine, conversation, user)
+    result = await engine.submit(conversation.id, "When do I see Okonkwo?", user=user)
+    assert result.status == "complete"
+    assert "My dentist is Dr Okonkwo." in fake_openai.chat_requests[-1].messages[-1]["content"]
+    await engine.close()
+
+
+def test_index_search_is_exact_and_leaves_out_the_window(store):
+    user = store.ensure_user("local", "a")
+    conversation = store.start_conversation(Owner.user(user.id), "assistant")
+    messages = [store.add_message(conversation.id, "user", f"m{i}") for i in range(600)]
+    rng = np.random.default_rng(1)
+    vectors = [unit(rng.normal(size=32).astype(np.float32)) for _ in messages]
+    index = EmbeddingIndex(store, "m")
+    index.save(list(zip([m.id for m in messages[:300]], vectors[:300])))
+    assert index.search([conversation.id], vectors[123], limit=3)[0][0] == messages[123].id
+    index.save(list(zip([m.id for m in messages[300:]], vectors[300:])))  # grows in place
+    found = index.search([conversation.id], vectors[450], limit=5, exclude=(conversation.id, messages[400].id))
+    assert messages[450].id not in [message_id for message_id, _ in found]
+    best = index.search([conversation.id], vectors[10], limit=1)
+    assert best[0][0] == messages[10].id and abs(best[0][1] - 1.0) < 1e-5
+    assert index.missing([conversation.id]) == []
