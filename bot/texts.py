@@ -96,6 +96,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "/export — this conversation as Markdown and JSON\n"
               "/persona — who I am; switch character\n"
               "/me — tell me who you are\n"
+              "/memory — what I always keep in mind about you\n"
               "/card — this character as a card file\n"
               "/tz — your time zone\n"
               "/lang — language of these menus\n"
@@ -112,6 +113,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "/export — 导出本次对话（Markdown 和 JSON）\n"
               "/persona — 当前角色；切换角色\n"
               "/me — 告诉我你是谁\n"
+              "/memory — 我一直记着的关于你的事\n"
               "/card — 导出当前角色的角色卡\n"
               "/tz — 设置你的时区\n"
               "/lang — 菜单语言\n"
@@ -286,6 +288,24 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "There is no private persona “{id}” to publish (persona files are shared already).",
         "zh": "没有可以公开的私有角色“{id}”（角色文件本来就是共享的）。",
     },
+    "tg.memory_empty": {
+        "en": "I have no pinned memories about you yet. Add one with /memory add I love jasmine tea.",
+        "zh": "我还没有关于你的固定记忆。可以用 /memory add 我喜欢茉莉花茶 添加。",
+    },
+    "tg.memory_title": {
+        "en": "What I always keep in mind about you (/memory add, /memory edit N, /memory delete N):",
+        "zh": "我一直记着的关于你的事（/memory add、/memory edit 编号、/memory delete 编号）：",
+    },
+    "tg.memory_added": {"en": "Noted. I'll keep that in mind.", "zh": "记下了，我会记住的。"},
+    "tg.memory_edited": {"en": "Memory {number} is corrected.", "zh": "第 {number} 条记忆已更正。"},
+    "tg.memory_deleted": {"en": "Memory {number} is deleted; I won't learn it again.",
+                          "zh": "第 {number} 条记忆已删除，我不会再记下它。"},
+    "tg.memory_deleted_short": {"en": "Deleted.", "zh": "已删除。"},
+    "tg.memory_usage": {
+        "en": "Usage: /memory, /memory add TEXT, /memory edit N TEXT, /memory delete N",
+        "zh": "用法：/memory、/memory add 内容、/memory edit 编号 内容、/memory delete 编号",
+    },
+    "tg.memory_invalid": {"en": "That can't be kept: {reason}", "zh": "无法记下：{reason}"},
 }
 
 

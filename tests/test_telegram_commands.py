@@ -239,3 +239,23 @@ async def test_start_shows_the_greeting_and_starter_prompts(companion, telegram,
     greeting = format_reply(mara.render(mara.greeting.strip(), "Alice"))[0].text
     assert texts[-1] == greeting  # the greeting, not the newest message
     assert len(telegram.bot_messages(ALICE)[-1].buttons) == len(mara.starter_prompts[:6])
+
+
+async def test_memory_command_lists_adds_edits_and_deletes_pinned_facts(companion, telegram, fake_openai):
+    texts = await say(companion, "/memory", 1)
+    assert "no pinned memories" in texts[-1]
+    await say(companion, "/memory add My cat is called Mochi", 2)
+    await say(companion, "/memory add I work night shifts", 3)
+    texts = await say(companion, "/memory edit 2 I work day shifts now", 4)
+    assert "2" in texts[-1]
+    texts = await say(companion, "/memory", 5)
+    assert "1. My cat is called Mochi" in texts[-1] and "2. I work day shifts now" in texts[-1]
+    fake_openai.enqueue("Hello!")
+    await say(companion, "hi", 6)
+    sent = str(fake_openai.chat_requests[-1].messages)
+    assert "Mochi" in sent and "day shifts" in sent and "night shifts" not in sent
+    listing = telegram.bot_messages(ALICE)[-2]
+    telegram.callback_query(listing.message_id, listing.buttons[0]["callback_data"])
+    await telegram.wait_until(lambda: "Mochi" not in (telegram.message(ALICE, listing.message_id).text or ""), 5)
+    texts = await say(companion, "/memory delete 9", 7)
+    assert "Usage" in texts[-1]

@@ -28,7 +28,7 @@ from aiogram.types import User as TelegramUser
 
 from bot.services import Services, build_services
 from bot.settings import Settings
-from bot.telegram.handlers import account, admin, chat, commands, history, personas, stop
+from bot.telegram.handlers import account, admin, chat, commands, history, memory, personas, stop
 from bot.telegram.middlewares import People, UpdateJournal
 from bot.telegram.responses import pin_response_types
 from bot.telegram.streaming import ActiveReplies, StreamSettings
@@ -40,16 +40,16 @@ SHUTDOWN_GRACE_SECONDS = 8.0
 COMMANDS = {
     "en": [("start", "Say hello"), ("help", "What I can do"), ("new", "New conversation"),
            ("history", "Your conversations"), ("retry", "Another answer"), ("continue", "Continue my reply"),
-           ("undo", "Undo the last exchange"), ("context", "What I see now"), ("search", "Search our history"),
-           ("persona", "Who I am; switch character"), ("me", "Tell me who you are"),
-           ("card", "This character as a card file"),
-           ("usage", "Tokens and cost"), ("export", "Export this conversation"), ("tz", "Your time zone"),
+           ("undo", "Undo the last exchange"), ("memory", "What I remember about you"),
+           ("context", "What I see now"), ("search", "Search our history"), ("usage", "Tokens and cost"),
+           ("export", "Export this conversation"), ("persona", "Who I am; switch character"),
+           ("me", "Tell me who you are"), ("card", "This character as a card"), ("tz", "Your time zone"),
            ("lang", "Menu language"), ("forget", "Delete all your data")],
     "zh": [("start", "打个招呼"), ("help", "我能做什么"), ("new", "开始新对话"), ("history", "你的对话"),
-           ("retry", "换一个回答"), ("continue", "接着写"), ("undo", "撤销上一轮"), ("context", "我现在看到的内容"),
-           ("search", "搜索历史"), ("persona", "当前角色；切换角色"), ("me", "告诉我你是谁"),
-           ("card", "导出角色卡"), ("usage", "用量与费用"), ("export", "导出对话"), ("tz", "你的时区"),
-           ("lang", "菜单语言"), ("forget", "删除你的全部数据")],
+           ("retry", "换一个回答"), ("continue", "接着写"), ("undo", "撤销上一轮"), ("memory", "我记着的关于你的事"),
+           ("context", "我现在看到的内容"), ("search", "搜索历史"), ("usage", "用量与费用"), ("export", "导出对话"),
+           ("persona", "当前角色；切换角色"), ("me", "告诉我你是谁"), ("card", "把当前角色导出为角色卡"),
+           ("tz", "你的时区"), ("lang", "菜单语言"), ("forget", "删除你的全部数据")],
 }
 
 
@@ -68,6 +68,7 @@ def build_dispatcher(services: Services, me: TelegramUser, *, stream_settings: S
                        cached_token_weight=settings.cached_token_weight, default_timezone=settings.timezone,
                        admins=settings.admins)
     dispatcher = Dispatcher(engine=services.engine, store=services.store, settings=settings, turns=turns,
+                            memory=services.memory,
                             replies=replies, me=me, personas=services.personas)
     journal = UpdateJournal(services.store)
     dispatcher["journal"] = journal
@@ -75,7 +76,7 @@ def build_dispatcher(services: Services, me: TelegramUser, *, stream_settings: S
     dispatcher.update.outer_middleware(People(services.store, admins=settings.admins,
                                               allowed_users=settings.allowed_users,
                                               open_to_all=settings.open_to_all))
-    for module in (stop, admin, account, history, commands, personas, chat):
+    for module in (stop, admin, account, history, commands, memory, personas, chat):
         dispatcher.include_router(_detached(module.router))
     dispatcher.errors.register(_on_error)
     return dispatcher

@@ -48,3 +48,7 @@ class PersonaPage(CallbackData, prefix="personas"):
     """Show another page of the /persona menu."""
 
     page: int
+
+
+class DeleteFact(CallbackData, prefix="fact"):
+    fact_id: int
