@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.life import Life, build_life, with_fallback
 from bot.settings import Settings
 from memory.engine import Engine, ModelSettings
 from memory.model_client import ModelClient
 from memory.persona_catalog import PersonaCatalog
-from memory.store import Owner, Store, User
+from memory.store import Owner, Store, User, utc_now
 from personas import PersonaLibrary
 
 
@@ -21,9 +22,12 @@ class Services:
     personas: PersonaCatalog
     client: ModelClient
     engine: Engine
+    life: Life | None = None  # voice, check-ins, model choice, safety (bot/life.py)
 
     async def close(self) -> None:
         await self.engine.close()
+        if self.life is not None:
+            await self.life.close()
         self.store.close()
 
     def resolve_user(self, spec: str) -> User:
@@ -39,8 +43,9 @@ class Services:
         return self.store.ensure_user("local", spec, display_name=spec)
 
 
-def build_services(settings: Settings) -> Services:
-    store = Store(settings.db, synchronous=settings.db_durability.upper())
+def build_services(settings: Settings, *, clock=utc_now) -> Services:
+    """`clock`: the time source of the store and the engine (tests pass a controllable one)."""
+    store = Store(settings.db, synchronous=settings.db_durability.upper(), clock=clock)
     personas = PersonaCatalog(store, PersonaLibrary([settings.personas_dir] if settings.personas_dir else []))
     client = ModelClient(
         base_url=settings.openai_base_url,
@@ -49,14 +54,19 @@ def build_services(settings: Settings) -> Services:
         stall_seconds=settings.stream_stall_seconds,
         send_cache_key=settings.prompt_cache_key,
     )
+    client = with_fallback(settings, client)
+    life = build_life(settings, store)
     engine = Engine(
         store, client, personas,
         ModelSettings(model=settings.model, window=settings.window, reply_tokens=settings.reply_reserve,
                       tail_tokens=settings.tail_budget, temperature=settings.temperature),
         operator_rules=settings.system_prompt,
         default_timezone=settings.timezone,
+        clock=clock,
+        models=life.router,
     )
-    return Services(settings, store, personas, client, engine)
+    life.attach(engine)
+    return Services(settings, store, personas, client, engine, life)
 
 
 __all__ = ["Owner", "Services", "build_services"]
