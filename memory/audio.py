@@ -125,13 +125,13 @@ def to_ogg_opus(data: bytes) -> bytes:
 class AudioClient:
     def __init__(self, *, base_url: str | None, api_key: str | None, transcription_model: str | None = None,
                  speech_model: str | None = None, voice: str = "alloy", language: str | None = None,
-                 timeout_seconds: float = 60.0) -> None:
+                 timeout_seconds: float = 60.0, max_retries: int = 2) -> None:
         self.transcription_model = transcription_model
         self.speech_model = speech_model
         self.voice = voice
         self.language = language
         self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed",
-                                          max_retries=2, timeout=timeout_seconds)
+                                          max_retries=max_retries, timeout=timeout_seconds)
 
     @property
     def listens(self) -> bool:

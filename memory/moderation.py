@@ -77,7 +77,7 @@ class WordList:
     name = "words"
 
     def __init__(self, words: Iterable[str]) -> None:
-        self.words = sorted({_normal(w).strip() for w in words if w.strip()}, key=len, reverse=True)
+        self.words = sorted({_normal(w).strip() for w in words if w.strip()}, key=lambda w: (-len(w), w))
         patterns = [rf"(?<!\w){re.escape(w)}(?!\w)" if re.fullmatch(r"[\w\s'-]+", w, re.ASCII) else re.escape(w)
                     for w in self.words]
         self._pattern = re.compile("|".join(patterns)) if patterns else None
