@@ -326,7 +326,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "语音回复已关闭。发送 /voice on 重新开启。",
     },
     "tg.voice_status": {
-        "en": "Voice replies are {state}. Use /voice on or /voice off. (You can always send me voice messages{listening}.)",
+        "en": "Voice replies are {state}. Use /voice on or /voice off. "
+              "(You can always send me voice messages{listening}.)",
         "zh": "语音回复目前{state}。使用 /voice on 或 /voice off 切换。（你随时可以给我发语音{listening}。）",
     },
     "tg.voice_state_on": {"en": "on", "zh": "已开启"},
@@ -349,7 +350,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "⚠️ 你的消息触发了这个机器人的内容规则，请注意遵守。",
     },
     "tg.reply_refused": {
-        "en": "I wrote a reply that goes against this bot's rules, so I won't send it. Try /retry or say it another way.",
+        "en": "I wrote a reply that goes against this bot's rules, so I won't send it. "
+              "Try /retry or say it another way.",
         "zh": "我写出的回复违反了这个机器人的规则，所以不会发送。可以用 /retry 重试，或换个说法。",
     },
     "tg.reply_warned": {

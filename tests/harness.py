@@ -14,10 +14,10 @@ from pathlib import Path
 from aiogram import Bot, Dispatcher
 
 from bot.services import Services, build_services
-from memory.store import utc_now
 from bot.settings import Settings
 from bot.telegram.app import prepare
 from bot.telegram.streaming import StreamSettings
+from memory.store import utc_now
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import DEFAULT_USER_ID, FakeTelegram
 

@@ -32,7 +32,8 @@ async def test_choosing_a_model_from_the_menu(menu, telegram, fake_openai):
     menu_message = telegram.bot_messages(ALICE)[0]
     assert [b["text"] for b in menu_message.buttons] == ["● fake-model · 32k", "small-model · 8k", "big/model · 200k"]
     telegram.callback_query(menu_message.message_id, ChooseModel(index=1).pack())
-    await telegram.wait_until(lambda: "small-model answers you" in telegram.message(ALICE, menu_message.message_id).text)
+    await telegram.wait_until(
+        lambda: "small-model answers you" in telegram.message(ALICE, menu_message.message_id).text)
     fake_openai.enqueue("Small but mighty.")
     await say(menu, "hello", 2)
     assert fake_openai.chat_requests[-1].body["model"] == "small-model"

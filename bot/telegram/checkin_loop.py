@@ -22,7 +22,7 @@ from bot.telegram.context import ChatContext
 from bot.telegram.streaming import StreamSettings, TelegramReply
 from bot.telegram.turns import TurnRunner
 from bot.texts import language_of
-from memory.checkins import Claim, Checkins
+from memory.checkins import Checkins, Claim
 from memory.store import Owner
 
 log = logging.getLogger(__name__)

@@ -10,13 +10,12 @@ one line; the text reply has already arrived.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiogram import Bot
-from aiohttp import ClientError
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BufferedInputFile, Message
+from aiohttp import ClientError
 
 from bot.telegram.context import ChatContext
 from bot.texts import text
@@ -56,7 +55,7 @@ class VoiceDesk:
         try:
             file = await bot.get_file(media.file_id)
             data = (await bot.download_file(file.file_path)).read()
-        except (TelegramAPIError, ClientError, asyncio.TimeoutError) as exc:
+        except (TelegramAPIError, ClientError, OSError) as exc:  # OSError: timeouts, local Bot API files
             log.warning("could not download voice message %s: %s", message.message_id, exc)
             await message.reply(text("tg.voice_download_failed", lang))
             return None

@@ -46,7 +46,8 @@ async def model(message: Message, command: CommandObject, user: User, lang: str,
     if not wanted:
         conversation = ctx.conversation(engine)
         current = engine.route(conversation, engine.persona(conversation.persona_id)).model
-        await message.answer(text("tg.model_menu", lang, current=current), reply_markup=model_keyboard(model_menu, current))
+        await message.answer(text("tg.model_menu", lang, current=current),
+                             reply_markup=model_keyboard(model_menu, current))
         return
     option = model_menu.default if wanted.lower() == "default" else model_menu.find(wanted)
     if option is None:
