@@ -290,8 +290,7 @@ class Checkins:
                 "VALUES (?, ?, ?, 'claimed', ?)", [user.id, to_text(plan.due_at), to_text(now), conversation.id])
             if cursor.rowcount != 1:
                 return None
-        last = self.store.messages(conversation.id, limit=1)
-        silence = now - from_text(last[0].created_at) if last else now - (plan.enabled_at or now)
+        silence = now - (self._last_user_message_at(user.id) or plan.enabled_at or now)
         persona = self.engine.persona(conversation.persona_id)
         instruction = CHECKIN_INSTRUCTION.format(user=user.name, char=persona.name, silence=silence_text(silence))
         return Claim(cursor.lastrowid, user, conversation.id, instruction)

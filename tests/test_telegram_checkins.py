@@ -49,7 +49,7 @@ async def test_a_check_in_goes_out_once_in_the_users_daytime(harness, telegram, 
     assert telegram.bot_texts(ALICE)[-1] == "Good morning! Only a few days until Kyoto. Packed yet?"
     request = fake_openai.chat_requests[-1]
     assert any("Kyoto next Friday" in m["content"] for m in request.messages[1:-1])
-    assert "has not written for" in request.messages[-1]["content"]
+    assert "Alice has not written for about 23 hours" in request.messages[-1]["content"]
     user = harness.store.find_user("tg", ALICE)
     stored = harness.store.messages(harness.store.active_conversation(Owner.user(user.id), "assistant").id)[-1]
     assert stored.role == "assistant" and stored.content.startswith("Good morning!")
