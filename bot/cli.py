@@ -134,7 +134,7 @@ async def context(services: Services, user_spec: str, persona_id: str | None, me
     conversation = engine.conversation_for(Owner.user(user.id), persona_id, user=user)
     request = engine.build_request(conversation, user=user, query=message or "",
                                    final_user_text=message if message is not None else "")
-    model = engine.persona(conversation.persona_id).model.model or services.settings.model
+    model = engine.route(conversation, engine.persona(conversation.persona_id)).model
     if as_json:
         click.echo(json.dumps(request_json(request, model), ensure_ascii=False, indent=2))
     else:

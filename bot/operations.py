@@ -76,6 +76,9 @@ async def _check_model(services, settings: Settings) -> Check:
     try:
         completion = await asyncio.wait_for(services.client.stream_chat(
             model=settings.model, messages=[{"role": "user", "content": "Say OK."}], max_tokens=1), 30)
+        if completion.fallback_from:
+            return Check("model", False, f"{settings.openai_base_url or 'OpenAI'} failed; the fallback endpoint's "
+                                         f"{completion.model} answered ({completion.latency_ms} ms)")
         return Check("model", True, f"{settings.openai_base_url or 'OpenAI'} answered ({completion.latency_ms} ms)")
     except ModelError as exc:
         return Check("model", False, f"{exc.kind}: {exc.detail}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.life import Life, build_life, with_fallback
 from bot.settings import Settings
 from memory.compaction import CompactionPolicy
 from memory.embeddings import Embedder
@@ -29,11 +30,14 @@ class Services:
     engine: Engine
     memory: LongTermMemory | None = None  # pinned facts (/memory), summaries, compaction
     recall: RecallProvider | None = None
+    life: Life | None = None  # voice, check-ins, model choice, safety (bot/life.py)
 
     async def close(self) -> None:
         await self.engine.close()
         if self.recall is not None:
             await self.recall.close()
+        if self.life is not None:
+            await self.life.close()
         self.store.close()
 
     def resolve_user(self, spec: str) -> User:
@@ -49,8 +53,9 @@ class Services:
         return self.store.ensure_user("local", spec, display_name=spec)
 
 
-def build_services(settings: Settings) -> Services:
-    store = Store(settings.db, synchronous=settings.db_durability.upper())
+def build_services(settings: Settings, *, clock=utc_now) -> Services:
+    """`clock`: the time source of the store and the engine (tests pass a controllable one)."""
+    store = Store(settings.db, synchronous=settings.db_durability.upper(), clock=clock)
     personas = PersonaCatalog(store, PersonaLibrary([settings.personas_dir] if settings.personas_dir else []))
     client = ModelClient(
         base_url=settings.openai_base_url,
@@ -59,7 +64,9 @@ def build_services(settings: Settings) -> Services:
         stall_seconds=settings.stream_stall_seconds,
         send_cache_key=settings.prompt_cache_key,
     )
-    memory, recall, timeline = build_memory(settings, store, client)
+    client = with_fallback(settings, client)
+    memory, recall, timeline = build_memory(settings, store, client, clock=clock)
+    life = build_life(settings, store)
     engine = Engine(
         store, client, personas,
         ModelSettings(model=settings.model, window=settings.window, reply_tokens=settings.reply_reserve,
@@ -67,8 +74,11 @@ def build_services(settings: Settings) -> Services:
         providers=[memory, recall, timeline],
         operator_rules=settings.system_prompt,
         default_timezone=settings.timezone,
+        clock=clock,
+        models=life.router,
     )
-    return Services(settings, store, personas, client, engine, memory, recall)
+    life.attach(engine)
+    return Services(settings, store, personas, client, engine, memory, recall, life)
 
 
 def build_memory(settings: Settings, store: Store, client: ModelClient, *,

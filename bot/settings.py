@@ -82,7 +82,11 @@ HINTS = {
     "TELEGRAM_BOT_TOKEN": "get one from @BotFather and export TELEGRAM_BOT_TOKEN=123456:ABC...",
     "COMPANION_ADMINS": "use comma-separated Telegram user ids, e.g. 1001,1002",
     "COMPANION_ALLOWED_USERS": "use comma-separated Telegram user ids, e.g. 1001,1002",
+    "COMPANION_MODELS": "use comma-separated name=window pairs, e.g. gpt-4o-mini=128000,deepseek-chat=131072",
+    "COMPANION_CHECKIN_QUIET": "use a span of local hours such as 22-9 or 23:30-07:00, or off",
 }
+StrList = Annotated[list[str], NoDecode]
+_MODEL_ENTRY = re.compile(r"^(?P<name>[^=\s]+)\s*(?:=\s*(?P<window>\d+))?$")
 
 
 class Settings(BaseSettings):
@@ -124,6 +128,75 @@ class Settings(BaseSettings):
     price_output: float | None = Field(None, validation_alias="COMPANION_PRICE_OUTPUT", ge=0)
     price_currency: str = Field("USD", validation_alias="COMPANION_PRICE_CURRENCY")
 
+    # --- Companion life: voice, check-ins, model choice, fallback endpoint, safety hook ---
+    # README "Companion life". Audio and moderation endpoints default to OPENAI_BASE_URL;
+    # the main API key is only sent to an endpoint that is that same URL.
+    audio_base_url: str | None = Field(None, validation_alias="COMPANION_AUDIO_BASE_URL")
+    audio_api_key: SecretStr | None = Field(None, validation_alias="COMPANION_AUDIO_API_KEY")
+    stt_model: str | None = Field(None, validation_alias="COMPANION_STT_MODEL")
+    stt_language: str | None = Field(None, validation_alias="COMPANION_STT_LANGUAGE")
+    tts_model: str | None = Field(None, validation_alias="COMPANION_TTS_MODEL")
+    tts_voice: str = Field("alloy", validation_alias="COMPANION_TTS_VOICE", min_length=1)
+    checkins: bool = Field(True, validation_alias="COMPANION_CHECKINS")
+    checkin_quiet: str = Field("22-9", validation_alias="COMPANION_CHECKIN_QUIET")
+    checkin_min_hours: float = Field(4.0, validation_alias="COMPANION_CHECKIN_MIN_HOURS", gt=0)
+    checkin_unanswered: int = Field(2, validation_alias="COMPANION_CHECKIN_UNANSWERED", ge=1)
+    checkin_poll_seconds: float = Field(60.0, validation_alias="COMPANION_CHECKIN_POLL_SECONDS", gt=0)
+    models: StrList = Field(default_factory=list, validation_alias="COMPANION_MODELS")
+    fallback_base_url: str | None = Field(None, validation_alias="COMPANION_FALLBACK_BASE_URL")
+    fallback_api_key: SecretStr | None = Field(None, validation_alias="COMPANION_FALLBACK_API_KEY")
+    fallback_model: str | None = Field(None, validation_alias="COMPANION_FALLBACK_MODEL")
+    fallback_cooldown_seconds: float = Field(60.0, validation_alias="COMPANION_FALLBACK_COOLDOWN", ge=0)
+    moderation_model: str | None = Field(None, validation_alias="COMPANION_MODERATION_MODEL")
+    moderation_base_url: str | None = Field(None, validation_alias="COMPANION_MODERATION_BASE_URL")
+    moderation_api_key: SecretStr | None = Field(None, validation_alias="COMPANION_MODERATION_API_KEY")
+    moderation_words: StrList = Field(default_factory=list, validation_alias="COMPANION_MODERATION_WORDS")
+    moderation_words_file: Path | None = Field(None, validation_alias="COMPANION_MODERATION_WORDS_FILE")
+    moderation_input: Literal["refuse", "warn", "log", "off"] = Field(
+        "refuse", validation_alias="COMPANION_MODERATION_INPUT")
+    moderation_output: Literal["refuse", "warn", "log", "off"] = Field(
+        "refuse", validation_alias="COMPANION_MODERATION_OUTPUT")
+    age_confirmation: bool = Field(False, validation_alias="COMPANION_AGE_CONFIRMATION")
+    minimum_age: int = Field(18, validation_alias="COMPANION_MINIMUM_AGE", ge=1, le=99)
+
+    @field_validator("models", "moderation_words", mode="before")
+    @classmethod
+    def _comma_separated_words(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _model_entries(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            match = _MODEL_ENTRY.match(entry)
+            if not match or (match.group("window") and int(match.group("window")) < 1024):
+                raise ValueError(f"'{entry}' is not name or name=window (a window of at least 1024 tokens)")
+        return value
+
+    @field_validator("checkin_quiet")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        from memory.checkins import parse_quiet
+
+        if parse_quiet(value) is None:
+            raise ValueError(f"'{value}' is not a span of hours")
+        return value
+
+    @field_validator("moderation_words_file")
+    @classmethod
+    def _existing_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"there is no file '{value}'; list one word or phrase per line in it")
+        return value
+
+    @field_validator("audio_base_url", "fallback_base_url", "moderation_base_url", "stt_model", "tts_model",
+                     "fallback_model", "moderation_model", "stt_language", mode="before")
+    @classmethod
+    def _blank_means_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("admins", "allowed_users", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -164,6 +237,28 @@ class Settings(BaseSettings):
 
     def api_key(self) -> str | None:
         return self.openai_api_key.get_secret_value() if self.openai_api_key else None
+
+    def endpoint(self, base_url: str | None, api_key: SecretStr | None) -> tuple[str | None, str | None]:
+        """An extra endpoint's URL and key: unset, it is the main endpoint with the main key;
+        the main key never goes to another URL."""
+        if api_key is not None:
+            return base_url or self.openai_base_url, api_key.get_secret_value()
+        if base_url is None or base_url.rstrip("/") == (self.openai_base_url or "").rstrip("/"):
+            return base_url or self.openai_base_url, self.api_key()
+        return base_url, None
+
+    def model_options(self) -> list[tuple[str, int]]:
+        """COMPANION_MODELS as (name, window); a window left out is the known one."""
+        options = []
+        for entry in self.models:
+            match = _MODEL_ENTRY.match(entry)
+            window = match.group("window")
+            options.append((match.group("name"), int(window) if window else known_window(match.group("name"))))
+        return options
+
+    @property
+    def fallback_enabled(self) -> bool:
+        return bool(self.fallback_base_url or self.fallback_model)
 
     def require_model_access(self) -> None:
         """Checked before any network call to the model."""

@@ -98,6 +98,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "/me — tell me who you are\n"
               "/memory — what I always keep in mind about you\n"
               "/card — this character as a card file\n"
+              "/voice — my replies as voice notes too\n"
+              "/checkin — let me write to you first now and then\n"
+              "/model — choose the model that answers\n"
               "/tz — your time zone\n"
               "/lang — language of these menus\n"
               "/forget — delete all your data",
@@ -115,6 +118,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "/me — 告诉我你是谁\n"
               "/memory — 我一直记着的关于你的事\n"
               "/card — 导出当前角色的角色卡\n"
+              "/voice — 回复时也发语音\n"
+              "/checkin — 允许我偶尔主动找你\n"
+              "/model — 选择回答你的模型\n"
               "/tz — 设置你的时区\n"
               "/lang — 菜单语言\n"
               "/forget — 删除你的全部数据",
@@ -306,6 +312,160 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "用法：/memory、/memory add 内容、/memory edit 编号 内容、/memory delete 编号",
     },
     "tg.memory_invalid": {"en": "That can't be kept: {reason}", "zh": "无法记下：{reason}"},
+    # companion life: voice, check-ins, model choice, fallback, safety
+    "tg.video_unsupported": {
+        "en": "I can't watch videos — could you tell me about it in words?",
+        "zh": "我看不了视频——可以用文字讲给我听吗？",
+    },
+    "tg.voice_too_long": {
+        "en": "This recording is too long for me (Telegram lets bots download at most 20 MB). Send a shorter one?",
+        "zh": "这段录音太长了（Telegram 只允许机器人下载 20 MB 以内的文件）。能发短一点的吗？",
+    },
+    "tg.voice_download_failed": {
+        "en": "I could not download this voice message from Telegram. Try sending it again.",
+        "zh": "无法从 Telegram 下载这条语音。请再发一次。",
+    },
+    "tg.voice_transcription_failed": {
+        "en": "I couldn't make out this voice message (the transcription service failed). Try again, or type it.",
+        "zh": "我没听清这条语音（语音识别服务出错了）。请再试一次，或者打字告诉我。",
+    },
+    "tg.voice_silent": {
+        "en": "I couldn't hear any words in this voice message.",
+        "zh": "这条语音里我没有听到任何话。",
+    },
+    "tg.voice_reply_failed": {
+        "en": "(I couldn't record a voice note this time.)",
+        "zh": "（这次没能录成语音。）",
+    },
+    "tg.voice_on": {
+        "en": "Voice replies are on: you'll get each of my replies as a voice note too. /voice off to stop.",
+        "zh": "语音回复已开启：我的每条回复也会发一条语音。发送 /voice off 关闭。",
+    },
+    "tg.voice_off": {
+        "en": "Voice replies are off. /voice on to hear me again.",
+        "zh": "语音回复已关闭。发送 /voice on 重新开启。",
+    },
+    "tg.voice_status": {
+        "en": "Voice replies are {state}. Use /voice on or /voice off. "
+              "(You can always send me voice messages{listening}.)",
+        "zh": "语音回复目前{state}。使用 /voice on 或 /voice off 切换。（你随时可以给我发语音{listening}。）",
+    },
+    "tg.voice_state_on": {"en": "on", "zh": "已开启"},
+    "tg.voice_state_off": {"en": "off", "zh": "已关闭"},
+    "tg.voice_not_listening": {"en": " — once the operator sets up transcription", "zh": "——需要运营者先设置语音识别"},
+    "tg.voice_not_available": {
+        "en": "Voice replies are not set up on this bot (its operator can set COMPANION_TTS_MODEL).",
+        "zh": "这个机器人没有设置语音回复（运营者可以设置 COMPANION_TTS_MODEL）。",
+    },
+    "tg.voice_private_only": {
+        "en": "Voice replies are for our private chat.",
+        "zh": "语音回复只在私聊中提供。",
+    },
+    "tg.input_refused": {
+        "en": "I can't respond to that message: it goes against this bot's rules. It was not saved.",
+        "zh": "我不能回应这条消息：它违反了这个机器人的规则。这条消息没有被保存。",
+    },
+    "tg.input_warned": {
+        "en": "⚠️ Your message was flagged by this bot's content rules. Please keep to them.",
+        "zh": "⚠️ 你的消息触发了这个机器人的内容规则，请注意遵守。",
+    },
+    "tg.reply_refused": {
+        "en": "I wrote a reply that goes against this bot's rules, so I won't send it. "
+              "Try /retry or say it another way.",
+        "zh": "我写出的回复违反了这个机器人的规则，所以不会发送。可以用 /retry 重试，或换个说法。",
+    },
+    "tg.reply_warned": {
+        "en": "⚠️ This reply was flagged by this bot's content rules.",
+        "zh": "⚠️ 这条回复触发了这个机器人的内容规则。",
+    },
+    "tg.answered_by": {
+        "en": "— answered by {model} (the main model is unavailable right now)",
+        "zh": "——由 {model} 回答（主模型暂时不可用）",
+    },
+    "tg.model_menu": {
+        "en": "The model that answers you now: {current}. Choose another:",
+        "zh": "现在回答你的模型：{current}。可以选择其他模型：",
+    },
+    "tg.model_only_one": {
+        "en": "This bot offers one model: {current}.",
+        "zh": "这个机器人只提供一个模型：{current}。",
+    },
+    "tg.model_set": {
+        "en": "From now on {model} answers you (context window {window} tokens).",
+        "zh": "从现在起由 {model} 回答你（上下文窗口 {window} tokens）。",
+    },
+    "tg.model_unknown": {
+        "en": "This bot does not offer the model “{model}”. Choose one of: {models}",
+        "zh": "这个机器人不提供模型“{model}”。可选：{models}",
+    },
+    "tg.model_pinned": {
+        "en": "Note: {persona} always uses {model}; your choice applies to other characters.",
+        "zh": "注意：{persona}固定使用 {model}；你的选择只对其他角色生效。",
+    },
+    "tg.model_private_only": {
+        "en": "The model is chosen in private chats; groups use the bot's default ({model}).",
+        "zh": "模型只能在私聊中选择；群聊使用机器人的默认模型（{model}）。",
+    },
+    "tg.checkin_on": {
+        "en": "Check-ins are on: I may write to you first, at most once every {every}, never between {quiet} "
+              "your time ({zone}). If you don't answer for a while, I'll wait for you. /checkin off to stop.",
+        "zh": "主动问候已开启：我可能会主动找你，最多每{every}一次，你那里 {quiet}（{zone}）之间不会打扰。"
+              "如果你一阵子没回复，我会等你来找我。发送 /checkin off 关闭。",
+    },
+    "tg.checkin_off": {
+        "en": "Check-ins are off: I'll only write when you do. /checkin on to change that.",
+        "zh": "主动问候已关闭：只有你找我时我才会回复。发送 /checkin on 重新开启。",
+    },
+    "tg.checkin_usage": {
+        "en": "/checkin on [rhythm] — let me write first, e.g. /checkin on 12h (also 2d, weekly)\n"
+              "/checkin quiet 22-8 — hours I stay quiet, in your time zone (/tz); /checkin quiet off for none\n"
+              "/checkin off — stop",
+        "zh": "/checkin on [频率] — 允许我主动找你，例如 /checkin on 12h（也可以 2d、weekly）\n"
+              "/checkin quiet 22-8 — 免打扰时段，按你的时区（/tz）；/checkin quiet off 表示不设\n"
+              "/checkin off — 关闭",
+    },
+    "tg.checkin_bad_rhythm": {
+        "en": "“{value}” is not a rhythm. Use hours or days, e.g. 12h, 2d, daily or weekly.",
+        "zh": "“{value}”不是有效的频率。请用小时或天，例如 12h、2d、daily 或 weekly。",
+    },
+    "tg.checkin_rhythm_range": {
+        "en": "Choose a rhythm between {low} and {high}.",
+        "zh": "请选择 {low} 到 {high} 之间的频率。",
+    },
+    "tg.checkin_bad_quiet": {
+        "en": "“{value}” is not a span of hours. Use e.g. 22-8 or 23:30-07:00, or off.",
+        "zh": "“{value}”不是有效的时段。请用例如 22-8 或 23:30-07:00，或 off。",
+    },
+    "tg.checkin_quiet_set": {
+        "en": "Quiet hours set to {quiet} ({zone}).",
+        "zh": "免打扰时段已设为 {quiet}（{zone}）。",
+    },
+    "tg.checkin_no_quiet": {"en": "no quiet hours", "zh": "不设免打扰"},
+    "tg.checkin_private_only": {
+        "en": "Check-ins are for our private chat: send /checkin to me directly.",
+        "zh": "主动问候只在私聊中提供：请直接私聊我发送 /checkin。",
+    },
+    "tg.checkin_unavailable": {
+        "en": "Check-ins are turned off on this bot.",
+        "zh": "这个机器人关闭了主动问候功能。",
+    },
+    "tg.hours": {"en": "{count} h", "zh": " {count} 小时"},
+    "tg.days": {"en": "{count} days", "zh": " {count} 天"},
+    "tg.day": {"en": "day", "zh": "天"},
+    "tg.age_prompt": {
+        "en": "This bot is for adults. Please confirm that you are {age} or older.",
+        "zh": "这个机器人仅面向成年人。请确认你已年满 {age} 岁。",
+    },
+    "tg.age_yes": {"en": "I am {age} or older", "zh": "我已年满 {age} 岁"},
+    "tg.age_no": {"en": "I am younger", "zh": "我未满 {age} 岁"},
+    "tg.age_confirmed": {
+        "en": "Thank you. Say hello!",
+        "zh": "谢谢确认。来打个招呼吧！",
+    },
+    "tg.age_declined": {
+        "en": "Sorry, this bot is only for adults.",
+        "zh": "抱歉，这个机器人只面向成年人。",
+    },
 }
 
 

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from memory.assembly import AssembledRequest, Budget, ContextTooSmall, StaticBlock, TailPart, assemble
 from memory.model_client import Completion, ErrorKind, ModelClient, ModelError
+from memory.routing import ModelRoute, ModelRouter
 from memory.store import Conversation, HistoryRow, Message, Owner, Store, User, utc_now
 from memory.tokens import Calibration, count_tokens
 from personas import Persona, PersonaError
@@ -114,6 +115,11 @@ class TurnResult:
     @property
     def ok(self) -> bool:
         return self.status in ("complete", "merged")
+
+    @property
+    def model(self) -> str | None:
+        """The model that answered (a fallback endpoint's, when the main one failed)."""
+        return self.completion.model if self.completion else None
 
 
 class _SafeSink:
@@ -222,7 +228,7 @@ def time_part(now: datetime, zone: ZoneInfo) -> TailPart:
 class Engine:
     def __init__(self, store: Store, client: ModelClient, personas: "PersonaLookup", settings: ModelSettings,
                  *, providers: Sequence[ContextProvider] = (), operator_rules: str = "",
-                 default_timezone: str = "UTC", clock=utc_now):
+                 default_timezone: str = "UTC", clock=utc_now, models: ModelRouter | None = None):
         self.store = store
         self.client = client
         self.personas = personas
@@ -231,6 +237,7 @@ class Engine:
         self.operator_rules = operator_rules.strip()
         self.default_timezone = default_timezone
         self.clock = clock
+        self.models = models  # per-user and per-persona model choice (memory/routing.py)
         self.calibration = Calibration(store.calibration_ratios())
         self._locks = _ConversationLocks()
         self._background: set[asyncio.Task] = set()
@@ -263,15 +270,27 @@ class Engine:
         return self.store.conversation(conversation.id)
 
     # -- request building -------------------------------------------------------------
-    def budget(self, model: str | None = None, window: int | None = None) -> Budget:
+    def route(self, conversation: Conversation, persona: Persona) -> ModelRoute:
+        """The model that answers this conversation, and its window."""
+        if self.models is not None:
+            return self.models.route(conversation, persona)
+        return ModelRoute(persona.model.model or self.settings.model, None,
+                          "persona" if persona.model.model else "default")
+
+    def budget(self, model: str | None = None, window: int | None = None, *,
+               model_window: int | None = None) -> Budget:
+        """`model_window`: the window of the routed model (default: the engine's);
+        `window`: a smaller one after a context-length error."""
         s = self.settings
-        if window is None or window >= s.window:
-            return Budget(window=s.window, reply_tokens=s.reply_tokens, tail_tokens=s.tail_tokens,
-                          ratio=self.calibration.ratio(model or s.model))
-        # a shrunk window (after a context-length error) keeps the reserves in proportion
-        scale = window / s.window
+        full = model_window or s.window
+        window = full if window is None else min(window, full)
+        ratio = self.calibration.ratio(model or s.model)
+        if window == s.window:
+            return Budget(window=s.window, reply_tokens=s.reply_tokens, tail_tokens=s.tail_tokens, ratio=ratio)
+        # another model's window, or one shrunk after a context-length error: the reserves
+        # keep their proportion
         return Budget(window=window, reply_tokens=min(s.reply_tokens, window // 4),
-                      tail_tokens=int(s.tail_tokens * scale), ratio=self.calibration.ratio(model or s.model))
+                      tail_tokens=int(s.tail_tokens * window / s.window), ratio=ratio)
 
     def system_text(self, persona: Persona, user: User | None) -> tuple[str, int]:
         """Operator rules, the persona, and the user persona (/me): static, so cacheable.
@@ -295,8 +314,8 @@ class Engine:
                       final_user_text: str | None = None, window: int | None = None) -> AssembledRequest:
         """The exact request for this conversation now. Does not persist anything."""
         persona = self.persona(conversation.persona_id)
-        model = persona.model.model or self.settings.model
-        budget = self.budget(model, window)
+        route = self.route(conversation, persona)
+        budget = self.budget(route.model, window, model_window=route.window)
         context = TurnContext(conversation, persona, user, query, budget)
         system_text, system_tokens = self.system_text(persona, user)
         static_blocks = [block for p in self.providers for block in p.static_blocks(context)]
@@ -366,7 +385,7 @@ class Engine:
         move is what makes the shrink stick for the turns after it."""
         conversation = self.store.conversation(conversation_id)
         persona = self.persona(conversation.persona_id)
-        model = persona.model.model or self.settings.model
+        model = self.route(conversation, persona).model
         safe_sink = _SafeSink(sink)
         outcome = _Generation(conversation, persona, model)
         window = None
@@ -386,7 +405,7 @@ class Engine:
             try:
                 completion = await self.client.stream_chat(
                     model=model, messages=request.payload(),
-                    max_tokens=persona.model.reply_tokens or self.settings.reply_tokens,
+                    max_tokens=persona.model.reply_tokens or request.budget.reply_tokens,
                     temperature=persona.model.temperature if persona.model.temperature is not None
                     else self.settings.temperature,
                     top_p=persona.model.top_p if persona.model.top_p is not None else self.settings.top_p,
@@ -500,6 +519,26 @@ class Engine:
                 self._record(outcome, user, "complete", reply.id)
             self._after_turn(outcome, user)
             return TurnResult("complete", [], extended, None, outcome.completion)
+
+    async def reach_out(self, conversation_id: int, instruction: str, *, user: User | None = None,
+                        sink: ReplySink | None = None) -> TurnResult:
+        """Write first (a check-in): the model answers an unstored `instruction` that follows
+        the whole conversation, and its text is stored as an assistant message of its own."""
+        async with await self._locks(conversation_id):
+            recent = self.store.messages(conversation_id, limit=2)
+            query = "\n".join(m.content for m in recent)
+            outcome = await self._generate(conversation_id, query, user=user, sink=sink, stop=None,
+                                           final_user_text=instruction)
+            if outcome.error is not None:
+                with self.store.db.atomic():
+                    self._record(outcome, user, "failed", None)
+                return TurnResult("failed", [], None, outcome.error)
+            with self.store.db.atomic():
+                message = self.store.add_message(conversation_id, "assistant", outcome.completion.text,
+                                                 speaker_name=outcome.persona.name)
+                self._record(outcome, user, "complete", message.id)
+            self._after_turn(outcome, user)
+            return TurnResult("complete", [], message, None, outcome.completion)
 
     async def undo(self, conversation_id: int) -> list[Message]:
         """Take the last exchange out of the context. It stays in the database, hidden."""

@@ -187,6 +187,6 @@ def m002_user_preferences_groups_and_update_journal(db: Database) -> None:
 def migration_sets() -> list[Migrations]:
     """Every migration set, in the order they are applied (imported here, late, because
     feature modules import the Store that calls this)."""
-    from memory import memory_migrations, persona_catalog
+    from memory import life_schema, memory_migrations, persona_catalog
 
-    return [migrations, persona_catalog.migrations, memory_migrations.migrations]
+    return [migrations, persona_catalog.migrations, memory_migrations.migrations, life_schema.migrations]

@@ -82,6 +82,7 @@ class Completion:
     first_token_ms: int | None
     latency_ms: int
     attempts: int = 1
+    fallback_from: str | None = None  # the model that failed, when a fallback endpoint answered
 
 
 _CONTEXT_PATTERNS = re.compile(

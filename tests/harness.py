@@ -2,7 +2,8 @@
 
 `BotHarness` builds the services from real Settings (a real SQLite file), prepares the
 dispatcher exactly as `companion run` does, and long-polls the fake Bot API in a task.
-`restart()` closes everything and starts again on the same database file.
+`restart()` closes everything and starts again on the same database file. `clock=` gives
+the store and the engine a controllable time source (tests/fakes/clock.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.telegram.app import prepare
 from bot.telegram.streaming import StreamSettings
+from memory.store import utc_now
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import DEFAULT_USER_ID, FakeTelegram
 
@@ -24,7 +26,8 @@ FAST_STREAM = StreamSettings(draft_interval=0.05, edit_interval=0.1, group_edit_
 
 
 class BotHarness:
-    def __init__(self, tmp_path: Path, telegram: FakeTelegram, openai: FakeOpenAI, **overrides):
+    def __init__(self, tmp_path: Path, telegram: FakeTelegram, openai: FakeOpenAI, *, clock=utc_now, **overrides):
+        self.clock = clock
         self.telegram = telegram
         self.openai = openai
         values = dict(openai_base_url=openai.url, openai_api_key="sk-test", model="fake-model",
@@ -43,7 +46,7 @@ class BotHarness:
         return self.services.store
 
     async def start(self) -> "BotHarness":
-        self.services = build_services(self.settings)
+        self.services = build_services(self.settings, clock=self.clock)
         self.bot = self.telegram.make_bot()
         self.dispatcher, _ = await prepare(self.services, self.bot, stream_settings=FAST_STREAM)
         self._polling = asyncio.create_task(self.dispatcher.start_polling(

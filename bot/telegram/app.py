@@ -2,7 +2,8 @@
 
 Services reach handlers through the Dispatcher's workflow data (`Dispatcher(**deps)`,
 handler parameters by name): `engine`, `store`, `settings`, `turns`, `replies`, `me`
-(the bot's own Telegram user). One Router per handler module.
+(the bot's own Telegram user), and for companion life `voice`, `choices`, `model_menu`,
+`checkins`. One Router per handler module.
 
 Start-up: the token is checked with getMe (a clear error if Telegram refuses it), the
 command menu is registered in English and Chinese (failure tolerated), turns a crash
@@ -28,11 +29,15 @@ from aiogram.types import User as TelegramUser
 
 from bot.services import Services, build_services
 from bot.settings import Settings
-from bot.telegram.handlers import account, admin, chat, commands, history, memory, personas, stop
+from bot.telegram.age_gate import AgeGate
+from bot.telegram.checkin_loop import CheckinLoop
+from bot.telegram.handlers import (account, admin, chat, checkins, commands, history, memory, models, personas,
+                                   stop, voice)
 from bot.telegram.middlewares import People, UpdateJournal
 from bot.telegram.responses import pin_response_types
 from bot.telegram.streaming import ActiveReplies, StreamSettings
 from bot.telegram.turns import TurnRunner
+from bot.telegram.voice import VoiceDesk
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 8.0
@@ -43,12 +48,14 @@ COMMANDS = {
            ("undo", "Undo the last exchange"), ("memory", "What I remember about you"),
            ("context", "What I see now"), ("search", "Search our history"), ("usage", "Tokens and cost"),
            ("export", "Export this conversation"), ("persona", "Who I am; switch character"),
-           ("me", "Tell me who you are"), ("card", "This character as a card"), ("tz", "Your time zone"),
+           ("me", "Tell me who you are"), ("card", "This character as a card"), ("voice", "Voice replies on/off"),
+           ("checkin", "Let me write first"), ("model", "Choose the model"), ("tz", "Your time zone"),
            ("lang", "Menu language"), ("forget", "Delete all your data")],
     "zh": [("start", "打个招呼"), ("help", "我能做什么"), ("new", "开始新对话"), ("history", "你的对话"),
            ("retry", "换一个回答"), ("continue", "接着写"), ("undo", "撤销上一轮"), ("memory", "我记着的关于你的事"),
            ("context", "我现在看到的内容"), ("search", "搜索历史"), ("usage", "用量与费用"), ("export", "导出对话"),
            ("persona", "当前角色；切换角色"), ("me", "告诉我你是谁"), ("card", "把当前角色导出为角色卡"),
+           ("voice", "语音回复开关"), ("checkin", "允许我主动找你"), ("model", "选择模型"),
            ("tz", "你的时区"), ("lang", "菜单语言"), ("forget", "删除你的全部数据")],
 }
 
@@ -64,19 +71,31 @@ def build_dispatcher(services: Services, me: TelegramUser, *, stream_settings: S
     pin_response_types()
     settings = services.settings
     replies = ActiveReplies()
+    life = services.life
+    voice_desk = VoiceDesk(life.audio, life.choices)
     turns = TurnRunner(services.engine, replies, stream_settings=stream_settings, daily_tokens=settings.daily_tokens,
                        cached_token_weight=settings.cached_token_weight, default_timezone=settings.timezone,
-                       admins=settings.admins)
+                       admins=settings.admins, safety=life.safety, voice=voice_desk)
     dispatcher = Dispatcher(engine=services.engine, store=services.store, settings=settings, turns=turns,
                             memory=services.memory,
                             replies=replies, me=me, personas=services.personas)
+    dispatcher.workflow_data.update(voice=voice_desk, choices=life.choices, model_menu=life.menu,
+                                    checkins=life.checkins)
     journal = UpdateJournal(services.store)
     dispatcher["journal"] = journal
     dispatcher.update.outer_middleware(journal)
     dispatcher.update.outer_middleware(People(services.store, admins=settings.admins,
                                               allowed_users=settings.allowed_users,
                                               open_to_all=settings.open_to_all))
-    for module in (stop, admin, account, history, commands, memory, personas, chat):
+    if settings.age_confirmation:
+        dispatcher.update.outer_middleware(AgeGate(life.choices, minimum_age=settings.minimum_age))
+    if life.checkins is not None:
+        checkin_loop = CheckinLoop(life.checkins, turns, poll_seconds=settings.checkin_poll_seconds,
+                                   stream_settings=stream_settings)
+        dispatcher["checkin_loop"] = checkin_loop
+        dispatcher.startup.register(checkin_loop.start)
+        dispatcher.shutdown.register(checkin_loop.stop)
+    for module in (stop, admin, account, history, commands, memory, personas, voice, models, checkins, chat):
         dispatcher.include_router(_detached(module.router))
     dispatcher.errors.register(_on_error)
     return dispatcher
@@ -135,6 +154,8 @@ async def prepare(services: Services, bot: Bot, *,
     dispatcher = build_dispatcher(services, me, stream_settings=stream_settings)
     await register_commands(bot)
     recovered = services.engine.recover()
+    if services.life.checkins is not None:
+        recovered += services.life.checkins.recover()
     journal: UpdateJournal = dispatcher["journal"]
     journal.prune()
     replayed = await replay_unfinished(dispatcher, bot, services)

@@ -52,3 +52,15 @@ class PersonaPage(CallbackData, prefix="personas"):
 
 class DeleteFact(CallbackData, prefix="fact"):
     fact_id: int
+
+
+class ChooseModel(CallbackData, prefix="model"):
+    """Answer with this model from the operator's menu, by its position (names can be long)."""
+
+    index: int
+
+
+class ConfirmAge(CallbackData, prefix="age"):
+    """The answer to the age question of an open bot."""
+
+    adult: bool

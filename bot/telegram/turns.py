@@ -4,6 +4,11 @@ Each operation streams into a `TelegramReply` (drafts or edits, see streaming.py
 sends the final text, stores the Telegram message id with the reply, and adds buttons:
 paging through alternatives after /retry, or Retry after a failure. A user over their
 daily token budget is told so without a model call.
+
+With the safety hook on (memory/moderation.py), what the user wrote is screened before it
+is stored, and the reply before it is shown; a reply that a refuse policy may withhold is
+not previewed while it is written. A reply from the fallback endpoint says which model
+answered. Users who asked for voice replies get the reply as a voice note too.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.telegram.callbacks import RetryTurn, ShowAlternative, UseAlternative
 from bot.telegram.context import ChatContext
 from bot.telegram.streaming import ActiveReplies, StreamSettings, TelegramReply
+from bot.telegram.voice import VoiceDesk
 from bot.texts import error_text, text
 from memory.engine import Engine, TurnResult
+from memory.moderation import SafetyGate, Screening
 from memory.store import Message, to_text
 
 log = logging.getLogger(__name__)
@@ -31,7 +38,8 @@ log = logging.getLogger(__name__)
 class TurnRunner:
     def __init__(self, engine: Engine, replies: ActiveReplies, *, stream_settings: StreamSettings | None = None,
                  daily_tokens: int | None = None, cached_token_weight: float = 0.1,
-                 default_timezone: str = "UTC", admins: list[int] | None = None) -> None:
+                 default_timezone: str = "UTC", admins: list[int] | None = None,
+                 safety: SafetyGate | None = None, voice: VoiceDesk | None = None) -> None:
         self.engine = engine
         self.store = engine.store
         self.replies = replies
@@ -40,11 +48,15 @@ class TurnRunner:
         self.cached_token_weight = cached_token_weight
         self.default_timezone = default_timezone
         self.admins = set(admins or [])
+        self.safety = safety
+        self.voice = voice
 
     # -- operations -------------------------------------------------------------------
     async def answer(self, bot: Bot, ctx: ChatContext, content: str, *, message_id: int | None = None,
                      speaker_name: str | None = None, received_at: float | None = None) -> TurnResult | None:
         conversation = ctx.conversation(self.engine)
+        if not await self._admitted(bot, ctx, content, conversation.id):
+            return None
         return await self._run(bot, ctx, message_id, received_at=received_at, operation=lambda reply: self.engine.submit(
             conversation.id, content, user=ctx.user, speaker_name=speaker_name,
             platform_message_id=message_id, sink=reply, stop=reply.stopped))
@@ -56,6 +68,8 @@ class TurnRunner:
         users, _ = self.store.last_exchange(conversation.id)
         if edited is None or edited.id not in {m.id for m in users}:
             await bot.send_message(ctx.chat_id, text("tg.edit_too_old", ctx.lang), message_thread_id=ctx.thread_id)
+            return None
+        if not await self._admitted(bot, ctx, content, conversation.id):
             return None
         return await self._run(bot, ctx, message_id, operation=lambda reply: self.engine.answer_edit(
             conversation.id, message_id, content, user=ctx.user, speaker_name=speaker_name,
@@ -95,7 +109,7 @@ class TurnRunner:
     async def _run(self, bot: Bot, ctx: ChatContext, message_id: int | None, *,
                    operation: Callable[[TelegramReply], Awaitable[TurnResult]],
                    continued: bool = False, received_at: float | None = None) -> TurnResult | None:
-        if self._over_budget(ctx):
+        if self.over_budget(ctx):
             await bot.send_message(ctx.chat_id, text("tg.budget_exhausted", ctx.lang, limit=self.daily_tokens),
                                    message_thread_id=ctx.thread_id)
             return None
@@ -104,11 +118,32 @@ class TurnRunner:
                               settings=self.stream_settings, registry=self.replies)
         started = time.monotonic()
         turn_id = secrets.token_hex(4)
+        held_back = self.safety is not None and self.safety.holds_replies_back
         async with reply:
-            result = await operation(reply)
-            await self._deliver(bot, ctx, reply, result, continued)
+            result = await operation(_Unshown(reply) if held_back else reply)
+            screening = await self.screen_reply(ctx, result)
+            shown = await self._deliver(bot, ctx, reply, result, continued, screening)
+        if shown and self.voice is not None:
+            await self.voice.say(bot, ctx, shown)
         self._log(turn_id, ctx, result, received_at or started, started)
         return result
+
+    async def _admitted(self, bot: Bot, ctx: ChatContext, content: str, conversation_id: int) -> bool:
+        """The safety hook on what the user wrote: refused input is neither stored nor answered."""
+        if self.safety is None:
+            return True
+        screening = await self.safety.screen_input(content, user_id=ctx.user.id, conversation_id=conversation_id)
+        if screening.refused or screening.warned:
+            key = "tg.input_refused" if screening.refused else "tg.input_warned"
+            await bot.send_message(ctx.chat_id, text(key, ctx.lang), message_thread_id=ctx.thread_id)
+        return not screening.refused
+
+    async def screen_reply(self, ctx: ChatContext, result: TurnResult) -> Screening | None:
+        if self.safety is None or result.reply is None or result.status == "merged":
+            return None
+        return await self.safety.screen_output(result.reply.content, user_id=ctx.user.id,
+                                               conversation_id=result.reply.conversation_id,
+                                               message_id=result.reply.id)
 
     @staticmethod
     def _log(turn_id: str, ctx: ChatContext, result: TurnResult, received_at: float, started: float) -> None:
@@ -122,23 +157,30 @@ class TurnRunner:
             "error": str(result.error.kind) if result.error else None}})
 
     async def _deliver(self, bot: Bot, ctx: ChatContext, reply: TelegramReply, result: TurnResult,
-                       continued: bool) -> None:
+                       continued: bool, screening: Screening | None = None) -> str | None:
+        """Show the outcome; returns the reply text shown, if any."""
         if result.status == "merged":
-            return
+            return None
         retry = self._retry_markup(ctx, result)
         if result.reply is None:
             kind = str(result.error.kind) if result.error else "server"
             await reply.fail(error_text(kind, ctx.lang, getattr(result.error, "detail", "")), retry)
-            return
+            return None
+        if screening is not None and screening.refused:
+            await reply.fail(text("tg.reply_refused", ctx.lang), retry)
+            return None
         shown = result.completion.text if continued and result.completion else result.reply.content
         markup = None if result.error else self.alternatives_markup(result.reply, ctx.lang)
-        ids = await reply.finish(shown, markup)
+        ids = await reply.finish(shown + answered_by(result, ctx.lang), markup)
         if ids and not continued:
             self.store.set_platform_message_id(result.reply.id, ids[0])
+        if screening is not None and screening.warned:
+            await bot.send_message(ctx.chat_id, text("tg.reply_warned", ctx.lang), message_thread_id=ctx.thread_id)
         if result.error is not None:  # a partial reply: say what happened, offer a retry
             kind = str(result.error.kind)
             await bot.send_message(ctx.chat_id, error_text(kind, ctx.lang, result.error.detail),
                                    reply_markup=retry, message_thread_id=ctx.thread_id)
+        return shown
 
     def _retry_markup(self, ctx: ChatContext, result: TurnResult) -> InlineKeyboardMarkup:
         conversation_id = (result.user_messages[0].conversation_id if result.user_messages
@@ -175,7 +217,29 @@ class TurnRunner:
         uncached = totals["prompt_tokens"] - totals["cached_tokens"]
         return int(uncached + totals["cached_tokens"] * self.cached_token_weight + totals["completion_tokens"])
 
-    def _over_budget(self, ctx: ChatContext) -> bool:
+    def over_budget(self, ctx: ChatContext) -> bool:
         if not self.daily_tokens or int(ctx.user.external_id) in self.admins:
             return False
         return self.tokens_today(ctx) >= self.daily_tokens
+
+
+def answered_by(result: TurnResult, lang: str) -> str:
+    """A line under a reply the fallback endpoint wrote, naming its model."""
+    completion = result.completion
+    if completion is None or not completion.fallback_from:
+        return ""
+    return "\n\n" + text("tg.answered_by", lang, model=completion.model)
+
+
+class _Unshown:
+    """A reply sink that shows nothing while the model writes (the reply may be refused);
+    the typing indicator runs until the reply is sent."""
+
+    def __init__(self, reply: TelegramReply) -> None:
+        self.stopped = reply.stopped
+
+    async def delta(self, text: str) -> None:
+        return None
+
+    async def restart(self) -> None:
+        return None

@@ -103,7 +103,7 @@ def export_files(store: Store, engine: Engine, conversation: Conversation, user:
 
 def context_text(engine: Engine, conversation: Conversation, user: User, lang: str) -> str:
     request = engine.build_request(conversation, user=user, query="", final_user_text="")
-    model = engine.persona(conversation.persona_id).model.model or engine.settings.model
+    model = engine.route(conversation, engine.persona(conversation.persona_id)).model
     return f"{text('tg.context_note', lang)}\n```\n{render_summary(request, model)}\n```"
 
 

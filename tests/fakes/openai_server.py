@@ -16,6 +16,15 @@ a short summary quoting the excerpt's first line.
 Embeddings are deterministic: a hashed bag of character bigrams and words (`embed_text`),
 so texts that share words or characters are close, as with a real model; `embedding_error`
 makes the route fail.
+
+Audio and moderation routes, each recorded (`audio_requests`, `moderation_requests`):
+- `/v1/audio/transcriptions` (multipart, as the SDK sends it) refuses, as OpenAI does, a
+  file whose extension it does not accept (Telegram's `.oga`) or whose bytes do not decode
+  as audio; otherwise it answers the next of `transcripts`, else `default_transcript`.
+- `/v1/audio/speech` answers real audio in the requested `response_format` (Ogg Opus or
+  WAV), or in `speech_format` when set (a server that ignores the requested format).
+- `/v1/moderations` flags an input that contains one of `flagged_words`.
+`audio_error` / `moderation_error` make those routes fail with that HTTP status.
 """
 
 from __future__ import annotations
@@ -130,6 +139,12 @@ class FakeOpenAI(ThreadedServer):
         self.default_reply: Callable[[dict[str, Any]], Reply] = lambda body: Reply()
         self.task_reply: Callable[[dict[str, Any]], Reply] = default_task_reply
         self.embedding_error: int | None = None  # an HTTP status for /v1/embeddings to fail with
+        self.transcripts: deque[str] = deque()
+        self.default_transcript = "Hello from a voice message."
+        self.speech_format: str | None = None  # answer speech in this format, whatever was asked
+        self.flagged_words: set[str] = set()
+        self.audio_error: int | None = None
+        self.moderation_error: int | None = None
 
     # -- scripting --------------------------------------------------------------------
     @property
@@ -165,6 +180,16 @@ class FakeOpenAI(ThreadedServer):
         with self.lock:
             return [r for r in self.requests if r.path.endswith("/embeddings")]
 
+    @property
+    def audio_requests(self) -> list[RecordedRequest]:
+        with self.lock:
+            return [r for r in self.requests if "/audio/" in r.path]
+
+    @property
+    def moderation_requests(self) -> list[RecordedRequest]:
+        with self.lock:
+            return [r for r in self.requests if r.path.endswith("/moderations")]
+
     def reset(self) -> None:
         with self.lock:
             self.queue.clear()
@@ -176,6 +201,9 @@ class FakeOpenAI(ThreadedServer):
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/audio/transcriptions", self._transcription)
+        app.router.add_post("/v1/audio/speech", self._speech)
+        app.router.add_post("/v1/moderations", self._moderation)
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -201,6 +229,64 @@ class FakeOpenAI(ThreadedServer):
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+
+    def _record(self, request: web.Request, body: dict[str, Any]) -> None:
+        with self.lock:
+            self.requests.append(RecordedRequest(request.path, dict(request.headers), body, time.time()))
+
+    async def _transcription(self, request: web.Request) -> web.Response:
+        from tests.fakes.audio import decoded_seconds
+
+        body: dict[str, Any] = {}
+        async for part in await request.multipart():
+            if part.filename:
+                body["file"] = {"filename": part.filename, "content_type": part.headers.get("Content-Type"),
+                                "data": await part.read()}
+            else:
+                body[part.name] = await part.text()
+        self._record(request, body)
+        if self.audio_error:
+            return web.json_response({"error": {"message": "audio is down"}}, status=self.audio_error)
+        upload = body.get("file") or {}
+        extension = str(upload.get("filename", "")).rsplit(".", 1)[-1].lower()
+        if extension not in TRANSCRIPTION_FORMATS or decoded_seconds(upload.get("data", b"")) is None:
+            return web.json_response({"error": {"message": "Invalid file format. Supported formats: "
+                                                f"{sorted(TRANSCRIPTION_FORMATS)}", "type": "invalid_request_error"}},
+                                     status=400)
+        with self.lock:
+            transcript = self.transcripts.popleft() if self.transcripts else self.default_transcript
+        return web.json_response({"text": transcript})
+
+    async def _speech(self, request: web.Request) -> web.Response:
+        from tests.fakes.audio import ogg_opus_tone, wav_tone
+
+        body = await request.json()
+        self._record(request, body)
+        if self.audio_error:
+            return web.json_response({"error": {"message": "audio is down"}}, status=self.audio_error)
+        kind = self.speech_format or body.get("response_format") or "mp3"
+        seconds = min(3.0, 0.3 + len(body.get("input", "")) / 200)
+        if kind == "opus":
+            return web.Response(body=ogg_opus_tone(seconds), content_type="audio/ogg")
+        if kind == "wav":
+            return web.Response(body=wav_tone(seconds), content_type="audio/wav")
+        return web.json_response({"error": {"message": f"this fake cannot speak {kind}"}}, status=400)
+
+    async def _moderation(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self._record(request, body)
+        if self.moderation_error:
+            return web.json_response({"error": {"message": "moderation is down"}}, status=self.moderation_error)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        results = []
+        for text in inputs:
+            hit = any(word in str(text).lower() for word in self.flagged_words)
+            categories = {name: hit and name == "harassment" for name in MODERATION_CATEGORIES}
+            results.append({"flagged": hit, "categories": categories,
+                            "category_scores": {name: 0.9 if flagged else 0.01 for name, flagged in categories.items()},
+                            "category_applied_input_types": {name: ["text"] for name in MODERATION_CATEGORIES}})
+        return web.json_response({"id": "modr-fake", "model": body.get("model") or "omni-moderation-latest",
+                                  "results": results})
 
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self.lock:
@@ -301,6 +387,14 @@ class FakeOpenAI(ThreadedServer):
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+
+TRANSCRIPTION_FORMATS = {"flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "wav", "webm"}
+MODERATION_CATEGORIES = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+    "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors", "violence",
+    "violence/graphic",
+)
 
 
 def count_prompt(body: dict[str, Any]) -> int:

@@ -379,6 +379,21 @@ class FakeTelegram(ThreadedServer):
         content["voice"].pop("file_name", None)
         return self._message_in(chat_id, user, content)
 
+    def audio(self, data: bytes, *, file_name: str = "song.mp3", mime_type: str = "audio/mpeg",
+              duration: int = 3, chat_id: int | None = None,
+              user: dict[str, Any] | int | None = None) -> dict[str, Any]:
+        """An audio file (music player style), as sent from the attachment menu."""
+        file_id = self.add_file(data, file_name, mime_type, folder="music")
+        return self._message_in(chat_id, user, {"audio": {**self._file_fields(file_id), "duration": duration}})
+
+    def video_note(self, data: bytes, *, duration: int = 3, chat_id: int | None = None,
+                   user: dict[str, Any] | int | None = None) -> dict[str, Any]:
+        """A round video message (MP4)."""
+        file_id = self.add_file(data, None, "video/mp4", folder="video_notes")
+        content = {"video_note": {**self._file_fields(file_id), "length": 240, "duration": duration}}
+        content["video_note"].pop("mime_type", None)
+        return self._message_in(chat_id, user, content)
+
     def document(self, file_id: str, *, caption: str | None = None, chat_id: int | None = None,
                  user: dict[str, Any] | int | None = None) -> dict[str, Any]:
         """A document message for a file registered with `add_file`."""

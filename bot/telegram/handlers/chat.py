@@ -1,4 +1,7 @@
-"""Messages: what the user writes (or sends) becomes a turn; edits re-answer the last one.
+"""Messages: what the user writes, sends or says becomes a turn; edits re-answer the last one.
+
+Voice notes, audio files and video notes are transcribed (bot/telegram/voice.py) and
+answered like text, stored with a mark that they were spoken.
 
 In groups the bot answers when addressed (mention, reply to it, or a command); other
 messages it can see (privacy mode off) are kept as context of who said what, without a
@@ -14,6 +17,7 @@ from aiogram.types import User as TelegramUser
 from bot.telegram.context import ChatContext
 from bot.telegram.describe import addressed_to_bot, describe
 from bot.telegram.turns import TurnRunner
+from bot.telegram.voice import VoiceDesk
 from bot.texts import text
 from memory.engine import Engine
 from memory.store import User
@@ -34,9 +38,17 @@ def _content(message: Message, ctx: ChatContext, engine: Engine, me: TelegramUse
 
 
 @router.message(SPOKEN)
-async def spoken(message: Message, user: User, lang: str, me: TelegramUser) -> None:
-    if message.chat.type == "private" or addressed_to_bot(message, me.username, me.id):
-        await message.reply(text("tg.voice_unsupported", lang))
+async def spoken(message: Message, bot: Bot, user: User, lang: str, turns: TurnRunner, me: TelegramUser,
+                 voice: VoiceDesk, received_at: float | None = None, replayed: bool = False) -> None:
+    ctx = ChatContext.of(message, user, lang)
+    if not ctx.private and not addressed_to_bot(message, me.username, me.id):
+        return
+    if replayed and await turns.already_handled(bot, ctx, message.message_id):
+        return
+    words = await voice.hear(bot, message, lang)
+    if words is not None:
+        await turns.answer(bot, ctx, words, message_id=message.message_id, speaker_name=_speaker(message, ctx),
+                           received_at=received_at)
 
 
 @router.message(F.chat.type == "private")
