@@ -76,9 +76,9 @@ async def choose_persona(callback: CallbackQuery, callback_data: ChoosePersona, 
         await callback.answer(text("tg.persona_unavailable", lang, id=callback_data.key), show_alert=True)
         return
     await callback.answer()
-    await announce_switch(bot, engine, callback_context(callback, user, lang), entry.persona)
     with suppress(TelegramBadRequest):  # pressed twice, or the message is gone: the switch is what counts
         await callback.message.edit_reply_markup(reply_markup=None)
+    await announce_switch(bot, engine, callback_context(callback, user, lang), entry.persona)
 
 
 @router.message(Command("me"))
