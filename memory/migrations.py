@@ -188,5 +188,6 @@ def migration_sets() -> list[Migrations]:
     """Every migration set, in the order they are applied (imported here, late, because
     feature modules import the Store that calls this)."""
     from memory import persona_catalog
+    from memory.reading import schema as documents_schema
 
-    return [migrations, persona_catalog.migrations]
+    return [migrations, persona_catalog.migrations, documents_schema.migrations]
