@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, time
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
@@ -22,6 +22,7 @@ from bot.telegram.streaming import ActiveReplies, StreamSettings, TelegramReply
 from bot.texts import error_text, text
 from memory.engine import Engine, TurnResult
 from memory.store import Message, to_text
+from memory.vision import ImageInput
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,11 @@ class TurnRunner:
 
     # -- operations -------------------------------------------------------------------
     async def answer(self, bot: Bot, ctx: ChatContext, content: str, *, message_id: int | None = None,
-                     speaker_name: str | None = None) -> TurnResult | None:
+                     speaker_name: str | None = None, images: Sequence[ImageInput] = ()) -> TurnResult | None:
         conversation = ctx.conversation(self.engine)
         return await self._run(bot, ctx, message_id, lambda reply: self.engine.submit(
             conversation.id, content, user=ctx.user, speaker_name=speaker_name,
-            platform_message_id=message_id, sink=reply, stop=reply.stopped))
+            platform_message_id=message_id, sink=reply, stop=reply.stopped, images=images))
 
     async def answer_edit(self, bot: Bot, ctx: ChatContext, message_id: int, content: str, *,
                           speaker_name: str | None = None) -> TurnResult | None:
