@@ -14,6 +14,7 @@ from benchmarks.common import write_results
 
 BENCHMARKS = {
     "core": "benchmarks.bench_core",
+    "documents": "benchmarks.bench_documents",
 }
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.settings import Settings
+from memory.documents import PUBLIC_ONLY, AddressPolicy, Resolver
 from memory.engine import Engine, ModelSettings
 from memory.model_client import ModelClient
 from memory.persona_catalog import PersonaCatalog
+from memory.reading import Reading, build_reading
 from memory.store import Owner, Store, User
 from personas import PersonaLibrary
 
@@ -21,8 +23,10 @@ class Services:
     personas: PersonaCatalog
     client: ModelClient
     engine: Engine
+    reading: Reading
 
     async def close(self) -> None:
+        await self.reading.close()
         await self.engine.close()
         self.store.close()
 
@@ -39,7 +43,10 @@ class Services:
         return self.store.ensure_user("local", spec, display_name=spec)
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, *, link_resolver: Resolver | None = None,
+                   link_policy: AddressPolicy = PUBLIC_ONLY) -> Services:
+    """`link_resolver`/`link_policy`: how links in messages are resolved and which
+    addresses they may reach (tests inject a resolver; production keeps the defaults)."""
     store = Store(settings.db)
     personas = PersonaCatalog(store, PersonaLibrary([settings.personas_dir] if settings.personas_dir else []))
     client = ModelClient(
@@ -49,14 +56,18 @@ def build_services(settings: Settings) -> Services:
         stall_seconds=settings.stream_stall_seconds,
         send_cache_key=settings.prompt_cache_key,
     )
+    reading = build_reading(store, client, personas, model=settings.model, window=settings.window,
+                            reply_tokens=settings.reply_reserve, limits=settings.document_limits,
+                            share=settings.documents_share, resolver=link_resolver, policy=link_policy)
     engine = Engine(
         store, client, personas,
         ModelSettings(model=settings.model, window=settings.window, reply_tokens=settings.reply_reserve,
                       tail_tokens=settings.tail_budget, temperature=settings.temperature),
         operator_rules=settings.system_prompt,
         default_timezone=settings.timezone,
+        providers=[reading.provider],
     )
-    return Services(settings, store, personas, client, engine)
+    return Services(settings, store, personas, client, engine, reading=reading)
 
 
 __all__ = ["Owner", "Services", "build_services"]

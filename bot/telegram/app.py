@@ -2,7 +2,8 @@
 
 Services reach handlers through the Dispatcher's workflow data (`Dispatcher(**deps)`,
 handler parameters by name): `engine`, `store`, `settings`, `turns`, `replies`, `me`
-(the bot's own Telegram user). One Router per handler module.
+(the bot's own Telegram user), `personas`, and for documents `jobs`, `reading_desk`,
+`novel_desk`. One Router per handler module.
 
 Start-up: the token is checked with getMe (a clear error if Telegram refuses it), the
 command menu is registered in English and Chinese (failure tolerated), turns a crash
@@ -28,8 +29,11 @@ from aiogram.types import User as TelegramUser
 
 from bot.services import Services, build_services
 from bot.settings import Settings
-from bot.telegram.handlers import account, admin, chat, commands, history, stop
+from bot.telegram.handlers import account, admin, characters, chat, commands, documents, history, stop
+from bot.telegram.jobs import ActiveJobs
 from bot.telegram.middlewares import People, UpdateJournal
+from bot.telegram.novels import NovelDesk
+from bot.telegram.reading import ReadingDesk
 from bot.telegram.streaming import ActiveReplies, StreamSettings
 from bot.telegram.turns import TurnRunner
 
@@ -40,11 +44,13 @@ COMMANDS = {
     "en": [("start", "Say hello"), ("help", "What I can do"), ("new", "New conversation"),
            ("history", "Your conversations"), ("retry", "Another answer"), ("continue", "Continue my reply"),
            ("undo", "Undo the last exchange"), ("context", "What I see now"), ("search", "Search our history"),
-           ("usage", "Tokens and cost"), ("export", "Export this conversation"), ("tz", "Your time zone"),
-           ("lang", "Menu language"), ("forget", "Delete all your data")],
+           ("usage", "Tokens and cost"), ("export", "Export this conversation"), ("docs", "Your documents"),
+           ("characters", "Characters of the novel"), ("asof", "Novel timeline: up to chapter N"),
+           ("tz", "Your time zone"), ("lang", "Menu language"), ("forget", "Delete all your data")],
     "zh": [("start", "打个招呼"), ("help", "我能做什么"), ("new", "开始新对话"), ("history", "你的对话"),
            ("retry", "换一个回答"), ("continue", "接着写"), ("undo", "撤销上一轮"), ("context", "我现在看到的内容"),
-           ("search", "搜索历史"), ("usage", "用量与费用"), ("export", "导出对话"), ("tz", "你的时区"),
+           ("search", "搜索历史"), ("usage", "用量与费用"), ("export", "导出对话"), ("docs", "你的文档"),
+           ("characters", "小说人物"), ("asof", "小说时间线：截至第 N 章"), ("tz", "你的时区"),
            ("lang", "菜单语言"), ("forget", "删除你的全部数据")],
 }
 
@@ -62,15 +68,19 @@ def build_dispatcher(services: Services, me: TelegramUser, *, stream_settings: S
     turns = TurnRunner(services.engine, replies, stream_settings=stream_settings, daily_tokens=settings.daily_tokens,
                        cached_token_weight=settings.cached_token_weight, default_timezone=settings.timezone,
                        admins=settings.admins)
+    jobs = ActiveJobs()
     dispatcher = Dispatcher(engine=services.engine, store=services.store, settings=settings, turns=turns,
-                            replies=replies, me=me, personas=services.personas)
+                            replies=replies, me=me, personas=services.personas, jobs=jobs,
+                            reading_desk=ReadingDesk(services.reading, services.engine, settings, jobs),
+                            novel_desk=NovelDesk(services.reading, services.engine, services.personas, settings,
+                                                 jobs))
     journal = UpdateJournal(services.store)
     dispatcher["journal"] = journal
     dispatcher.update.outer_middleware(journal)
     dispatcher.update.outer_middleware(People(services.store, admins=settings.admins,
                                               allowed_users=settings.allowed_users,
                                               open_to_all=settings.open_to_all))
-    for module in (stop, admin, account, history, commands, chat):
+    for module in (stop, admin, account, history, commands, documents, characters, chat):
         dispatcher.include_router(_detached(module.router))
     dispatcher.errors.register(_on_error)
     return dispatcher

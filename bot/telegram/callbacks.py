@@ -36,3 +36,29 @@ class StarterPrompt(CallbackData, prefix="starter"):
 
     persona_id: str
     index: int
+
+
+class CancelJob(CallbackData, prefix="cancel"):
+    """Stop a running job (reading a document, finding characters) of the user's."""
+
+    job_id: int
+
+
+class ToggleDocument(CallbackData, prefix="doc"):
+    """Attach a document to the current conversation, or detach it."""
+
+    document_id: int
+
+
+class PickCharacter(CallbackData, prefix="char"):
+    """Play a character of a novel: its place in the cached list for (document, chapter limit)."""
+
+    document_id: int
+    upto: int  # 0: the whole book
+    index: int
+
+
+class ExportCard(CallbackData, prefix="card"):
+    """Send a persona as a character card."""
+
+    persona_id: str
