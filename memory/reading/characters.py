@@ -35,6 +35,9 @@ _SPEECH = re.compile(r"([\u4e00-\u9fff]{2,3}?)(?:笑|问|叫|答|喝|骂|哭|怒
 _NOT_NAMES_ZH = set("我们 你们 他们 她们 那人 这人 众人 二人 两个 一个 只见 不知 不是 如何 怎么 今日 如今 这个 那个 自己 心中 大圣 "
                     "一齐 那里 这里 什么 怎的 原来 正是 便是 还是 说着 因笑 因又 于是 那厮 那怪 老者 又问 又道 只得 遂 "
                     "笑着 听了 看了 答应 回道".split())
+_NOT_NAMES_EN = set("The A An It He She They We I You His Her Their Our My Your But And Or If When Then There This That "
+                    "These Those What Who Why How Yes No Not In On At Of To For With By From As So Chapter Book Part "
+                    "Volume Mr Mrs Miss Ms Dr Lady Sir Lord Oh Well".split())
 _CAPITALIZED = re.compile(r"\b(?:(?:Mr|Mrs|Miss|Ms|Dr|Lady|Sir|Lord|Colonel|Captain)\.? )?[A-Z][a-z]+(?: [A-Z][a-z]+)?\b")
 _TITLE = re.compile(r"^(?:Mr|Mrs|Miss|Ms|Dr|Lady|Sir|Lord|Colonel|Captain)\.? ")
 INSTRUCTIONS = (
@@ -61,8 +64,9 @@ class Character:
 def candidate_names(text: str, limit: int = 30) -> list[tuple[str, int]]:
     """Likely names by frequency (see the module doc), most frequent first."""
     counts: Counter[str] = Counter()
-    cjk = sum(1 for char in text[:20000] if "\u4e00" <= char <= "\u9fff")
-    if cjk > 2000:
+    sample = text[:20000]
+    cjk = sum(1 for char in sample if "\u4e00" <= char <= "\u9fff")
+    if cjk > len(sample) / 4:
         for match in _SPEECH.finditer(text):
             name = match.group(1)
             if name not in _NOT_NAMES_ZH and not any(name.startswith(w) for w in ("只", "那", "这", "便", "又")):
@@ -74,6 +78,8 @@ def candidate_names(text: str, limit: int = 30) -> list[tuple[str, int]]:
         found = []
         for name, count in counts.most_common(limit * 4):
             bare = _TITLE.sub("", name)
+            if bare.split(" ")[0] in _NOT_NAMES_EN:
+                continue
             lowered = len(re.findall(rf"\b{re.escape(bare.lower())}\b", text[:400_000])) if " " not in bare else 0
             if count >= 3 and lowered * 4 < count:
                 found.append((name, count))

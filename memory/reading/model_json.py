@@ -73,6 +73,10 @@ def _close_prefix(fragment: str) -> Any | None:
                 break
         elif char == ",":
             cuts.append((index, tuple(stack)))
+    else:
+        tail = fragment.rstrip()
+        if not in_string and tail[-1:] not in ("{", "[", ":", ","):  # ends right after a value: keep it
+            cuts.append((len(tail), tuple(stack)))
     for end, open_brackets in reversed(cuts):
         try:
             return json.loads(fragment[:end] + "".join(reversed(open_brackets)))
