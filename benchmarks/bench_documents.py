@@ -95,7 +95,8 @@ def assembly_figures() -> dict:
             for run in range(RUNS):
                 conversation = store.conversation(conversation_id)
                 started = time.perf_counter()
-                request = engine.build_request(conversation, user=owner, query=queries[run % len(queries)])
+                query = queries[run % len(queries)]  # the new message, not stored: the tail goes with it
+                request = engine.build_request(conversation, user=owner, query=query, final_user_text=query)
                 samples.append((time.perf_counter() - started) * 1000)
                 if request.boundary_moved:
                     store.set_boundary(conversation_id, request.boundary_message_id)

@@ -27,7 +27,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.settings import Settings
+from bot.settings import TELEGRAM_DOWNLOAD_LIMIT, Settings
 from bot.telegram.callbacks import ToggleDocument
 from bot.telegram.context import ChatContext
 from bot.telegram.jobs import ActiveJobs, run_job
@@ -61,7 +61,8 @@ def image_type(message: Message) -> str | None:
 
 
 def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f}"
+    value = size / (1024 * 1024)
+    return f"{value:.1f}" if value >= 0.1 else f"{value:.3f}"
 
 
 class ReadingDesk:
@@ -76,12 +77,12 @@ class ReadingDesk:
         """Why a file of this size cannot be read, or None."""
         if size is None:
             return None
+        if size <= self.settings.telegram_download_limit:
+            return None
         limit = self.settings.document_limits.max_document_bytes
-        if size > self.settings.telegram_download_limit and size <= limit:
-            return text("doc.too_big_for_telegram", lang, size=_megabytes(size))
-        if size > limit:
-            return text("doc.too_large", lang, size=_megabytes(size), limit=_megabytes(limit))
-        return None
+        if not self.settings.telegram_api_local and TELEGRAM_DOWNLOAD_LIMIT <= limit:
+            return text("doc.too_big_for_telegram", lang, size=_megabytes(size))  # the Bot API stands in the way
+        return text("doc.too_large", lang, size=_megabytes(size), limit=_megabytes(limit))
 
     async def read_upload(self, bot: Bot, message: Message, ctx: ChatContext) -> IngestResult | None:
         """Download, read, store and attach an uploaded document; None if refused."""

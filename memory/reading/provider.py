@@ -8,8 +8,8 @@ The rule (per conversation, documents in the order they were attached):
   left of that room goes into the static part **verbatim**, the whole text.
 * Any other document is **summarized**: the static part holds its chapter summaries
   (made once by the model, in the background, and kept), and each new message brings
-  the passages of that document that best match it (full-text search, CJK and Latin)
-  into the tail. Until its summaries exist, the static part holds its chapter list.
+  the passages of that document that best match it (full-text search, CJK and Latin;
+  at most `passage_tokens`, 3000 by default, or half the tail) into the tail. Until its summaries exist, the static part holds its chapter list.
   If even the summaries do not fit, each is cut to a length from a fixed ladder; if
   that fails too, the chapter list (or the bare header) stands in.
 
@@ -49,6 +49,7 @@ HEADER_TOKENS = 120  # allowance for a document's markers and header lines
 KEEP_DECISION_SLACK = 1.2  # persisted verbatim documents may exceed the room by this factor
 SUMMARY_LADDER = (10_000, 400, 300, 200, 150, 100, 75, 50, 35, 24)  # tokens per summary
 CACHE_CHARS = 24_000_000
+PASSAGE_TOKENS = 3000  # the passages of one turn together, at most (a quarter of a small tail)
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,12 @@ class PlannedDocument:
 
 class ReadingProvider(ContextProvider):
     def __init__(self, documents: DocumentStore, summarizer: Summarizer, *, share: float = DOCUMENTS_SHARE,
-                 passages_per_turn: int = 6, cache_chars: int = CACHE_CHARS):
+                 passages_per_turn: int = 6, passage_tokens: int = PASSAGE_TOKENS, cache_chars: int = CACHE_CHARS):
         self.documents = documents
         self.summarizer = summarizer
         self.share = share
         self.passages_per_turn = passages_per_turn
+        self.passage_tokens = passage_tokens
         self.cache_chars = cache_chars
         self._blocks: OrderedDict[tuple, tuple[str, int]] = OrderedDict()
         self._cached_chars = 0
@@ -134,12 +136,13 @@ class ReadingProvider(ContextProvider):
         """Summaries within `room` tokens, else the chapter list, else the bare header."""
         document, limit = attachment.document, attachment.limit
         chapters = self.chapters(document.id)
-        lines = self.summarizer.lines(document.id, limit)
-        if lines:
+        if self.summarizer.is_complete(document.id):
+            lines = None  # read only when a block must be rendered
             for cap in SUMMARY_LADDER:
                 key = ("summaries", document.id, limit, cap)
                 cached = self._cached(key)
                 if cached is None:
+                    lines = lines or self.summarizer.lines(document.id, limit)
                     capped = [type(line)(line.chapter_index, truncate_to_tokens(line.summary, cap, "…"))
                               for line in lines]
                     block = summaries_block(document, chapters, capped, limit)
@@ -192,6 +195,14 @@ class ReadingProvider(ContextProvider):
             query += " " + link.character_name  # the character's own scenes rank first
         scopes = [(p.document_id, p.attachment.limit) for p in planned]
         found = self.documents.search_passages(scopes, query, limit=self.passages_per_turn)
+        room = min(self.passage_tokens, context.budget.ours(context.budget.tail_tokens) // 2)
+        kept, used = [], 0
+        for passage in found:  # best first, within the room (stored counts: nothing to count here)
+            if kept and used + passage.tokens > room:
+                break
+            kept.append(passage)
+            used += passage.tokens
+        found = kept
         if not found:
             return ()
         order = {p.document_id: index for index, p in enumerate(planned)}

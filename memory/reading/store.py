@@ -34,6 +34,9 @@ _STOPWORDS = frozenset(
     "the and for are but not you all any can had her was one our out his has him how its may new now "
     "she who did get let say too use that with have this will your from they been were what when "
     "there their would about which them then than into some could other these also just more very".split()
+    # …and the Chinese bigrams of question words and pronouns, in nearly every passage.
+    + "什么 为什 怎么 怎样 哪里 哪个 如何 是谁 我们 你们 他们 她们 一个 这个 那个 没有 不是 知道 可以 时候 自己 的是 了什 "
+      "是什 有什 给了 在哪 吗".split()
 )
 MAX_QUERY_TERMS = 48
 
@@ -379,13 +382,18 @@ class DocumentStore:
             else:
                 clauses.append("(p.document_id = ? AND (p.chapter_index IS NULL OR p.chapter_index < ?))")
                 params += [document_id, chapter_limit]
-        rows = self.db.execute(
-            f"SELECT {', '.join('p.' + c.strip() for c in _PASSAGE_COLUMNS.split(','))} "
-            "FROM document_passages_fts f JOIN document_passages p ON p.id = f.rowid "
+        # Rank ids first, then read the few texts: sorting whole passages costs more than ranking.
+        ranked = [row[0] for row in self.db.execute(
+            "SELECT p.id FROM document_passages_fts f JOIN document_passages p ON p.id = f.rowid "
             f"WHERE document_passages_fts MATCH ? AND ({' OR '.join(clauses)}) "
             "ORDER BY bm25(document_passages_fts, 0.0, 1.0), p.id LIMIT ?",
-            [expression, *params, limit]).fetchall()
-        return [StoredPassage(*row) for row in rows]
+            [expression, *params, limit]).fetchall()]
+        if not ranked:
+            return []
+        rows = self.db.execute(f"SELECT {_PASSAGE_COLUMNS} FROM document_passages WHERE id IN "
+                               f"({', '.join('?' * len(ranked))})", ranked).fetchall()
+        by_id = {row[0]: StoredPassage(*row) for row in rows}
+        return [by_id[passage_id] for passage_id in ranked]
 
     def passages_mentioning(self, document_id: int, names: Iterable[str], limit: int | None) -> list[int]:
         """Ids of passages (chapters 1..limit) containing any of the names, in reading order."""
