@@ -24,7 +24,7 @@ from bot.cli import Failure, with_services
 from bot.services import Services
 from bot.texts import text
 from memory.documents import DocumentError
-from memory.reading import CancelToken, Cancelled, Character
+from memory.reading import Cancelled, CancelToken, Character
 from memory.store import Owner
 from personas import card_to_json, card_to_png
 

@@ -93,3 +93,25 @@ async def companion(tmp_path, telegram, fake_openai):
     harness = await BotHarness(tmp_path, telegram, fake_openai).start()
     yield harness
     await harness.stop()
+
+
+# -- documents and novels (memory/reading) --------------------------------------------------
+@pytest.fixture
+def documents(store):
+    from memory.reading import DocumentStore
+
+    return DocumentStore(store)
+
+
+@pytest.fixture
+def alice(store):
+    """A local user, as the terminal chat and the CLI create them."""
+    return store.ensure_user("local", "alice")
+
+
+@pytest.fixture
+async def model_client(fake_openai):
+    """The real model client against the fake server, with short deadlines."""
+    client = ModelClient(base_url=fake_openai.url, api_key="k", deadline_seconds=5, stall_seconds=2, max_backoff=0.1)
+    yield client
+    await client.close()

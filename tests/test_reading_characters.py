@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from memory.model_client import ModelClient
-from memory.reading import CancelToken, Cancelled, CharacterFinder, DocumentStore, Ingestor
+from memory.reading import Cancelled, CancelToken, CharacterFinder, Ingestor
 from memory.reading.characters import candidate_names, characters_from_reply
 from memory.reading.model_json import parse_model_json
 from tests.fakes.documents import shared_data_file
@@ -14,25 +13,13 @@ from tests.fakes.openai_server import Reply
 
 
 @pytest.fixture
-def documents(store):
-    return DocumentStore(store)
-
-
-@pytest.fixture
-async def client(fake_openai):
-    client = ModelClient(base_url=fake_openai.url, api_key="k", deadline_seconds=5, stall_seconds=2, max_backoff=0.1)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
 def novel(documents, store):
     owner = store.ensure_user("local", "a")
     return Ingestor(documents).ingest_bytes(chinese_novel().encode(), "西游.txt", owner).document
 
 
-def finder(documents, client, **options):
-    return CharacterFinder(documents, client, model="fake-model", chunk_tokens=options.pop("chunk_tokens", 4000),
+def finder(documents, model_client, **options):
+    return CharacterFinder(documents, model_client, model="fake-model", chunk_tokens=options.pop("chunk_tokens", 4000),
                            **options)
 
 
@@ -69,11 +56,12 @@ def test_character_replies_in_many_shapes(reply, names):
         assert characters_from_reply(reply)[0].line == "the second daughter"
 
 
-async def test_the_model_names_them_the_text_ranks_them_and_the_result_is_cached(documents, client, novel,
+async def test_the_model_names_them_the_text_ranks_them_and_the_result_is_cached(documents, model_client, novel,
                                                                                    fake_openai):
     fake_openai.default_reply = NovelModel(characters=ZH_CHARACTERS_REPLY)
     progress = []
-    found = await finder(documents, client).find(novel.id, progress=lambda stage, pct: progress.append((stage, pct)))
+    found = await finder(documents, model_client).find(
+        novel.id, progress=lambda stage, pct: progress.append((stage, pct)))
     assert found[0].name == "孙悟空" and {c.name for c in found} == {"孙悟空", "唐僧", "猪八戒"}  # not 哪吒
     assert found[0].line == "花果山的石猴，神通广大" and found[0].aliases == ["美猴王"]  # 行者 is not in this text
     assert found[0].mentions >= found[1].mentions >= found[2].mentions > 0
@@ -81,35 +69,35 @@ async def test_the_model_names_them_the_text_ranks_them_and_the_result_is_cached
     request = character_requests(fake_openai)[0]
     assert request.messages[0]["role"] == "system" and "<<<EXCERPT>>>" in user_text(request.body)
     assert "孙悟空" in user_text(request.body).split("<<<EXCERPT>>>")[0]  # the frequency hint
-    again = await finder(documents, client).find(novel.id)
+    again = await finder(documents, model_client).find(novel.id)
     assert [c.name for c in again] == [c.name for c in found] and len(character_requests(fake_openai)) == 1
 
 
-async def test_the_timeline_limits_what_is_read_and_found(documents, client, novel, fake_openai):
+async def test_the_timeline_limits_what_is_read_and_found(documents, model_client, novel, fake_openai):
     fake_openai.default_reply = NovelModel(characters=ZH_CHARACTERS_REPLY)
-    found = await finder(documents, client).find(novel.id, 2)
+    found = await finder(documents, model_client).find(novel.id, 2)
     assert [c.name for c in found] == ["孙悟空"]  # 唐僧 and 八戒 come later
     assert "大闹天宫" not in user_text(character_requests(fake_openai)[0].body)
 
 
-async def test_malformed_replies_are_skipped_and_partial_ones_used(documents, client, store, fake_openai):
+async def test_malformed_replies_are_skipped_and_partial_ones_used(documents, model_client, store, fake_openai):
     owner = store.ensure_user("local", "b")
     long = Ingestor(documents).ingest_bytes((chinese_novel() * 6).encode(), "long.txt", owner).document
     partial = '```json\n{"characters": [{"name": "唐僧", "line": "师父"}, {"name": "猪八戒", "line": "贪'
     fake_openai.enqueue(Reply("Sorry, I can't do that."), Reply(partial, chunk_size=100),
                         Reply("[{\"name\": \"孙悟空\"},]", chunk_size=100), Reply.error(400, "bad"))
-    found = await finder(documents, client, chunk_tokens=400).find(long.id)
+    found = await finder(documents, model_client, chunk_tokens=400).find(long.id)
     assert len(character_requests(fake_openai)) == 4
     assert {c.name for c in found} == {"唐僧", "孙悟空", "猪八戒"}
 
 
-async def test_when_the_model_gives_nothing_the_frequent_names_stand_in(documents, client, novel, fake_openai):
+async def test_when_the_model_gives_nothing_the_frequent_names_stand_in(documents, model_client, novel, fake_openai):
     fake_openai.default_reply = NovelModel(characters="no idea")
-    found = await finder(documents, client).find(novel.id)
+    found = await finder(documents, model_client).find(novel.id)
     assert "孙悟空" in [c.name for c in found] and all(c.line == "" for c in found)
 
 
-async def test_cancelling_between_chunks(documents, client, store, fake_openai):
+async def test_cancelling_between_chunks(documents, model_client, store, fake_openai):
     owner = store.ensure_user("local", "b")
     long = Ingestor(documents).ingest_bytes((chinese_novel() * 6).encode(), "long.txt", owner).document
     fake_openai.default_reply = NovelModel(characters=ZH_CHARACTERS_REPLY)
@@ -120,8 +108,8 @@ async def test_cancelling_between_chunks(documents, client, store, fake_openai):
             token.cancel()
 
     with pytest.raises(Cancelled):
-        await finder(documents, client, chunk_tokens=400).find(long.id, progress=progress, cancel=token)
-    assert len(character_requests(fake_openai)) == 1 and finder(documents, client).cached(long.id, None) is None
+        await finder(documents, model_client, chunk_tokens=400).find(long.id, progress=progress, cancel=token)
+    assert len(character_requests(fake_openai)) == 1 and finder(documents, model_client).cached(long.id, None) is None
 
 
 def test_the_scripted_reply_is_what_models_send():

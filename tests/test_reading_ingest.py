@@ -7,22 +7,12 @@ import zipfile
 import pytest
 
 from memory.documents import AddressPolicy, DocumentError, DocumentLimits, ErrorCode
-from memory.reading import CancelToken, Cancelled, DocumentStore, Ingestor
+from memory.reading import Cancelled, CancelToken, Ingestor
 from tests.fakes.documents import make_docx, make_epub, make_pdf, make_zip, patch_declared_size, shared_data_file
 from tests.fakes.novels import EN_CHAPTERS, ZH_CHAPTERS, chinese_novel
 from tests.fakes.web_server import FakeWebServer, NameMap
 
 LOOPBACK_FOR_TESTS = AddressPolicy(allow_loopback_for_tests=True)
-
-
-@pytest.fixture
-def documents(store):
-    return DocumentStore(store)
-
-
-@pytest.fixture
-def alice(store):
-    return store.ensure_user("local", "alice")
 
 
 @pytest.fixture
@@ -139,7 +129,8 @@ def test_oversized_input_is_refused_before_reading(documents, alice, tmp_path):
 
 def test_progress_goes_up_to_100_through_the_stages(ingestor, alice):
     seen = []
-    ingestor.ingest_bytes(chinese_novel().encode(), "novel.txt", alice, progress=lambda stage, pct: seen.append((stage, pct)))
+    ingestor.ingest_bytes(chinese_novel().encode(), "novel.txt", alice,
+                          progress=lambda stage, pct: seen.append((stage, pct)))
     percents = [pct for _, pct in seen]
     assert percents == sorted(percents) and percents[-1] == 100
     assert [stage for stage, _ in seen][0] == "extract" and seen[-1][0] == "index"

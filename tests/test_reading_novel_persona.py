@@ -5,12 +5,17 @@ import json
 import pytest
 
 from memory.engine import TurnContext
-from memory.model_client import ModelClient
+from memory.model_client import ModelError
 from memory.persona_catalog import PersonaCatalog
-from memory.reading import Character, DocumentStore, Ingestor, NovelPersonas, ReadingProvider, Summarizer
+from memory.reading import (
+    Character,
+    Ingestor,
+    NovelPersonas,
+    ReadingProvider,
+    Summarizer,
+)
 from memory.reading.novel_persona import (
     lines_from_text,
-    persona_from_profile,
     profile_from_reply,
     verified_lines,
 )
@@ -26,13 +31,9 @@ from tests.fakes.novels import (
     long_chinese_novel,
     user_text,
 )
+from tests.fakes.openai_server import Reply
 
 MONKEY = Character("孙悟空", aliases=["美猴王"])
-
-
-@pytest.fixture
-def documents(store):
-    return DocumentStore(store)
 
 
 @pytest.fixture
@@ -41,25 +42,13 @@ def catalog(store):
 
 
 @pytest.fixture
-async def client(fake_openai):
-    client = ModelClient(base_url=fake_openai.url, api_key="k", deadline_seconds=5, stall_seconds=2, max_backoff=0.1)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-def alice(store):
-    return store.ensure_user("local", "alice")
-
-
-@pytest.fixture
 def novel(documents, alice):
     return Ingestor(documents).ingest_bytes(chinese_novel().encode(), "西游.txt", alice).document
 
 
 @pytest.fixture
-def personas(documents, client, catalog):
-    return NovelPersonas(documents, client, catalog, model="fake-model", excerpt_tokens=4000)
+def personas(documents, model_client, catalog):
+    return NovelPersonas(documents, model_client, catalog, model="fake-model", excerpt_tokens=4000)
 
 
 def profile_requests(fake_openai):
@@ -152,3 +141,12 @@ async def test_the_characters_own_scenes_come_with_each_message(personas, docume
     parts = provider.tail_parts(context)
     assert parts and "孙悟空" in parts[0].text
     await engine.close()
+
+
+async def test_a_failing_model_makes_no_persona_and_caches_nothing(personas, catalog, documents, novel, alice,
+                                                                    fake_openai):
+    fake_openai.default_reply = lambda body: Reply.error(401, "bad key")
+    with pytest.raises(ModelError):
+        await personas.create(alice, novel.id, MONKEY)
+    assert [e.persona.id for e in catalog.available_to(alice) if e.source == "novel"] == []
+    assert documents.cached(novel.id, "profile", "孙悟空", None) is None

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from memory.reading.progress import CancelToken, Cancelled, Stages
+from memory.reading.progress import Cancelled, CancelToken, Stages
 
 
 def test_stages_map_onto_one_percentage_that_never_goes_back():

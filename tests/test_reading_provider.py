@@ -5,21 +5,11 @@ import re
 import pytest
 
 from memory.engine import TurnContext
-from memory.reading import DocumentStore, Ingestor, ReadingProvider, Summarizer
+from memory.reading import Ingestor, ReadingProvider, Summarizer
 from memory.store import Owner
 from memory.tokens import count_tokens
 from tests.conftest import make_engine
 from tests.fakes.novels import NovelModel, chinese_novel, english_novel, kind_of, long_chinese_novel
-
-
-@pytest.fixture
-def documents(store):
-    return DocumentStore(store)
-
-
-@pytest.fixture
-def alice(store):
-    return store.ensure_user("local", "alice")
 
 
 @pytest.fixture

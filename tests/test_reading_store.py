@@ -7,21 +7,11 @@ from datetime import timedelta
 import pytest
 
 from memory.documents import extract_bytes
-from memory.reading import CancelToken, Cancelled, DocumentStore, Ingestor
+from memory.reading import Cancelled, CancelToken, DocumentStore, Ingestor
 from memory.reading.store import DocumentHeader, PreparedPassage, search_terms
 from memory.store import Owner, Store
 from memory.tokens import count_tokens
 from tests.fakes.novels import chinese_novel, english_novel
-
-
-@pytest.fixture
-def documents(store):
-    return DocumentStore(store)
-
-
-@pytest.fixture
-def alice(store):
-    return store.ensure_user("local", "alice")
 
 
 def ingest(documents, owner, text, name="novel.txt"):
@@ -116,7 +106,7 @@ def test_a_failed_or_cancelled_save_leaves_nothing(documents, alice):
         raise RuntimeError("disk on fire")
 
     with pytest.raises(RuntimeError):
-        documents.save(_header(alice.id), failing())
+        documents.save(_header(alice.id), failing)
     token = CancelToken()
 
     def cancelled():
@@ -125,7 +115,7 @@ def test_a_failed_or_cancelled_save_leaves_nothing(documents, alice):
         yield [PreparedPassage(None, 5, 10, 2, "world")]
 
     with pytest.raises(Cancelled):
-        documents.save(_header(alice.id), cancelled(), cancel=token)
+        documents.save(_header(alice.id), cancelled, cancel=token)
     assert set(documents.counts().values()) == {0}
 
 

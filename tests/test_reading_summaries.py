@@ -2,25 +2,10 @@
 
 import asyncio
 
-import pytest
-
-from memory.reading import DocumentStore, Ingestor, Summarizer
+from memory.reading import Ingestor, Summarizer
 from memory.reading.summaries import SummaryUnit, summary_units
-from memory.model_client import ModelClient
 from tests.fakes.novels import NovelModel, kind_of, long_chinese_novel, user_text
 from tests.fakes.openai_server import Reply
-
-
-@pytest.fixture
-def documents(store):
-    return DocumentStore(store)
-
-
-@pytest.fixture
-async def client(fake_openai):
-    client = ModelClient(base_url=fake_openai.url, api_key="k", deadline_seconds=5, stall_seconds=2, max_backoff=0.1)
-    yield client
-    await client.close()
 
 
 def test_units_never_cross_chapters_and_stay_within_the_size():
@@ -31,11 +16,12 @@ def test_units_never_cross_chapters_and_stay_within_the_size():
     assert summary_units([], 1000) == []
 
 
-async def test_summaries_are_made_once_and_name_long_chapters_by_part(documents, store, client, fake_openai):
+async def test_summaries_are_made_once_and_name_long_chapters_by_part(documents, store, model_client, fake_openai):
     fake_openai.default_reply = NovelModel()
     owner = store.ensure_user("local", "a")
-    document = Ingestor(documents, passage_chars=150).ingest_bytes(long_chinese_novel().encode(), "n.txt", owner).document
-    summarizer = Summarizer(documents, client, model="fake-model", unit_tokens=200)
+    ingestor = Ingestor(documents, passage_chars=150)
+    document = ingestor.ingest_bytes(long_chinese_novel().encode(), "n.txt", owner).document
+    summarizer = Summarizer(documents, model_client, model="fake-model", unit_tokens=200)
     assert summarizer.lines(document.id, None) is None and not summarizer.is_complete(document.id)
     progress = []
     made = await summarizer.summarize(document.id, progress=lambda stage, pct: progress.append(pct))
@@ -49,11 +35,11 @@ async def test_summaries_are_made_once_and_name_long_chapters_by_part(documents,
     assert summarizer.tokens(document.id, None) > summarizer.tokens(document.id, 2)
 
 
-async def test_a_model_failure_stops_the_background_work_and_keeps_what_was_made(documents, store, client,
+async def test_a_model_failure_stops_the_background_work_and_keeps_what_was_made(documents, store, model_client,
                                                                                 fake_openai):
     owner = store.ensure_user("local", "a")
     document = Ingestor(documents).ingest_bytes(long_chinese_novel().encode(), "n.txt", owner).document
-    summarizer = Summarizer(documents, client, model="fake-model", unit_tokens=300)
+    summarizer = Summarizer(documents, model_client, model="fake-model", unit_tokens=300)
     fake_openai.enqueue("第一段摘要。", Reply.error(401, "bad key"))
     summarizer.schedule(document.id)
     summarizer.schedule(document.id)  # asked twice: one worker, one pass
@@ -67,11 +53,11 @@ async def test_a_model_failure_stops_the_background_work_and_keeps_what_was_made
         len(summarizer.units(document.id)) + 1
 
 
-async def test_close_cancels_the_background_work(documents, store, client, fake_openai):
+async def test_close_cancels_the_background_work(documents, store, model_client, fake_openai):
     fake_openai.default_reply = lambda body: Reply("慢。", delay=5)
     owner = store.ensure_user("local", "a")
     document = Ingestor(documents).ingest_bytes(long_chinese_novel().encode(), "n.txt", owner).document
-    summarizer = Summarizer(documents, client, model="fake-model", unit_tokens=300)
+    summarizer = Summarizer(documents, model_client, model="fake-model", unit_tokens=300)
     summarizer.schedule(document.id)
     await asyncio.sleep(0.2)
     await asyncio.wait_for(summarizer.close(), 2)

@@ -27,7 +27,7 @@ from bot.telegram.context import ChatContext
 from bot.texts import error_text, language_of, text
 from memory.documents import DocumentError
 from memory.model_client import ModelError
-from memory.reading import CancelToken, Cancelled, Progress
+from memory.reading import Cancelled, CancelToken, Progress
 
 T = TypeVar("T")
 

@@ -16,6 +16,7 @@ chapters). Module map:
     characters     `CharacterFinder`: the main characters of a novel
     novel_persona  `NovelPersonas`: a persona (with lorebook) from one character, timeline
     model_json     robust parsing of JSON written by models
+    ask            one request to the model for these jobs (document text never as instructions)
     progress       progress reports and cancellation tokens
     service        `Reading`, the bundle the composition root builds
 
@@ -23,9 +24,9 @@ Nothing here imports aiogram, click or `bot/`.
 """
 
 from memory.reading.characters import Character, CharacterFinder
-from memory.reading.ingest import IngestResult, Ingestor
+from memory.reading.ingest import Ingestor, IngestResult
 from memory.reading.novel_persona import NovelPersonas
-from memory.reading.progress import CancelToken, Cancelled, Progress
+from memory.reading.progress import Cancelled, CancelToken, Progress
 from memory.reading.provider import DOCUMENTS_SHARE, PlannedDocument, ReadingProvider
 from memory.reading.service import Reading, build_reading
 from memory.reading.store import Attachment, DocumentStore, StoredChapter, StoredDocument

@@ -19,12 +19,14 @@ the frequency candidates are returned (without their lines) rather than nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from memory.model_client import ModelClient, ModelError
+from memory.reading.ask import ask
 from memory.reading.model_json import parse_model_json, string_list, text_field
 from memory.reading.progress import CancelToken, Progress, Stages
 from memory.reading.store import DocumentStore
@@ -35,11 +37,12 @@ _SPEECH = re.compile(r"([\u4e00-\u9fff]{2,3}?)(?:笑|问|叫|答|喝|骂|哭|怒
 _NOT_NAMES_ZH = set("我们 你们 他们 她们 那人 这人 众人 二人 两个 一个 只见 不知 不是 如何 怎么 今日 如今 这个 那个 自己 心中 大圣 "
                     "一齐 那里 这里 什么 怎的 原来 正是 便是 还是 说着 因笑 因又 于是 那厮 那怪 老者 又问 又道 只得 遂 "
                     "笑着 听了 看了 答应 回道".split())
-_NOT_NAMES_EN = set("The A An It He She They We I You His Her Their Our My Your But And Or If When Then There This That "
-                    "These Those What Who Why How Yes No Not In On At Of To For With By From As So Chapter Book Part "
+_NOT_NAMES_EN = set("The A An It He She They We I You His Her Their Our My Your But And Or If When Then There "
+                    "This That These Those What Who Why How Yes No Not In On At Of To For With By From As So Chapter Book Part "
                     "Volume Mr Mrs Miss Ms Dr Lady Sir Lord Oh Well".split())
-_CAPITALIZED = re.compile(r"\b(?:(?:Mr|Mrs|Miss|Ms|Dr|Lady|Sir|Lord|Colonel|Captain)\.? )?[A-Z][a-z]+(?: [A-Z][a-z]+)?\b")
-_TITLE = re.compile(r"^(?:Mr|Mrs|Miss|Ms|Dr|Lady|Sir|Lord|Colonel|Captain)\.? ")
+_HONORIFIC = r"(?:Mr|Mrs|Miss|Ms|Dr|Lady|Sir|Lord|Colonel|Captain)\.? "
+_CAPITALIZED = re.compile(rf"\b(?:{_HONORIFIC})?[A-Z][a-z]+(?: [A-Z][a-z]+)?\b")
+_TITLE = re.compile(f"^{_HONORIFIC}")
 INSTRUCTIONS = (
     "You identify the main characters of a novel from excerpts. Answer with JSON only, in this shape: "
     '{"characters": [{"name": "...", "aliases": ["..."], "line": "who they are, in one short line"}]}. '
@@ -138,7 +141,8 @@ class CharacterFinder:
         document = self.documents.document(document_id)
         passages = self.documents.passages(document_id, upto)
         text = "".join(p.text for p in passages)
-        candidates = candidate_names(text)
+        # Scanning a long book takes a while: off the event loop, like ingestion.
+        candidates = await asyncio.to_thread(candidate_names, text)
         stages.done("scan")
         merged: dict[str, Character] = {}
         chunks = self._chunks(passages)
@@ -156,7 +160,7 @@ class CharacterFinder:
                                                                          if a != known.name]))
                     known.line = known.line or character.line
             stages.report("read", (number + 1) / len(chunks))
-        result = self._rank(list(merged.values()), candidates, text)
+        result = await asyncio.to_thread(self._rank, list(merged.values()), candidates, text)
         self.documents.cache(document_id, "characters", "", upto, json.dumps([asdict(c) for c in result],
                                                                               ensure_ascii=False))
         stages.done("read")
@@ -182,17 +186,14 @@ class CharacterFinder:
 
     async def _ask(self, title: str, chunk: str, candidates: list[tuple[str, int]]) -> list[Character]:
         hint = ", ".join(name for name, _ in candidates[:20])
-        messages = [
-            {"role": "system", "content": INSTRUCTIONS},
-            {"role": "user", "content": f"Novel: “{title}”\nFrequent names (a hint, may be noisy): {hint or '-'}\n"
-                                        f"<<<EXCERPT>>>\n{chunk}\n<<<END EXCERPT>>>"},
-        ]
+        prompt = (f"Novel: “{title}”\nFrequent names (a hint, may be noisy): {hint or '-'}\n"
+                  f"<<<EXCERPT>>>\n{chunk}\n<<<END EXCERPT>>>")
         try:
-            completion = await self.client.stream_chat(model=self.model, messages=messages, max_tokens=1200,
-                                                       temperature=0.2)
-        except ModelError:
+            reply = await ask(self.client, model=self.model, instructions=INSTRUCTIONS, prompt=prompt,
+                              max_tokens=1200)
+        except ModelError:  # one chunk lost; the others (or the frequent names) still answer
             return []
-        return characters_from_reply(parse_model_json(completion.text))
+        return characters_from_reply(parse_model_json(reply))
 
     @staticmethod
     def _rank(found: list[Character], candidates: list[tuple[str, int]], text: str) -> list[Character]:

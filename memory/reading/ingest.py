@@ -148,23 +148,17 @@ class Ingestor:
         if not text.strip():
             raise DocumentError(ErrorCode.NO_TEXT, "The file holds no text. Send a document with text in it.")
         sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        existing = self.documents.find_by_hash(owner.id, sha256)
-        if existing is not None:
-            stages.done("index")
-            return IngestResult(existing, True, time.perf_counter() - started)
         header = DocumentHeader(
             owner_user_id=owner.id, title=(extracted.title or "Untitled").strip()[:300], author=extracted.author,
             format=extracted.format, encoding=extracted.encoding, source=source, sha256=sha256, chars=len(text),
             chapter_source=extracted.chapter_source,
             chapters=[StoredChapter(c.index, c.title, c.number, c.start, c.end, 0) for c in extracted.chapters])
         pieces = self.pieces(extracted)
-        batches = prefetched(self._prepared(pieces, cancel))
-        try:
-            stored = self.documents.save(header, batches, cancel=cancel,
-                                         on_batch=lambda done: stages.report("index", done / len(pieces)))
-        finally:
-            batches.close()
-        return IngestResult(stored, False, time.perf_counter() - started)
+        stored, duplicate = self.documents.save(
+            header, lambda: prefetched(self._prepared(pieces, cancel)), cancel=cancel,
+            on_batch=lambda done: stages.report("index", done / len(pieces)))
+        stages.done("index")
+        return IngestResult(stored, duplicate, time.perf_counter() - started)
 
     def pieces(self, extracted: ExtractedDocument) -> list[tuple[int | None, int, int, str]]:
         """(chapter_index, start, end, text) of every passage. Each passage runs to the

@@ -18,13 +18,15 @@ and chapter limit; setting another timeline rebuilds the persona from that limit
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import asdict, dataclass, field
 
 from memory.engine import Engine
-from memory.model_client import ModelClient, ModelError
+from memory.model_client import ModelClient
 from memory.persona_catalog import PersonaCatalog
+from memory.reading.ask import ask
 from memory.reading.characters import Character
 from memory.reading.model_json import parse_model_json, string_list, text_field
 from memory.reading.progress import CancelToken, Progress, Stages
@@ -202,7 +204,8 @@ class NovelPersonas:
         if cancel is not None:
             cancel.check()
         profile = profile_from_reply(parse_model_json(reply), character)
-        profile.example_lines = verified_lines(profile.example_lines, text) or lines_from_text(character.names, text)
+        profile.example_lines = await asyncio.to_thread(
+            lambda: verified_lines(profile.example_lines, text) or lines_from_text(character.names, text))
         self.documents.cache(document_id, "profile", character.name, upto,
                              json.dumps(asdict(profile), ensure_ascii=False))
         stages.done("profile")
@@ -231,17 +234,10 @@ class NovelPersonas:
         story = f"up to chapter {upto}, “{chapters[upto - 1].title}”" if upto and upto <= len(chapters) \
             else "the whole book"
         aliases = f" (also called: {', '.join(character.aliases)})" if character.aliases else ""
-        messages = [
-            {"role": "system", "content": INSTRUCTIONS},
-            {"role": "user", "content": f"Novel: “{document.title}”\nCharacter: {character.name}{aliases}\n"
-                                        f"Story so far: {story}\n<<<EXCERPTS>>>\n{excerpts}\n<<<END EXCERPTS>>>"},
-        ]
-        try:
-            completion = await self.client.stream_chat(model=self.model, messages=messages, max_tokens=2000,
-                                                       temperature=0.3)
-        except ModelError:
-            return ""
-        return completion.text
+        prompt = (f"Novel: “{document.title}”\nCharacter: {character.name}{aliases}\nStory so far: {story}\n"
+                  f"<<<EXCERPTS>>>\n{excerpts}\n<<<END EXCERPTS>>>")
+        return await ask(self.client, model=self.model, instructions=INSTRUCTIONS, prompt=prompt, max_tokens=2000,
+                         temperature=0.3)
 
     def _persona(self, document_id: int, profile: CharacterProfile, upto: int | None) -> Persona:
         document = self.documents.document(document_id)

@@ -9,7 +9,8 @@ The rule (per conversation, documents in the order they were attached):
 * Any other document is **summarized**: the static part holds its chapter summaries
   (made once by the model, in the background, and kept), and each new message brings
   the passages of that document that best match it (full-text search, CJK and Latin;
-  at most `passage_tokens`, 3000 by default, or half the tail) into the tail. Until its summaries exist, the static part holds its chapter list.
+  at most `passage_tokens`, 3000 by default, or half the tail) into the tail. Until
+  its summaries exist, the static part holds its chapter list.
   If even the summaries do not fit, each is cut to a length from a fixed ladder; if
   that fails too, the chapter list (or the bare header) stands in.
 

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from memory.reading.progress import CancelToken
 from memory.store import Store, to_text
@@ -191,18 +191,27 @@ class DocumentStore:
         connection.execute("PRAGMA synchronous = NORMAL")
         return connection
 
-    def save(self, header: DocumentHeader, batches: Iterable[Sequence[PreparedPassage]], *,
+    def save(self, header: DocumentHeader, batches: Callable[[], Iterator[Sequence[PreparedPassage]]], *,
              cancel: CancelToken | None = None,
-             on_batch: Callable[[int], None] | None = None) -> StoredDocument:
-        """Write a document from batches of passages (in reading order); a failure or a
-        cancellation leaves nothing behind. `on_batch(passages written)` after each batch.
+             on_batch: Callable[[int], None] | None = None) -> tuple[StoredDocument, bool]:
+        """Write a document from batches of passages (in reading order); returns it, and
+        whether the owner already had this text (then nothing is written and `batches`
+        is never called). A failure or a cancellation leaves nothing behind.
+        `on_batch(passages written)` is called after each batch.
 
-        The batches may be produced concurrently (see `ingest.prefetched`): SQLite does
-        its work without holding the GIL, so counting and indexing overlap with writing."""
+        Runs entirely on a connection of its own, so it may run in a worker thread; the
+        batches may be produced concurrently (see `ingest.prefetched`): SQLite works
+        without holding the GIL, so counting and indexing overlap with writing."""
         connection = self._writer()
         document_id: int | None = None
+        produced = None
         try:
             with _transaction(connection):
+                existing = connection.execute(
+                    f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE owner_user_id = ? AND sha256 = ? "
+                    "AND status = 'ready' ORDER BY id LIMIT 1", [header.owner_user_id, header.sha256]).fetchone()
+                if existing is not None:
+                    return StoredDocument(*existing), True
                 cursor = connection.execute(
                     "INSERT INTO documents (owner_user_id, title, author, format, encoding, source, sha256, chars, "
                     "tokens, chapter_count, chapter_source, status, created_at) "
@@ -211,10 +220,11 @@ class DocumentStore:
                      header.source, header.sha256, header.chars, len(header.chapters), header.chapter_source,
                      self.store.now()])
                 document_id = cursor.lastrowid
+            produced = batches()
             marker = f"d{document_id}"
             written = total = 0
             chapter_tokens: dict[int, int] = {}
-            for batch in batches:
+            for batch in produced:
                 if cancel is not None:
                     cancel.check()
                 bodies = [index_form(passage.text) for passage in batch]
@@ -249,14 +259,20 @@ class DocumentStore:
                      for c in header.chapters])
                 connection.execute("UPDATE documents SET status = 'ready', tokens = ? WHERE id = ?",
                                    [total, document_id])
+            row = connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?",
+                                     [document_id]).fetchone()
+            return StoredDocument(*row), False
         except BaseException:
+            if produced is not None and hasattr(produced, "close"):
+                produced.close()  # stops a producer thread before the cleanup
             if document_id is not None:
                 with _transaction(connection):
                     _delete_documents(connection, "id = ?", [document_id])
             raise
         finally:
+            if produced is not None and hasattr(produced, "close"):
+                produced.close()
             connection.close()
-        return self.document(document_id)
 
     def delete_document(self, document_id: int) -> None:
         with self.db.atomic():
@@ -300,11 +316,6 @@ class DocumentStore:
         rows = self.db.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE owner_user_id = ? "
                                "AND status = 'ready' ORDER BY id DESC", [user_id]).fetchall()
         return [StoredDocument(*row) for row in rows]
-
-    def find_by_hash(self, user_id: int, sha256: str) -> StoredDocument | None:
-        row = self.db.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE owner_user_id = ? AND sha256 = ? "
-                              "AND status = 'ready' ORDER BY id LIMIT 1", [user_id, sha256]).fetchone()
-        return StoredDocument(*row) if row else None
 
     def chapters(self, document_id: int) -> list[StoredChapter]:
         rows = self.db.execute("SELECT chapter_index, title, number, start, end, tokens FROM document_chapters "

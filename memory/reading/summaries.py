@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass
 
 from memory.model_client import ModelClient, ModelError
+from memory.reading.ask import ask
 from memory.reading.progress import CancelToken, Progress
 from memory.reading.render import SummaryLine
 from memory.reading.store import DocumentStore, SummaryRow
@@ -152,13 +153,10 @@ class Summarizer:
 
     async def _summary(self, title: str, where: str, text: str) -> str:
         words = self.summary_tokens // 2
-        messages = [
-            {"role": "system", "content": INSTRUCTIONS.format(words=words, chars=words * 2)},
-            {"role": "user", "content": f"Document: “{title}”\nPart: {where}\n<<<TEXT>>>\n{text}\n<<<END TEXT>>>"},
-        ]
-        completion = await self.client.stream_chat(model=self.model, messages=messages,
-                                                   max_tokens=self.summary_tokens, temperature=0.2)
-        return completion.text.strip() or "(nothing to summarize)"
+        reply = await ask(self.client, model=self.model, instructions=INSTRUCTIONS.format(words=words, chars=words * 2),
+                          prompt=f"Document: “{title}”\nPart: {where}\n<<<TEXT>>>\n{text}\n<<<END TEXT>>>",
+                          max_tokens=self.summary_tokens)
+        return reply.strip() or "(nothing to summarize)"
 
     # -- in the background -----------------------------------------------------------------------
     def schedule(self, document_id: int) -> None:
