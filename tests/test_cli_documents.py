@@ -36,10 +36,8 @@ def test_ingest_json_reports_the_stored_document(tmp_path, db_path):
 def test_ingest_refusals_are_one_line_with_exit_code_1(tmp_path, db_path):
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
-    broken = tmp_path / "broken.epub"
-    broken.write_bytes(b"PK\x03\x04 damaged")
     env = {"COMPANION_DB": str(db_path)}
-    for path in (empty, broken, tmp_path / "missing.txt"):
+    for path in (empty, tmp_path / "missing.txt"):
         result = companion(["ingest", str(path), "--user", "ann", "--json"], env_extra=env)
         assert result.returncode == 1 and result.stdout == ""
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("companion: ")

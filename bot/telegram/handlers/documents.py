@@ -2,7 +2,8 @@
 
 Sits before the chat router. An upload (in a private chat, or addressed to the bot in
 a group) is read and attached to the conversation; its caption, if any, is then
-answered as a message. Links are read first when COMPANION_FETCH_LINKS is on, then the
+answered as a message. After a crash, a replayed update whose message is already in
+the history is not handled again (a document read twice is found by its hash anyway). Links are read first when COMPANION_FETCH_LINKS is on, then the
 message is answered. Everything else falls through to the chat router.
 """
 
@@ -41,8 +42,10 @@ def sees_pictures(message: Message, settings: Settings) -> bool:
 
 @router.message(F.document, for_me)
 async def upload(message: Message, bot: Bot, user: User, lang: str, reading_desk: ReadingDesk, turns: TurnRunner,
-                 settings: Settings) -> None:
+                 settings: Settings, replayed: bool = False) -> None:
     ctx = ChatContext.of(message, user, lang)
+    if replayed and await turns.already_handled(bot, ctx, message.message_id):
+        return
     if image_type(message) is not None:
         if not settings.vision:
             await message.reply(text("doc.image_without_vision", lang))
@@ -58,8 +61,10 @@ async def upload(message: Message, bot: Bot, user: User, lang: str, reading_desk
 
 @router.message(F.text, with_links, for_me)
 async def links(message: Message, bot: Bot, user: User, lang: str, reading_desk: ReadingDesk, turns: TurnRunner,
-                me: TelegramUser) -> None:
+                me: TelegramUser, replayed: bool = False) -> None:
     ctx = ChatContext.of(message, user, lang)
+    if replayed and await turns.already_handled(bot, ctx, message.message_id):
+        return
     await reading_desk.read_links(bot, ctx, links_in(message.text))
     content = describe(message, bot_username=me.username, bot_id=me.id) or message.text
     await turns.answer(bot, ctx, content, message_id=message.message_id,
@@ -68,8 +73,10 @@ async def links(message: Message, bot: Bot, user: User, lang: str, reading_desk:
 
 @router.message(F.photo, sees_pictures, for_me)
 async def photo(message: Message, bot: Bot, user: User, lang: str, reading_desk: ReadingDesk, turns: TurnRunner,
-                me: TelegramUser) -> None:
+                me: TelegramUser, replayed: bool = False) -> None:
     ctx = ChatContext.of(message, user, lang)
+    if replayed and await turns.already_handled(bot, ctx, message.message_id):
+        return
     images = await reading_desk.images(bot, message)
     content = describe(message, bot_username=me.username, bot_id=me.id) or "[photo]"
     await turns.answer(bot, ctx, content, message_id=message.message_id, images=images,
