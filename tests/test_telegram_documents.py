@@ -10,7 +10,7 @@ from memory.documents import AddressPolicy
 from memory.store import Owner
 from tests.fakes.documents import make_pdf
 from tests.fakes.novels import NovelModel, chinese_novel, english_novel
-from tests.fakes.telegram_server import DEFAULT_USER_ID
+from tests.fakes.telegram_server import DEFAULT_GROUP_ID, DEFAULT_USER_ID
 from tests.fakes.web_server import FakeWebServer, NameMap
 from tests.harness import BotHarness
 
@@ -178,3 +178,18 @@ async def test_with_vision_a_photo_goes_to_the_model_for_that_turn_only(tmp_path
             "data:image/png;base64,")
     finally:
         await harness.stop()
+
+
+async def test_in_a_group_only_uploads_addressed_to_the_bot_are_read(companion, telegram, fake_openai):
+    fake_openai.enqueue("It is about a monkey.")
+    plain = telegram.add_file(english_novel().encode(), "pride.txt", "text/plain")
+    telegram.document(plain, chat_id=DEFAULT_GROUP_ID, caption="for later")
+    addressed = telegram.add_file(chinese_novel().encode(), "西游小记.txt", "text/plain")
+    telegram.document(addressed, chat_id=DEFAULT_GROUP_ID, caption="@companion_test_bot what is this about?")
+    await telegram.wait_until(lambda: "It is about a monkey." in telegram.bot_texts(DEFAULT_GROUP_ID), 10)
+    reading = companion.services.reading
+    group = companion.store.active_conversation(Owner.group(f"tg:{DEFAULT_GROUP_ID}"), "assistant")
+    assert [a.document.title for a in reading.documents.attachments(group.id)] == ["西游小记"]
+    request = fake_openai.chat_requests[-1].messages
+    assert "筋斗云" in request[1]["content"] and request[-1]["content"].startswith("[Context")
+    assert request[-1]["content"].endswith("\n\nAlice: what is this about?")

@@ -50,6 +50,13 @@ def links_in(message_text: str | None) -> list[str]:
     return list(dict.fromkeys(found))[:MAX_LINKS]
 
 
+def without_mention(caption: str, bot_username: str | None) -> str:
+    """A caption addressed to the bot in a group, without the leading @mention."""
+    if not bot_username:
+        return caption
+    return re.sub(rf"^\s*@{re.escape(bot_username)}\b[\s,:，：]*", "", caption, flags=re.IGNORECASE) or caption
+
+
 def image_type(message: Message) -> str | None:
     """The image type of a document that is a picture, else None."""
     document = message.document

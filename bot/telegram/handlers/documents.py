@@ -20,7 +20,7 @@ from bot.telegram.context import ChatContext
 from bot.telegram.describe import addressed_to_bot, describe
 from bot.telegram.handlers.commands import callback_context
 from bot.telegram.jobs import ActiveJobs
-from bot.telegram.reading import ReadingDesk, image_type, links_in
+from bot.telegram.reading import ReadingDesk, image_type, links_in, without_mention
 from bot.telegram.turns import TurnRunner
 from bot.texts import text
 from memory.store import User
@@ -30,6 +30,10 @@ router = Router(name="documents")
 
 def for_me(message: Message, me: TelegramUser) -> bool:
     return message.chat.type == "private" or addressed_to_bot(message, me.username, me.id)
+
+
+def speaker(message: Message, ctx: ChatContext) -> str | None:
+    return None if ctx.private else (ctx.user.me_name or message.from_user.full_name)
 
 
 def with_links(message: Message, settings: Settings) -> bool:
@@ -42,7 +46,7 @@ def sees_pictures(message: Message, settings: Settings) -> bool:
 
 @router.message(F.document, for_me)
 async def upload(message: Message, bot: Bot, user: User, lang: str, reading_desk: ReadingDesk, turns: TurnRunner,
-                 settings: Settings, replayed: bool = False) -> None:
+                 settings: Settings, me: TelegramUser, replayed: bool = False) -> None:
     ctx = ChatContext.of(message, user, lang)
     if replayed and await turns.already_handled(bot, ctx, message.message_id):
         return
@@ -56,7 +60,8 @@ async def upload(message: Message, bot: Bot, user: User, lang: str, reading_desk
         return
     result = await reading_desk.read_upload(bot, message, ctx)
     if result is not None and message.caption:
-        await turns.answer(bot, ctx, message.caption, message_id=message.message_id)
+        await turns.answer(bot, ctx, without_mention(message.caption, me.username), message_id=message.message_id,
+                           speaker_name=speaker(message, ctx))
 
 
 @router.message(F.text, with_links, for_me)
@@ -67,8 +72,7 @@ async def links(message: Message, bot: Bot, user: User, lang: str, reading_desk:
         return
     await reading_desk.read_links(bot, ctx, links_in(message.text))
     content = describe(message, bot_username=me.username, bot_id=me.id) or message.text
-    await turns.answer(bot, ctx, content, message_id=message.message_id,
-                       speaker_name=None if ctx.private else (user.me_name or message.from_user.full_name))
+    await turns.answer(bot, ctx, content, message_id=message.message_id, speaker_name=speaker(message, ctx))
 
 
 @router.message(F.photo, sees_pictures, for_me)
@@ -80,7 +84,7 @@ async def photo(message: Message, bot: Bot, user: User, lang: str, reading_desk:
     images = await reading_desk.images(bot, message)
     content = describe(message, bot_username=me.username, bot_id=me.id) or "[photo]"
     await turns.answer(bot, ctx, content, message_id=message.message_id, images=images,
-                       speaker_name=None if ctx.private else (user.me_name or message.from_user.full_name))
+                       speaker_name=speaker(message, ctx))
 
 
 @router.message(Command("docs"))
