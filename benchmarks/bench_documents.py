@@ -72,7 +72,7 @@ def assembly_figures() -> dict:
     from benchmarks.bench_core import build_conversation
     from memory.engine import Engine, ModelSettings
     from memory.model_client import ModelClient
-    from memory.reading import DocumentStore, Ingestor, ReadingProvider, Summarizer
+    from memory.reading import DocumentStore, Ingestor, ReadingProvider, Summarizer, context_for
     from memory.reading.store import SummaryRow
     from memory.store import Store
     from memory.tokens import count_tokens
@@ -118,7 +118,7 @@ def assembly_figures() -> dict:
         sections = request.section_tokens()
         figures = {
             "window": window, "messages": 100_000, "novel_tokens": stored.tokens,
-            "mode": provider.plan(conversation_id, engine.budget())[0].mode,
+            "mode": provider.plan(context_for(engine, store.conversation(conversation_id), owner))[0].mode,
             "documents_tokens": sections.get("documents", 0), "passages_tokens": sections.get("tail:passages", 0),
             "p50_ms_without_document": percentile(plain, 50), "p50_ms": percentile(with_novel, 50),
             "p95_ms": percentile(with_novel, 95), "p50_target_ms": 15,

@@ -24,7 +24,7 @@ from bot.cli import Failure, with_services
 from bot.services import Services
 from bot.texts import text
 from memory.documents import DocumentError
-from memory.reading import Cancelled, CancelToken, Character
+from memory.reading import Cancelled, CancelToken, Character, context_for
 from memory.store import Owner
 from personas import card_to_json, card_to_png
 
@@ -84,7 +84,7 @@ async def ingest(services: Services, path: Path, user_spec: str | None, attach: 
         owner = Owner.user(user.id)
         conversation = engine.conversation_for(owner, services.store.persona_of(owner), user=user)
         services.reading.documents.attach(conversation.id, result.document.id)
-        planned = services.reading.provider.plan(conversation.id, engine.budget())
+        planned = services.reading.provider.plan(context_for(engine, conversation, user))
         mode = next(p.mode for p in planned if p.document_id == result.document.id)
     if as_json:
         click.echo(json.dumps(result.as_json(), ensure_ascii=False))

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from memory.engine import TurnContext
-from memory.reading import Ingestor, ReadingProvider, Summarizer
+from memory.reading import Ingestor, ReadingProvider, Summarizer, context_for
 from memory.store import Owner
 from memory.tokens import count_tokens
 from tests.conftest import make_engine
@@ -138,7 +138,7 @@ async def test_several_documents_fit_in_order_and_the_rest_is_summarized(reading
     block = request(engine, store, conversation, alice, "Compare the candidates").messages[1]
     assert block.source_ids == [f"document:{resume.id}", f"document:{novel.id}", f"document:{cv.id}"]
     assert "Python, SQL" in block.content and "Rust and Go" in block.content and "only the list" in block.content
-    modes = [p.mode for p in provider.plan(conversation.id, engine.budget())]
+    modes = [p.mode for p in provider.plan(context_for(engine, conversation, alice))]
     assert modes == ["verbatim", "summaries", "verbatim"]
 
 
@@ -146,10 +146,11 @@ async def test_the_decision_holds_when_the_budget_drifts_but_not_when_the_window
         reading, store, documents, alice):
     engine, provider = reading(window=32_768)
     _, conversation = attach(store, documents, alice, long_chinese_novel())
-    assert [p.mode for p in provider.plan(conversation.id, engine.budget())] == ["verbatim"]
+    assert [p.mode for p in provider.plan(context_for(engine, conversation, alice))] == ["verbatim"]
     engine.calibration.ratios["fake-model"] = 1.1  # the provider's tokens turned out a bit bigger
-    assert [p.mode for p in provider.plan(conversation.id, engine.budget("fake-model"))] == ["verbatim"]
-    assert [p.mode for p in provider.plan(conversation.id, engine.budget(window=4096))] == ["summaries"]
+    assert [p.mode for p in provider.plan(context_for(engine, conversation, alice))] == ["verbatim"]
+    shrunk = TurnContext(conversation, engine.persona(None), alice, "", engine.budget(window=4096))
+    assert [p.mode for p in provider.plan(shrunk)] == ["summaries"]
 
 
 async def test_no_attachments_no_context_and_no_query_no_passages(reading, store, documents, alice):

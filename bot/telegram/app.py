@@ -72,8 +72,7 @@ def build_dispatcher(services: Services, me: TelegramUser, *, stream_settings: S
     dispatcher = Dispatcher(engine=services.engine, store=services.store, settings=settings, turns=turns,
                             replies=replies, me=me, personas=services.personas, jobs=jobs,
                             reading_desk=ReadingDesk(services.reading, services.engine, settings, jobs),
-                            novel_desk=NovelDesk(services.reading, services.engine, services.personas, settings,
-                                                 jobs))
+                            novel_desk=NovelDesk(services.reading, services.engine, services.personas, jobs))
     journal = UpdateJournal(services.store)
     dispatcher["journal"] = journal
     dispatcher.update.outer_middleware(journal)

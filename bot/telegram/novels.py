@@ -15,7 +15,6 @@ from __future__ import annotations
 from aiogram import Bot
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.settings import Settings
 from bot.telegram.callbacks import ExportCard, PickCharacter
 from bot.telegram.context import ChatContext
 from bot.telegram.jobs import ActiveJobs, run_job
@@ -23,19 +22,17 @@ from bot.telegram.views import send_markdown, short
 from bot.texts import text
 from memory.engine import Engine
 from memory.persona_catalog import PersonaCatalog
-from memory.reading import Attachment, Reading
+from memory.reading import Attachment, Reading, context_for
 from personas import card_to_json, card_to_png
 
 OFF = {"off", "all", "0", "none", "全书", "关闭"}
 
 
 class NovelDesk:
-    def __init__(self, reading: Reading, engine: Engine, catalog: PersonaCatalog, settings: Settings,
-                 jobs: ActiveJobs):
+    def __init__(self, reading: Reading, engine: Engine, catalog: PersonaCatalog, jobs: ActiveJobs):
         self.reading = reading
         self.engine = engine
         self.catalog = catalog
-        self.settings = settings
         self.jobs = jobs
 
     def novel(self, ctx: ChatContext) -> Attachment | None:
@@ -89,7 +86,7 @@ class NovelDesk:
         if persona is None:
             return
         conversation = self.reading.personas.start(self.engine, ctx.user, persona, document.id, upto)
-        self.reading.provider.schedule_summaries(conversation.id, self.engine.budget(self.settings.model))
+        self.reading.provider.schedule_summaries(context_for(self.engine, conversation, ctx.user))
         card = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
             text=text("doc.button_card", ctx.lang), callback_data=ExportCard(persona_id=persona.id).pack())]])
         await status.finish(text("doc.playing", ctx.lang, name=persona.name, title=document.title,

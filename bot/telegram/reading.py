@@ -35,7 +35,7 @@ from bot.telegram.views import short
 from bot.texts import text
 from memory.documents import DocumentError, ErrorCode
 from memory.engine import Engine
-from memory.reading import IngestResult, Reading
+from memory.reading import IngestResult, Reading, context_for
 from memory.vision import ImageInput
 
 MAX_LINKS = 3
@@ -131,9 +131,7 @@ class ReadingDesk:
         conversation = ctx.conversation(self.engine)
         document = result.document
         self.reading.documents.attach(conversation.id, document.id)
-        persona = self.engine.persona(conversation.persona_id)
-        budget = self.engine.budget(persona.model.model or self.settings.model)
-        planned = self.reading.provider.schedule_summaries(conversation.id, budget)
+        planned = self.reading.provider.schedule_summaries(context_for(self.engine, conversation, ctx.user))
         mode = next(p.mode for p in planned if p.document_id == document.id)
         summary = text("doc.read", ctx.lang, title=document.title, chars=f"{document.chars:,}",
                        chapters=document.chapter_count, tokens=f"{document.tokens:,}",
@@ -175,7 +173,5 @@ class ReadingDesk:
         if self.reading.documents.detach(conversation.id, document.id):
             return text("doc.detached", ctx.lang, title=document.title)
         self.reading.documents.attach(conversation.id, document.id)
-        persona = self.engine.persona(conversation.persona_id)
-        self.reading.provider.schedule_summaries(conversation.id,
-                                                 self.engine.budget(persona.model.model or self.settings.model))
+        self.reading.provider.schedule_summaries(context_for(self.engine, conversation, ctx.user))
         return text("doc.attached", ctx.lang, title=document.title)

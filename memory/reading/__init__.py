@@ -27,7 +27,7 @@ from memory.reading.characters import Character, CharacterFinder
 from memory.reading.ingest import Ingestor, IngestResult
 from memory.reading.novel_persona import NovelPersonas
 from memory.reading.progress import Cancelled, CancelToken, Progress
-from memory.reading.provider import DOCUMENTS_SHARE, PlannedDocument, ReadingProvider
+from memory.reading.provider import DOCUMENTS_SHARE, PlannedDocument, ReadingProvider, context_for
 from memory.reading.service import Reading, build_reading
 from memory.reading.store import Attachment, DocumentStore, StoredChapter, StoredDocument
 from memory.reading.summaries import Summarizer
@@ -51,4 +51,5 @@ __all__ = [
     "StoredDocument",
     "Summarizer",
     "build_reading",
+    "context_for",
 ]

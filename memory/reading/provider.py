@@ -3,7 +3,8 @@
 The rule (per conversation, documents in the order they were attached):
 
 * The documents may take `share` (default 60%) of the prompt budget left after the
-  per-turn tail, so the history keeps at least the other 40%.
+  per-turn tail and the persona's system text, so the history keeps at least the
+  other 40%.
 * A document whose text (up to the timeline's chapter, if one is set) fits in what is
   left of that room goes into the static part **verbatim**, the whole text.
 * Any other document is **summarized**: the static part holds its chapter summaries
@@ -31,8 +32,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
-from memory.assembly import Budget, StaticBlock, TailPart
-from memory.engine import ContextProvider, TurnContext
+from memory.assembly import StaticBlock, TailPart
+from memory.engine import ContextProvider, Engine, TurnContext
 from memory.reading.render import (
     INTRO,
     contents_block,
@@ -43,6 +44,7 @@ from memory.reading.render import (
 )
 from memory.reading.store import Attachment, DocumentStore, StoredChapter
 from memory.reading.summaries import Summarizer
+from memory.store import Conversation, User
 from memory.tokens import count_tokens, truncate_to_tokens
 
 DOCUMENTS_SHARE = 0.6
@@ -76,21 +78,37 @@ class ReadingProvider(ContextProvider):
         self._cached_chars = 0
         self._chapters: dict[int, list[StoredChapter]] = {}
         self._intro_tokens = count_tokens(INTRO) + 2
+        self._system_counts: dict[str, int] = {}
 
     # -- the decision ---------------------------------------------------------------------------
-    def room(self, budget: Budget) -> int:
-        """Tokens all attached documents together may take in the static part."""
-        return max(0, int(self.share * (budget.prompt_limit - budget.ours(budget.tail_tokens))))
+    def room(self, context: TurnContext) -> int:
+        """Tokens all attached documents together may take in the static part: the share
+        of what the system message and the tail leave of the prompt."""
+        budget = context.budget
+        left = budget.prompt_limit - budget.ours(budget.tail_tokens) - self._system_tokens(context)
+        return max(0, int(self.share * left))
+
+    def _system_tokens(self, context: TurnContext) -> int:
+        """The persona's part of the system message (what the engine adds around it is small)."""
+        user = context.user
+        text = context.persona.system_text(user.name if user else "User", (user.me_description or "") if user else "")
+        tokens = self._system_counts.get(text)
+        if tokens is None:
+            if len(self._system_counts) > 256:
+                self._system_counts.clear()
+            tokens = self._system_counts[text] = count_tokens(text)
+        return tokens
 
     def verbatim_tokens(self, attachment: Attachment) -> int:
         return self.documents.tokens_upto(attachment.document.id, attachment.limit) + HEADER_TOKENS
 
-    def plan(self, conversation_id: int, budget: Budget) -> list[PlannedDocument]:
+    def plan(self, context: TurnContext) -> list[PlannedDocument]:
         """Verbatim or summarized, for each attached document (persisted; see the module doc)."""
+        conversation_id = context.conversation.id
         attachments = self.documents.attachments(conversation_id)
         if not attachments:
             return []
-        room = self.room(budget)
+        room = self.room(context)
         if all(a.mode is not None for a in attachments):
             kept = sum(self.verbatim_tokens(a) for a in attachments if a.mode == "verbatim")
             if kept <= room * KEEP_DECISION_SLACK:
@@ -109,12 +127,12 @@ class ReadingProvider(ContextProvider):
 
     # -- the static part --------------------------------------------------------------------------
     def static_blocks(self, context: TurnContext) -> Sequence[StaticBlock]:
-        planned = self.plan(context.conversation.id, context.budget)
+        planned = self.plan(context)
         if not planned:
             return ()
         verbatim = [p for p in planned if p.mode == "verbatim"]
         summarized = [p for p in planned if p.mode == "summaries"]
-        left = self.room(context.budget) - sum(self.verbatim_tokens(p.attachment) for p in verbatim)
+        left = self.room(context) - sum(self.verbatim_tokens(p.attachment) for p in verbatim)
         each = max(0, left // len(summarized)) if summarized else 0
         rendered = [self._verbatim(p.attachment) if p.mode == "verbatim" else self._condensed(p.attachment, each)
                     for p in planned]
@@ -187,7 +205,7 @@ class ReadingProvider(ContextProvider):
         """The passages of summarized documents that best match the new message."""
         if not context.query.strip():
             return ()
-        planned = [p for p in self.plan(context.conversation.id, context.budget) if p.mode == "summaries"]
+        planned = [p for p in self.plan(context) if p.mode == "summaries"]
         if not planned:
             return ()
         query = context.query
@@ -219,14 +237,18 @@ class ReadingProvider(ContextProvider):
     # -- background ---------------------------------------------------------------------------------
     async def after_turn(self, context: TurnContext) -> None:
         """Summaries of summarized documents start in the background (never awaited here)."""
-        for planned in self.plan(context.conversation.id, context.budget):
-            if planned.mode == "summaries":
-                self.summarizer.schedule(planned.document_id)
+        self.schedule_summaries(context)
 
-    def schedule_summaries(self, conversation_id: int, budget: Budget) -> list[PlannedDocument]:
-        """Decide now (right after an attach) and start summaries where needed."""
-        planned = self.plan(conversation_id, budget)
+    def schedule_summaries(self, context: TurnContext) -> list[PlannedDocument]:
+        """Decide (right after an attach, or after a turn) and start summaries where needed."""
+        planned = self.plan(context)
         for item in planned:
             if item.mode == "summaries":
                 self.summarizer.schedule(item.document_id)
         return planned
+
+
+def context_for(engine: Engine, conversation: Conversation, user: User | None) -> TurnContext:
+    """What a turn of this conversation would give the provider (for deciding outside a turn)."""
+    persona = engine.persona(conversation.persona_id)
+    return TurnContext(conversation, persona, user, "", engine.budget(persona.model.model or engine.settings.model))
