@@ -143,7 +143,11 @@ async def run_job(bot: Bot, ctx: ChatContext, jobs: ActiveJobs, name: str,
     success the caller finishes the status with the outcome; a refusal, a cancellation
     or a model failure finishes it here with one clear line, and returns None."""
     job = jobs.start(ctx.user.id)
-    status = await StatusMessage(bot, ctx, name, job).start(stage)
+    try:
+        status = await StatusMessage(bot, ctx, name, job).start(stage)
+    except BaseException:
+        jobs.finish(job)
+        raise
     try:
         return await work(status.report, job.token), status
     except Cancelled:
