@@ -6,6 +6,7 @@ import pytest
 
 from memory.engine import TurnContext
 from memory.reading import Ingestor, ReadingProvider, Summarizer, context_for
+from memory.reading.store import SummaryRow
 from memory.store import Owner
 from memory.tokens import count_tokens
 from tests.conftest import make_engine
@@ -160,3 +161,17 @@ async def test_no_attachments_no_context_and_no_query_no_passages(reading, store
     assert provider.static_blocks(context) == () and provider.tail_parts(context) == ()
     attach(store, documents, alice, long_chinese_novel())
     assert provider.tail_parts(context) == ()
+
+
+async def test_summaries_too_long_for_the_room_are_cut_to_a_fixed_length(reading, store, documents, alice):
+    engine, provider = reading(window=4096)
+    document, conversation = attach(store, documents, alice, long_chinese_novel())
+    for unit in provider.summarizer.units(document.id):
+        long_summary = f"第{unit.first_passage_id}段：" + "师徒四人一路向西，降妖除魔。" * 60
+        documents.save_summary(document.id, SummaryRow(unit.first_passage_id, unit.last_passage_id,
+                                                       unit.chapter_index, long_summary,
+                                                       count_tokens(long_summary)), "fake-model")
+    block = request(engine, store, conversation, alice, "讲讲").messages[1]
+    assert "## 第十二回" in block.content and "…" in block.content and "only the list" not in block.content
+    assert block.tokens <= provider.room(context_for(engine, conversation, alice))
+    assert request(engine, store, conversation, alice, "再讲讲").messages[1].content == block.content

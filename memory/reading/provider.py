@@ -132,8 +132,9 @@ class ReadingProvider(ContextProvider):
             return ()
         verbatim = [p for p in planned if p.mode == "verbatim"]
         summarized = [p for p in planned if p.mode == "summaries"]
-        left = self.room(context) - sum(self.verbatim_tokens(p.attachment) for p in verbatim)
-        each = max(0, left // len(summarized)) if summarized else 0
+        taken = self._intro_tokens + sum(self.verbatim_tokens(p.attachment) + 1 for p in verbatim)
+        left = self.room(context) - taken
+        each = max(0, left // len(summarized) - 1) if summarized else 0
         rendered = [self._verbatim(p.attachment) if p.mode == "verbatim" else self._condensed(p.attachment, each)
                     for p in planned]
         content = documents_message([text for text, _ in rendered])
