@@ -16,6 +16,7 @@ BENCHMARKS = {
     "core": "benchmarks.bench_core",
     "telegram": "benchmarks.bench_telegram",
     "memory": "benchmarks.bench_memory",
+    "documents": "benchmarks.bench_documents",
 }
 
 

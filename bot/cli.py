@@ -218,5 +218,14 @@ from bot.cli_personas import personas  # noqa: E402
 
 main.add_command(personas)
 
+
+# Documents and novels live in their own module; registered here, after the helpers
+# they import from this one.
+from bot.cli_documents import characters, ingest  # noqa: E402
+
+main.add_command(ingest)
+main.add_command(characters)
+
+
 if __name__ == "__main__":
     main()

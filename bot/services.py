@@ -11,10 +11,12 @@ from bot.life import Life, build_life, with_fallback
 from bot.settings import Settings
 from memory.compaction import CompactionPolicy
 from memory.embeddings import Embedder
+from memory.documents import PUBLIC_ONLY, AddressPolicy, Resolver
 from memory.engine import Engine, ModelSettings
 from memory.longterm import LongTermMemory
 from memory.model_client import ModelClient
 from memory.persona_catalog import PersonaCatalog
+from memory.reading import Reading, build_reading
 from memory.recall import RecallProvider
 from memory.store import Owner, Store, User, utc_now
 from memory.timeline import TimelineProvider
@@ -28,11 +30,14 @@ class Services:
     personas: PersonaCatalog
     client: ModelClient
     engine: Engine
+    reading: Reading | None = None  # documents and novels
     memory: LongTermMemory | None = None  # pinned facts (/memory), summaries, compaction
     recall: RecallProvider | None = None
     life: Life | None = None  # voice, check-ins, model choice, safety (bot/life.py)
 
     async def close(self) -> None:
+        if self.reading is not None:
+            await self.reading.close()
         await self.engine.close()
         if self.recall is not None:
             await self.recall.close()
@@ -53,8 +58,11 @@ class Services:
         return self.store.ensure_user("local", spec, display_name=spec)
 
 
-def build_services(settings: Settings, *, clock=utc_now) -> Services:
-    """`clock`: the time source of the store and the engine (tests pass a controllable one)."""
+def build_services(settings: Settings, *, clock=utc_now, link_resolver: Resolver | None = None,
+                   link_policy: AddressPolicy = PUBLIC_ONLY) -> Services:
+    """`clock`: the time source of the store and the engine (tests pass a controllable one);
+    `link_resolver`/`link_policy`: how links in messages are resolved and which addresses
+    they may reach (tests inject a resolver; production keeps the defaults)."""
     store = Store(settings.db, synchronous=settings.db_durability.upper(), clock=clock)
     personas = PersonaCatalog(store, PersonaLibrary([settings.personas_dir] if settings.personas_dir else []))
     client = ModelClient(
@@ -67,18 +75,21 @@ def build_services(settings: Settings, *, clock=utc_now) -> Services:
     client = with_fallback(settings, client)
     memory, recall, timeline = build_memory(settings, store, client, clock=clock)
     life = build_life(settings, store)
+    reading = build_reading(store, client, personas, model=settings.model, window=settings.window,
+                            reply_tokens=settings.reply_reserve, limits=settings.document_limits,
+                            share=settings.documents_share, resolver=link_resolver, policy=link_policy)
     engine = Engine(
         store, client, personas,
         ModelSettings(model=settings.model, window=settings.window, reply_tokens=settings.reply_reserve,
                       tail_tokens=settings.tail_budget, temperature=settings.temperature),
-        providers=[memory, recall, timeline],
+        providers=[reading.provider, memory, recall, timeline],
         operator_rules=settings.system_prompt,
         default_timezone=settings.timezone,
         clock=clock,
         models=life.router,
     )
     life.attach(engine)
-    return Services(settings, store, personas, client, engine, memory, recall, life)
+    return Services(settings, store, personas, client, engine, reading, memory, recall, life)
 
 
 def build_memory(settings: Settings, store: Store, client: ModelClient, *,

@@ -14,15 +14,19 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from memory.documents import DocumentLimits
+
 DEFAULT_DB = Path("data") / "companion.db"
 DEFAULT_MODEL = "gpt-4o-mini"
 SAFE_DEFAULT_WINDOW = 8192
+TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files on the official Bot API
 
 # Context windows of well-known models, matched on the name after any "vendor/" prefix
 # (OpenRouter style). First match wins, so specific names come before families.
@@ -197,6 +201,18 @@ class Settings(BaseSettings):
     def _blank_means_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    # --- Documents and novels (memory/reading) ------------------------------------------
+    # Largest document read, in MB (uploads, links, the CLI). The official Bot API lets
+    # bots download at most 20 MB whatever this says; a local Bot API server lifts that.
+    document_max_mb: float = Field(20.0, validation_alias="COMPANION_DOCUMENT_MAX_MB", gt=0, le=2000)
+    # Share of the prompt (after the per-turn tail) attached documents may take verbatim.
+    documents_share: float = Field(0.6, validation_alias="COMPANION_DOCUMENTS_SHARE", gt=0, lt=1)
+    # Read web links found in messages (public addresses only), within this many seconds.
+    fetch_links: bool = Field(False, validation_alias="COMPANION_FETCH_LINKS")
+    fetch_timeout_seconds: float = Field(30.0, validation_alias="COMPANION_FETCH_TIMEOUT", gt=0, le=600)
+    # Send photos to the model as images (the model must accept image input).
+    vision: bool = Field(False, validation_alias="COMPANION_VISION")
+
     @field_validator("admins", "allowed_users", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -271,6 +287,20 @@ class Settings(BaseSettings):
             f"OPENAI_API_KEY is not set, and {where} needs one: {HINTS['OPENAI_API_KEY']} "
             "(only a local OPENAI_BASE_URL such as http://127.0.0.1:11434/v1 may go without)"
         )
+
+    @property
+    def document_limits(self) -> "DocumentLimits":
+        from memory.documents import DocumentLimits
+
+        return DocumentLimits(max_document_bytes=int(self.document_max_mb * 1024 * 1024),
+                              fetch_timeout_seconds=self.fetch_timeout_seconds)
+
+    @property
+    def telegram_download_limit(self) -> int:
+        """Bytes a bot may download: 20 MB on the official Bot API, the document limit
+        with a local Bot API server."""
+        limit = self.document_limits.max_document_bytes
+        return limit if self.telegram_api_local else min(limit, TELEGRAM_DOWNLOAD_LIMIT)
 
     @property
     def webhook_address(self) -> tuple[str, int]:

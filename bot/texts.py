@@ -94,6 +94,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "/search words — find something in our history\n"
               "/usage — tokens used and estimated cost\n"
               "/export — this conversation as Markdown and JSON\n"
+              "/docs — your documents; attach or detach them (send a file to add one)\n"
+              "/characters — the characters of the attached novel; I play the one you pick\n"
+              "/asof N — the novel's timeline: I know it only up to chapter N\n"
               "/persona — who I am; switch character\n"
               "/me — tell me who you are\n"
               "/memory — what I always keep in mind about you\n"
@@ -114,6 +117,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "/search 关键词 — 在我们的历史里搜索\n"
               "/usage — 用量与估算费用\n"
               "/export — 导出本次对话（Markdown 和 JSON）\n"
+              "/docs — 你的文档；附加或取下（发送文件即可添加）\n"
+              "/characters — 已附加小说中的人物；选一个，我来扮演\n"
+              "/asof N — 小说时间线：我只知道到第 N 章为止的情节\n"
               "/persona — 当前角色；切换角色\n"
               "/me — 告诉我你是谁\n"
               "/memory — 我一直记着的关于你的事\n"
@@ -465,6 +471,141 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "tg.age_declined": {
         "en": "Sorry, this bot is only for adults.",
         "zh": "抱歉，这个机器人只面向成年人。",
+    # documents and novels (bot/telegram/handlers/documents.py, characters.py)
+    "doc.too_big_for_telegram": {
+        "en": "This file is {size} MB, but Telegram lets bots download files of at most 20 MB, so I can't "
+              "fetch it. Send a smaller file (a .zip or .epub of it is often much smaller) or split it. "
+              "The bot's operator can lift this limit by running a local Bot API server.",
+        "zh": "这个文件有 {size} MB，但 Telegram 只允许机器人下载不超过 20 MB 的文件，所以我拿不到它。"
+              "请发送更小的文件（压缩成 .zip 或 .epub 往往会小很多），或者分成几部分。"
+              "运营者可以通过自建 Bot API 服务器解除这个限制。",
+    },
+    "doc.too_large": {
+        "en": "This file is {size} MB; I read documents of up to {limit} MB. Send a smaller file or split it.",
+        "zh": "这个文件有 {size} MB，我最多能读 {limit} MB 的文档。请发送更小的文件，或者分成几部分。",
+    },
+    "doc.progress": {"en": "📖 “{name}”: {stage}… {percent}%", "zh": "📖 “{name}”：{stage}… {percent}%"},
+    "doc.stage.download": {"en": "downloading", "zh": "下载中"},
+    "doc.stage.extract": {"en": "reading the text", "zh": "读取文字"},
+    "doc.stage.index": {"en": "counting and indexing", "zh": "统计与建立索引"},
+    "doc.stage.scan": {"en": "looking for names", "zh": "查找人名"},
+    "doc.stage.read": {"en": "reading the chapters", "zh": "阅读章节"},
+    "doc.stage.profile": {"en": "writing the character sheet", "zh": "撰写人物设定"},
+    "doc.button_cancel": {"en": "✖ Cancel", "zh": "✖ 取消"},
+    "doc.cancelled": {"en": "Stopped “{name}”. Nothing was kept.", "zh": "已停止“{name}”，什么都没有保存。"},
+    "doc.cancelling": {"en": "Stopping…", "zh": "正在停止…"},
+    "doc.failed": {
+        "en": "Something went wrong with “{name}”; nothing was kept. Try again.",
+        "zh": "处理“{name}”时出错了，什么都没有保存。请再试一次。",
+    },
+    "doc.read": {
+        "en": "📚 Read “{title}”: {chars} characters, {chapters} chapters, {tokens} tokens ({seconds} s). "
+              "Attached to this conversation: {mode}",
+        "zh": "📚 已读完《{title}》：{chars} 字符，{chapters} 章，{tokens} tokens（{seconds} 秒）。已附加到本次对话：{mode}",
+    },
+    "doc.read_again": {
+        "en": "(You had sent this text before; I used the copy I already have.)",
+        "zh": "（这份文本你之前发过，我用的是已保存的那份。）",
+    },
+    "doc.mode.verbatim": {
+        "en": "I have the whole text in front of me.",
+        "zh": "全文都在我眼前。",
+    },
+    "doc.mode.summaries": {
+        "en": "it is too long for my context window, so I keep summaries of its chapters (written in the "
+              "background) and look up the passages that matter for each message.",
+        "zh": "它太长了，放不进我的上下文窗口，所以我会保留各章摘要（在后台生成），并为每条消息查找相关段落。",
+    },
+    "doc.error.too_large": {"en": "The file is too large.", "zh": "文件太大了。请发送更小的文件或分成几部分。"},
+    "doc.error.too_long": {"en": "The text is too long.", "zh": "文字太长了。请分成几部分发送。"},
+    "doc.error.zip_bomb": {
+        "en": "The archive expands too far to be safe.",
+        "zh": "这个压缩包解压后大得异常，为安全起见不予读取。请直接发送文档本身。",
+    },
+    "doc.error.encrypted": {
+        "en": "The file is password-protected.",
+        "zh": "文件有密码保护。请去掉密码后再发送。",
+    },
+    "doc.error.corrupt": {"en": "The file is damaged.", "zh": "文件已损坏或格式不对。请重新导出后再发送。"},
+    "doc.error.empty": {"en": "The file is empty.", "zh": "文件是空的。请发送含有文字的文件。"},
+    "doc.error.no_text": {
+        "en": "The file holds no text.",
+        "zh": "文件里没有文字（可能是扫描件或图片）。请发送含有文字的文档。",
+    },
+    "doc.error.unsupported": {
+        "en": "This kind of file is not supported.",
+        "zh": "不支持这种文件。请发送 .txt、.md、.epub、.pdf、.docx 或 .html 文件。",
+    },
+    "doc.error.encoding": {"en": "The text encoding is unknown.", "zh": "无法识别文字编码。请另存为 UTF-8 后再发送。"},
+    "doc.error.bad_url": {"en": "That is not a web link.", "zh": "这不是网页链接。请发送以 http:// 或 https:// 开头的链接。"},
+    "doc.error.blocked_address": {
+        "en": "The link leads to a private address.",
+        "zh": "这个链接指向内部或私有地址，不允许访问。请发送公开网页的链接。",
+    },
+    "doc.error.fetch_failed": {"en": "The link could not be downloaded.", "zh": "无法下载这个链接。请确认它能在浏览器中打开。"},
+    "doc.error.timeout": {"en": "The link took too long.", "zh": "下载链接超时了。请稍后再试，或下载后直接发送文件。"},
+    "doc.error.too_many_redirects": {
+        "en": "The link redirected too often.",
+        "zh": "这个链接跳转次数太多。请发送网页的最终地址。",
+    },
+    "doc.image_without_vision": {
+        "en": "This is a picture, and I can't see pictures with the current model. Describe it to me, or send a "
+              "document with text (.txt, .md, .epub, .pdf, .docx, .html).",
+        "zh": "这是一张图片，而当前的模型看不到图片。可以描述给我听，或者发送含文字的文档（.txt、.md、.epub、.pdf、.docx、.html）。",
+    },
+    "doc.list_title": {
+        "en": "📚 Your documents. ✅ = attached to this conversation; tap one to attach or detach it:",
+        "zh": "📚 你的文档。✅ 表示已附加到本次对话；点一下可以附加或取下：",
+    },
+    "doc.list_empty": {
+        "en": "You have no documents yet. Send me a file (.txt, .md, .epub, .pdf, .docx, .html) and I'll read it.",
+        "zh": "你还没有文档。发给我一个文件（.txt、.md、.epub、.pdf、.docx、.html），我会读完它。",
+    },
+    "doc.attached": {"en": "Attached “{title}”.", "zh": "已附加《{title}》。"},
+    "doc.detached": {"en": "Detached “{title}”.", "zh": "已取下《{title}》。"},
+    "doc.no_novel": {
+        "en": "Attach a novel first: send me the file, or pick one in /docs.",
+        "zh": "请先附加一部小说：把文件发给我，或在 /docs 里选一部。",
+    },
+    "doc.private_only": {
+        "en": "Characters from novels are played in a private chat with me.",
+        "zh": "小说人物扮演请在与我的私聊中进行。",
+    },
+    "doc.upto": {"en": " (up to chapter {number})", "zh": "（截至第 {number} 章）"},
+    "doc.characters_title": {
+        "en": "Main characters of “{title}”{upto}. Tap one and I'll become them:",
+        "zh": "《{title}》{upto}的主要人物。点一个，我就扮演他/她：",
+    },
+    "doc.characters_none": {
+        "en": "I couldn't find the characters of “{title}”. Try again later.",
+        "zh": "我没能找出《{title}》的人物，请稍后再试。",
+    },
+    "doc.characters_gone": {
+        "en": "That list is out of date; send /characters again.",
+        "zh": "这个列表已经过期了，请重新发送 /characters。",
+    },
+    "doc.playing": {
+        "en": "🎭 From now on I am {name}, from “{title}”{upto}. This is a new conversation with the novel at hand; "
+              "/asof N moves the timeline.",
+        "zh": "🎭 从现在起，我就是《{title}》{upto}中的{name}。这是一段新的对话，小说就在手边；/asof N 可以调整时间线。",
+    },
+    "doc.button_card": {"en": "📇 Export as a character card", "zh": "📇 导出为角色卡"},
+    "doc.card_caption": {"en": "{name}, as a character card (PNG and JSON).", "zh": "{name} 的角色卡（PNG 和 JSON）。"},
+    "doc.asof_usage": {
+        "en": "Timeline of “{title}”: {current}. Use /asof N and I'll know the story only up to chapter N "
+              "(1–{count}); /asof off for the whole book.",
+        "zh": "《{title}》的时间线：{current}。发送 /asof N，我就只知道到第 N 章为止的情节（1–{count}）；/asof off 恢复全书。",
+    },
+    "doc.asof_whole": {"en": "the whole book", "zh": "全书"},
+    "doc.asof_chapter": {"en": "up to chapter {number}, “{chapter}”", "zh": "截至第 {number} 章“{chapter}”"},
+    "doc.asof_set": {
+        "en": "Timeline of “{title}”: {current}. I won't know anything that happens later.",
+        "zh": "《{title}》的时间线：{current}。之后发生的事我一概不知。",
+    },
+    "doc.asof_cleared": {"en": "Timeline cleared: I know all of “{title}”.", "zh": "已取消时间线：我知道《{title}》的全部内容。"},
+    "doc.no_chapters": {
+        "en": "“{title}” has no chapters I could find, so there is no timeline to set.",
+        "zh": "《{title}》没有可识别的章节，因此无法设置时间线。",
     },
 }
 

@@ -35,6 +35,7 @@ from memory.model_client import Completion, ErrorKind, ModelClient, ModelError
 from memory.routing import ModelRoute, ModelRouter
 from memory.store import Conversation, HistoryRow, Message, Owner, Store, User, utc_now
 from memory.tokens import Calibration, count_tokens
+from memory.vision import ImageInput, with_images
 from personas import Persona, PersonaError
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,7 @@ class _Generation:
     request: AssembledRequest | None = None
     completion: Completion | None = None
     error: ModelError | None = None
+    images: Sequence[ImageInput] = ()
 
 
 def _zone(name: str | None, fallback: str) -> ZoneInfo:
@@ -243,6 +245,7 @@ class Engine:
         self._background: set[asyncio.Task] = set()
         self._system_tokens: dict[str, int] = {}
         self.prepare_seconds = 3.0  # the most `before_turn` work may delay a reply
+        self._images: dict[int, list[ImageInput]] = {}  # for the next turn of a conversation
 
     # -- conversations ----------------------------------------------------------------
     def persona(self, persona_id: str | None) -> Persona:
@@ -339,17 +342,24 @@ class Engine:
     # -- turns ------------------------------------------------------------------------
     async def submit(self, conversation_id: int, text: str, *, user: User | None = None,
                      speaker_name: str | None = None, platform_message_id: str | int | None = None,
-                     sink: ReplySink | None = None, stop: asyncio.Event | None = None) -> TurnResult:
-        """Store the user's message and answer it (with any that arrived while it waited)."""
+                     sink: ReplySink | None = None, stop: asyncio.Event | None = None,
+                     images: Sequence[ImageInput] = ()) -> TurnResult:
+        """Store the user's message and answer it (with any that arrived while it waited).
+
+        `images` go to the model with this turn only (the stored message is the text)."""
         conversation = self.store.conversation(conversation_id)
         content = f"{speaker_name}: {text}" if conversation.group_key and speaker_name else text
+        if images:  # taken by whichever turn accepts this message (it may be merged)
+            self._images.setdefault(conversation_id, []).extend(images)
         self.store.enqueue_input(conversation_id, content, user_id=user.id if user else None,
                                  speaker_name=speaker_name, platform_message_id=platform_message_id)
         async with await self._locks(conversation_id):
             accepted = self.store.accept_inputs(conversation_id)
+            pending_images = self._images.pop(conversation_id, [])
             if not accepted:
                 return TurnResult("merged")
-            return await self._run_turn(conversation_id, accepted, user=user, sink=sink, stop=stop)
+            return await self._run_turn(conversation_id, accepted, user=user, sink=sink, stop=stop,
+                                        images=pending_images)
 
     async def remember(self, conversation_id: int, text: str, *, user: User | None = None,
                        speaker_name: str | None = None, platform_message_id: str | int | None = None) -> Message:
@@ -368,17 +378,19 @@ class Engine:
         return self.store.mark_pending_failed()
 
     async def _run_turn(self, conversation_id: int, user_messages: list[Message], *, user: User | None,
-                        sink: ReplySink | None, stop: asyncio.Event | None) -> TurnResult:
+                        sink: ReplySink | None, stop: asyncio.Event | None,
+                        images: Sequence[ImageInput] = ()) -> TurnResult:
         """Answer `user_messages` (already in the history) and store the outcome."""
         query = "\n".join(m.content for m in user_messages)
-        outcome = await self._generate(conversation_id, query, user=user, sink=sink, stop=stop)
+        outcome = await self._generate(conversation_id, query, user=user, sink=sink, stop=stop, images=images)
         if outcome.error is not None:
             return self._fail_turn(outcome, user_messages, user)
         return self._finish_turn(outcome, user_messages, user)
 
     async def _generate(self, conversation_id: int, query: str, *, user: User | None,
                         sink: ReplySink | None, stop: asyncio.Event | None,
-                        final_user_text: str | None = None) -> "_Generation":
+                        final_user_text: str | None = None,
+                        images: Sequence[ImageInput] = ()) -> "_Generation":
         """Assemble, stream and classify one model reply; stores nothing but a moved boundary.
 
         A context-length error shrinks the window and retries once; a persisted boundary
@@ -387,7 +399,7 @@ class Engine:
         persona = self.persona(conversation.persona_id)
         model = self.route(conversation, persona).model
         safe_sink = _SafeSink(sink)
-        outcome = _Generation(conversation, persona, model)
+        outcome = _Generation(conversation, persona, model, images=images)
         window = None
         await self._before_turn(conversation, persona, user, query)
         conversation = self.store.conversation(conversation_id)  # background work may have moved on
@@ -404,7 +416,7 @@ class Engine:
                 conversation = outcome.conversation = self.store.conversation(conversation_id)
             try:
                 completion = await self.client.stream_chat(
-                    model=model, messages=request.payload(),
+                    model=model, messages=with_images(request.payload(), images),
                     max_tokens=persona.model.reply_tokens or request.budget.reply_tokens,
                     temperature=persona.model.temperature if persona.model.temperature is not None
                     else self.settings.temperature,
@@ -446,7 +458,7 @@ class Engine:
             first_token_ms=completion.first_token_ms if completion else None,
             latency_ms=completion.latency_ms if completion else 0, message_id=message_id,
         )
-        if usage and usage.prompt_tokens and request:
+        if usage and usage.prompt_tokens and request and not outcome.images:  # images are not in our count
             ratio = self.calibration.observe(completion.model, request.total_tokens, usage.prompt_tokens)
             self.store.save_calibration(completion.model, ratio)
 

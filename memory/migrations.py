@@ -188,5 +188,7 @@ def migration_sets() -> list[Migrations]:
     """Every migration set, in the order they are applied (imported here, late, because
     feature modules import the Store that calls this)."""
     from memory import life_schema, memory_migrations, persona_catalog
+    from memory.reading import schema as documents_schema
 
-    return [migrations, persona_catalog.migrations, memory_migrations.migrations, life_schema.migrations]
+    return [migrations, persona_catalog.migrations, documents_schema.migrations, memory_migrations.migrations,
+            life_schema.migrations]

@@ -109,3 +109,25 @@ def make_memory_engine(store: Store, fake: FakeOpenAI, *, window: int = 8192, re
     model = ModelSettings(model="fake-model", window=window, reply_tokens=reply_tokens,
                           tail_tokens=window // 10 if tail_tokens is None else tail_tokens)
     return Engine(store, client, personas or PersonaLibrary(), model, providers=providers, clock=clock)
+
+
+# -- documents and novels (memory/reading) --------------------------------------------------
+@pytest.fixture
+def documents(store):
+    from memory.reading import DocumentStore
+
+    return DocumentStore(store)
+
+
+@pytest.fixture
+def alice(store):
+    """A local user, as the terminal chat and the CLI create them."""
+    return store.ensure_user("local", "alice")
+
+
+@pytest.fixture
+async def model_client(fake_openai):
+    """The real model client against the fake server, with short deadlines."""
+    client = ModelClient(base_url=fake_openai.url, api_key="k", deadline_seconds=5, stall_seconds=2, max_backoff=0.1)
+    yield client
+    await client.close()

@@ -26,10 +26,12 @@ FAST_STREAM = StreamSettings(draft_interval=0.05, edit_interval=0.1, group_edit_
 
 
 class BotHarness:
-    def __init__(self, tmp_path: Path, telegram: FakeTelegram, openai: FakeOpenAI, *, clock=utc_now, **overrides):
+    def __init__(self, tmp_path: Path, telegram: FakeTelegram, openai: FakeOpenAI, *, clock=utc_now,
+                 service_options: dict | None = None, **overrides):
         self.clock = clock
         self.telegram = telegram
         self.openai = openai
+        self.service_options = service_options or {}  # passed to build_services (link resolver, policy)
         values = dict(openai_base_url=openai.url, openai_api_key="sk-test", model="fake-model",
                       context_tokens=32_768, db=tmp_path / "bot.db", telegram_bot_token=telegram.token,
                       telegram_api_base=telegram.base_url, admins=[DEFAULT_USER_ID],
@@ -46,7 +48,7 @@ class BotHarness:
         return self.services.store
 
     async def start(self) -> "BotHarness":
-        self.services = build_services(self.settings, clock=self.clock)
+        self.services = build_services(self.settings, clock=self.clock, **self.service_options)
         self.bot = self.telegram.make_bot()
         self.dispatcher, _ = await prepare(self.services, self.bot, stream_settings=FAST_STREAM)
         self._polling = asyncio.create_task(self.dispatcher.start_polling(

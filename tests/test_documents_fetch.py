@@ -15,7 +15,7 @@ from memory.documents.errors import DocumentError, ErrorCode
 from memory.documents.extract import extract_url
 from memory.documents.fetch import fetch_url, parse_link, system_resolver
 from memory.documents.limits import DocumentLimits
-from tests.fakes.web_server import FakeWebServer
+from tests.fakes.web_server import FakeWebServer, NameMap
 
 LOOPBACK_FOR_TESTS = AddressPolicy(allow_loopback_for_tests=True)
 NOVEL_PAGE = (
@@ -29,20 +29,6 @@ NOVEL_PAGE = (
 def server():
     with FakeWebServer() as running:
         yield running
-
-
-class NameMap:
-    """A resolver that maps host names to fixed addresses and records lookups."""
-
-    def __init__(self, names: dict[str, list[str]]) -> None:
-        self.names = names
-        self.lookups: list[str] = []
-
-    async def __call__(self, host: str, port: int) -> list[str]:
-        self.lookups.append(host)
-        if host not in self.names:
-            raise OSError(f"unknown host {host}")
-        return self.names[host]
 
 
 async def test_fetch_and_extract_a_page(server):

@@ -2,7 +2,8 @@
 
 Services reach handlers through the Dispatcher's workflow data (`Dispatcher(**deps)`,
 handler parameters by name): `engine`, `store`, `settings`, `turns`, `replies`, `me`
-(the bot's own Telegram user), and for companion life `voice`, `choices`, `model_menu`,
+(the bot's own Telegram user), `personas`, `memory` (pinned facts), for documents `jobs`,
+`reading_desk`, `novel_desk`, and for companion life `voice`, `choices`, `model_menu`,
 `checkins`. One Router per handler module.
 
 Start-up: the token is checked with getMe (a clear error if Telegram refuses it), the
@@ -31,9 +32,12 @@ from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.telegram.age_gate import AgeGate
 from bot.telegram.checkin_loop import CheckinLoop
-from bot.telegram.handlers import (account, admin, chat, checkins, commands, history, memory, models, personas,
-                                   stop, voice)
+from bot.telegram.handlers import (account, admin, characters, chat, checkins, commands, documents, history,
+                                   memory, models, personas, stop, voice)
+from bot.telegram.jobs import ActiveJobs
 from bot.telegram.middlewares import People, UpdateJournal
+from bot.telegram.novels import NovelDesk
+from bot.telegram.reading import ReadingDesk
 from bot.telegram.responses import pin_response_types
 from bot.telegram.streaming import ActiveReplies, StreamSettings
 from bot.telegram.turns import TurnRunner
@@ -47,13 +51,16 @@ COMMANDS = {
            ("history", "Your conversations"), ("retry", "Another answer"), ("continue", "Continue my reply"),
            ("undo", "Undo the last exchange"), ("memory", "What I remember about you"),
            ("context", "What I see now"), ("search", "Search our history"), ("usage", "Tokens and cost"),
-           ("export", "Export this conversation"), ("persona", "Who I am; switch character"),
-           ("me", "Tell me who you are"), ("card", "This character as a card"), ("voice", "Voice replies on/off"),
+           ("export", "Export this conversation"), ("docs", "Your documents"),
+           ("characters", "Characters of the novel"), ("asof", "Novel timeline: up to chapter N"),
+           ("persona", "Who I am; switch character"), ("me", "Tell me who you are"),
+           ("card", "This character as a card"), ("voice", "Voice replies on/off"),
            ("checkin", "Let me write first"), ("model", "Choose the model"), ("tz", "Your time zone"),
            ("lang", "Menu language"), ("forget", "Delete all your data")],
     "zh": [("start", "打个招呼"), ("help", "我能做什么"), ("new", "开始新对话"), ("history", "你的对话"),
            ("retry", "换一个回答"), ("continue", "接着写"), ("undo", "撤销上一轮"), ("memory", "我记着的关于你的事"),
            ("context", "我现在看到的内容"), ("search", "搜索历史"), ("usage", "用量与费用"), ("export", "导出对话"),
+           ("docs", "你的文档"), ("characters", "小说人物"), ("asof", "小说时间线：截至第 N 章"),
            ("persona", "当前角色；切换角色"), ("me", "告诉我你是谁"), ("card", "把当前角色导出为角色卡"),
            ("voice", "语音回复开关"), ("checkin", "允许我主动找你"), ("model", "选择模型"),
            ("tz", "你的时区"), ("lang", "菜单语言"), ("forget", "删除你的全部数据")],
@@ -76,9 +83,11 @@ def build_dispatcher(services: Services, me: TelegramUser, *, stream_settings: S
     turns = TurnRunner(services.engine, replies, stream_settings=stream_settings, daily_tokens=settings.daily_tokens,
                        cached_token_weight=settings.cached_token_weight, default_timezone=settings.timezone,
                        admins=settings.admins, safety=life.safety, voice=voice_desk)
+    jobs = ActiveJobs()
     dispatcher = Dispatcher(engine=services.engine, store=services.store, settings=settings, turns=turns,
-                            memory=services.memory,
-                            replies=replies, me=me, personas=services.personas)
+                            memory=services.memory, replies=replies, me=me, personas=services.personas, jobs=jobs,
+                            reading_desk=ReadingDesk(services.reading, services.engine, settings, jobs),
+                            novel_desk=NovelDesk(services.reading, services.engine, services.personas, jobs))
     dispatcher.workflow_data.update(voice=voice_desk, choices=life.choices, model_menu=life.menu,
                                     checkins=life.checkins)
     journal = UpdateJournal(services.store)
@@ -95,7 +104,8 @@ def build_dispatcher(services: Services, me: TelegramUser, *, stream_settings: S
         dispatcher["checkin_loop"] = checkin_loop
         dispatcher.startup.register(checkin_loop.start)
         dispatcher.shutdown.register(checkin_loop.stop)
-    for module in (stop, admin, account, history, commands, memory, personas, voice, models, checkins, chat):
+    for module in (stop, admin, account, history, commands, memory, personas, documents, characters, voice,
+                   models, checkins, chat):
         dispatcher.include_router(_detached(module.router))
     dispatcher.errors.register(_on_error)
     return dispatcher

@@ -64,3 +64,29 @@ class ConfirmAge(CallbackData, prefix="age"):
     """The answer to the age question of an open bot."""
 
     adult: bool
+
+
+class CancelJob(CallbackData, prefix="cancel"):
+    """Stop a running job (reading a document, finding characters) of the user's."""
+
+    job_id: int
+
+
+class ToggleDocument(CallbackData, prefix="doc"):
+    """Attach a document to the current conversation, or detach it."""
+
+    document_id: int
+
+
+class PickCharacter(CallbackData, prefix="char"):
+    """Play a character of a novel: its place in the cached list for (document, chapter limit)."""
+
+    document_id: int
+    upto: int  # 0: the whole book
+    index: int
+
+
+class ExportCard(CallbackData, prefix="card"):
+    """Send a persona as a character card."""
+
+    persona_id: str

@@ -17,7 +17,7 @@ import logging
 import secrets
 import time
 from datetime import datetime, time as clock_time
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
@@ -31,6 +31,7 @@ from bot.texts import error_text, text
 from memory.engine import Engine, TurnResult
 from memory.moderation import SafetyGate, Screening
 from memory.store import Message, to_text
+from memory.vision import ImageInput
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +54,14 @@ class TurnRunner:
 
     # -- operations -------------------------------------------------------------------
     async def answer(self, bot: Bot, ctx: ChatContext, content: str, *, message_id: int | None = None,
-                     speaker_name: str | None = None, received_at: float | None = None) -> TurnResult | None:
+                     speaker_name: str | None = None, received_at: float | None = None,
+                     images: Sequence[ImageInput] = ()) -> TurnResult | None:
         conversation = ctx.conversation(self.engine)
         if not await self._admitted(bot, ctx, content, conversation.id):
             return None
         return await self._run(bot, ctx, message_id, received_at=received_at, operation=lambda reply: self.engine.submit(
             conversation.id, content, user=ctx.user, speaker_name=speaker_name,
-            platform_message_id=message_id, sink=reply, stop=reply.stopped))
+            platform_message_id=message_id, sink=reply, stop=reply.stopped, images=images))
 
     async def answer_edit(self, bot: Bot, ctx: ChatContext, message_id: int, content: str, *,
                           speaker_name: str | None = None) -> TurnResult | None:

@@ -28,6 +28,7 @@ import itertools
 import json
 import mimetypes
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -181,6 +182,9 @@ class FakeTelegram(ThreadedServer):
         self.webhook: dict[str, Any] = {"url": "", "has_custom_certificate": False,
                                         "pending_update_count": 0}
         self._update_arrived: asyncio.Event | None = None
+        # When set, file downloads wait until this event is set (tests of cancelling a
+        # job that is still downloading).
+        self.download_gate: threading.Event | None = None
         self._handlers: dict[str, tuple[str, Callable[..., Any]]] = {}
         for name in ("getMe", "getUpdates", "sendMessage", "sendMessageDraft", "editMessageText",
                      "editMessageReplyMarkup", "sendChatAction", "sendDocument", "sendVoice",
@@ -559,6 +563,8 @@ class FakeTelegram(ThreadedServer):
             stored = next((f for f in self._files.values() if f.file_path == path), None)
         if stored is None:
             return _error_response(404, "Not Found")
+        if self.download_gate is not None:
+            await asyncio.to_thread(self.download_gate.wait, 30)
         return web.Response(body=stored.data,
                             content_type=stored.mime_type or "application/octet-stream")
 

@@ -102,3 +102,18 @@ class FakeWebServer(ThreadedServer):
         except (ConnectionError, RuntimeError):
             pass  # the client hung up
         return stream
+
+
+class NameMap:
+    """A resolver (for `fetch_url`'s `resolver`) that maps host names to fixed addresses
+    and records the lookups."""
+
+    def __init__(self, names: dict[str, list[str]]) -> None:
+        self.names = names
+        self.lookups: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.lookups.append(host)
+        if host not in self.names:
+            raise OSError(f"unknown host {host}")
+        return self.names[host]

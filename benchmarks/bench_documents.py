@@ -1,0 +1,175 @@
+"""Documents benchmark: end-to-end ingestion per format, and request assembly with a novel attached.
+
+    python -m benchmarks documents
+
+Ingestion is measured the way `companion ingest` runs it: each case in a fresh Python
+process, a fresh database, `Ingestor.ingest_path` from the file on disk to a stored
+document (extraction, passages, token counts, full-text index, commit). Reported: the
+wall time of that call (cold: the o200k tokenizer loads inside it, as in a fresh CLI;
+warm: loaded before, as in the running bot) and the process's peak RSS (VmHWM).
+Targets: 2,000,000 characters of plain text in <= 3 s and <= 400 MB peak.
+
+Inputs (built once into benchmarks/results/inputs/ by `bench_extract`): the shared
+西游记 and Pride and Prejudice repeated to just over 2,000,000 characters, as UTF-8
+and GB18030 text, an EPUB and a DOCX of the same text, and a 500-page PDF.
+
+Request assembly: 100k stored messages at a 256k window (the core benchmark's
+largest case) with 西游记 (~699k o200k tokens) attached. It cannot be verbatim in
+256k, so the static part holds its chapter summaries (synthetic here: 100 x ~150
+tokens) and each request searches the passages for the new message. Target: p50 <=
+15 ms, as for the core case without a document (also measured, for comparison).
+Timing is informational and never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import ROOT, SHARED_DATA, percentile, print_table
+
+RUNS = 41
+CASE_SCRIPT = r"""
+import json, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+
+def peak_rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+if {warm!r}:
+    from memory.tokens import load_encoding
+    load_encoding()
+from memory.reading import DocumentStore, Ingestor
+from memory.store import Store
+with tempfile.TemporaryDirectory() as folder:
+    store = Store(Path(folder) / "bench.db")
+    owner = store.ensure_user("local", "bench")
+    documents = DocumentStore(store)
+    started = time.perf_counter()
+    result = Ingestor(documents).ingest_path({path!r}, owner)
+    seconds = time.perf_counter() - started
+    print(json.dumps({{**result.as_json(), "wall_s": seconds, "peak_rss_mb": peak_rss_mb(),
+                       "passages": documents.counts()["passages"]}}, ensure_ascii=False))
+"""
+
+
+def ingest_case(label: str, path: Path, warm: bool) -> dict:
+    script = CASE_SCRIPT.format(root=str(ROOT), path=str(path), warm=warm)
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    return {"case": label, "warm": warm, "input_mb": path.stat().st_size / 2**20, **result}
+
+
+def assembly_figures() -> dict:
+    from benchmarks.bench_core import build_conversation
+    from memory.engine import Engine, ModelSettings
+    from memory.model_client import ModelClient
+    from memory.reading import DocumentStore, Ingestor, ReadingProvider, Summarizer, context_for
+    from memory.reading.store import SummaryRow
+    from memory.store import Store
+    from memory.tokens import count_tokens
+    from personas import PersonaLibrary
+
+    novel = SHARED_DATA / "xiyouji.utf8.txt"
+    queries = ["孙悟空和猪八戒在高老庄遇到了什么？", "唐僧为什么要去西天取经", "Tell me about the white bone demon 白骨精",
+               "火焰山的芭蕉扇是谁的", "观音菩萨给了唐僧什么", "What did the Monkey King steal in heaven?"]
+    window = 262_144
+    figures: dict = {}
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(Path(folder) / "bench.db")
+        conversation_id = build_conversation(store, 100_000)
+        owner = store.user(store.conversation(conversation_id).user_id)
+        client = ModelClient(base_url="http://127.0.0.1:9/v1", api_key="unused")
+        settings = ModelSettings(model="bench", window=window, reply_tokens=4096, tail_tokens=window // 10)
+
+        def timed(engine: Engine) -> tuple[list[float], object]:
+            samples, request = [], None
+            for run in range(RUNS):
+                conversation = store.conversation(conversation_id)
+                started = time.perf_counter()
+                query = queries[run % len(queries)]  # the new message, not stored: the tail goes with it
+                request = engine.build_request(conversation, user=owner, query=query, final_user_text=query)
+                samples.append((time.perf_counter() - started) * 1000)
+                if request.boundary_moved:
+                    store.set_boundary(conversation_id, request.boundary_message_id)
+            return samples, request
+
+        plain, _ = timed(Engine(store, client, PersonaLibrary(), settings))
+        documents = DocumentStore(store)
+        stored = Ingestor(documents).ingest_path(novel, owner).document
+        summarizer = Summarizer(documents, client, model="bench", unit_tokens=8000)
+        rng = random.Random(3)
+        for unit in summarizer.units(stored.id):
+            text = "".join(rng.choice("唐僧悟空八戒沙僧妖怪师父徒弟西天取经山洞宝贝菩萨") for _ in range(160))
+            documents.save_summary(stored.id, SummaryRow(unit.first_passage_id, unit.last_passage_id,
+                                                         unit.chapter_index, text, count_tokens(text)), "bench")
+        documents.attach(conversation_id, stored.id)
+        provider = ReadingProvider(documents, summarizer)
+        engine = Engine(store, client, PersonaLibrary(), settings, providers=[provider])
+        with_novel, request = timed(engine)
+        sections = request.section_tokens()
+        figures = {
+            "window": window, "messages": 100_000, "novel_tokens": stored.tokens,
+            "mode": provider.plan(context_for(engine, store.conversation(conversation_id), owner))[0].mode,
+            "documents_tokens": sections.get("documents", 0), "passages_tokens": sections.get("tail:passages", 0),
+            "p50_ms_without_document": percentile(plain, 50), "p50_ms": percentile(with_novel, 50),
+            "p95_ms": percentile(with_novel, 95), "p50_target_ms": 15,
+        }
+        store.close()
+    return figures
+
+
+def run() -> dict:
+    from benchmarks.bench_extract import INPUTS, PDF_PAGES, build_inputs
+
+    notes = build_inputs()
+    cases = [
+        ("txt UTF-8, 2M chars", INPUTS / "novels.utf8.txt"),
+        ("txt GB18030, 2M chars", INPUTS / "novels.gb18030.txt"),
+        ("EPUB, same text", INPUTS / "novels.epub"),
+        ("DOCX, same text", INPUTS / "novels.docx"),
+        (f"PDF, {PDF_PAGES} pages", INPUTS / "book500.pdf"),
+    ]
+    ingestion = [ingest_case(label, path, warm=False) for label, path in cases]
+    ingestion.append(ingest_case(cases[0][0], cases[0][1], warm=True))
+    headline = ingestion[0]
+    return {
+        "notes": notes,
+        "ingestion": ingestion,
+        "assembly": assembly_figures(),
+        "targets": {"txt_2m_seconds": headline["wall_s"], "seconds_target": 3.0,
+                    "txt_2m_peak_rss_mb": headline["peak_rss_mb"], "peak_rss_target_mb": 400},
+    }
+
+
+def report(results: dict) -> None:
+    print_table(
+        "Ingestion, end to end (fresh process each; cold = tokenizer loads inside the call)",
+        ["case", "tokenizer", "input MB", "chars", "tokens", "chapters", "passages", "wall s", "peak RSS MB"],
+        [[r["case"], "warm" if r["warm"] else "cold", f"{r['input_mb']:.1f}", f"{r['chars']:,}", f"{r['tokens']:,}",
+          r["chapters"], r["passages"], f"{r['wall_s']:.2f}", f"{r['peak_rss_mb']:.0f}"] for r in results["ingestion"]],
+    )
+    print(f"PDF text: {results['notes'].get('pdf_text')}")
+    a = results["assembly"]
+    print_table(
+        f"Request assembly, {a['messages']:,} messages, window {a['window']:,}, novel of {a['novel_tokens']:,} tokens",
+        ["document", "mode", "documents tok", "passages tok", "p50 ms", "p95 ms"],
+        [["none", "-", 0, 0, f"{a['p50_ms_without_document']:.2f}", "-"],
+         ["西游记", a["mode"], a["documents_tokens"], a["passages_tokens"], f"{a['p50_ms']:.2f}", f"{a['p95_ms']:.2f}"]],
+    )
+    t = results["targets"]
+    print(f"\n2M chars of text: {t['txt_2m_seconds']:.2f} s (target <= {t['seconds_target']:.0f} s), "
+          f"peak RSS {t['txt_2m_peak_rss_mb']:.0f} MB (target <= {t['peak_rss_target_mb']} MB); "
+          f"assembly p50 {a['p50_ms']:.2f} ms (target <= {a['p50_target_ms']} ms)")
+
+
+if __name__ == "__main__":
+    report(run())

@@ -1,0 +1,224 @@
+"""Ingestion: a file, bytes or a link in, a stored document out (or nothing at all).
+
+One path for every face (the `companion ingest` CLI, Telegram uploads, links in
+messages):
+
+  download  (links only) `memory.documents.fetch_url`, with its address checks;
+  extract   `memory.documents` turns the bytes into normalized text with chapters
+            (any text encoding, EPUB, PDF, DOCX, HTML; zip-bomb and size limits);
+  index     the text is cut into passages (at paragraphs, never across a chapter);
+            every passage's o200k tokens are counted once, in tiktoken batches (a
+            chapter's tokens and the document's are sums of its passages'), and the
+            passages with their full-text index rows (CJK as bigrams) are written by
+            `DocumentStore.save` in short transactions, visible only when complete.
+            Counting runs in a worker thread a few batches ahead of the writes:
+            tiktoken works without the GIL, so on two cores it overlaps with the index
+            forms and the writes. (Python work in that thread would not overlap: it
+            would only make the writer wait for the GIL.)
+
+The synchronous entry points do CPU work and blocking I/O: call them from a worker
+thread (`asyncio.to_thread`) in async code, as `ingest_url` does. Progress goes to a
+`Progress` callback as (stage, percent); a `CancelToken` is checked between steps. A
+refusal is a `DocumentError`; cancellation raises `Cancelled`; in both cases, and on
+any other failure, nothing is stored. The same text uploaded again by the same user
+(same normalized text, whatever the file) returns the stored document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Full, Queue
+from typing import Generator, Iterator, TypeVar
+
+from memory.documents import (
+    PUBLIC_ONLY,
+    AddressPolicy,
+    DocumentError,
+    DocumentLimits,
+    ErrorCode,
+    ExtractedDocument,
+    Resolver,
+    extract_bytes,
+    extract_path,
+    fetch_url,
+    split_passages,
+)
+from memory.documents.extract import too_large
+from memory.reading.progress import CancelToken, Progress, Stages
+from memory.reading.store import (
+    DocumentHeader,
+    DocumentStore,
+    PreparedPassage,
+    StoredChapter,
+    StoredDocument,
+)
+from memory.store import User
+from memory.tokens import count_many
+
+PASSAGE_CHARS = 1000
+BATCH = 256  # passages per tiktoken batch and per write transaction (bounds memory and lock time)
+WEIGHTS = {"download": 0.1, "extract": 0.2, "index": 0.7}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    document: StoredDocument
+    duplicate: bool  # the same text was already stored for this user
+    seconds: float  # the whole ingestion: extraction, token counts, index
+
+    def as_json(self) -> dict:
+        """The `companion ingest --json` object."""
+        d = self.document
+        return {"id": d.id, "title": d.title, "format": d.format, "encoding": d.encoding, "chars": d.chars,
+                "tokens": d.tokens, "chapters": d.chapter_count, "seconds": round(self.seconds, 3)}
+
+
+class Ingestor:
+    def __init__(self, documents: DocumentStore, limits: DocumentLimits = DocumentLimits(), *,
+                 resolver: Resolver | None = None, policy: AddressPolicy = PUBLIC_ONLY,
+                 passage_chars: int = PASSAGE_CHARS):
+        self.documents = documents
+        self.limits = limits
+        self.resolver = resolver
+        self.policy = policy
+        self.passage_chars = passage_chars
+
+    def ingest_bytes(self, data: bytes, filename: str, owner: User, *, source: str | None = None,
+                     content_type: str | None = None, charset: str | None = None,
+                     progress: Progress | None = None, cancel: CancelToken | None = None) -> IngestResult:
+        started = time.perf_counter()
+        stages = Stages(progress, WEIGHTS)
+        stages.report("extract")
+        extracted = extract_bytes(data, filename, self.limits, content_type=content_type, charset=charset)
+        return self._store(extracted, owner, source or filename, stages, cancel, started)
+
+    def ingest_path(self, path: str | Path, owner: User, *, progress: Progress | None = None,
+                    cancel: CancelToken | None = None) -> IngestResult:
+        started = time.perf_counter()
+        stages = Stages(progress, WEIGHTS)
+        stages.report("extract")
+        path = Path(path)
+        try:
+            extracted = extract_path(path, self.limits)
+        except FileNotFoundError:
+            raise DocumentError(ErrorCode.EMPTY, f"There is no file {path}. Check the path.") from None
+        except IsADirectoryError:
+            raise DocumentError(ErrorCode.UNSUPPORTED, f"{path} is a folder. Name a file.") from None
+        except PermissionError:
+            raise DocumentError(ErrorCode.UNSUPPORTED, f"{path} cannot be read (permission denied).") from None
+        return self._store(extracted, owner, path.name, stages, cancel, started)
+
+    async def ingest_url(self, url: str, owner: User, *, progress: Progress | None = None,
+                         cancel: CancelToken | None = None) -> IngestResult:
+        """Download a link (refusing private, loopback and link-local addresses after each
+        DNS resolution and redirect) and ingest it like an upload."""
+        started = time.perf_counter()
+        stages = Stages(progress, WEIGHTS)
+        stages.report("download")
+        fetched = await fetch_url(url, self.limits, resolver=self.resolver, policy=self.policy)
+        if cancel is not None:
+            cancel.check()
+
+        def work() -> IngestResult:
+            stages.report("extract")
+            extracted = extract_bytes(fetched.data, fetched.filename, self.limits,
+                                      content_type=fetched.content_type, charset=fetched.charset)
+            return self._store(extracted, owner, fetched.url, stages, cancel, started)
+
+        return await asyncio.to_thread(work)
+
+    def check_size(self, size: int | None) -> None:
+        """Refuse a file over the byte limit before downloading it."""
+        if size is not None and size > self.limits.max_document_bytes:
+            raise too_large(size, self.limits)
+
+    # -- the shared tail ------------------------------------------------------------------
+    def _store(self, extracted: ExtractedDocument, owner: User, source: str, stages: Stages,
+               cancel: CancelToken | None, started: float) -> IngestResult:
+        stages.done("extract")
+        if cancel is not None:
+            cancel.check()
+        text = extracted.text
+        if not text.strip():
+            raise DocumentError(ErrorCode.NO_TEXT, "The file holds no text. Send a document with text in it.")
+        sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        header = DocumentHeader(
+            owner_user_id=owner.id, title=(extracted.title or "Untitled").strip()[:300], author=extracted.author,
+            format=extracted.format, encoding=extracted.encoding, source=source, sha256=sha256, chars=len(text),
+            chapter_source=extracted.chapter_source,
+            chapters=[StoredChapter(c.index, c.title, c.number, c.start, c.end, 0) for c in extracted.chapters])
+        pieces = self.pieces(extracted)
+        stored, duplicate = self.documents.save(
+            header, lambda: prefetched(self._prepared(pieces, cancel)), cancel=cancel,
+            on_batch=lambda done: stages.report("index", done / len(pieces)))
+        stages.done("index")
+        return IngestResult(stored, duplicate, time.perf_counter() - started)
+
+    def pieces(self, extracted: ExtractedDocument) -> list[tuple[int | None, int, int, str]]:
+        """(chapter_index, start, end, text) of every passage. Each passage runs to the
+        start of the next, so the pieces joined give back the text exactly."""
+        text = extracted.text
+        spans = split_passages(text, extracted.chapters, self.passage_chars)
+        starts = [0] + [span.start for span in spans[1:]]
+        ends = starts[1:] + [len(text)]
+        return [(span.chapter_index, start, end, text[start:end]) for span, start, end in zip(spans, starts, ends)]
+
+    @staticmethod
+    def _prepared(pieces: list[tuple[int | None, int, int, str]],
+                  cancel: CancelToken | None) -> Iterator[list[PreparedPassage]]:
+        """Batches of passages with their token counts."""
+        for first in range(0, len(pieces), BATCH):
+            if cancel is not None:
+                cancel.check()
+            batch = pieces[first:first + BATCH]
+            counts = count_many([piece[3] for piece in batch])
+            yield [PreparedPassage(chapter, start, end, tokens, piece)
+                   for (chapter, start, end, piece), tokens in zip(batch, counts)]
+
+
+def prefetched(items: Iterator[T], depth: int = 3) -> Generator[T, None, None]:
+    """Iterate `items` in a worker thread, `depth` items ahead of the consumer.
+
+    Exceptions in the worker reach the consumer; when the consumer stops (or fails),
+    closing this generator stops the worker."""
+    queue: Queue = Queue(depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.05)
+                return True
+            except Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, end))
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+            put((False, error))
+
+    worker = threading.Thread(target=work, name="ingest-prepare", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = queue.get()
+            if not ok:
+                raise item
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()

@@ -1,0 +1,547 @@
+"""Storage of documents: the only code that writes SQL for the documents tables.
+
+`DocumentStore` sits next to the core `Store` (same database file, its own migration
+set in `schema.py`) and registers a forget hook (a user's documents, passages, index
+rows, caches) and a compact hook (merging the passage index).
+
+Writing a document (`save`) runs in the ingestion's worker thread on a connection of
+its own, in short transactions, so the event loop's connection never sees a half-written
+document and is never blocked for long (see `schema.py` for the `ingesting` state). All
+reads go through the core Store's connection.
+
+Reads on a turn are small: the attachments of one conversation, token totals (cached
+here per document and chapter limit), the passages that match the new message. The
+whole text of a book is read only to render it once (the caller caches the result).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable, Iterable, Iterator, Sequence
+
+from memory.reading.progress import CancelToken
+from memory.store import Store, to_text
+from memory.textsearch import index_form
+
+STALE_INGESTION = timedelta(hours=1)
+_WORD = re.compile(r"\w+")
+# Words that match nearly every passage of an English book and only slow the search.
+_STOPWORDS = frozenset(
+    "the and for are but not you all any can had her was one our out his has him how its may new now "
+    "she who did get let say too use that with have this will your from they been were what when "
+    "there their would about which them then than into some could other these also just more very".split()
+    # …and the Chinese bigrams of question words and pronouns, in nearly every passage.
+    + "什么 为什 怎么 怎样 哪里 哪个 如何 是谁 我们 你们 他们 她们 一个 这个 那个 没有 不是 知道 可以 时候 自己 的是 了什 "
+      "是什 有什 给了 在哪 吗".split()
+)
+MAX_QUERY_TERMS = 48
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    id: int
+    owner_user_id: int
+    title: str
+    author: str | None
+    format: str
+    encoding: str | None
+    source: str | None
+    sha256: str
+    chars: int
+    tokens: int
+    chapter_count: int
+    chapter_source: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChapter:
+    index: int  # 0-based
+    title: str
+    number: int | None
+    start: int
+    end: int
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPassage:
+    id: int
+    document_id: int
+    chapter_index: int | None
+    start: int
+    end: int
+    tokens: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A document attached to a conversation, with its timeline and reading decision."""
+
+    document: StoredDocument
+    position: int
+    upto_chapter: int | None  # chapters 1..N only; None: the whole document
+    mode: str | None  # verbatim | summaries | None (not decided yet)
+
+    @property
+    def limit(self) -> int | None:
+        """The chapter limit that applies, or None (whole document)."""
+        if self.upto_chapter is None or self.upto_chapter >= self.document.chapter_count:
+            return None
+        return self.upto_chapter
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    first_passage_id: int
+    last_passage_id: int
+    chapter_index: int | None
+    summary: str
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class NovelPersonaLink:
+    persona_id: str
+    document_id: int
+    character_name: str
+    upto_chapter: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPassage:
+    chapter_index: int | None
+    start: int
+    end: int
+    tokens: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentHeader:
+    """What is known of a document before its passages are counted and indexed."""
+
+    owner_user_id: int
+    title: str
+    author: str | None
+    format: str
+    encoding: str | None
+    source: str | None
+    sha256: str
+    chars: int
+    chapter_source: str
+    chapters: list[StoredChapter]  # their tokens are summed from the passages while saving
+
+
+_DOCUMENT_COLUMNS = ("id, owner_user_id, title, author, format, encoding, source, sha256, chars, tokens, "
+                     "chapter_count, chapter_source, created_at")
+_PASSAGE_COLUMNS = "id, document_id, chapter_index, start, end, tokens, text"
+
+
+def _chapter_filter(limit: int | None, alias: str = "") -> tuple[str, list]:
+    """SQL keeping the front matter and chapters 1..limit (all when limit is None)."""
+    if limit is None:
+        return "", []
+    column = f"{alias}chapter_index"
+    return f" AND ({column} IS NULL OR {column} < ?)", [limit]
+
+
+def search_terms(query: str) -> list[str]:
+    """Distinct index terms of a message for ranking passages (any term may match):
+    CJK bigrams and words of other scripts, minus very common English words."""
+    terms: list[str] = []
+    seen: set[str] = set()
+    for word in _WORD.findall(index_form(query).lower()):
+        if word in seen or word in _STOPWORDS or (word.isascii() and len(word) < 3):
+            continue
+        seen.add(word)
+        terms.append(word)
+        if len(terms) >= MAX_QUERY_TERMS:
+            break
+    return terms
+
+
+class DocumentStore:
+    def __init__(self, store: Store):
+        self.store = store
+        self.db = store.db
+        self._totals: dict[tuple[int, int | None], int] = {}
+        self._lock = threading.Lock()
+        store.forget_hooks.append(self._forget_user)
+        store.compact_hooks.append(self._optimize_index)
+        self._delete_stale()
+
+    # -- writing ----------------------------------------------------------------------
+    def _writer(self) -> sqlite3.Connection:
+        """A connection of its own for a worker thread (autocommit; we BEGIN ourselves)."""
+        if str(self.store.path) == ":memory:":
+            raise RuntimeError("documents need a database file, not :memory:")
+        connection = sqlite3.connect(str(self.store.path), timeout=30, isolation_level=None,
+                                     check_same_thread=False)
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA busy_timeout = 30000")
+        connection.execute("PRAGMA secure_delete = ON")
+        # WAL + NORMAL: a commit cannot corrupt the file; a power cut may lose the last
+        # ones, and a document not marked ready is deleted at the next start anyway.
+        connection.execute("PRAGMA synchronous = NORMAL")
+        return connection
+
+    def save(self, header: DocumentHeader, batches: Callable[[], Iterator[Sequence[PreparedPassage]]], *,
+             cancel: CancelToken | None = None,
+             on_batch: Callable[[int], None] | None = None) -> tuple[StoredDocument, bool]:
+        """Write a document from batches of passages (in reading order); returns it, and
+        whether the owner already had this text (then nothing is written and `batches`
+        is never called). A failure or a cancellation leaves nothing behind.
+        `on_batch(passages written)` is called after each batch.
+
+        Runs entirely on a connection of its own, so it may run in a worker thread; the
+        batches may be produced concurrently (see `ingest.prefetched`): SQLite works
+        without holding the GIL, so counting and indexing overlap with writing."""
+        connection = self._writer()
+        document_id: int | None = None
+        produced = None
+        try:
+            with _transaction(connection):
+                existing = connection.execute(
+                    f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE owner_user_id = ? AND sha256 = ? "
+                    "AND status = 'ready' ORDER BY id LIMIT 1", [header.owner_user_id, header.sha256]).fetchone()
+                if existing is not None:
+                    return StoredDocument(*existing), True
+                cursor = connection.execute(
+                    "INSERT INTO documents (owner_user_id, title, author, format, encoding, source, sha256, chars, "
+                    "tokens, chapter_count, chapter_source, status, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 'ingesting', ?)",
+                    [header.owner_user_id, header.title, header.author, header.format, header.encoding,
+                     header.source, header.sha256, header.chars, len(header.chapters), header.chapter_source,
+                     self.store.now()])
+                document_id = cursor.lastrowid
+            produced = batches()
+            marker = f"d{document_id}"
+            written = total = 0
+            chapter_tokens: dict[int, int] = {}
+            for batch in produced:
+                if cancel is not None:
+                    cancel.check()
+                bodies = [index_form(passage.text) for passage in batch]
+                with _transaction(connection):
+                    # Ids are given here (inside the write lock) so that each table
+                    # takes the whole batch in one executemany call.
+                    first_id = connection.execute("SELECT coalesce(max(id), 0) + 1 FROM document_passages") \
+                        .fetchone()[0]
+                    connection.executemany(
+                        "INSERT INTO document_passages (id, document_id, chapter_index, start, end, tokens, text) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [(first_id + n, document_id, p.chapter_index, p.start, p.end, p.tokens, p.text)
+                         for n, p in enumerate(batch)])
+                    connection.executemany(
+                        "INSERT INTO document_passages_fts (rowid, document, body) VALUES (?, ?, ?)",
+                        [(first_id + n, marker, body) for n, body in enumerate(bodies)])
+                for passage in batch:
+                    total += passage.tokens
+                    if passage.chapter_index is not None:
+                        chapter_tokens[passage.chapter_index] = (chapter_tokens.get(passage.chapter_index, 0)
+                                                                 + passage.tokens)
+                written += len(batch)
+                if on_batch is not None:
+                    on_batch(written)
+            if cancel is not None:
+                cancel.check()
+            with _transaction(connection):
+                connection.executemany(
+                    "INSERT INTO document_chapters (document_id, chapter_index, title, number, start, end, tokens) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(document_id, c.index, c.title, c.number, c.start, c.end, chapter_tokens.get(c.index, 0))
+                     for c in header.chapters])
+                connection.execute("UPDATE documents SET status = 'ready', tokens = ? WHERE id = ?",
+                                   [total, document_id])
+            row = connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?",
+                                     [document_id]).fetchone()
+            return StoredDocument(*row), False
+        except BaseException:
+            if produced is not None and hasattr(produced, "close"):
+                produced.close()  # stops a producer thread before the cleanup
+            if document_id is not None:
+                with _transaction(connection):
+                    _delete_documents(connection, "id = ?", [document_id])
+            raise
+        finally:
+            if produced is not None and hasattr(produced, "close"):
+                produced.close()
+            connection.close()
+
+    def delete_document(self, document_id: int) -> None:
+        with self.db.atomic():
+            _delete_documents(self.db.conn, "id = ?", [document_id])
+        self._forget_totals(document_id)
+
+    def _delete_stale(self) -> None:
+        """Documents whose ingestion a crash interrupted (older than an hour, so that an
+        ingestion running right now in another process is left alone)."""
+        cutoff = to_text(self.store.clock() - STALE_INGESTION)
+        with self.db.atomic():
+            _delete_documents(self.db.conn, "status = 'ingesting' AND created_at < ?", [cutoff])
+
+    def _forget_user(self, user_id: int) -> None:
+        _delete_documents(self.db.conn, "owner_user_id = ?", [user_id])
+        with self._lock:
+            self._totals.clear()
+
+    def _optimize_index(self) -> None:
+        self.db.execute("INSERT INTO document_passages_fts (document_passages_fts) VALUES ('optimize')")
+
+    # -- documents ----------------------------------------------------------------------
+    def document(self, document_id: int) -> StoredDocument:
+        row = self.db.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ? AND status = 'ready'",
+                              [document_id]).fetchone()
+        if row is None:
+            raise KeyError(f"no document {document_id}")
+        return StoredDocument(*row)
+
+    def owned_document(self, user_id: int, document_id: int) -> StoredDocument:
+        """The user's document; KeyError (with a message for people) if it is not theirs."""
+        try:
+            document = self.document(document_id)
+        except KeyError:
+            document = None
+        if document is None or document.owner_user_id != user_id:
+            raise KeyError(f"no document {document_id} of this user (see /docs)")
+        return document
+
+    def documents_of(self, user_id: int) -> list[StoredDocument]:
+        rows = self.db.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE owner_user_id = ? "
+                               "AND status = 'ready' ORDER BY id DESC", [user_id]).fetchall()
+        return [StoredDocument(*row) for row in rows]
+
+    def chapters(self, document_id: int) -> list[StoredChapter]:
+        rows = self.db.execute("SELECT chapter_index, title, number, start, end, tokens FROM document_chapters "
+                               "WHERE document_id = ? ORDER BY chapter_index", [document_id]).fetchall()
+        return [StoredChapter(*row) for row in rows]
+
+    def passages(self, document_id: int, limit: int | None = None) -> list[StoredPassage]:
+        """Every passage (front matter and chapters 1..limit), in reading order."""
+        where, params = _chapter_filter(limit)
+        rows = self.db.execute(f"SELECT {_PASSAGE_COLUMNS} FROM document_passages WHERE document_id = ?{where} "
+                               "ORDER BY id", [document_id, *params]).fetchall()
+        return [StoredPassage(*row) for row in rows]
+
+    def passage_sizes(self, document_id: int, limit: int | None = None) -> list[tuple[int, int | None, int]]:
+        """(id, chapter_index, tokens) of every passage in reading order, without text."""
+        where, params = _chapter_filter(limit)
+        return [tuple(row) for row in self.db.execute(
+            f"SELECT id, chapter_index, tokens FROM document_passages WHERE document_id = ?{where} ORDER BY id",
+            [document_id, *params]).fetchall()]
+
+    def passage_range(self, document_id: int, first_id: int, last_id: int) -> list[StoredPassage]:
+        rows = self.db.execute(f"SELECT {_PASSAGE_COLUMNS} FROM document_passages WHERE document_id = ? "
+                               "AND id BETWEEN ? AND ? ORDER BY id", [document_id, first_id, last_id]).fetchall()
+        return [StoredPassage(*row) for row in rows]
+
+    def opening(self, document_id: int, chars: int = 5000) -> str:
+        """The first characters of the text (for guessing its language)."""
+        rows = self.db.execute("SELECT text FROM document_passages WHERE document_id = ? ORDER BY id LIMIT ?",
+                               [document_id, max(1, chars // 500)]).fetchall()
+        return "".join(row[0] for row in rows)[:chars]
+
+    def text(self, document_id: int, limit: int | None = None) -> str:
+        """The normalized text exactly as extracted (up to the end of chapter `limit`)."""
+        where, params = _chapter_filter(limit)
+        rows = self.db.execute(f"SELECT text FROM document_passages WHERE document_id = ?{where} ORDER BY id",
+                               [document_id, *params]).fetchall()
+        text = "".join(row[0] for row in rows)
+        return text if limit is None else text.rstrip()
+
+    def tokens_upto(self, document_id: int, limit: int | None = None) -> int:
+        """Tokens of the text `text(document_id, limit)` returns (cached; documents never change)."""
+        key = (document_id, limit)
+        with self._lock:
+            cached = self._totals.get(key)
+        if cached is not None:
+            return cached
+        where, params = _chapter_filter(limit)
+        total = self.db.execute(f"SELECT coalesce(sum(tokens), 0) FROM document_passages WHERE document_id = ?"
+                                f"{where}", [document_id, *params]).fetchone()[0]
+        with self._lock:
+            if len(self._totals) > 4096:
+                self._totals.clear()
+            self._totals[key] = total
+        return total
+
+    def _forget_totals(self, document_id: int) -> None:
+        with self._lock:
+            for key in [k for k in self._totals if k[0] == document_id]:
+                del self._totals[key]
+
+    def search_passages(self, scopes: Sequence[tuple[int, int | None]], query: str, *,
+                        limit: int = 6) -> list[StoredPassage]:
+        """The passages best matching any word of `query`, in the given documents, each
+        limited to its chapters 1..N (`scopes`: (document_id, limit or None))."""
+        terms = search_terms(query)
+        if not scopes or not terms:
+            return []
+        documents = " OR ".join(f'"d{document_id}"' for document_id, _ in scopes)
+        expression = f"document : ({documents}) AND body : ({' OR '.join(_quote(t) for t in terms)})"
+        clauses, params = [], []
+        for document_id, chapter_limit in scopes:
+            if chapter_limit is None:
+                clauses.append("p.document_id = ?")
+                params.append(document_id)
+            else:
+                clauses.append("(p.document_id = ? AND (p.chapter_index IS NULL OR p.chapter_index < ?))")
+                params += [document_id, chapter_limit]
+        # Rank ids first, then read the few texts: sorting whole passages costs more than ranking.
+        ranked = [row[0] for row in self.db.execute(
+            "SELECT p.id FROM document_passages_fts f JOIN document_passages p ON p.id = f.rowid "
+            f"WHERE document_passages_fts MATCH ? AND ({' OR '.join(clauses)}) "
+            "ORDER BY bm25(document_passages_fts, 0.0, 1.0), p.id LIMIT ?",
+            [expression, *params, limit]).fetchall()]
+        if not ranked:
+            return []
+        rows = self.db.execute(f"SELECT {_PASSAGE_COLUMNS} FROM document_passages WHERE id IN "
+                               f"({', '.join('?' * len(ranked))})", ranked).fetchall()
+        by_id = {row[0]: StoredPassage(*row) for row in rows}
+        return [by_id[passage_id] for passage_id in ranked]
+
+    def passages_mentioning(self, document_id: int, names: Iterable[str], limit: int | None) -> list[int]:
+        """Ids of passages (chapters 1..limit) containing any of the names, in reading order."""
+        phrases = []
+        for name in names:
+            words = _WORD.findall(index_form(name).lower())
+            if words:
+                phrases.append(_quote(" ".join(words)))
+        if not phrases:
+            return []
+        where, params = _chapter_filter(limit, "p.")
+        rows = self.db.execute(
+            "SELECT p.id FROM document_passages_fts f JOIN document_passages p ON p.id = f.rowid "
+            f"WHERE document_passages_fts MATCH ? AND p.document_id = ?{where} ORDER BY p.id",
+            [f'document : "d{document_id}" AND body : ({" OR ".join(phrases)})', document_id, *params]).fetchall()
+        return [row[0] for row in rows]
+
+    # -- attachments ----------------------------------------------------------------------
+    def attachments(self, conversation_id: int) -> list[Attachment]:
+        """Documents attached to the conversation now, in the order they were attached."""
+        rows = self.db.execute(
+            f"SELECT {', '.join('d.' + c.strip() for c in _DOCUMENT_COLUMNS.split(','))}, "
+            "a.position, a.upto_chapter, a.mode FROM conversation_documents a JOIN documents d ON d.id = a.document_id "
+            "WHERE a.conversation_id = ? AND a.attached = 1 AND d.status = 'ready' ORDER BY a.position",
+            [conversation_id]).fetchall()
+        return [Attachment(StoredDocument(*row[:13]), row[13], row[14], row[15]) for row in rows]
+
+    def attached_ids(self, conversation_id: int) -> set[int]:
+        return {a.document.id for a in self.attachments(conversation_id)}
+
+    def attach(self, conversation_id: int, document_id: int, *, upto_chapter: int | None = None) -> None:
+        """Attach (or re-attach) a document; it goes after the ones attached before it.
+        Every reading decision of the conversation is taken again at the next request."""
+        with self.db.atomic():
+            position = self.db.execute("SELECT coalesce(max(position), 0) + 1 FROM conversation_documents "
+                                       "WHERE conversation_id = ?", [conversation_id]).fetchone()[0]
+            self.db.execute(
+                "INSERT INTO conversation_documents (conversation_id, document_id, attached, position, upto_chapter, "
+                "attached_at) VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (conversation_id, document_id) DO UPDATE SET "
+                "attached = 1, position = CASE WHEN attached = 1 THEN position ELSE excluded.position END, "
+                "upto_chapter = coalesce(excluded.upto_chapter, upto_chapter)",
+                [conversation_id, document_id, position, upto_chapter, self.store.now()])
+            self._clear_modes(conversation_id)
+
+    def detach(self, conversation_id: int, document_id: int) -> bool:
+        with self.db.atomic():
+            changed = self.db.execute("UPDATE conversation_documents SET attached = 0, mode = NULL "
+                                      "WHERE conversation_id = ? AND document_id = ? AND attached = 1",
+                                      [conversation_id, document_id]).rowcount
+            if changed:
+                self._clear_modes(conversation_id)
+        return bool(changed)
+
+    def set_upto(self, conversation_id: int, document_id: int, upto_chapter: int | None) -> None:
+        with self.db.atomic():
+            self.db.execute("UPDATE conversation_documents SET upto_chapter = ? WHERE conversation_id = ? "
+                            "AND document_id = ?", [upto_chapter, conversation_id, document_id])
+            self._clear_modes(conversation_id)
+
+    def set_modes(self, conversation_id: int, modes: dict[int, str]) -> None:
+        with self.db.atomic():
+            for document_id, mode in modes.items():
+                self.db.execute("UPDATE conversation_documents SET mode = ? WHERE conversation_id = ? "
+                                "AND document_id = ?", [mode, conversation_id, document_id])
+
+    def _clear_modes(self, conversation_id: int) -> None:
+        self.db.execute("UPDATE conversation_documents SET mode = NULL WHERE conversation_id = ?", [conversation_id])
+
+    # -- summaries ------------------------------------------------------------------------
+    def summaries(self, document_id: int) -> dict[tuple[int, int], SummaryRow]:
+        rows = self.db.execute("SELECT first_passage_id, last_passage_id, chapter_index, summary, tokens "
+                               "FROM document_summaries WHERE document_id = ?", [document_id]).fetchall()
+        return {(row[0], row[1]): SummaryRow(*row) for row in rows}
+
+    def save_summary(self, document_id: int, row: SummaryRow, model: str) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT OR REPLACE INTO document_summaries (document_id, first_passage_id, last_passage_id, "
+                "chapter_index, summary, tokens, model, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [document_id, row.first_passage_id, row.last_passage_id, row.chapter_index, row.summary,
+                 row.tokens, model, self.store.now()])
+
+    # -- character caches and novel personas -------------------------------------------------
+    def cached(self, document_id: int, kind: str, name: str, upto_chapter: int | None) -> str | None:
+        row = self.db.execute("SELECT data FROM document_character_cache WHERE document_id = ? AND kind = ? "
+                              "AND name = ? AND upto_chapter = ?",
+                              [document_id, kind, name, upto_chapter or 0]).fetchone()
+        return row[0] if row else None
+
+    def cache(self, document_id: int, kind: str, name: str, upto_chapter: int | None, data: str) -> None:
+        with self.db.atomic():
+            self.db.execute("INSERT OR REPLACE INTO document_character_cache (document_id, kind, name, upto_chapter, "
+                            "data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                            [document_id, kind, name, upto_chapter or 0, data, self.store.now()])
+
+    def link_persona(self, persona_id: str, document_id: int, character_name: str,
+                     upto_chapter: int | None) -> None:
+        with self.db.atomic():
+            self.db.execute("INSERT OR REPLACE INTO novel_personas (persona_id, document_id, character_name, "
+                            "upto_chapter, created_at) VALUES (?, ?, ?, ?, ?)",
+                            [persona_id, document_id, character_name, upto_chapter, self.store.now()])
+
+    def persona_link(self, persona_id: str) -> NovelPersonaLink | None:
+        row = self.db.execute("SELECT persona_id, document_id, character_name, upto_chapter FROM novel_personas "
+                              "WHERE persona_id = ?", [persona_id]).fetchone()
+        return NovelPersonaLink(*row) if row else None
+
+    def counts(self) -> dict[str, int]:
+        row = self.db.execute(
+            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM document_chapters), "
+            "(SELECT count(*) FROM document_passages), (SELECT count(*) FROM document_passages_fts), "
+            "(SELECT count(*) FROM conversation_documents), (SELECT count(*) FROM document_summaries)").fetchone()
+        return dict(zip(("documents", "chapters", "passages", "index", "attachments", "summaries"), row))
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+class _transaction:
+    """BEGIN IMMEDIATE … COMMIT on an autocommit connection; ROLLBACK on any error."""
+
+    def __init__(self, connection: sqlite3.Connection):
+        self.connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.connection.execute("BEGIN IMMEDIATE")
+        return self.connection
+
+    def __exit__(self, kind, error, traceback) -> None:
+        self.connection.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _delete_documents(connection: sqlite3.Connection, where: str, params: list) -> None:
+    """Delete documents and everything hanging off them (the index rows explicitly:
+    FTS tables know nothing of foreign keys)."""
+    selected = f"SELECT id FROM documents WHERE {where}"
+    connection.execute("DELETE FROM document_passages_fts WHERE rowid IN (SELECT id FROM document_passages "
+                       f"WHERE document_id IN ({selected}))", params)
+    connection.execute(f"DELETE FROM documents WHERE id IN ({selected})", params)
