@@ -471,6 +471,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "tg.age_declined": {
         "en": "Sorry, this bot is only for adults.",
         "zh": "抱歉，这个机器人只面向成年人。",
+    },
     # documents and novels (bot/telegram/handlers/documents.py, characters.py)
     "doc.too_big_for_telegram": {
         "en": "This file is {size} MB, but Telegram lets bots download files of at most 20 MB, so I can't "
