@@ -34,7 +34,10 @@ async def test_private_turn_is_streamed_by_drafts_and_finished_with_a_message(co
                                                        "assistant")
     stored = companion.store.messages(conversation.id)
     assert [(m.role, m.content) for m in stored] == [("user", "hi there"), ("assistant", ("Hello Alice! " * 20))]
-    assert stored[1].platform_message_id == str(telegram.bot_messages(ALICE)[0].message_id)
+    # the Telegram id is stored once the send returns, a moment after the fake has the message
+    await telegram.wait_until(lambda: companion.store.message(stored[1].id).platform_message_id is not None, 5)
+    assert companion.store.message(stored[1].id).platform_message_id == str(
+        telegram.bot_messages(ALICE)[0].message_id)
 
 
 async def test_drafts_refused_then_one_message_is_edited(companion, telegram, fake_openai):
