@@ -163,13 +163,6 @@ class Settings(BaseSettings):
     age_confirmation: bool = Field(False, validation_alias="COMPANION_AGE_CONFIRMATION")
     minimum_age: int = Field(18, validation_alias="COMPANION_MINIMUM_AGE", ge=1, le=99)
 
-    @field_validator("models", "moderation_words", mode="before")
-    @classmethod
-    def _comma_separated_words(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
-
     @field_validator("models")
     @classmethod
     def _model_entries(cls, value: list[str]) -> list[str]:
@@ -195,12 +188,6 @@ class Settings(BaseSettings):
             raise ValueError(f"there is no file '{value}'; list one word or phrase per line in it")
         return value
 
-    @field_validator("audio_base_url", "fallback_base_url", "moderation_base_url", "stt_model", "tts_model",
-                     "fallback_model", "moderation_model", "stt_language", mode="before")
-    @classmethod
-    def _blank_means_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
-
     # --- Documents and novels (memory/reading) ------------------------------------------
     # Largest document read, in MB (uploads, links, the CLI). The official Bot API lets
     # bots download at most 20 MB whatever this says; a local Bot API server lifts that.
@@ -213,7 +200,7 @@ class Settings(BaseSettings):
     # Send photos to the model as images (the model must accept image input).
     vision: bool = Field(False, validation_alias="COMPANION_VISION")
 
-    @field_validator("admins", "allowed_users", mode="before")
+    @field_validator("admins", "allowed_users", "models", "moderation_words", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -222,7 +209,9 @@ class Settings(BaseSettings):
             return [value]
         return value
 
-    @field_validator("openai_base_url", "telegram_api_base", "webhook_url", mode="before")
+    @field_validator("openai_base_url", "telegram_api_base", "webhook_url", "audio_base_url", "fallback_base_url",
+                     "moderation_base_url", "stt_model", "tts_model", "fallback_model", "moderation_model",
+                     "stt_language", "memory_model", "embedding_model", "embedding_base_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -328,11 +317,6 @@ class Settings(BaseSettings):
     embedding_base_url: str | None = Field(None, validation_alias="COMPANION_EMBEDDING_BASE_URL")
     embedding_api_key: SecretStr | None = Field(None, validation_alias="COMPANION_EMBEDDING_API_KEY")
     embedding_dimensions: int | None = Field(None, validation_alias="COMPANION_EMBEDDING_DIMENSIONS", ge=1)
-
-    @field_validator("memory_model", "embedding_model", "embedding_base_url", mode="before")
-    @classmethod
-    def _blank_memory_setting_is_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("compact_to")
     @classmethod
