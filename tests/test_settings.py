@@ -96,3 +96,16 @@ def test_memory_settings_and_a_separate_embeddings_endpoint(monkeypatch):
     monkeypatch.setenv("COMPANION_COMPACT_TO", "0.9")
     with pytest.raises(SettingsError, match="COMPANION_COMPACT_TO: must be below COMPANION_COMPACT_AT"):
         load_settings()
+
+
+def test_every_setting_is_documented_in_readme_and_env_example():
+    from pathlib import Path
+
+    from bot.settings import Settings
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    example = (root / ".env.example").read_text(encoding="utf-8")
+    names = [field.validation_alias for field in Settings.model_fields.values()]
+    assert [name for name in names if name not in readme] == []
+    assert [name for name in names if name not in example] == []
