@@ -291,6 +291,21 @@ def test_webhook_mode_serves_updates_and_health(tmp_path, telegram, fake_openai)
             "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "s3cret"})
         assert urllib.request.urlopen(accepted, timeout=5).status == 200
         telegram.wait_until(lambda: telegram.bot_texts(ALICE) == ["Hello over the webhook."], 20)
+        fake_openai.enqueue("The second one.")
+        assert urllib.request.urlopen(accepted, timeout=5).status == 200  # Telegram retried: handled once
+        update = {**update, "update_id": 2, "message": {**update["message"], "message_id": 2, "text": "again"}}
+        second = urllib.request.Request(f"{base}/telegram", data=jsonlib.dumps(update).encode(), headers={
+            "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "s3cret"})
+        assert urllib.request.urlopen(second, timeout=5).status == 200
+        telegram.wait_until(lambda: len(telegram.bot_texts(ALICE)) >= 2, 20)
+        assert telegram.bot_texts(ALICE) == ["Hello over the webhook.", "The second one."]
+        garbage = urllib.request.Request(f"{base}/telegram", data=b"[1, 2", headers={
+            "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "s3cret"})
+        try:
+            urllib.request.urlopen(garbage, timeout=5)
+            raise AssertionError("a body that is not an update was accepted")
+        except urllib.error.HTTPError as error:
+            assert error.code == 400
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)

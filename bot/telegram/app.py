@@ -35,7 +35,7 @@ from bot.telegram.checkin_loop import CheckinLoop
 from bot.telegram.handlers import (account, admin, characters, chat, checkins, commands, documents, history,
                                    memory, models, personas, stop, voice)
 from bot.telegram.jobs import ActiveJobs
-from bot.telegram.middlewares import People, UpdateJournal
+from bot.telegram.middlewares import JournalOnReceipt, People, UpdateJournal
 from bot.telegram.novels import NovelDesk
 from bot.telegram.reading import ReadingDesk
 from bot.telegram.responses import pin_response_types
@@ -167,6 +167,7 @@ async def prepare(services: Services, bot: Bot, *,
     if services.life.checkins is not None:
         recovered += services.life.checkins.recover()
     journal: UpdateJournal = dispatcher["journal"]
+    bot.session.middleware(JournalOnReceipt(journal))
     journal.prune()
     replayed = await replay_unfinished(dispatcher, bot, services)
     if recovered or replayed:
@@ -179,7 +180,8 @@ async def shutdown(dispatcher: Dispatcher) -> None:
     replies: ActiveReplies = dispatcher["replies"]
     for reply in list(replies._replies.values()):
         reply.stop()
-    pending = [task for task in getattr(dispatcher, "_handle_update_tasks", set()) if not task.done()]
+    tasks = set(getattr(dispatcher, "_handle_update_tasks", set())) | dispatcher.workflow_data.get("webhook_tasks", set())
+    pending = [task for task in tasks if not task.done()]
     if pending:
         await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
 
@@ -213,12 +215,16 @@ async def run_bot(settings: Settings) -> int:
 
 async def run_webhook(dispatcher: Dispatcher, bot: Bot, settings: Settings) -> None:
     from aiohttp import web
-    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiogram.webhook.aiohttp_server import setup_application
+
+    from bot.telegram.webhook import WebhookReceiver
 
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else secrets.token_urlsafe(32)
     app = web.Application()
     app.router.add_get("/healthz", lambda request: web.json_response({"ok": True}))
-    SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(app, path="/telegram")
+    receiver = WebhookReceiver(dispatcher, bot, dispatcher["journal"], secret)
+    receiver.register(app, "/telegram")
+    dispatcher["webhook_tasks"] = receiver.tasks
     setup_application(app, dispatcher, bot=bot)
     await bot.set_webhook(settings.webhook_url.rstrip("/") + "/telegram", secret_token=secret,
                           allowed_updates=dispatcher.resolve_used_update_types())
