@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +32,12 @@ from tests.fakes.telegram_server import FakeTelegram
 SCRIPT = Path(sys.executable).parent / "companion"
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot.cli"]
 API_KEY = "sk-test-7d1f0c9e2b4a4e0f8c3d"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def clean_environment() -> dict[str, str]:
