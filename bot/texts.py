@@ -75,6 +75,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "[回复中断，正在重试]",
     },
     # Telegram
+    "tg.failed": {
+        "en": "Sorry, something went wrong with that. Nothing you sent was lost — please try again.",
+        "zh": "抱歉，刚才出了点问题。你发送的内容都没有丢失，请再试一次。",
+    },
     "tg.refused": {
         "en": "Sorry, this bot is private. Ask its operator to add your Telegram id ({user_id}).",
         "zh": "抱歉，这是一个私人机器人。请让运营者添加你的 Telegram ID（{user_id}）。",

@@ -373,8 +373,9 @@ class Engine:
                                           platform_message_id=platform_message_id)
 
     def recover(self) -> int:
-        """After a crash: user messages whose turn never finished are marked failed (they stay
-        in the history and can be answered again). Returns how many."""
+        """After a crash: user messages whose turn never finished, and those still waiting in
+        the inbox, are marked failed (they stay in the history and can be answered again).
+        Returns how many."""
         return self.store.mark_pending_failed()
 
     async def _run_turn(self, conversation_id: int, user_messages: list[Message], *, user: User | None,

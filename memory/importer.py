@@ -35,6 +35,7 @@ from memory.store import Conversation, Owner, Store, to_text, utc_now
 from memory.tokens import count_many
 
 COMPANION_FORMAT = "companion-chat/1"
+MAX_CHAT_FILE_BYTES = 64 * 1024 * 1024  # about 100,000 messages; parsing takes several times this
 
 _HUMANIZED = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2}) ?@(\d{1,2})h ?(\d{1,2})m ?(\d{1,2})s(?: ?(\d{1,3})ms)?$")
 _EPOCH = re.compile(r"^\d{9,14}(\.\d+)?$")
@@ -121,6 +122,8 @@ def _load_json(text: str, where: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ChatImportError(f"{where} is not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise ChatImportError(f"{where} is JSON nested too deeply to be a chat") from None
 
 
 def parse_sillytavern(text: str, zone: ZoneInfo) -> ParsedChat:
@@ -180,6 +183,8 @@ def parse_chat(text: str, zone: ZoneInfo) -> ParsedChat:
         whole = json.loads(text)
     except json.JSONDecodeError:
         whole = None
+    except RecursionError:
+        raise ChatImportError("the file is JSON nested too deeply to be a chat") from None
     if isinstance(whole, dict) and "format" in whole:
         chat = parse_companion(whole, zone)
     elif isinstance(whole, list):
@@ -194,6 +199,9 @@ def parse_chat(text: str, zone: ZoneInfo) -> ParsedChat:
 
 def read_chat_file(path: Path, zone: ZoneInfo) -> ParsedChat:
     try:
+        if path.stat().st_size > MAX_CHAT_FILE_BYTES:
+            raise ChatImportError(f"{path.name}: the file is over {MAX_CHAT_FILE_BYTES // (1024 * 1024)} MB; "
+                                  "split the chat and import the parts one after another")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ChatImportError(f"{path}: no such file") from None

@@ -62,6 +62,20 @@ def m001_stored_personas(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_persona_origins(db: Database) -> None:
+    run_sql(
+        db,
+        """
+        -- Where a persona came from, when that can arrive twice: a card sent in Telegram is
+        -- 'tg:<chat>:<message>', so an update replayed after a crash finds the persona its
+        -- first handling stored instead of importing the card again.
+        ALTER TABLE stored_personas ADD COLUMN origin TEXT;
+        CREATE UNIQUE INDEX stored_personas_by_origin ON stored_personas (origin) WHERE origin IS NOT NULL;
+        """,
+    )
+
+
 @dataclass(frozen=True)
 class PersonaEntry:
     persona: Persona
@@ -145,8 +159,9 @@ class PersonaCatalog:
 
     # -- changes ------------------------------------------------------------------------
     def add(self, persona: Persona, *, source: str, owner: User | None = None,
-            avatar: bytes | None = None) -> Persona:
-        """Store a persona under a fresh id (derived from its own, never taking a used one)."""
+            avatar: bytes | None = None, origin: str | None = None) -> Persona:
+        """Store a persona under a fresh id (derived from its own, never taking a used one).
+        `origin`: where it came from, unique (see `imported_from`)."""
         taken = set(self.ids())
         persona_id = persona.id if persona.id not in taken else persona_id_from_name(persona.name, taken)
         if persona_id in taken:
@@ -155,9 +170,10 @@ class PersonaCatalog:
         now = self.store.now()
         with self.store.db.atomic():
             self.store.db.execute(
-                "INSERT INTO stored_personas (id, owner_user_id, source, data, avatar, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [persona.id, owner.id if owner else None, source, persona.model_dump_json(), avatar, now, now])
+                "INSERT INTO stored_personas (id, owner_user_id, source, data, avatar, created_at, updated_at, "
+                "origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [persona.id, owner.id if owner else None, source, persona.model_dump_json(), avatar, now, now,
+                 origin])
         return persona
 
     def update(self, persona: Persona) -> None:
@@ -168,13 +184,18 @@ class PersonaCatalog:
         if not changed:
             raise PersonaError(f"persona '{persona.id}' is a file; edit the file instead")
 
+    def imported_from(self, origin: str) -> PersonaEntry | None:
+        """The persona stored from this origin (a Telegram message), if any."""
+        row = self.store.db.execute("SELECT id FROM stored_personas WHERE origin = ?", [origin]).fetchone()
+        return self.entry(row[0]) if row else None
+
     def import_card(self, data: bytes, filename: str, *, owner: User | None = None,
-                    source: str = "card") -> ImportedCard:
+                    source: str = "card", origin: str | None = None) -> ImportedCard:
         """Read a character card file and store it as a new persona (of `owner`: private).
 
         Raises PersonaError (starting with `filename`) and stores nothing if the card is
         unusable. The card's picture is kept as a clean PNG avatar; a picture that cannot
-        be decoded only costs the avatar (a warning), not the card."""
+        be decoded only costs the avatar (a warning), not the card. `origin`: see `add`."""
         card = read_card(data, filename, taken_ids=self.ids())
         avatar, warnings = None, list(card.warnings)
         if card.avatar is not None:
@@ -182,7 +203,7 @@ class PersonaCatalog:
                 avatar = avatar_png(card.avatar)
             except PersonaError as exc:
                 warnings.append(f"the card's picture is not used ({exc})")
-        persona = self.add(card.persona, source=source, owner=owner, avatar=avatar)
+        persona = self.add(card.persona, source=source, owner=owner, avatar=avatar, origin=origin)
         return replace(card, persona=persona, avatar=avatar, warnings=tuple(warnings))
 
     def export_card(self, persona_id: str, file_format: Literal["json", "png"], *,

@@ -387,7 +387,12 @@ class Store:
             self.db.execute("UPDATE messages SET status = ? WHERE id = ?", [status, message_id])
 
     def mark_pending_failed(self) -> int:
+        """After a crash: inputs a crash left waiting in the inbox join their conversation's
+        history, and every user message whose turn never finished is marked failed (it stays
+        in the history and can be answered again). Returns how many were marked."""
         with self.db.atomic():
+            for (conversation_id,) in self._rows("SELECT DISTINCT conversation_id FROM inbox"):
+                self.accept_inputs(conversation_id)
             return self.db.execute("UPDATE messages SET status = 'failed' WHERE status = 'pending'").rowcount
 
     def set_statuses(self, message_ids: Iterable[int], status: str) -> None:

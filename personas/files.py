@@ -39,7 +39,8 @@ def load_persona_file(path: Path, personas_dir: Path | None = None) -> Persona:
     `personas_dir` is the directory the avatar must stay inside (default: the file's).
     """
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:  # never more than the cap in memory, however big the file
+            raw = file.read(MAX_PERSONA_FILE_BYTES + 1)
     except OSError as exc:
         raise PersonaError(f"{path}: cannot read the file ({exc.strerror})") from None
     if len(raw) > MAX_PERSONA_FILE_BYTES:
@@ -52,6 +53,8 @@ def load_persona_file(path: Path, personas_dir: Path | None = None) -> Persona:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PersonaError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise PersonaError(f"{path}: tables or arrays nested too deeply; flatten them") from None
     if "id" not in data:
         if not is_valid_persona_id(path.stem.lower()):
             raise PersonaError(

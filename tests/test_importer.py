@@ -128,6 +128,8 @@ def test_own_export_imports_to_the_named_persona(tmp_path, fake_openai, db_path)
     ('{"format": "companion-chat/1", "messages": [{"role": "system", "content": "x"}]}',
      "message 1: role must be 'user' or 'assistant'"),
     ('[1, 2]', "a JSON list is not a chat"),
+    ("[" * 100_000 + "]" * 100_000, "the file is JSON nested too deeply"),
+    ('{"user_name": "Mia"}\n' + "[" * 100_000 + "]" * 100_000, "line 2 is JSON nested too deeply"),
 ])
 def test_bad_files_are_refused_saying_what_and_where(tmp_path, content, message):
     path = tmp_path / "bad.jsonl"
@@ -149,6 +151,14 @@ def test_a_bad_file_exits_1_with_one_line_and_stores_nothing(tmp_path, db_path):
 def test_a_missing_file_is_refused(tmp_path):
     with pytest.raises(ChatImportError, match="nope.jsonl: no such file"):
         read_chat_file(tmp_path / "nope.jsonl", SHANGHAI)
+
+
+def test_a_file_over_the_cap_is_refused_without_reading_it(tmp_path):
+    huge = tmp_path / "huge.jsonl"
+    with huge.open("wb") as file:
+        file.truncate(2 * 1024**3)  # sparse: 2 GB on paper, nothing on disk
+    with pytest.raises(ChatImportError, match="huge.jsonl: the file is over 64 MB"):
+        read_chat_file(huge, SHANGHAI)
 
 
 def test_a_binary_file_is_refused(tmp_path):

@@ -67,6 +67,21 @@ def test_malformed_toml_names_the_file_and_the_line(tmp_path):
     assert "line 2" in str(caught.value)
 
 
+@pytest.mark.parametrize("value", ["{a = " * 5000 + "1" + "}" * 5000, "[" * 100_000 + "]" * 100_000])
+def test_toml_nested_too_deeply_is_an_error_not_a_crash(tmp_path, value):
+    path = write(tmp_path, "deep.toml", f'name = "Nova"\nextensions = {{ deep = {value} }}\n')
+    with pytest.raises(PersonaError, match="nested too deeply"):
+        load_persona_file(path)
+
+
+def test_a_huge_persona_file_is_refused_without_reading_it(tmp_path):
+    path = tmp_path / "huge.toml"
+    with path.open("wb") as file:
+        file.truncate(2 * 1024**3)  # sparse: 2 GB on paper; reading it would take 2 GB of memory
+    with pytest.raises(PersonaError, match="over 1024 KB"):
+        load_persona_file(path)
+
+
 def test_wrong_type_names_the_file_and_the_field(tmp_path):
     path = write(tmp_path, "nova.toml", 'name = "Nova"\n[model]\ntemperature = "hot"\n')
     with pytest.raises(PersonaError) as caught:

@@ -294,6 +294,88 @@ def test_webhook_mode_serves_updates_and_health(tmp_path, telegram, fake_openai)
             "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "s3cret"})
         assert urllib.request.urlopen(accepted, timeout=5).status == 200
         telegram.wait_until(lambda: telegram.bot_texts(ALICE) == ["Hello over the webhook."], 20)
+        fake_openai.enqueue("The second one.")
+        assert urllib.request.urlopen(accepted, timeout=5).status == 200  # Telegram retried: handled once
+        update = {**update, "update_id": 2, "message": {**update["message"], "message_id": 2, "text": "again"}}
+        second = urllib.request.Request(f"{base}/telegram", data=jsonlib.dumps(update).encode(), headers={
+            "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "s3cret"})
+        assert urllib.request.urlopen(second, timeout=5).status == 200
+        telegram.wait_until(lambda: len(telegram.bot_texts(ALICE)) >= 2, 20)
+        assert telegram.bot_texts(ALICE) == ["Hello over the webhook.", "The second one."]
+        garbage = urllib.request.Request(f"{base}/telegram", data=b"[1, 2", headers={
+            "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "s3cret"})
+        try:
+            urllib.request.urlopen(garbage, timeout=5)
+            raise AssertionError("a body that is not an update was accepted")
+        except urllib.error.HTTPError as error:
+            assert error.code == 400
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
+
+
+def crashed_with(db_path, telegram, build) -> None:
+    """The database as a crash leaves it: `build(store, user, conversation)` writes what
+    the turns had stored, and every update Telegram sent is journaled, unfinished, and
+    already confirmed (it will not be delivered again)."""
+    from aiogram.types import Update
+
+    from memory.store import Store
+
+    store = Store(db_path)
+    user = store.ensure_user("tg", ALICE)
+    build(store, user, store.start_conversation(Owner.user(user.id), "assistant"))
+    for raw in telegram.pending_updates():
+        payload = Update.model_validate(raw).model_dump_json(exclude_none=True, exclude_unset=True)
+        store.journal_update("tg", raw["update_id"], payload, user_external_id=ALICE)
+    store.close()
+    with telegram.lock:
+        telegram._updates.clear()
+
+
+async def test_a_message_a_crash_left_in_the_inbox_is_stored_and_answered_once(tmp_path, telegram, fake_openai):
+    first = telegram.private_message("first message")
+    second = telegram.private_message("second message, sent while the first was answered")
+
+    def build(store, user, conversation):
+        store.add_message(conversation.id, "user", "first message", status="pending", user_id=user.id,
+                          platform_message_id=first["message_id"])
+        store.enqueue_input(conversation.id, "second message, sent while the first was answered",
+                            user_id=user.id, platform_message_id=second["message_id"])
+
+    crashed_with(tmp_path / "bot.db", telegram, build)
+    fake_openai.enqueue("Both answered.")
+    harness = await BotHarness(tmp_path, telegram, fake_openai).start()
+    assert await harness.replies(ALICE, 1) == ["Both answered."]
+    await asyncio.sleep(0.3)
+    conversation = harness.store.active_conversation(Owner.user(harness.store.find_user("tg", ALICE).id),
+                                                     "assistant")
+    assert [(m.content, m.status) for m in harness.store.messages(conversation.id)] == [
+        ("first message", "complete"), ("second message, sent while the first was answered", "complete"),
+        ("Both answered.", "complete")]
+    assert len(fake_openai.chat_requests) == 1 and telegram.bot_texts(ALICE) == ["Both answered."]
+    assert harness.store.pending_inputs() == []
+    await harness.stop()
+
+
+async def test_a_reply_stored_but_never_sent_is_sent_after_restart_without_a_model_call(tmp_path, telegram,
+                                                                                         fake_openai):
+    sent = telegram.private_message("are you there?")
+
+    def build(store, user, conversation):
+        question = store.add_message(conversation.id, "user", "are you there?", user_id=user.id,
+                                     platform_message_id=sent["message_id"])
+        store.add_message(conversation.id, "assistant", "Stored just before the crash.", reply_to=question.id)
+
+    crashed_with(tmp_path / "bot.db", telegram, build)
+    harness = await BotHarness(tmp_path, telegram, fake_openai).start()
+    assert await harness.replies(ALICE, 1) == ["Stored just before the crash."]
+    conversation = harness.store.active_conversation(Owner.user(harness.store.find_user("tg", ALICE).id),
+                                                     "assistant")
+    reply = harness.store.messages(conversation.id)[-1]
+    assert reply.platform_message_id == str(telegram.bot_messages(ALICE)[0].message_id)
+    assert fake_openai.chat_requests == []
+    await harness.restart()  # a second restart sends nothing again
+    await asyncio.sleep(0.3)
+    assert len(telegram.bot_messages(ALICE)) == 1
+    await harness.stop()

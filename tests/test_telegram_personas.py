@@ -11,7 +11,7 @@ from bot.telegram.callbacks import ChoosePersona, PersonaPage
 from bot.telegram.formatting import format_reply
 from bot.telegram.views import short
 from bot.texts import text
-from memory.store import Owner
+from memory.store import Owner, Store
 from personas import Persona, card_to_dict, read_card
 from personas.images import read_png_text
 from tests.card_samples import as_json, png_with_chunk_before_iend, png_with_pillow_text, rich_v2_card, to_base64_json
@@ -169,6 +169,24 @@ async def test_a_card_file_becomes_a_private_persona_of_its_sender(open_bot, tel
     assert texts[-2] == "Now talking to Seraphina."
     texts = await say(open_bot, "/publish seraphina", 7)
     assert texts[-1].startswith("There is no private persona “seraphina”")
+
+
+async def test_a_card_upload_replayed_after_a_crash_is_not_imported_twice(open_bot, telegram):
+    card = png_with_chunk_before_iend("chara", to_base64_json(rich_v2_card()))
+    message = telegram.document(telegram.add_file(card, "seraphina.png", "image/png"))
+    first = (await open_bot.replies(ALICE, 1))[0]
+    await open_bot.stop()
+    # as if the process died after storing the persona, before the update was marked handled
+    update_id = max(telegram.deliveries)
+    store = Store(open_bot.settings.db)
+    with store.db.atomic():
+        store.db.execute("UPDATE updates SET done_at = NULL, payload = ? WHERE update_id = ?",
+                         [json.dumps({"update_id": update_id, "message": message}), update_id])
+    store.close()
+    await open_bot.start()
+    texts = await open_bot.replies(ALICE, 2)
+    assert texts == [first, first]
+    assert [entry.persona.id for entry in open_bot.services.personas.unpublished()] == ["seraphina"]
 
 
 async def test_files_that_are_not_cards_pass_on_and_bad_cards_are_refused(companion, telegram):

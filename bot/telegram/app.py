@@ -24,7 +24,7 @@ import sys
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramForbiddenError, TelegramUnauthorizedError
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramUnauthorizedError
 from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent, Update
 from aiogram.types import User as TelegramUser
 
@@ -35,13 +35,15 @@ from bot.telegram.checkin_loop import CheckinLoop
 from bot.telegram.handlers import (account, admin, characters, chat, checkins, commands, documents, history,
                                    memory, models, personas, stop, voice)
 from bot.telegram.jobs import ActiveJobs
-from bot.telegram.middlewares import People, UpdateJournal
+from bot.telegram.middlewares import JournalOnReceipt, People, UpdateJournal
 from bot.telegram.novels import NovelDesk
 from bot.telegram.reading import ReadingDesk
+from bot.telegram.resilience import TelegramRetry
 from bot.telegram.responses import pin_response_types
 from bot.telegram.streaming import ActiveReplies, StreamSettings
 from bot.telegram.turns import TurnRunner
 from bot.telegram.voice import VoiceDesk
+from bot.texts import text
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 8.0
@@ -121,8 +123,10 @@ def _detached(router: Router) -> Router:
     return router
 
 
-async def _on_error(event: ErrorEvent, store) -> bool:
-    """Nothing crashes the polling loop: log, and mark users who blocked the bot inactive."""
+async def _on_error(event: ErrorEvent, store, bot: Bot, lang: str = "en", event_chat=None,
+                    event_thread_id: int | None = None) -> bool:
+    """Nothing crashes the polling loop: log, mark users who blocked the bot inactive, and
+    tell the user in one line that it failed, so a failure is never silence."""
     if isinstance(event.exception, TelegramForbiddenError):
         update = event.update
         sender = update.event.from_user if hasattr(update.event, "from_user") else None
@@ -132,6 +136,11 @@ async def _on_error(event: ErrorEvent, store) -> bool:
             log.info("user %s blocked the bot; marked inactive", sender.id)
             return True
     log.error("handling update %s failed", event.update.update_id, exc_info=event.exception)
+    if event_chat is not None and event.update.event_type in ("message", "callback_query"):
+        try:
+            await bot.send_message(event_chat.id, text("tg.failed", lang), message_thread_id=event_thread_id)
+        except Exception as exc:  # noqa: BLE001 - telling the user is best effort
+            log.info("could not tell chat %s that its update failed: %s", event_chat.id, exc)
     return True
 
 
@@ -160,6 +169,7 @@ async def replay_unfinished(dispatcher: Dispatcher, bot: Bot, services: Services
 
 async def prepare(services: Services, bot: Bot, *,
                   stream_settings: StreamSettings | None = None) -> tuple[Dispatcher, TelegramUser]:
+    bot.session.middleware(TelegramRetry(backoff=(stream_settings or StreamSettings()).server_error_backoff))
     me = await bot.get_me()
     dispatcher = build_dispatcher(services, me, stream_settings=stream_settings)
     await register_commands(bot)
@@ -167,6 +177,7 @@ async def prepare(services: Services, bot: Bot, *,
     if services.life.checkins is not None:
         recovered += services.life.checkins.recover()
     journal: UpdateJournal = dispatcher["journal"]
+    bot.session.middleware(JournalOnReceipt(journal))
     journal.prune()
     replayed = await replay_unfinished(dispatcher, bot, services)
     if recovered or replayed:
@@ -179,7 +190,8 @@ async def shutdown(dispatcher: Dispatcher) -> None:
     replies: ActiveReplies = dispatcher["replies"]
     for reply in list(replies._replies.values()):
         reply.stop()
-    pending = [task for task in getattr(dispatcher, "_handle_update_tasks", set()) if not task.done()]
+    tasks = set(getattr(dispatcher, "_handle_update_tasks", set())) | dispatcher.workflow_data.get("webhook_tasks", set())
+    pending = [task for task in tasks if not task.done()]
     if pending:
         await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
 
@@ -195,13 +207,22 @@ async def run_bot(settings: Settings) -> int:
             print("companion: Telegram refused TELEGRAM_BOT_TOKEN; copy the token again from @BotFather",
                   file=sys.stderr)
             return 2
+        except TelegramAPIError as exc:  # unreachable, or an answer that retrying did not fix
+            print(f"companion: Telegram did not let the bot start ({exc}); check TELEGRAM_API_BASE and the "
+                  "network, then start again", file=sys.stderr)
+            return 1
         async def on_shutdown() -> None:
             await shutdown(dispatcher)
 
         dispatcher.shutdown.register(on_shutdown)
         log.info("running as @%s", me.username)
         if settings.webhook_url:
-            await run_webhook(dispatcher, bot, settings)
+            try:
+                await run_webhook(dispatcher, bot, settings)
+            except TelegramAPIError as exc:  # setWebhook refused, after retries
+                print(f"companion: Telegram refused the webhook ({exc}); check COMPANION_WEBHOOK_URL (a public "
+                      "https URL)", file=sys.stderr)
+                return 1
         else:
             await dispatcher.start_polling(bot, allowed_updates=dispatcher.resolve_used_update_types(),
                                            close_bot_session=False)
@@ -213,25 +234,36 @@ async def run_bot(settings: Settings) -> int:
 
 async def run_webhook(dispatcher: Dispatcher, bot: Bot, settings: Settings) -> None:
     from aiohttp import web
-    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiogram.webhook.aiohttp_server import setup_application
+
+    from bot.telegram.webhook import WebhookReceiver
 
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else secrets.token_urlsafe(32)
     app = web.Application()
-    app.router.add_get("/healthz", lambda request: web.json_response({"ok": True}))
-    SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(app, path="/telegram")
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app.router.add_get("/healthz", health)
+    receiver = WebhookReceiver(dispatcher, bot, dispatcher["journal"], secret)
+    receiver.register(app, "/telegram")
+    dispatcher["webhook_tasks"] = receiver.tasks
     setup_application(app, dispatcher, bot=bot)
     await bot.set_webhook(settings.webhook_url.rstrip("/") + "/telegram", secret_token=secret,
                           allowed_updates=dispatcher.resolve_used_update_types())
     host, port = settings.webhook_address
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    log.info("webhook listening on %s:%s", host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     import signal
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        log.info("webhook listening on %s:%s", host, port)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()

@@ -141,7 +141,7 @@ async def run_job(bot: Bot, ctx: ChatContext, jobs: ActiveJobs, name: str,
                   stage: str = "download") -> tuple[T | None, StatusMessage]:
     """Run `work(progress, cancel)` under a status message with a Cancel button. On
     success the caller finishes the status with the outcome; a refusal, a cancellation
-    or a model failure finishes it here with one clear line, and returns None."""
+    or any other failure (logged) finishes it here with one clear line, and returns None."""
     job = jobs.start(ctx.user.id)
     try:
         status = await StatusMessage(bot, ctx, name, job).start(stage)
@@ -156,9 +156,9 @@ async def run_job(bot: Bot, ctx: ChatContext, jobs: ActiveJobs, name: str,
         await status.finish(document_error_text(error, ctx.lang))
     except ModelError as error:
         await status.finish(error_text(str(error.kind), ctx.lang, error.detail))
-    except Exception:
+    except Exception:  # told once here, logged with its traceback; the bot goes on
+        log.exception("job %r in chat %s failed", name, ctx.chat_id)
         await status.finish(text("doc.failed", ctx.lang, name=name))
-        raise
     finally:
         jobs.finish(job)
     return None, status

@@ -5,6 +5,11 @@
    short is still unfinished in the journal and is replayed at start-up. Messages of one
    chat are handled strictly in arrival order (a FIFO lock per chat); other updates
    (button presses, stop requests) are not queued behind a streaming reply.
+   Updates are journaled on receipt (`receive`), before Telegram learns they arrived:
+   `JournalOnReceipt` does it for each getUpdates answer, before aiogram confirms them
+   with the next offset (it starts handling them as tasks and confirms at once, so a
+   crash in between would otherwise lose them), and the webhook receiver before it
+   answers 200.
 2. `People` turns the Telegram user into our `User` (created on first sight), picks the
    language of the texts, marks a user who had blocked the bot active again, and applies
    access control: with no allowlist only admins are served unless the bot is open, and
@@ -21,6 +26,9 @@ from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
 from aiogram import BaseMiddleware
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
+from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.types import Chat, TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
@@ -58,33 +66,59 @@ class UpdateJournal(BaseMiddleware):
         self.store = store
         self.locks = _ChatLocks()
         self._since_prune = 0
+        self._received: set[int] = set()  # journaled on receipt by this process, not handled yet
 
     def prune(self) -> int:
         self._since_prune = 0
         return self.store.prune_updates(to_text(self.store.clock() - self.KEEP))
 
+    def receive(self, updates: list[Update]) -> None:
+        """Journal updates as they arrive, in one transaction; redeliveries are left out."""
+        with self.store.db.atomic():
+            for update in updates:
+                if self._journal(update):
+                    self._received.add(update.update_id)
+
+    def _journal(self, update: Update) -> bool:
+        context = UserContextMiddleware.resolve_event_context(update)
+        chat_key = f"{context.chat.id}:{context.thread_id or ''}" if context.chat else None
+        payload = update.model_dump_json(exclude_none=True, exclude_unset=True)
+        return self.store.journal_update("tg", update.update_id, payload, chat_key=chat_key,
+                                         user_external_id=context.user.id if context.user else None)
+
     async def __call__(self, handler: Handler, update: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(update, Update)
         data.setdefault("received_at", time.monotonic())
         chat: Chat | None = data.get("event_chat")
-        sender: TelegramUser | None = data.get("event_from_user")
         chat_key = f"{chat.id}:{data.get('event_thread_id') or ''}" if chat else None
         self._since_prune += 1
         if self._since_prune >= self.PRUNE_EVERY:
             self.prune()
-        if not data.get("replayed"):
-            payload = update.model_dump_json(exclude_none=True, exclude_unset=True)
-            fresh = self.store.journal_update("tg", update.update_id, payload, chat_key=chat_key,
-                                              user_external_id=sender.id if sender else None)
-            if not fresh:
-                log.info("update %s delivered again; already handled", update.update_id)
-                return None
+        journaled = data.get("replayed") or update.update_id in self._received
+        self._received.discard(update.update_id)
+        if not journaled and not self._journal(update):
+            log.info("update %s delivered again; already handled", update.update_id)
+            return None
         try:
             if update.event_type in SEQUENCED and chat_key:
                 return await self.locks.run(chat_key, lambda: handler(update, data))
             return await handler(update, data)
         finally:
             self.store.finish_update("tg", update.update_id)
+
+
+class JournalOnReceipt(BaseRequestMiddleware):
+    """A middleware of the bot's HTTP session: the updates of every getUpdates answer are
+    journaled before aiogram sees them, hence before the next getUpdates confirms them."""
+
+    def __init__(self, journal: UpdateJournal) -> None:
+        self.journal = journal
+
+    async def __call__(self, make_request: NextRequestMiddlewareType, bot: Any, method: TelegramMethod) -> Any:
+        result = await make_request(bot, method)  # the method's result (a list of updates here)
+        if isinstance(method, GetUpdates) and result:
+            self.journal.receive(result)
+        return result
 
 
 def _group_chatter(update: Update, data: dict[str, Any]) -> bool:

@@ -29,6 +29,10 @@ Telegram's answers and what they mean here:
 - "message is not modified": the message already shows that, so it counts as done.
 - "can't parse entities": the same text is sent again without formatting.
 - "message to edit not found" (the user deleted a preview): the text is sent anew.
+- any other 400: once more as plain text without buttons or reply reference, then it fails.
+- 5xx and network errors on the final send: retried after a short pause, a bounded number
+  of times. Other calls of the bot get the same care from `resilience.TelegramRetry`;
+  a reply's own calls are marked so that middleware leaves them to the reply.
 Non-essential calls (typing, drafts, previews) never stop the reply; only the final send
 raises, after its retries, so the engine learns that the user did not get the reply.
 """
@@ -54,6 +58,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 
 from bot.telegram.formatting import FormattedText, format_reply
+from bot.telegram.resilience import mark_own_retries, own_retries
 
 logger = logging.getLogger(__name__)
 
@@ -242,24 +247,28 @@ class TelegramReply:
             raise RuntimeError("this reply was already finished; start a new TelegramReply")
         self._delivered = True
         async with self._io:  # an in-flight preview call completes first
-            await self.close()
-            previews = self._state.previews if self._state.mode == "edit" else []
-            if previews:  # the final edit keeps the same pace as the preview edits
-                await asyncio.sleep(max(0.0, self._state.next_update_at - time.monotonic()))
-            ids: list[int] = []
-            for index, piece in enumerate(pieces):
-                markup = reply_markup if index == len(pieces) - 1 else None
-                reuse = previews[index].message_id if index < len(previews) else None
-                ids.append(await self._send_final(piece, markup, reuse, first=index == 0))
-            for extra in previews[len(pieces):]:
-                await self._quietly("deleteMessage", self.bot.delete_message(
-                    chat_id=self.chat_id, message_id=extra.message_id))
-            self._state.previews = []
-            return ids
+            with own_retries():
+                return await self._deliver_pieces(pieces, reply_markup)
+
+    async def _deliver_pieces(self, pieces: list[FormattedText], reply_markup: Any) -> list[int]:
+        await self.close()
+        previews = self._state.previews if self._state.mode == "edit" else []
+        if previews:  # the final edit keeps the same pace as the preview edits
+            await asyncio.sleep(max(0.0, self._state.next_update_at - time.monotonic()))
+        ids: list[int] = []
+        for index, piece in enumerate(pieces):
+            markup = reply_markup if index == len(pieces) - 1 else None
+            reuse = previews[index].message_id if index < len(previews) else None
+            ids.append(await self._send_final(piece, markup, reuse, first=index == 0))
+        for extra in previews[len(pieces):]:
+            await self._quietly("deleteMessage", self.bot.delete_message(
+                chat_id=self.chat_id, message_id=extra.message_id))
+        self._state.previews = []
+        return ids
 
     async def _send_final(self, piece: FormattedText, markup: Any, edit_id: int | None,
                           *, first: bool) -> int:
-        plain = False
+        plain = bare = False
         for attempt in range(1, self.settings.final_attempts + 1):
             await self._wait_for_flood_window()
             content = piece.plain() if plain else piece
@@ -270,7 +279,7 @@ class TelegramReply:
                     return edit_id
                 sent = await self.bot.send_message(
                     chat_id=self.chat_id, message_thread_id=self.thread_id, reply_markup=markup,
-                    reply_parameters=self._reply_parameters() if first else None,
+                    reply_parameters=self._reply_parameters() if first and not bare else None,
                     **content.as_kwargs())
                 return sent.message_id
             except TelegramRetryAfter as exc:
@@ -285,6 +294,11 @@ class TelegramReply:
                     plain = True
                 elif edit_id is not None and _is_missing_message(exc):
                     edit_id = None  # the user deleted the preview: send the text anew
+                elif not bare:  # a refusal we do not know: once more with nothing but the text
+                    logger.warning("Telegram refused the reply (%s); sending it as plain text, no buttons",
+                                   exc.message)
+                    plain = bare = True
+                    markup = None
                 else:
                     raise
             except (TelegramServerError, TelegramNetworkError):
@@ -305,6 +319,7 @@ class TelegramReply:
 
     # -- previews -----------------------------------------------------------------------
     async def _show_previews(self) -> None:
+        mark_own_retries()
         while True:
             await self._wake.wait()
             delay = max(self._state.next_update_at, self._state.blocked_until) - time.monotonic()
@@ -440,6 +455,7 @@ class TelegramReply:
 
     # -- typing indicator ---------------------------------------------------------------
     async def _keep_typing(self) -> None:
+        mark_own_retries()
         while True:
             await self._quietly("sendChatAction", self.bot.send_chat_action(
                 chat_id=self.chat_id, action="typing", message_thread_id=self.thread_id))

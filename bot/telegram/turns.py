@@ -97,15 +97,33 @@ class TurnRunner:
 
     async def already_handled(self, bot: Bot, ctx: ChatContext, message_id: int) -> bool:
         """For an update replayed after a crash: True when its message is already stored.
-        If it was stored but never answered and is still the latest, it is answered now."""
+        If it is in the latest exchange, the crash may have cut that exchange short: a
+        message never answered is answered now, and a reply stored but never sent (it has
+        no Telegram message id yet) is sent now."""
         conversation = ctx.conversation(self.engine)
         stored = self.store.find_by_platform_id(conversation.id, message_id, role="user")
         if stored is None:
             return False
         users, reply = self.store.last_exchange(conversation.id)
-        if reply is None and stored.id in {m.id for m in users}:
+        if stored.id not in {m.id for m in users}:
+            return True
+        if reply is None:
             await self.regenerate(bot, ctx, conversation.id)
+        elif reply.platform_message_id is None:
+            await self._send_stored(bot, ctx, reply, failed=any(m.status == "failed" for m in users),
+                                    message_id=message_id)
         return True
+
+    async def _send_stored(self, bot: Bot, ctx: ChatContext, reply: Message, *, failed: bool,
+                           message_id: int) -> None:
+        """Send a reply the engine stored before a crash stopped its delivery; a reply cut
+        short (its messages failed) gets the Retry button."""
+        view = TelegramReply(bot, ctx.chat_id, private=ctx.private, thread_id=ctx.thread_id,
+                             reply_to_message_id=None if ctx.private else message_id, settings=self.stream_settings)
+        markup = self._retry_markup(ctx, TurnResult("failed")) if failed else self.alternatives_markup(reply, ctx.lang)
+        ids = await view.finish(reply.content, markup)
+        if ids:
+            self.store.set_platform_message_id(reply.id, ids[0])
 
     # -- shared path ------------------------------------------------------------------
     async def _run(self, bot: Bot, ctx: ChatContext, message_id: int | None, *,

@@ -301,6 +301,8 @@ class FakeOpenAI(ThreadedServer):
             self.requests.append(record)
         try:
             return await self._answer(request, body)
+        except ConnectionResetError:  # the client went away mid-answer (a killed bot process)
+            return web.Response(status=499)
         finally:
             record.finished_at = time.time()
 

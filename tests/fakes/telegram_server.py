@@ -18,6 +18,11 @@ Tests script the user side with builders that push updates (`private_message`,
 `group_message`, `callback_query`, `document`, ...) and read back `calls`,
 `chat_messages(chat_id)` and friends. State lives in plain attributes guarded by
 `self.lock` because the server runs on its own thread while tests read from theirs.
+
+Faults: `fail(method, status, ...)` answers the next calls of a method with an error;
+`hold(method)` parks its calls until `release(method)` (a bot process pre-started by a
+crash test waits at getMe). `deliveries` counts how often getUpdates handed out each
+update: after a crash, Telegram delivers again what the bot had not confirmed.
 """
 
 from __future__ import annotations
@@ -185,6 +190,8 @@ class FakeTelegram(ThreadedServer):
         # When set, file downloads wait until this event is set (tests of cancelling a
         # job that is still downloading).
         self.download_gate: threading.Event | None = None
+        self._holds: dict[str, threading.Event] = {}  # method -> calls wait until it is set
+        self.deliveries: dict[int, int] = {}  # update_id -> how many getUpdates answers carried it
         self._handlers: dict[str, tuple[str, Callable[..., Any]]] = {}
         for name in ("getMe", "getUpdates", "sendMessage", "sendMessageDraft", "editMessageText",
                      "editMessageReplyMarkup", "sendChatAction", "sendDocument", "sendVoice",
@@ -228,6 +235,19 @@ class FakeTelegram(ThreadedServer):
                     "peer_invalid": (400, "Bad Request: TEXTDRAFT_PEER_INVALID")}
         with self.lock:
             self._drafts_refusal = refusals[how]
+
+    def hold(self, method: str) -> threading.Event:
+        """Calls of `method` are recorded, then wait (at most 120 s) until `release(method)`:
+        a bot process started meanwhile stops at that call (crash tests pre-start the next
+        process at getMe while the current one still runs)."""
+        with self.lock:
+            return self._holds.setdefault(method.lower(), threading.Event())
+
+    def release(self, method: str) -> None:
+        with self.lock:
+            gate = self._holds.pop(method.lower(), None)
+        if gate is not None:
+            gate.set()
 
     def accept_drafts(self) -> None:
         with self.lock:
@@ -519,6 +539,10 @@ class FakeTelegram(ThreadedServer):
         call = Call(name, params, time.monotonic(), files)
         with self.lock:
             self._calls.append(call)
+            gate = self._holds.get(name.lower())
+        if gate is not None:
+            await asyncio.to_thread(gate.wait, 120)
+        with self.lock:
             failure = self._take_failure(name)
             refusal = self._drafts_refusal if name == "sendMessageDraft" else None
         try:
@@ -598,6 +622,9 @@ class FakeTelegram(ThreadedServer):
                 ready = self._confirm_and_select(offset, limit)
             remaining = deadline - time.monotonic()
             if ready or remaining <= 0:
+                with self.lock:
+                    for update in ready:
+                        self.deliveries[update["update_id"]] = self.deliveries.get(update["update_id"], 0) + 1
                 return ready
             try:
                 await asyncio.wait_for(self._update_arrived.wait(), remaining)

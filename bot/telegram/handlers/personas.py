@@ -98,6 +98,11 @@ async def me(message: Message, command: CommandObject, user: User, lang: str, st
 
 @router.message(F.chat.type == "private", F.document, F.document.func(may_hold_card))
 async def card_file(message: Message, bot: Bot, user: User, lang: str, personas: PersonaCatalog) -> None:
+    origin = f"tg:{message.chat.id}:{message.message_id}"
+    if (stored := personas.imported_from(origin)) is not None:  # replayed after a crash: imported already
+        await message.answer(text("tg.card_imported", lang, name=stored.persona.name, id=stored.persona.id),
+                             reply_markup=talk_keyboard(stored.persona, lang))
+        return
     try:
         card = await download_card(bot, message.document)
     except CardUnavailable as problem:
@@ -106,7 +111,7 @@ async def card_file(message: Message, bot: Bot, user: User, lang: str, personas:
     if card is None:
         raise SkipHandler()  # not a card: perhaps a document to read
     try:
-        imported = personas.import_card(card.data, card.name, owner=user)
+        imported = personas.import_card(card.data, card.name, owner=user, origin=origin)
     except PersonaError as exc:
         await message.answer(text("tg.card_refused", lang, detail=str(exc)))
         return
