@@ -105,7 +105,8 @@ async def test_context_length_error_is_reported_for_the_engine_to_shrink(client,
     Reply("Once upon a time there was a cat", malformed_after=2),
     Reply("Once upon a time there was a cat", finish_reason=None),
     Reply("Once upon a time there was a cat", stall_after=2, stall_seconds=5),
-], ids=["cut", "malformed", "no-finish-reason", "stall"])
+    Reply("Once upon a time there was a cat", error_after=2),
+], ids=["cut", "malformed", "no-finish-reason", "stall", "error-in-stream"])
 async def test_broken_stream_is_retried_once_from_scratch(client, fake_openai, broken):
     fake_openai.enqueue(broken, Reply("A complete answer."))
     recorder = Recorder()
@@ -113,6 +114,14 @@ async def test_broken_stream_is_retried_once_from_scratch(client, fake_openai, b
     assert completion.text == recorder.text == "A complete answer."
     assert recorder.restarts == 1
     assert len(fake_openai.chat_requests) == 2
+
+
+async def test_comments_and_multi_line_events_are_read_as_server_sent_events(client, fake_openai):
+    fake_openai.enqueue(Reply("Proxies send keep-alive comments.", keepalive=True, cached_tokens=3))
+    recorder = Recorder()
+    completion = await chat(client, recorder)
+    assert completion.text == recorder.text == "Proxies send keep-alive comments."
+    assert completion.finish_reason == "stop" and completion.usage.cached_tokens == 3
 
 
 async def test_stream_broken_twice_keeps_the_partial_text(client, fake_openai):

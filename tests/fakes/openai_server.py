@@ -64,6 +64,8 @@ class Reply:
     malformed_after: int | None = None  # send an invalid JSON chunk after N content chunks
     stall_after: int | None = None  # stop sending after N content chunks, for stall_seconds
     stall_seconds: float = 30.0
+    error_after: int | None = None  # send an error object in the stream (as OpenRouter does) after N chunks
+    keepalive: bool = False  # SSE comment lines (": keep-alive") and multi-line data events, as proxies send
     wait_for: threading.Event | None = None  # hold the response until the test sets this event
 
     @classmethod
@@ -353,13 +355,21 @@ class FakeOpenAI(ThreadedServer):
         await response.prepare(request)
         model = body.get("model", "fake-model")
 
-        def chunk(delta: dict[str, Any], finish: str | None = None, choices: bool = True) -> bytes:
-            payload: dict[str, Any] = {
+        def frame(payload: dict[str, Any]) -> bytes:
+            if reply.keepalive:  # the same JSON split over several data lines, after a comment
+                lines = "".join(f"data: {line}\n" for line in json.dumps(payload, indent=1).split("\n"))
+                return f": keep-alive\n\nid: 1\n{lines}\n".encode()
+            return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+
+        def payload(delta: dict[str, Any], finish: str | None = None, choices: bool = True) -> dict[str, Any]:
+            return {
                 "id": "chatcmpl-fake", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}] if choices else [],
             }
-            return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            return frame(payload(delta, finish))
 
         await response.write(chunk({"role": "assistant", "content": ""}))
         pieces = [reply.text[i:i + reply.chunk_size] for i in range(0, len(reply.text), reply.chunk_size)]
@@ -373,6 +383,10 @@ class FakeOpenAI(ThreadedServer):
                 return response
             if reply.stall_after is not None and index == reply.stall_after:
                 await asyncio.sleep(reply.stall_seconds)
+            if reply.error_after is not None and index == reply.error_after:
+                await response.write(b'data: {"error": {"message": "provider overloaded", "code": 502}}\n\n')
+                await response.write_eof()
+                return response
             await response.write(chunk({"content": piece}))
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
@@ -383,9 +397,7 @@ class FakeOpenAI(ThreadedServer):
             await response.write(chunk({}, reply.finish_reason))
             stream_options = body.get("stream_options") or {}
             if stream_options.get("include_usage"):
-                usage_chunk = json.loads(chunk({}, choices=False)[6:])
-                usage_chunk["usage"] = usage
-                await response.write(f"data: {json.dumps(usage_chunk)}\n\n".encode())
+                await response.write(frame({**payload({}, choices=False), "usage": usage}))
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
