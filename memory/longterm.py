@@ -259,4 +259,5 @@ class LongTermMemory(ContextProvider):
         conversation = self.store.conversation(conversation_id)
         self.summaries.forget_messages(conversation_id, message_ids)
         self.facts.forget_messages(message_ids)
-        self.block.mark_stale(conversation.owner, conversation.persona_id)
+        # the stored section may quote those summaries and facts: cleared, not just marked stale
+        self.block.mark_stale(conversation.owner, conversation.persona_id, clear=True)
