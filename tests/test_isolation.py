@@ -349,3 +349,33 @@ async def test_forget_erases_everything_of_the_user(tmp_path, telegram, fake_ope
         await harness.stop()
     assert files_with(tmp_path, needles(ASCII, CHINESE) + [str(ALICE).encode()]) == []
     assert files_with(data_dir, [BOB_ASCII.encode()]) != []
+
+
+async def test_after_a_forget_the_next_users_document_is_their_own(tmp_path, telegram, fake_openai):
+    """SQLite gives the ids a forget frees out again: the next document uploaded gets the
+    forgotten one's id, and nothing held in memory for that id may answer for it."""
+    harness = await BotHarness(tmp_path, telegram, fake_openai, admins=[ALICE], open_to_all=True).start()
+    alice, bob = tg_user(ALICE, "Alice"), tg_user(BOB, "Bob")
+    telegram.open_private_chat(alice)
+    telegram.open_private_chat(bob)
+    try:
+        await say(harness, bob, "hello")  # Bob is known before Alice, so her rows have the highest ids
+        await upload(harness, alice, f"Alice's diary\n\n{ASCII} {CHINESE}\n".encode(), "diary.txt", "text/plain",
+                     expect="📚")
+        await say(harness, alice, "what did I write?")
+        assert ASCII in json.dumps(fake_openai.chat_requests[-1].body)
+        alices_document = harness.services.reading.documents.documents_of(harness.store.find_user("tg", ALICE).id)[0]
+        await say(harness, alice, "/forget", expect="")
+        confirm = telegram.bot_messages(ALICE)[-1]
+        telegram.callback_query(confirm.message_id, ForgetMe(confirmed=True).pack(), chat_id=ALICE, user=alice)
+        await telegram.wait_until(lambda: telegram.message(ALICE, confirm.message_id).text.startswith("Done."), 10)
+
+        await upload(harness, bob, f"Bob's list\n\n{BOB_ASCII}\n".encode(), "list.txt", "text/plain", expect="📚")
+        bobs_document = harness.services.reading.documents.documents_of(harness.store.find_user("tg", BOB).id)[0]
+        assert bobs_document.id == alices_document.id  # the id was given out again
+        await say(harness, bob, "what is on my list?")
+        request = json.dumps(fake_openai.chat_requests[-1].body, ensure_ascii=False)
+        assert ASCII not in request and CHINESE not in request
+        assert BOB_ASCII in request
+    finally:
+        await harness.stop()
