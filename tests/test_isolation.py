@@ -33,7 +33,7 @@ import json
 import re
 from pathlib import Path
 
-from hypothesis import Phase, given, settings
+from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
 from bot.telegram.callbacks import ForgetMe
@@ -67,11 +67,15 @@ MARKER = re.compile(r"\b(?:mk\w+|[彧翊骁皛甪]{2,})")
 
 
 def fact_tasks(body: dict) -> Reply:
-    """Fact extraction turns every marker of the excerpt into a fact; summaries as usual."""
+    """Fact extraction turns every marker of the new messages into a fact, naming the
+    messages that said it (lines "#id [time] name: text"); summaries as usual."""
     if str(body.get("prompt_cache_key", "")).startswith("memory-facts"):
-        found = sorted(set(MARKER.findall(last_user_text(body))))
-        return Reply(json.dumps({"facts": [{"text": f"The user mentioned {m}."} for m in found]},
-                                ensure_ascii=False))
+        sources: dict[str, list[int]] = {}
+        for number, line in re.findall(r"(?m)^#(\d+) (\[.*)$", last_user_text(body)):
+            for marker in MARKER.findall(line):
+                sources.setdefault(marker, []).append(int(number))
+        facts = [{"text": f"The user mentioned {m}.", "sources": ids} for m, ids in sorted(sources.items())]
+        return Reply(json.dumps({"facts": facts}, ensure_ascii=False))
     return default_task_reply(body)
 
 
@@ -84,7 +88,9 @@ ACTIONS = st.one_of(
     st.tuples(st.just("document"), st.sampled_from(WHO), st.just("private")),
     st.tuples(st.just("new"), st.sampled_from(WHO), st.just("private")),
     st.tuples(st.just("persona"), st.sampled_from(WHO), st.just("private")),
+    st.tuples(st.just("forget"), st.sampled_from(WHO), st.just("private")),
 )
+GONE = 0  # the home of a forgotten marker: no request may hold it any more
 SHARED = "the blue lighthouse by the old harbour"  # every marker's neighbour: recall is tempted
 FOUND = re.compile(r"\bmk\d+[ab]\b")
 
@@ -99,6 +105,7 @@ class Interleavings:
         self.openai = harness.openai
         self.users = {"alice": tg_user(ALICE, "Alice"), "bob": tg_user(BOB, "Bob")}
         self.home: dict[str, int] = {}
+        self.said: dict[str, tuple[str, str, str]] = {}  # marker -> the action that said it
         self.numbers = itertools.count(1)
         self.personas = {"alice": "assistant", "bob": "assistant"}
         self.checked = 0
@@ -109,6 +116,7 @@ class Interleavings:
         chat = GROUP if where == "group" else user["id"]
         marker = f"mk{next(self.numbers)}{who[0]}"
         self.home[marker] = chat
+        self.said[marker] = action
         first_request = len(self.openai.requests)
         telegram = self.telegram
         before = len(telegram.bot_messages(chat))
@@ -124,10 +132,11 @@ class Interleavings:
             await telegram.wait_until(lambda: self.stored(marker), 10)
         elif kind == "document":
             data = f"Log of {who}\n\n{marker} kept {SHARED}.\n".encode()
-            telegram.document(telegram.add_file(data, f"log {marker}.txt", "text/plain"), chat_id=chat, user=user)
-            await telegram.wait_until(lambda: sum("📚" in (m.text or "") for m in telegram.bot_messages(chat))
-                                      > sum("📚" in (m.text or "") for m in telegram.bot_messages(chat)[:before]),
-                                      10)
+            telegram.document(telegram.add_file(data, f"log {marker}.txt", "text/plain"), chat_id=chat, user=user,
+                              caption=f"{marker} what do you make of it?")
+            await telegram.wait_until(lambda: self.replied_to(marker), 10)
+        elif kind == "forget":
+            await self.forget(user)
         else:
             command = {"fact": f"/memory add I keep {marker} near {SHARED}", "new": "/new",
                        "persona": "/persona " + ("mara" if self.personas[who] == "assistant" else "assistant")}[kind]
@@ -140,6 +149,23 @@ class Interleavings:
             await telegram.wait_until(lambda: len(telegram.bot_messages(chat)) > before, 10)
         await self.harness.services.engine.drain()
         self.check(first_request, chat)
+
+    async def forget(self, user: dict) -> None:
+        """/forget, confirmed. What the user said anywhere is gone for good; pinned facts
+        they added to the group with /memory are the group's and stay."""
+        telegram = self.telegram
+        count = len(telegram.bot_messages(user["id"]))
+        telegram.private_message("/forget", user=user)
+        await telegram.wait_until(lambda: len(telegram.bot_messages(user["id"])) > count, 10)
+        confirm = telegram.bot_messages(user["id"])[-1]
+        telegram.callback_query(confirm.message_id, ForgetMe(confirmed=True).pack(), chat_id=user["id"], user=user)
+        await telegram.wait_until(
+            lambda: telegram.message(user["id"], confirm.message_id).text.startswith("Done."), 10)
+        who = user["first_name"].lower()
+        self.personas[who] = "assistant"
+        for marker, (kind, speaker, where) in self.said.items():
+            if speaker == who and not (kind == "fact" and where == "group"):
+                self.home[marker] = GONE
 
     def stored(self, marker: str) -> bool:
         return self.harness.store.db.execute(
@@ -175,6 +201,8 @@ def test_no_request_for_one_chat_holds_anything_of_another(tmp_path, telegram, f
     @settings(max_examples=15, deadline=None, derandomize=True, database=None,
               phases=(Phase.explicit, Phase.generate))
     @given(st.lists(ACTIONS, min_size=2, max_size=7))
+    # the next document stored gets a forgotten one's id
+    @example([("document", "alice", "private"), ("forget", "alice", "private"), ("document", "bob", "private")])
     def interleaving(actions):
         for action in actions:
             loop.run_until_complete(world.play(action))
