@@ -102,6 +102,12 @@ class EmbeddingIndex:
         self.max_scopes = max_scopes
         self._matrices: dict[tuple[int, ...], _Matrix] = {}
 
+    def clear(self) -> None:
+        """Drop every scope held in memory (after a forget: SQLite hands the freed ids of
+        messages, conversations and embeddings out again, so what is held may point at
+        someone else's rows now); each is loaded afresh from the table on its next search."""
+        self._matrices.clear()
+
     def missing(self, conversation_ids: Sequence[int], limit: int = 256) -> list[tuple[int, str]]:
         """(id, text) of visible messages without an embedding, newest first."""
         marks = ",".join("?" * len(conversation_ids))

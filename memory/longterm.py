@@ -240,11 +240,13 @@ class LongTermMemory(ContextProvider):
     def forget_user(self, user_id: int) -> None:
         """Drop what was derived from a user who is being erased (a `Store.forget_hooks`
         entry; call before their rows go): summaries of group conversations that cover their
-        messages (summarised again without them) and their facts. Their own conversations'
-        summaries, state and embeddings go with those rows."""
+        messages or the replies to them (summarised again without them), group facts stated
+        only there, and their own facts. Their own conversations' summaries, state and
+        embeddings go with those rows."""
         rows = self.store.db.execute(
-            "SELECT conversation_id, id FROM messages WHERE user_id = ? AND conversation_id IN "
-            "(SELECT id FROM conversations WHERE group_key IS NOT NULL)", [user_id]).fetchall()
+            f"SELECT conversation_id, id FROM messages WHERE id IN ({self.store.FORGOTTEN_MESSAGES}) "
+            "AND conversation_id IN (SELECT id FROM conversations WHERE group_key IS NOT NULL)",
+            [user_id, user_id]).fetchall()
         by_conversation: dict[int, list[int]] = {}
         for conversation_id, message_id in rows:
             by_conversation.setdefault(conversation_id, []).append(message_id)
@@ -259,4 +261,5 @@ class LongTermMemory(ContextProvider):
         conversation = self.store.conversation(conversation_id)
         self.summaries.forget_messages(conversation_id, message_ids)
         self.facts.forget_messages(message_ids)
-        self.block.mark_stale(conversation.owner, conversation.persona_id)
+        # the stored section may quote those summaries and facts: cleared, not just marked stale
+        self.block.mark_stale(conversation.owner, conversation.persona_id, clear=True)

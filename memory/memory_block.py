@@ -80,12 +80,15 @@ class MemoryBlock:
             self.db.execute("UPDATE memory_state SET facts_cursor = max(facts_cursor, ?) WHERE conversation_id = ?",
                             [message_id, conversation_id])
 
-    def mark_stale(self, owner: Owner, persona_id: str) -> None:
-        """A user's fact edit: every conversation of this owner and persona re-renders its section."""
+    def mark_stale(self, owner: Owner, persona_id: str, *, clear: bool = False) -> None:
+        """A user's fact edit: every conversation of this owner and persona re-renders its section.
+        `clear` also drops the stored text at once (messages being forgotten: the old section
+        may quote them); a stale section is rendered afresh before it is used anyway."""
         where, params = owner.where()
+        clearing = ", block = '', block_tokens = 0" if clear else ""
         with self.db.atomic():
             self.db.execute(
-                "UPDATE memory_state SET stale = 1 WHERE conversation_id IN "
+                f"UPDATE memory_state SET stale = 1{clearing} WHERE conversation_id IN "
                 f"(SELECT id FROM conversations WHERE {where} AND persona_id = ?)", [*params, persona_id])
 
     # -- rendering ------------------------------------------------------------------------

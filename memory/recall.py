@@ -144,6 +144,13 @@ class RecallProvider(ContextProvider):
         self.terms = TermStats(store)
         self._query_vectors: OrderedDict[tuple[int, str], object] = OrderedDict()
         self._indexing: set[int] = set()
+        store.forget_hooks.append(self._forget_user)
+
+    def _forget_user(self, user_id: int) -> None:
+        """A `Store.forget_hooks` entry: nothing held in memory outlives the rows it came from."""
+        if self.index is not None:
+            self.index.clear()
+        self._query_vectors.clear()
 
     # -- scope ----------------------------------------------------------------------------
     def scope(self, conversation: Conversation) -> list[int]:
@@ -251,6 +258,7 @@ class RecallProvider(ContextProvider):
         ranked = self.rank(conversation, context.query, context_text="\n".join(r[0] for r in recent),
                            query_vector=query_vector)
         window = (conversation.id, conversation.boundary_message_id)
+        scope = set(self.scope(conversation))
         cap = min(self.settings.token_cap, context.budget.ours(context.budget.tail_tokens) // 3)
         chosen: dict[int, Message] = {}
         used = hits = 0
@@ -262,6 +270,8 @@ class RecallProvider(ContextProvider):
             try:
                 message = self.store.message(message_id)
             except KeyError:  # forgotten since the embeddings were loaded
+                continue
+            if message.conversation_id not in scope:  # an id freed by a forget and given out again
                 continue
             group = [message]
             neighbour = self._neighbour(message, window)

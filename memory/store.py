@@ -565,19 +565,26 @@ class Store:
         return cursor.rowcount
 
     # -- forget ---------------------------------------------------------------------------
+    # The messages a forgotten user leaves in conversations that are not theirs (groups):
+    # what they said, and the character's replies to their turns (parameters: user id twice).
+    FORGOTTEN_MESSAGES = ("SELECT id FROM messages WHERE user_id = ? OR (role = 'assistant' AND reply_to IN "
+                          "(SELECT id FROM messages WHERE user_id = ?))")
+
     def forget_user(self, user_id: int) -> None:
-        """Erase everything of one user: their conversations, their messages in groups, usage,
-        pending inputs, journaled updates and the user row, then compact the indexes and the
-        file so the text is gone from disk too. Feature areas add their own tables through
+        """Erase everything of one user: their conversations, their messages in groups and the
+        character's replies to them (a reply often repeats what it answers), usage, pending
+        inputs, journaled updates and the user row, then compact the indexes and the file so
+        the text is gone from disk too. Feature areas add their own tables through
         `forget_hooks`."""
         user = self.user(user_id)
         with self.db.atomic():
             for hook in self.forget_hooks:
                 hook(user_id)
-            message_ids = "SELECT id FROM messages WHERE user_id = ? OR conversation_id IN " \
+            message_ids = f"{self.FORGOTTEN_MESSAGES} OR conversation_id IN " \
                           "(SELECT id FROM conversations WHERE user_id = ?)"
-            self.db.execute(f"DELETE FROM messages_fts WHERE rowid IN ({message_ids})", [user_id, user_id])
-            self.db.execute(f"DELETE FROM messages WHERE id IN ({message_ids})", [user_id, user_id])
+            params = [user_id, user_id, user_id]
+            self.db.execute(f"DELETE FROM messages_fts WHERE rowid IN ({message_ids})", params)
+            self.db.execute(f"DELETE FROM messages WHERE id IN ({message_ids})", params)
             self.db.execute("DELETE FROM usage WHERE user_id = ? OR conversation_id IN "
                             "(SELECT id FROM conversations WHERE user_id = ?)", [user_id, user_id])
             self.db.execute("DELETE FROM inbox WHERE user_id = ?", [user_id])

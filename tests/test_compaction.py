@@ -135,6 +135,19 @@ async def test_forgetting_a_message_drops_its_summary_and_it_is_summarised_again
     await engine.close()
 
 
+async def test_forgetting_a_message_clears_the_stored_memory_section_that_quotes_it(store, fake_openai):
+    fake_openai.default_reply = chatty()
+    engine, user, conversation = setup(store, fake_openai, window=8192, facts_every=0)
+    await run_turns(engine, conversation, user, 35)
+    first = SummaryStore(store).active(conversation.id)[0]
+    block = lambda: store.db.execute("SELECT block, stale FROM memory_state WHERE conversation_id = ?",
+                                     [conversation.id]).fetchone()
+    assert first.content in block()[0]
+    engine.providers[0].forget_messages(conversation.id, [first.first_message_id])
+    assert block() == ("", 1)  # rendered afresh, without the summary, before its next use
+    await engine.close()
+
+
 def test_chunks_fit_the_limit_and_keep_questions_with_answers():
     messages = [Message(i, 1, "user" if i % 2 else "assistant", "x", 300, "", "complete") for i in range(1, 21)]
     chunks = _chunks(messages, 1000)

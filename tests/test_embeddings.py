@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from memory.embeddings import EmbeddingIndex, unit
+from memory.embeddings import Embedder, EmbeddingIndex, unit
+from memory.recall import RecallProvider
 from memory.store import Owner
 from tests.conftest import make_memory_engine
 from tests.test_recall import fill, recall_part, settle
@@ -66,3 +67,28 @@ def test_index_search_is_exact_and_leaves_out_the_window(store):
     best = index.search([conversation.id], vectors[10], limit=1)
     assert best[0][0] == messages[10].id and abs(best[0][1] - 1.0) < 1e-5
     assert index.missing([conversation.id]) == []
+
+
+async def test_after_a_forget_no_stale_vector_points_at_someone_elses_message(store, fake_openai):
+    """Forget frees ids that SQLite hands out again: a search index held in memory must not
+    map the forgotten user's old vectors onto whoever's message or conversation gets them."""
+    recall = RecallProvider(store, embedder=Embedder(model="m", base_url=fake_openai.url, api_key="k"))
+    carol = store.ensure_user("local", "carol")
+    carols = store.start_conversation(Owner.user(carol.id), "assistant")  # conversation 1
+    store.add_message(carols.id, "user", "carol one")  # messages 1, 2
+    store.add_message(carols.id, "assistant", "ok")
+    alice = store.ensure_user("local", "alice")
+    alices = store.start_conversation(Owner.user(alice.id), "assistant")  # conversation 2
+    said = [store.add_message(alices.id, "user", f"alice {n}") for n in range(2)]  # messages 3, 4
+    vector = unit(np.ones(8, dtype=np.float32))
+    recall.index.save([(m.id, vector) for m in said])
+    assert {i for i, _ in recall.index.search([alices.id], vector)} == {m.id for m in said}  # now held in memory
+
+    store.forget_user(alice.id)
+    later = [store.add_message(carols.id, "user", f"carol {n}") for n in range(2)]  # messages 3, 4 again
+    bob = store.ensure_user("local", "bob")
+    bobs = store.start_conversation(Owner.user(bob.id), "assistant")  # conversation 2 again
+    assert bobs.id == alices.id and {m.id for m in later} == {m.id for m in said}
+    store.set_boundary(bobs.id, 100)
+    assert not set(recall.rank(store.conversation(bobs.id), "anything", query_vector=vector)) & {m.id for m in later}
+    await recall.close()

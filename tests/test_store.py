@@ -167,3 +167,20 @@ def test_forget_user_leaves_no_row_and_no_bytes(db_path):
     for path in db_path.parent.iterdir():
         if path.name.startswith(db_path.name):
             assert marker.encode() not in path.read_bytes(), path.name
+
+
+def test_forget_user_takes_the_replies_to_them_in_groups(store):
+    alice = store.ensure_user("tg", 1, display_name="Alice")
+    bob = store.ensure_user("tg", 2, display_name="Bob")
+    group = store.start_conversation(Owner.group("tg:-100"), "assistant")
+    asked = store.add_message(group.id, "user", "Alice: my secret is ZQXJ", user_id=alice.id)
+    store.add_message(group.id, "assistant", "Your secret ZQXJ is safe.", reply_to=asked.id)
+    store.add_message(group.id, "assistant", "ZQXJ, noted (an alternative).", reply_to=asked.id, status="hidden")
+    bobs = store.add_message(group.id, "user", "Bob: hello", user_id=bob.id)
+    store.add_message(group.id, "assistant", "Hello Bob.", reply_to=bobs.id)
+    store.add_message(group.id, "assistant", "Good morning, everyone.")  # a reply to nobody in particular
+
+    store.forget_user(alice.id)
+    assert [m.content for m in store.messages(group.id, include_hidden=True)] == [
+        "Bob: hello", "Hello Bob.", "Good morning, everyone."]
+    assert store.search_messages(Owner.group("tg:-100"), "ZQXJ") == []

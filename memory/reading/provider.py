@@ -79,6 +79,15 @@ class ReadingProvider(ContextProvider):
         self._chapters: dict[int, list[StoredChapter]] = {}
         self._intro_tokens = count_tokens(INTRO) + 2
         self._system_counts: dict[str, int] = {}
+        documents.store.forget_hooks.append(self._forget_user)
+
+    def _forget_user(self, user_id: int) -> None:
+        """A `Store.forget_hooks` entry. The blocks held in memory are keyed by document id,
+        and SQLite gives a deleted document's id to the next one stored: without this, the
+        next user's document could be answered with the forgotten one's text."""
+        self._blocks.clear()
+        self._cached_chars = 0
+        self._chapters.clear()
 
     # -- the decision ---------------------------------------------------------------------------
     def room(self, context: TurnContext) -> int:
