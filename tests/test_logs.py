@@ -137,6 +137,18 @@ def test_a_secret_added_at_run_time_is_redacted(logging_state, capsys):
     assert redact(f"X-Telegram-Bot-Api-Secret-Token: {WEBHOOK_SECRET}") == f"X-Telegram-Bot-Api-Secret-Token: {REDACTED}"
 
 
+def test_an_uncaught_exception_prints_no_secret(logging_state, capsys):
+    sys.excepthook = sys.__excepthook__  # as in `companion run`; the fixture puts pytest's back
+    configure_logging("INFO", "text", [TOKEN])
+    try:
+        raise RuntimeError(f"GET https://api.telegram.org/bot{TOKEN}/getMe failed")
+    except RuntimeError as error:
+        sys.excepthook(type(error), error, error.__traceback__)
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and f"/bot{REDACTED}/getMe failed" in err
+    assert not leaks(err)
+
+
 def test_debug_lets_the_http_loggers_speak_and_info_turns_them_down(logging_state, capsys):
     configure_logging("DEBUG", "text", [TOKEN])
     assert all(logging.getLogger(name).getEffectiveLevel() == logging.DEBUG for name in NOISY)
