@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from bot.inspect import render_summary, request_json
-from bot.logs import configure_logging
+from bot.logs import configure_logging, redact
 from bot.services import Services, build_services
 from bot.settings import Settings, SettingsError, load_settings
 from memory.assembly import ContextTooSmall
@@ -35,18 +35,18 @@ class Failure(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"companion: {self.message}", err=True)
+        click.echo(redact(f"companion: {self.message}"), err=True)
 
 
 class BadSettings(click.ClickException):
     exit_code = 2
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"companion: {self.message}", err=True)
+        click.echo(redact(f"companion: {self.message}"), err=True)
 
 
 def configure(settings: Settings) -> None:
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, settings.secrets())
 
 
 def load_or_exit(**overrides: Any) -> Settings:
@@ -206,10 +206,10 @@ def doctor() -> None:
     from bot.operations import run_checks
 
     settings = load_or_exit()
-    configure_logging("ERROR", settings.log_format)
+    configure_logging("ERROR", settings.log_format, settings.secrets())
     checks = asyncio.run(run_checks(settings))
-    for check in checks:
-        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
+    for check in checks:  # a failure's detail may quote an error that quotes a URL with the token
+        click.echo(redact(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}"))
     if not all(check.ok for check in checks):
         sys.exit(1)
 

@@ -240,6 +240,13 @@ class Settings(BaseSettings):
     def tail_budget(self) -> int:
         return self.tail_tokens if self.tail_tokens is not None else self.window // 10
 
+    def secrets(self) -> list[str]:
+        """The value of every secret setting that is set (all the `SecretStr` fields), for the
+        log redactor: a secret added later is covered without being listed anywhere."""
+        values = (getattr(self, name) for name in type(self).model_fields)
+        return [value.get_secret_value() for value in values
+                if isinstance(value, SecretStr) and value.get_secret_value().strip()]
+
     def api_key(self) -> str | None:
         return self.openai_api_key.get_secret_value() if self.openai_api_key else None
 
@@ -341,6 +348,10 @@ def _env_name(field_name: str) -> str:
     return alias if isinstance(alias, str) else field_name.upper()
 
 
+# Variables whose value an error message never repeats: every SecretStr setting.
+_SECRET_NAMES = {_env_name(name) for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)}
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment and .env; a problem becomes one SettingsError line."""
     try:
@@ -349,7 +360,7 @@ def load_settings(**overrides: Any) -> Settings:
         error = exc.errors()[0]
         name = _env_name(str(error["loc"][0])) if error["loc"] else "settings"
         value = error.get("input")
-        shown = "" if name in ("OPENAI_API_KEY", "TELEGRAM_BOT_TOKEN") or isinstance(value, dict) else f" (got {value!r})"
+        shown = "" if name in _SECRET_NAMES or isinstance(value, dict) else f" (got {value!r})"
         message = error["msg"].removeprefix("Value error, ")
         hint = HINTS.get(name, "")
         raise SettingsError(f"{name}: {message}{shown}" + (f"; {hint}" if hint else "")) from None

@@ -7,6 +7,8 @@ in every language with the same placeholders. Chinese covers zh, zh-hans, zh-han
 
 from __future__ import annotations
 
+from bot.logs import redact
+
 LANGUAGES = ("en", "zh")
 
 CATALOGUE: dict[str, dict[str, str]] = {
@@ -632,4 +634,5 @@ def error_text(kind: str, language: str | None, detail: str = "") -> str:
     key = f"error.{kind}"
     if key not in CATALOGUE:
         key = "error.server"
-    return text(key, language, detail=detail) if "{detail}" in CATALOGUE[key]["en"] else text(key, language)
+    # redacted: an endpoint's error may quote the key it was sent
+    return text(key, language, detail=redact(detail)) if "{detail}" in CATALOGUE[key]["en"] else text(key, language)

@@ -28,6 +28,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, Telegra
 from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent, Update
 from aiogram.types import User as TelegramUser
 
+from bot.logs import add_secret, redact
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.telegram.age_gate import AgeGate
@@ -208,8 +209,8 @@ async def run_bot(settings: Settings) -> int:
                   file=sys.stderr)
             return 2
         except TelegramAPIError as exc:  # unreachable, or an answer that retrying did not fix
-            print(f"companion: Telegram did not let the bot start ({exc}); check TELEGRAM_API_BASE and the "
-                  "network, then start again", file=sys.stderr)
+            print(redact(f"companion: Telegram did not let the bot start ({exc}); check TELEGRAM_API_BASE and the "
+                  "network, then start again"), file=sys.stderr)
             return 1
         async def on_shutdown() -> None:
             await shutdown(dispatcher)
@@ -220,8 +221,8 @@ async def run_bot(settings: Settings) -> int:
             try:
                 await run_webhook(dispatcher, bot, settings)
             except TelegramAPIError as exc:  # setWebhook refused, after retries
-                print(f"companion: Telegram refused the webhook ({exc}); check COMPANION_WEBHOOK_URL (a public "
-                      "https URL)", file=sys.stderr)
+                print(redact(f"companion: Telegram refused the webhook ({exc}); check COMPANION_WEBHOOK_URL (a public "
+                      "https URL)"), file=sys.stderr)
                 return 1
         else:
             await dispatcher.start_polling(bot, allowed_updates=dispatcher.resolve_used_update_types(),
@@ -239,6 +240,7 @@ async def run_webhook(dispatcher: Dispatcher, bot: Bot, settings: Settings) -> N
     from bot.telegram.webhook import WebhookReceiver
 
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else secrets.token_urlsafe(32)
+    add_secret(secret)  # a generated one is not a setting, but just as secret
     app = web.Application()
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})

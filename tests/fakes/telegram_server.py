@@ -19,7 +19,8 @@ Tests script the user side with builders that push updates (`private_message`,
 `chat_messages(chat_id)` and friends. State lives in plain attributes guarded by
 `self.lock` because the server runs on its own thread while tests read from theirs.
 
-Faults: `fail(method, status, ...)` answers the next calls of a method with an error;
+Faults: `fail(method, status, ...)` answers the next calls of a method with an error
+(`fail("download", ...)`: the next file downloads from `/file/bot{token}/...`);
 `hold(method)` parks its calls until `release(method)` (a bot process pre-started by a
 crash test waits at getMe). `deliveries` counts how often getUpdates handed out each
 update: after a crash, Telegram delivers again what the bot had not confirmed.
@@ -583,6 +584,10 @@ class FakeTelegram(ThreadedServer):
         if request.match_info["token"] != self.token:
             return _error_response(401, "Unauthorized")
         path = request.match_info["path"]
+        with self.lock:
+            failure = self._take_failure("download")
+        if failure is not None:
+            return _error_response(failure.status, failure.description, failure.retry_after)
         with self.lock:
             stored = next((f for f in self._files.values() if f.file_path == path), None)
         if stored is None:
