@@ -313,7 +313,7 @@ def run() -> dict:
 def report(results: dict) -> None:
     scenarios = results["scenarios"]
     print_table(
-        f"Turns with a {MODEL_SECONDS:.1f} s model (bot: what the bot adds, from its turn log; e2e: as the user sees it)",
+        f"Turns with a {MODEL_SECONDS:.1f} s model (bot: added by the bot, per its turn log; e2e: as users see it)",
         ["scenario", "users x turns", "think s", "turns", "wall s", "turns/s", "turns/min", "ideal turns/s",
          "bot p50 ms", "bot p95 ms", "bot p99 ms", "bot max ms", "e2e p50 ms", "e2e p95 ms", "peak RSS MB", "DB MB"],
         [[r["scenario"], f"{r['users']} x {r['turns_per_user']}", f"{r['think_s'][0]:.0f}-{r['think_s'][1]:.0f}",
