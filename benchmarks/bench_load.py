@@ -5,14 +5,16 @@ settings; started as `tests/bot_process.py` starts it) talks to the fake Bot API
 fake model, both served from this process. Every user writes in their own private chat
 and sends their next message only after the previous reply arrived plus a think time
 drawn uniformly from 0-1 s (seeded, so every run offers the same load): a closed loop,
-as people chat. The first message of each user also creates their account.
+as people chat, only much faster. The first message of each user also creates their
+account. A second scenario, "paced", runs the same 200 users with a 5-10 s think time.
 
 The model answers every reply request in 1.0 s: the first token after 0.25 s, then the
 rest of a 60-150 token reply (o200k tokens, drawn per turn) in chunks of about 5 tokens
 spread evenly over the remaining 0.75 s, so previews (drafts) are sent as with a real
 provider. Providers send 1-3 tokens per chunk; coarser chunks keep the fake's own CPU
-cost (it shares 2 cores with the bot here) out of the figures. Background memory work
-(summaries, fact extraction, embeddings) is answered at once.
+cost (it shares 2 cores with the bot here) out of the figures, and make the bot's share
+smaller than with a real provider too (the openai SDK builds an object for every chunk).
+Background memory work (summaries, fact extraction, embeddings) is answered at once.
 
 The fake Bot API drives the users itself: its sendMessage handler sees a reply arrive
 and schedules that user's next message on the server's own event loop, so no polling
@@ -54,10 +56,10 @@ from tests.fakes.telegram_server import FakeTelegram
 
 SEED = 20260601
 # (name, users, turns per user, think time range in seconds). "closed loop" is the load the
-# figures are about: every user writes again as soon as they have read the reply, far more
+# issue asks for: every user writes again within a second of reading the reply, far faster
 # than people do, and more than the bot's one event loop can serve on a shared 2-core
 # machine, so it shows the bot saturated. "paced" is the same 200 users with a 5-10 s think
-# time, about a sixth of the offered load: what the bot adds when it keeps up.
+# time, about a sixth of the offered load, to see what the bot adds with more headroom.
 SCENARIOS = (("closed loop", 200, 20, (0.0, 1.0)), ("paced", 200, 5, (5.0, 10.0)))
 MODEL_SECONDS = 1.0
 FIRST_TOKEN_SECONDS = 0.25
