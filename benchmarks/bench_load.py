@@ -1,0 +1,354 @@
+"""Load: 200 simulated users x 20 turns each, a closed loop against a 1 s model.
+
+The real `companion run` process (long polling, SQLite file, drafts, formatting, default
+settings; started as `tests/bot_process.py` starts it) talks to the fake Bot API and a
+fake model, both served from this process. Every user writes in their own private chat
+and sends their next message only after the previous reply arrived plus a think time
+drawn uniformly from 0-1 s (seeded, so every run offers the same load): a closed loop,
+as people chat, only much faster. The first message of each user also creates their
+account. A second scenario, "paced", runs the same 200 users with a 5-10 s think time.
+
+The model answers every reply request in 1.0 s: the first token after 0.25 s, then the
+rest of a 60-150 token reply (o200k tokens, drawn per turn) in chunks of about 5 tokens
+spread evenly over the remaining 0.75 s, so previews (drafts) are sent as with a real
+provider. Providers send 1-3 tokens per chunk; coarser chunks keep the fake's own CPU
+cost (it shares 2 cores with the bot here) out of the figures, and make the bot's share
+smaller than with a real provider too (the openai SDK builds an object for every chunk).
+Background memory work (summaries, fact extraction, embeddings) is answered at once.
+
+The fake Bot API drives the users itself: its sendMessage handler sees a reply arrive
+and schedules that user's next message on the server's own event loop, so no polling
+sits between a reply and the next message. Figures:
+
+* bot-added latency, from the bot's structured turn log: dispatcher receipt to final
+  message sent, minus the model's time as the bot saw it (as `benchmarks/bench_telegram.py`);
+* end to end as the user sees it: message queued at the fake Bot API to the final
+  sendMessage arriving there (includes the 1 s model, long-poll delivery, the fakes);
+* throughput, peak RSS of the bot process (VmHWM; VmRSS sampled), database size, the
+  bot's and this process's CPU time (this process holds both fakes: if its CPU nears a
+  core, the fakes, not the bot, would be the limit), Telegram calls by method;
+* errors: failed turns, error lines sent to users, non-2xx Telegram calls, log records
+  at error/critical level, and the stored history: every user message and every reply
+  stored exactly once (lost / duplicated), none left pending.
+
+The fake Bot API does not enforce Telegram's flood limits (about 30 messages a second
+per bot across chats; 1 a second per chat): 429 counts are 0 unless the bot's own calls
+fail otherwise, and the peak sendMessage rate is printed to compare with that limit.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import sqlite3
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import percentile, print_table, proc_cpu_seconds, proc_status_kb
+from tests.bot_process import BotProcess
+from tests.fakes.openai_server import FakeOpenAI, Reply, is_task
+from tests.fakes.telegram_server import FakeTelegram
+
+SEED = 20260601
+# (name, users, turns per user, think time range in seconds). "closed loop" is the load the
+# issue asks for: every user writes again within a second of reading the reply, far faster
+# than people do, and more than the bot's one event loop can serve on a shared 2-core
+# machine, so it shows the bot saturated. "paced" is the same 200 users with a 5-10 s think
+# time, about a sixth of the offered load, to see what the bot adds with more headroom.
+SCENARIOS = (("closed loop", 200, 20, (0.0, 1.0)), ("paced", 200, 5, (5.0, 10.0)))
+MODEL_SECONDS = 1.0
+FIRST_TOKEN_SECONDS = 0.25
+REPLY_TOKENS = (60, 150)
+CHUNK_CHARS = 22  # about 5 o200k tokens of English prose
+TIMEOUT_SECONDS = 600
+FIRST_USER_ID = 500_000
+
+MARK = re.compile(r"ref u(\d+) t(\d+)\b")  # in each user message: which user, which turn
+REPLY_MARK = re.compile(r"re u(\d+) t(\d+)\b")  # in each reply: the turn it answers
+WORDS = ("the morning light was soft and I kept thinking about what you said yesterday "
+         "about the garden the old bridge near the station and how long it takes to learn "
+         "something properly maybe we could talk about books again tonight because the one "
+         "I started is slow but kind and it reminds me of summer at my grandmother's house "
+         "where the kettle was always on and nobody was ever in a hurry").split()
+
+
+def user_text(rng: random.Random, user: int, turn: int) -> str:
+    return f"ref u{user} t{turn}: " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 30)))
+
+
+def reply_bodies(count: int = 64) -> list[str]:
+    """Reply texts of 60-150 o200k tokens (the marker the model adds is a few more)."""
+    from memory.tokens import count_tokens
+
+    rng = random.Random(SEED)
+    bodies = []
+    for _ in range(count):
+        target = rng.randint(*REPLY_TOKENS)
+        words: list[str] = []
+        while count_tokens(" ".join(words)) < target:
+            sentence = [rng.choice(WORDS) for _ in range(rng.randint(5, 14))]
+            words += [sentence[0].capitalize(), *sentence[1:-1], sentence[-1] + "."]
+        bodies.append(" ".join(words))
+    return bodies
+
+
+class ClosedLoop(FakeTelegram):
+    """The fake Bot API with the users built in.
+
+    Each user's next message is scheduled on the server's own loop when the reply to the
+    previous one arrives (the reply names the turn it answers). A sendMessage that names
+    no turn (an error line) also counts as the answer the user got, so the user goes on.
+    """
+
+    def __init__(self, users: int, turns: int, think: tuple[float, float]) -> None:
+        super().__init__()
+        self.turns = turns
+        self.think = think
+        self.people = {FIRST_USER_ID + i: self.user(FIRST_USER_ID + i, first_name=f"User{i}", username=f"user{i}")
+                       for i in range(users)}
+        self.rngs = {uid: random.Random(f"{SEED}-{uid}") for uid in self.people}
+        self.pushed: dict[tuple[int, int], float] = {}  # (user, turn) -> time.monotonic() queued
+        self.answered: dict[tuple[int, int], float] = {}  # (user, turn) -> final reply arrived
+        self.texts: dict[tuple[int, int], str] = {}
+        self.outstanding: dict[int, int] = {}  # user -> the turn awaiting a reply
+        self.error_lines: list[tuple[int, str]] = []  # replies naming no turn
+        self.extra_replies: list[tuple[int, str]] = []  # a turn answered twice, or an unasked one
+        self.finished_users = 0
+        self.done = threading.Event()
+
+    def begin(self) -> None:
+        for uid in self.people:
+            self.loop.call_soon_threadsafe(self._next, uid, 0)
+
+    def _next(self, uid: int, turn: int) -> None:
+        if turn >= self.turns:
+            self.finished_users += 1
+            if self.finished_users == len(self.people):
+                self.done.set()
+            return
+        self.loop.call_later(self.rngs[uid].uniform(*self.think), self._send, uid, turn)
+
+    def _send(self, uid: int, turn: int) -> None:
+        text = user_text(self.rngs[uid], uid, turn)
+        with self.lock:
+            self.texts[(uid, turn)] = text
+            self.outstanding[uid] = turn
+            self.pushed[(uid, turn)] = time.monotonic()
+        self.private_message(text, user=self.people[uid])
+
+    def _api_sendMessage(self, params: dict[str, Any], files: dict) -> dict[str, Any]:
+        result = super()._api_sendMessage(params, files)  # runs on the server's loop, under self.lock
+        now, chat = time.monotonic(), result["chat"]["id"]
+        found = REPLY_MARK.search(result.get("text") or "")
+        key = (int(found.group(1)), int(found.group(2))) if found else None
+        waiting = self.outstanding.get(chat)
+        if key is not None and key != (chat, waiting):
+            self.extra_replies.append((chat, result["text"]))
+        elif waiting is not None:
+            if key is None:
+                self.error_lines.append((chat, result.get("text") or ""))
+            self.answered[(chat, waiting)] = now
+            del self.outstanding[chat]
+            self._next(chat, waiting + 1)
+        else:
+            self.extra_replies.append((chat, result.get("text") or ""))
+        return result
+
+
+def fake_model(model: FakeOpenAI) -> None:
+    bodies = reply_bodies()
+    rng = random.Random(SEED)
+    lock = threading.Lock()
+
+    def answer(body: dict[str, Any]) -> Reply:
+        found = MARK.search(str(body["messages"][-1].get("content") or ""))
+        marker = f"re u{found.group(1)} t{found.group(2)}" if found else "re u0 t0"
+        with lock:
+            text = f"Oh, {marker}. " + rng.choice(bodies)
+        chunks = math.ceil(len(text) / CHUNK_CHARS)
+        return Reply(text, chunk_size=CHUNK_CHARS, delay=FIRST_TOKEN_SECONDS,
+                     chunk_delay=(MODEL_SECONDS - FIRST_TOKEN_SECONDS) / chunks)
+
+    model.default_reply = answer
+
+
+class Sampler:
+    """VmRSS of the bot process every 0.25 s; VmHWM (the kernel's peak) read at the end."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "Sampler":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            value = proc_status_kb(self.pid, "VmRSS")
+            if value is not None:
+                self.samples.append(value)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+def stored_history(db: Path, loop: ClosedLoop) -> dict[str, int]:
+    """Every user message and every reply stored exactly once, nothing pending."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+        rows = connection.execute("SELECT role, content, status FROM messages").fetchall()
+        inbox = connection.execute("SELECT count(*) FROM inbox").fetchone()[0]
+    user_rows = Counter(content for role, content, _ in rows if role == "user")
+    reply_rows = Counter((int(m.group(1)), int(m.group(2))) for role, content, _ in rows if role == "assistant"
+                         for m in [REPLY_MARK.search(content)] if m)
+    sent = loop.texts
+    return {
+        "user_messages_sent": len(sent),
+        "user_messages_lost": sum(1 for text in sent.values() if user_rows[text] == 0),
+        "user_messages_duplicated": sum(1 for text in sent.values() if user_rows[text] > 1),
+        "replies_lost": sum(1 for key in sent if reply_rows[key] == 0),
+        "replies_duplicated": sum(1 for key in sent if reply_rows[key] > 1),
+        "messages_not_complete": sum(1 for _, _, status in rows if status != "complete"),
+        "inbox_left": inbox,
+        "rows": len(rows),
+    }
+
+
+def peak_per_second(times: list[float]) -> int:
+    bins = Counter(int(t) for t in times)
+    return max(bins.values(), default=0)
+
+
+def measure(name: str, users: int, turns: int, think: tuple[float, float]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder, ClosedLoop(users, turns, think) as telegram, FakeOpenAI() as model:
+        fake_model(model)
+        bot = BotProcess(Path(folder), telegram, model).start().wait_polling(120)
+        pid = bot.process.pid
+        started_rss = proc_status_kb(pid, "VmRSS")
+        bot_cpu_before, own_cpu_before = proc_cpu_seconds(pid), time.process_time()
+        try:
+            with Sampler(pid) as sampler:
+                start = time.monotonic()
+                telegram.begin()
+                finished = telegram.done.wait(TIMEOUT_SECONDS)
+                wall = time.monotonic() - start
+                deadline = time.monotonic() + 10  # the turn log line follows the final send
+                while len(bot.turns) < len(telegram.answered) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(1.0)  # background memory work of the last turns
+            peak_rss = proc_status_kb(pid, "VmHWM")
+            bot_cpu, own_cpu = proc_cpu_seconds(pid) - bot_cpu_before, time.process_time() - own_cpu_before
+            during = list(bot.records)  # before the SIGTERM, which logs its own warning
+        finally:
+            exit_code = bot.terminate(60)
+        db = Path(folder) / "bot.db"
+        db_bytes = sum(p.stat().st_size for p in Path(folder).glob("bot.db*"))
+        history = stored_history(db, telegram)
+        calls = telegram.calls
+        requests = list(model.requests)
+    warnings = [r for r in during if r.get("level") == "warning"]
+    turn_logs = bot.turns
+    overhead = [t["overhead_ms"] for t in turn_logs]
+    queued = [t["queued_ms"] for t in turn_logs]
+    model_ms = [t["model_ms"] for t in turn_logs if t["model_ms"]]
+    end_to_end = [(telegram.answered[k] - telegram.pushed[k]) * 1000 for k in telegram.answered]
+    chat_requests = [r for r in requests if r.path.endswith("/chat/completions") and not is_task(r.body)]
+    fake_model_s = {}  # (user, turn) -> the model's time as the fake measured it (first request of the turn)
+    for request in chat_requests:
+        found = MARK.search(str(request.messages[-1].get("content") or ""))
+        if found and request.finished_at is not None:
+            fake_model_s.setdefault((int(found.group(1)), int(found.group(2))), request.finished_at - request.at)
+    beyond_model = [(telegram.answered[k] - telegram.pushed[k] - fake_model_s[k]) * 1000
+                    for k in telegram.answered if k in fake_model_s]
+    by_method = Counter(call.method for call in calls)
+    failed_calls = Counter(f"{call.method} {call.status}" for call in calls if not call.ok)
+    sends = [call.at for call in calls if call.method == "sendMessage" and call.ok]
+    answered = len(telegram.answered)
+    return {
+        "scenario": name, "users": users, "turns_per_user": turns, "turns_offered": users * turns,
+        "turns_answered": answered,
+        "finished": finished, "wall_s": wall,
+        "throughput_turns_per_s": answered / wall, "throughput_turns_per_min": answered / wall * 60,
+        "ideal_turns_per_s": users / (MODEL_SECONDS + sum(think) / 2),
+        "model_s": MODEL_SECONDS, "think_s": list(think), "reply_tokens": list(REPLY_TOKENS),
+        "model_ms_as_bot_saw_p50": percentile(model_ms, 50), "model_ms_as_bot_saw_p95": percentile(model_ms, 95),
+        "bot_overhead_p50_ms": percentile(overhead, 50), "bot_overhead_p95_ms": percentile(overhead, 95),
+        "bot_overhead_p99_ms": percentile(overhead, 99), "bot_overhead_max_ms": max(overhead, default=math.nan),
+        "bot_queued_p95_ms": percentile(queued, 95),
+        "end_to_end_p50_ms": percentile(end_to_end, 50), "end_to_end_p95_ms": percentile(end_to_end, 95),
+        "end_to_end_beyond_model_p50_ms": percentile(beyond_model, 50),
+        "end_to_end_beyond_model_p95_ms": percentile(beyond_model, 95),
+        "end_to_end_p99_ms": percentile(end_to_end, 99), "end_to_end_max_ms": max(end_to_end, default=math.nan),
+        "bot_rss_start_mb": (started_rss or 0) / 1024, "bot_rss_peak_mb": (peak_rss or 0) / 1024,
+        "bot_rss_sampled_max_mb": max(sampler.samples, default=0) / 1024,
+        "db_mb": db_bytes / 2**20,
+        "bot_cpu_s": bot_cpu, "bench_process_cpu_s": own_cpu,
+        "turn_logs": len(turn_logs),
+        "failed_turns": sum(1 for t in turn_logs if t["status"] != "complete" or t.get("error")),
+        "error_lines_to_users": len(telegram.error_lines), "extra_replies": len(telegram.extra_replies),
+        "non_2xx_telegram_calls": sum(failed_calls.values()), "non_2xx_by_method": dict(failed_calls),
+        "telegram_429": sum(1 for call in calls if call.status == 429),
+        "log_errors": len(bot.errors()), "log_warnings": len(warnings),
+        "log_error_samples": [r.get("message") for r in bot.errors()[:5]],
+        "log_warning_samples": sorted({str(r.get("message"))[:160] for r in warnings})[:5],
+        "bot_exit_code": exit_code,
+        "telegram_calls": dict(sorted(by_method.items())), "peak_send_message_per_s": peak_per_second(sends),
+        "model_requests": {"reply": len(chat_requests), "memory tasks": sum(1 for r in requests if is_task(r.body)),
+                           "embeddings": sum(1 for r in requests if r.path.endswith("/embeddings")),
+                           "unfinished": sum(1 for r in chat_requests if r.finished_at is None)},
+        "history": history,
+    }
+
+
+def run() -> dict:
+    return {"scenarios": [measure(*scenario) for scenario in SCENARIOS]}
+
+
+def report(results: dict) -> None:
+    scenarios = results["scenarios"]
+    print_table(
+        f"Turns with a {MODEL_SECONDS:.1f} s model (bot: added by the bot, per its turn log; e2e: as users see it)",
+        ["scenario", "users x turns", "think s", "turns", "wall s", "turns/s", "turns/min", "ideal turns/s",
+         "bot p50 ms", "bot p95 ms", "bot p99 ms", "bot max ms", "e2e p50 ms", "e2e p95 ms", "peak RSS MB", "DB MB"],
+        [[r["scenario"], f"{r['users']} x {r['turns_per_user']}", f"{r['think_s'][0]:.0f}-{r['think_s'][1]:.0f}",
+          f"{r['turns_answered']}/{r['turns_offered']}", f"{r['wall_s']:.1f}", f"{r['throughput_turns_per_s']:.1f}",
+          f"{r['throughput_turns_per_min']:.0f}", f"{r['ideal_turns_per_s']:.0f}",
+          f"{r['bot_overhead_p50_ms']:.1f}", f"{r['bot_overhead_p95_ms']:.1f}", f"{r['bot_overhead_p99_ms']:.1f}",
+          f"{r['bot_overhead_max_ms']:.0f}", f"{r['end_to_end_p50_ms']:.0f}", f"{r['end_to_end_p95_ms']:.0f}",
+          f"{r['bot_rss_peak_mb']:.0f}", f"{r['db_mb']:.1f}"] for r in scenarios],
+    )
+    print_table("Errors (target: none); stored history: user messages and replies lost / duplicated",
+                ["scenario", "failed turns", "error lines", "extra replies", "non-2xx calls", "429", "log errors",
+                 "log warnings", "exit code", "messages lost", "dup", "replies lost", "dup", "not complete", "inbox"],
+                [[r["scenario"], r["failed_turns"], r["error_lines_to_users"], r["extra_replies"],
+                  r["non_2xx_telegram_calls"], r["telegram_429"], r["log_errors"], r["log_warnings"],
+                  r["bot_exit_code"], r["history"]["user_messages_lost"], r["history"]["user_messages_duplicated"],
+                  r["history"]["replies_lost"], r["history"]["replies_duplicated"],
+                  r["history"]["messages_not_complete"], r["history"]["inbox_left"]] for r in scenarios])
+    methods = sorted({method for r in scenarios for method in r["telegram_calls"]})
+    print_table("Telegram calls", ["scenario", *methods],
+                [[r["scenario"], *(r["telegram_calls"].get(m, 0) for m in methods)] for r in scenarios])
+    for r in scenarios:
+        print(f"\n{r['scenario']}: model requests {r['model_requests']}; model time as the bot saw it p50/p95 "
+              f"{r['model_ms_as_bot_saw_p50']:.0f}/{r['model_ms_as_bot_saw_p95']:.0f} ms; turn queued p95 "
+              f"{r['bot_queued_p95_ms']:.1f} ms")
+        print(f"  end to end minus the model's time as the fake measured it, p50/p95: "
+              f"{r['end_to_end_beyond_model_p50_ms']:.0f}/{r['end_to_end_beyond_model_p95_ms']:.0f} ms")
+        print(f"  bot RSS at start {r['bot_rss_start_mb']:.0f} MB, peak {r['bot_rss_peak_mb']:.0f} MB; CPU: bot "
+              f"{r['bot_cpu_s']:.1f} s ({r['bot_cpu_s'] / max(1, r['turns_answered']) * 1000:.1f} ms a turn), "
+              f"this process (both fakes) {r['bench_process_cpu_s']:.1f} s, over {r['wall_s']:.1f} s")
+        print(f"  peak sendMessage rate {r['peak_send_message_per_s']}/s")
+        if r["non_2xx_by_method"] or r["log_error_samples"] or r["log_warning_samples"]:
+            print(f"  failed calls: {r['non_2xx_by_method']}; errors logged: {r['log_error_samples']}; "
+                  f"warnings logged: {r['log_warning_samples']}")
+    print("\nUnder load the bot reads the model's stream late, so the model time it logs grows and its own figure "
+          "understates what it adds; the end-to-end figures do not have that blind spot. The fake Bot API enforces "
+          "no flood limit (Telegram allows about 30 messages a second per bot).")
