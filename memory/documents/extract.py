@@ -181,7 +181,7 @@ def _zip_kind(data: bytes) -> str:
             declares_epub = (
                 "mimetype" in names
                 and archive.getinfo("mimetype").file_size < 100
-                and archive.read("mimetype").strip() == b"application/epub+zip"
+                and _head(archive, "mimetype").strip() == b"application/epub+zip"
             )
             if declares_epub or "META-INF/container.xml" in names:
                 return "epub"
@@ -190,6 +190,13 @@ def _zip_kind(data: bytes) -> str:
     except ZIP_ERRORS:
         pass  # a damaged archive is reported by the reader that opens it properly
     return "zip"
+
+
+def _head(archive: zipfile.ZipFile, name: str, size: int = 100) -> bytes:
+    # Not archive.read(): that inflates the whole member before applying the declared
+    # size, and a "20-byte" mimetype can inflate to a gigabyte.
+    with archive.open(name) as member:
+        return member.read(size)
 
 
 def _read(fmt: str, data: bytes, limits: DocumentLimits, charset: str | None) -> SectionedDocument:

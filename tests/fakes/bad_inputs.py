@@ -95,11 +95,12 @@ def build_zip(members: list[tuple[str, bytes | tuple[bytes, int, int, int]]],
     return out.getvalue()
 
 
-def bomb_member(*, lying: bool = False, mebibytes: int = BOMB_MEBIBYTES) -> tuple[bytes, int, int, int]:
+def bomb_member(*, lying: bool = False, mebibytes: int = BOMB_MEBIBYTES,
+                lie: int = LIE_BYTES) -> tuple[bytes, int, int, int]:
     stream, crc = zero_kernel(mebibytes)
     real = mebibytes * MIB
-    if lying:  # the CRC matches the declared 4 KB, so a reader that stops there sees no damage
-        return stream, zlib.crc32(bytes(LIE_BYTES)), real, LIE_BYTES
+    if lying:  # the CRC matches the declared bytes, so a reader that stops there sees no damage
+        return stream, zlib.crc32(bytes(lie)), real, lie
     return stream, crc, real, real
 
 
@@ -131,6 +132,12 @@ def docx_bomb(*, lying: bool = False) -> bytes:
 
 def charx_bomb(*, lying: bool = False) -> bytes:
     return build_zip([("card.json", bomb_member(lying=lying))])
+
+
+def mimetype_bomb() -> bytes:
+    """An EPUB-looking .zip whose `mimetype` member declares 20 bytes and inflates to 1.1 GiB:
+    the member a format sniffer reads first."""
+    return build_zip([("mimetype", bomb_member(lying=True, lie=20))])
 
 
 def overlapping_bomb(kind: str) -> bytes:
@@ -242,6 +249,7 @@ def document_corpus(folder: Path) -> dict[str, Path]:
         "zip bomb .docx, lying sizes": ("liar.docx", docx_bomb(lying=True)),
         "zip bomb .docx, overlapping": ("overlap.docx", overlapping_bomb("docx")),
         "zip of zip bombs": ("bombs.zip", nested_zip_bomb()),
+        "zip bomb in the mimetype member": ("mimetype.zip", mimetype_bomb()),
         "HTML nested 100,000 deep": ("nested.html", nested_html()),
         "file over the 20 MB cap": ("huge.txt", b"a" * (20 * MIB + 1)),
         "invalid UTF-8": ("broken.txt", invalid_utf8()),
