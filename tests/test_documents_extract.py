@@ -96,6 +96,7 @@ def test_detect_zip_kinds_by_content():
     [
         (b"\x89PNG\r\n\x1a\n....", "photo.png", ErrorCode.UNSUPPORTED),
         (b"\xff\xd8\xff\xe0....", "scan.jpg", ErrorCode.UNSUPPORTED),
+        (bytes(range(256)) * 4, "damaged.png", ErrorCode.UNSUPPORTED),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "old.doc", ErrorCode.UNSUPPORTED),
         (b"whatever", "book.mobi", ErrorCode.UNSUPPORTED),
         (b"whatever", "book.rar", ErrorCode.UNSUPPORTED),
