@@ -17,6 +17,7 @@ BENCHMARKS = {
     "telegram": "benchmarks.bench_telegram",
     "memory": "benchmarks.bench_memory",
     "documents": "benchmarks.bench_documents",
+    "bad_input": "benchmarks.bench_bad_input",
 }
 
 
