@@ -1,8 +1,8 @@
 """Running `companion` commands many times, each as its own process, with its peak memory.
 
-`run_measured` starts the real `companion` script and waits for it with `os.wait4`,
-which gives that one child's resource usage: its peak resident memory (ru_maxrss) and
-exit code, beside the wall time.
+`run_measured` starts the real `companion` script (through a tiny launcher, see below)
+and waits for it with `os.wait4`, which gives that one child's resource usage: its peak
+resident memory (ru_maxrss) and exit code, beside the wall time.
 
 `ForkedCompanion` is the same thing without paying the interpreter start and the
 imports (about 1-2 s on a busy machine) for every case: one server process imports
@@ -45,18 +45,32 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+# Linux keeps a process's peak memory across exec, and a child that subprocess starts
+# with vfork shares its parent's memory until exec: measured directly, the child of a
+# 500 MB test process "peaks" at 500 MB. So a bare interpreter (~10 MB) starts the
+# command and reports the command's own usage.
+_LAUNCHER = r"""
+import json, os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as report:
+    json.dump({"code": os.waitstatus_to_exitcode(status), "peak_mb": usage.ru_maxrss / 1024}, report)
+"""
+
+
 def run_measured(args: list[str], env: dict[str, str], folder: Path, stdin: bytes = b"") -> Outcome:
-    """The real `companion` script as a child process, with its own peak memory."""
+    """The real `companion` script as a process of its own, with its own peak memory."""
     folder.mkdir(parents=True, exist_ok=True)
-    out, err, given = folder / "stdout", folder / "stderr", folder / "stdin"
+    out, err, given, report = folder / "stdout", folder / "stderr", folder / "stdin", folder / "usage.json"
     given.write_bytes(stdin)
     start = time.monotonic()
     with open(given, "rb") as stdin_file, open(out, "wb") as out_file, open(err, "wb") as err_file:
-        child = subprocess.Popen(COMMAND + args, stdin=stdin_file, stdout=out_file, stderr=err_file, env=env)
-        _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
-    return Outcome(child.returncode, out.read_text(errors="replace"), err.read_text(errors="replace"),
-                   time.monotonic() - start, usage.ru_maxrss / 1024)
+        subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, str(report), *COMMAND, *args], stdin=stdin_file,
+                       stdout=out_file, stderr=err_file, env=env, check=False)
+    seconds = time.monotonic() - start
+    usage = json.loads(report.read_text())
+    return Outcome(usage["code"], out.read_text(errors="replace"), err.read_text(errors="replace"),
+                   seconds, usage["peak_mb"])
 
 
 _SERVER = r"""
