@@ -1,8 +1,9 @@
 """The terminal chat: the same engine and database as the Telegram bot, on stdin/stdout.
 
 Input is read line by line, so it works both interactively and with piped input: one
-line is one user message (bytes that are not UTF-8 read as U+FFFD), and at the end of input it exits after the last reply. Replies
-stream to stdout as they arrive; errors go to stderr as one short line.
+line is one user message (bytes that are not UTF-8 read as U+FFFD), and at the end of
+input it exits after the last reply. Replies stream to stdout as they arrive; errors go
+to stderr as one short line.
 """
 
 from __future__ import annotations
