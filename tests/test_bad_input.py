@@ -57,6 +57,8 @@ DOCUMENTS: dict[str, tuple[str, object]] = {
     "zip of zip bombs": (REFUSED, "This ZIP holds 10 documents"),
     "zip bomb in the mimetype member": (REFUSED, "This ZIP holds no document I can read"),
     "HTML nested 100,000 deep": (STORED, {"format": "html", "chars": 4}),
+    "EPUB with XHTML nested 100,000 deep": (STORED, {"format": "epub", "chars": 6}),
+    "EPUB with a billion-laughs chapter": (STORED, {"format": "epub", "chars": 10}),  # entities never expanded
     "file over the 20 MB cap": (REFUSED, "over the 20.0 MB limit"),
     "invalid UTF-8": (STORED, {"format": "txt", "encoding": "utf-8"}),
     "one 10 MB line": (STORED, {"format": "txt", "chars": 10_000_000}),

@@ -104,18 +104,38 @@ def bomb_member(*, lying: bool = False, mebibytes: int = BOMB_MEBIBYTES,
     return stream, crc, real, real
 
 
+_CONTAINER = (b'<?xml version="1.0"?><container version="1.0" '
+              b'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+              b'<rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>'
+              b'</rootfiles></container>')
+_OPF = (b'<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0" '
+        b'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        b'<dc:identifier id="id">bad</dc:identifier><dc:title>Bad</dc:title></metadata>'
+        b'<manifest><item id="c1" href="c1.xhtml" media-type="application/xhtml+xml"/></manifest>'
+        b'<spine><itemref idref="c1"/></spine></package>')
+
+
+def epub_with(chapter: bytes | tuple[bytes, int, int, int]) -> bytes:
+    """An EPUB whose one chapter file is `chapter` (bytes, or a bomb member)."""
+    return build_zip([("mimetype", b"application/epub+zip"), ("META-INF/container.xml", _CONTAINER),
+                      ("OEBPS/content.opf", _OPF), ("OEBPS/c1.xhtml", chapter)])
+
+
 def epub_bomb(*, lying: bool = False) -> bytes:
-    container = (b'<?xml version="1.0"?><container version="1.0" '
-                 b'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
-                 b'<rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>'
-                 b'</rootfiles></container>')
-    opf = (b'<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0" '
-           b'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
-           b'<dc:identifier id="id">bomb</dc:identifier><dc:title>Bomb</dc:title></metadata>'
-           b'<manifest><item id="c1" href="c1.xhtml" media-type="application/xhtml+xml"/></manifest>'
-           b'<spine><itemref idref="c1"/></spine></package>')
-    return build_zip([("mimetype", b"application/epub+zip"), ("META-INF/container.xml", container),
-                      ("OEBPS/content.opf", opf), ("OEBPS/c1.xhtml", bomb_member(lying=lying))])
+    return epub_with(bomb_member(lying=lying))
+
+
+def billion_laughs() -> bytes:
+    """XHTML whose entities would expand to 3 GB of "lol" if a parser expanded them."""
+    entities = ['<!ENTITY lol0 "lol">'] + [
+        f'<!ENTITY lol{i} "{("&lol%d;" % (i - 1)) * 10}">' for i in range(1, 10)]
+    return (f'<?xml version="1.0"?><!DOCTYPE html [{"".join(entities)}]>'
+            '<html xmlns="http://www.w3.org/1999/xhtml"><body><p>&lol9;</p></body></html>').encode()
+
+
+def nested_xhtml(depth: int = 100_000) -> bytes:
+    return (b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><body>'
+            + b"<div>" * depth + b"deeper" + b"</div>" * depth + b"</body></html>")
 
 
 def docx_bomb(*, lying: bool = False) -> bytes:
@@ -260,6 +280,8 @@ def document_corpus(folder: Path) -> dict[str, Path]:
         "zip of zip bombs": ("bombs.zip", nested_zip_bomb()),
         "zip bomb in the mimetype member": ("mimetype.zip", mimetype_bomb()),
         "HTML nested 100,000 deep": ("nested.html", nested_html()),
+        "EPUB with XHTML nested 100,000 deep": ("nested.epub", epub_with(nested_xhtml())),
+        "EPUB with a billion-laughs chapter": ("laughs.epub", epub_with(billion_laughs())),
         "file over the 20 MB cap": ("huge.txt", b"a" * (20 * MIB + 1)),
         "invalid UTF-8": ("broken.txt", invalid_utf8()),
         "one 10 MB line": ("line.txt", one_long_line()),
