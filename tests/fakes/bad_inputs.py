@@ -11,7 +11,9 @@ one (the central directory declares the real >1 GiB size), the lying one (it dec
 sees a valid member, and one that inflates the whole stream drowns), and the
 overlapping one (many central-directory entries sharing one compressed kernel).
 
-`corpus(folder)` writes the whole set and returns {case name: path}.
+`document_corpus(folder)` writes the documents (for `companion ingest` and Telegram
+uploads) and `card_corpus(folder)` the character cards, each returning {case: path};
+the other builders make single items (messages, persona files).
 """
 
 from __future__ import annotations
