@@ -18,6 +18,7 @@ BENCHMARKS = {
     "memory": "benchmarks.bench_memory",
     "documents": "benchmarks.bench_documents",
     "load": "benchmarks.bench_load",
+    "bad_input": "benchmarks.bench_bad_input",
 }
 
 

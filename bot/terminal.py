@@ -1,8 +1,9 @@
 """The terminal chat: the same engine and database as the Telegram bot, on stdin/stdout.
 
 Input is read line by line, so it works both interactively and with piped input: one
-line is one user message, and at the end of input it exits after the last reply. Replies
-stream to stdout as they arrive; errors go to stderr as one short line.
+line is one user message (bytes that are not UTF-8 read as U+FFFD), and at the end of
+input it exits after the last reply. Replies stream to stdout as they arrive; errors go
+to stderr as one short line.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ class TerminalChat:
         self.user = user
         self.persona_id = persona_id
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        if hasattr(stdin, "reconfigure"):
+            # Bytes that are not UTF-8 become U+FFFD: strictly they ended the chat with a
+            # decoding error, and under a C locale (surrogateescape) the line could not be
+            # stored or sent, with the same end.
+            stdin.reconfigure(errors="replace")
         self.language = user.language or "en"
         self.interactive = stdin.isatty()
         self.failures = 0

@@ -186,7 +186,9 @@ def looks_like_card(data: bytes, filename: str = "card") -> bool:
         try:
             return bool(read_png_text(data, {"ccv3", "chara"}))
         except PersonaError:
-            return False
+            # A card chunk that is too big or damaged still makes a card (whose error is
+            # the answer), not a picture; a damaged picture without one does not.
+            return _CARD_CHUNK.search(data) is not None
     if is_zip(data):
         if name.endswith(".charx"):
             return True
@@ -204,6 +206,9 @@ def looks_like_card(data: bytes, filename: str = "card") -> bool:
         return False
     named = "name" in parsed or "char_name" in parsed
     return "spec" in parsed or (named and bool(_V1_MARKERS & parsed.keys()))
+
+
+_CARD_CHUNK = re.compile(rb"(?:tEXt|zTXt|iTXt)(?i:chara|ccv3)\0")
 
 
 def _card_from_png(data: bytes, warnings: list[str]) -> dict[str, Any]:

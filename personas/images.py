@@ -60,9 +60,13 @@ def read_png_text(data: bytes, keywords: set[str]) -> dict[str, str]:
         if chunk_type == b"IEND":
             break
         if chunk_type in (b"tEXt", b"zTXt", b"iTXt"):
-            keyword, text = _decode_text_chunk(chunk_type, data[body_start:body_end])
-            if keyword in keywords and keyword not in found and text is not None:
-                found[keyword] = text
+            # Only wanted chunks are decoded: a picture's big (or compressed) comment is
+            # none of our business and must not make the card unreadable.
+            keyword = data[body_start : min(body_end, body_start + 80)].partition(b"\0")[0].decode("latin-1").lower()
+            if keyword in keywords and keyword not in found:
+                _, text = _decode_text_chunk(chunk_type, data[body_start:body_end])
+                if text is not None:
+                    found[keyword] = text
         position = body_end + 4
     return found
 

@@ -476,3 +476,18 @@ def test_looks_like_card_tells_cards_from_other_files():
     ]
     for data, name in others:
         assert not looks_like_card(data, name), name
+
+
+def test_a_card_chunk_too_big_to_read_is_still_a_card_and_other_big_chunks_do_not_matter():
+    from tests.card_samples import chunk
+    from tests.fakes.bad_inputs import png_card_with_huge_card_chunk, png_card_with_ztxt_bomb, png_with_chunks
+
+    for broken in (png_card_with_huge_card_chunk(), png_card_with_ztxt_bomb()):
+        assert looks_like_card(broken, "card.png")  # so the sender hears what is wrong with the card
+        with pytest.raises(PersonaError, match="over 8 MB"):
+            read_card(broken, "card.png")
+    card = to_base64_json(v1_card()).encode()
+    comment = b"Comment\0" + b"c" * (9 * 1024 * 1024)
+    with_comment = png_with_chunks(chunk(b"tEXt", comment), chunk(b"tEXt", b"chara\0" + card))
+    assert read_card(with_comment, "card.png").persona.name == v1_card()["name"]
+    assert not looks_like_card(png_with_chunks(chunk(b"tEXt", comment)), "cat.png")

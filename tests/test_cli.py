@@ -122,3 +122,16 @@ def test_context_for_an_unknown_telegram_user_is_refused(db_path):
     result = companion(["context", "--user", "tg:12345"], env_extra={"COMPANION_DB": str(db_path)})
     assert result.returncode == 1
     assert "no Telegram user 12345" in result.stderr
+
+
+def test_chat_reads_bytes_that_are_not_utf8_as_replacement_characters(fake_openai, db_path):
+    fake_openai.enqueue("one", "two")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COMPANION_", "TELEGRAM_"))}
+    env.update(model_env(fake_openai, db_path), LC_ALL="C")  # a C locale reads stdin with surrogateescape
+    result = subprocess.run(COMMAND + ["chat", "--user", "ann"], input=b"caf\xe9 \xff\xfe\nnext line\n",
+                            capture_output=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    store = Store(db_path)
+    rows = store.db.execute("SELECT content FROM messages WHERE role = 'user' ORDER BY id").fetchall()
+    store.close()
+    assert [row[0] for row in rows] == ["caf\ufffd \ufffd\ufffd", "next line"]

@@ -106,3 +106,22 @@ def test_chinese_named_heading_styles_count():
     document.save(out)
     result = extract_bytes(out.getvalue(), "x.docx")
     assert (result.chapter_source, [c.title for c in result.chapters]) == ("styles", ["第一章 起", "第二章 承"])
+
+
+def test_docx_member_lying_about_its_size_is_never_inflated_whole():
+    # word/document.xml declares 4 KB (with the CRC of 4 KB of zeros) and inflates to
+    # 1.1 GB: zipfile's own read() would inflate all of it before looking at the size.
+    import tracemalloc
+
+    from tests.fakes.bad_inputs import docx_bomb
+
+    bomb = docx_bomb(lying=True)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DocumentError) as error:
+            extract_bytes(bomb, "liar.docx")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert error.value.code is ErrorCode.CORRUPT
+    assert peak < 50 * 1024 * 1024

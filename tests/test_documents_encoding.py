@@ -133,3 +133,14 @@ def test_looks_binary():
     assert looks_binary("\x00\x01\x02abc" * 100)
     assert not looks_binary("plain text\twith a tab\n" * 100)
     assert not looks_binary("")
+
+
+def test_utf8_with_a_few_damaged_bytes_is_utf8_with_replacement_characters():
+    # A stray byte, a broken pair and a download cut off mid-character.
+    data = SIMPLIFIED.encode("utf-8")
+    damaged = data[:300] + b"\xff" + data[300:600] + b"\xc3\x28" + data[600:] + "完".encode("utf-8")[:2]
+    decoded = decode_text(damaged)
+    assert decoded.encoding == "utf-8"
+    assert decoded.text.count("\ufffd") == 3 and decoded.text.startswith(SIMPLIFIED[:50])
+    # Many broken sequences per valid one is not damaged UTF-8: GB18030 still wins.
+    assert decode_text(SIMPLIFIED.encode("gb18030")).encoding == "gb18030"

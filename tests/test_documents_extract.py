@@ -96,6 +96,7 @@ def test_detect_zip_kinds_by_content():
     [
         (b"\x89PNG\r\n\x1a\n....", "photo.png", ErrorCode.UNSUPPORTED),
         (b"\xff\xd8\xff\xe0....", "scan.jpg", ErrorCode.UNSUPPORTED),
+        (bytes(range(256)) * 4, "damaged.png", ErrorCode.UNSUPPORTED),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "old.doc", ErrorCode.UNSUPPORTED),
         (b"whatever", "book.mobi", ErrorCode.UNSUPPORTED),
         (b"whatever", "book.rar", ErrorCode.UNSUPPORTED),
@@ -207,3 +208,22 @@ def test_arbitrary_bytes_give_a_document_or_a_document_error(prefix, body, name)
         extract_bytes(prefix + body, name)
     except DocumentError as error:
         assert error.message and error.code in ErrorCode
+
+
+def test_sniffing_a_zip_never_inflates_a_lying_mimetype_member_whole():
+    # "mimetype" declares 20 bytes and inflates to 1.1 GB; telling EPUB from ZIP reads
+    # only its first bytes.
+    import tracemalloc
+
+    from tests.fakes.bad_inputs import mimetype_bomb
+
+    bomb = mimetype_bomb()
+    tracemalloc.start()
+    try:
+        for name in ("book.zip", "book"):
+            with pytest.raises(DocumentError):
+                extract_bytes(bomb, name)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 1024 * 1024

@@ -302,6 +302,14 @@ def test_webhook_mode_serves_updates_and_health(tmp_path, telegram, fake_openai)
         assert urllib.request.urlopen(second, timeout=5).status == 200
         telegram.wait_until(lambda: len(telegram.bot_texts(ALICE)) >= 2, 20)
         assert telegram.bot_texts(ALICE) == ["Hello over the webhook.", "The second one."]
+        fake_openai.enqueue("A third one.")  # a lone surrogate in the update is read as U+FFFD
+        update = {**update, "update_id": 3, "message": {**update["message"], "message_id": 3, "text": "lone \ud800"}}
+        third = urllib.request.Request(f"{base}/telegram", data=jsonlib.dumps(update).encode(), headers={
+            "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "s3cret"})
+        assert urllib.request.urlopen(third, timeout=5).status == 200
+        telegram.wait_until(lambda: len(telegram.bot_texts(ALICE)) >= 3, 20)
+        assert telegram.bot_texts(ALICE)[-1] == "A third one."
+        assert fake_openai.chat_requests[-1].messages[-1]["content"].endswith("lone \ufffd")
         garbage = urllib.request.Request(f"{base}/telegram", data=b"[1, 2", headers={
             "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "s3cret"})
         try:

@@ -1,5 +1,7 @@
 """The update journal: updates are journaled on receipt, handled once, replayed if unfinished."""
 
+import json
+
 from aiogram import Dispatcher, Router
 from aiogram.types import Message
 
@@ -49,3 +51,13 @@ async def test_an_update_journaled_elsewhere_is_handled_once(store, telegram, te
     await dispatcher.feed_update(telegram_bot, update)
     await dispatcher.feed_update(telegram_bot, update)
     assert handled == ["webhook retry"]
+
+
+def test_update_json_with_lone_surrogates_loads_as_replacement_characters():
+    from bot.telegram.middlewares import load_json
+
+    raw = '{"text": "a\\ud800b \\ud83d\\ude00 \\udfff", "entities": [{"\\udc00": ["\\ud801"]}], "n": 1}'
+    loaded = load_json(raw)
+    assert loaded == {"text": "a\ufffdb 😀 \ufffd", "entities": [{"\ufffd": ["\ufffd"]}], "n": 1}
+    json.dumps(loaded, ensure_ascii=False).encode("utf-8")  # encodable now
+    assert load_json('{"text": "😀 plain"}') == {"text": "😀 plain"}

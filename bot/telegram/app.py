@@ -36,7 +36,7 @@ from bot.telegram.checkin_loop import CheckinLoop
 from bot.telegram.handlers import (account, admin, characters, chat, checkins, commands, documents, history,
                                    memory, models, personas, stop, voice)
 from bot.telegram.jobs import ActiveJobs
-from bot.telegram.middlewares import JournalOnReceipt, People, UpdateJournal
+from bot.telegram.middlewares import JournalOnReceipt, People, UpdateJournal, load_json
 from bot.telegram.novels import NovelDesk
 from bot.telegram.reading import ReadingDesk
 from bot.telegram.resilience import TelegramRetry
@@ -171,6 +171,7 @@ async def replay_unfinished(dispatcher: Dispatcher, bot: Bot, services: Services
 async def prepare(services: Services, bot: Bot, *,
                   stream_settings: StreamSettings | None = None) -> tuple[Dispatcher, TelegramUser]:
     bot.session.middleware(TelegramRetry(backoff=(stream_settings or StreamSettings()).server_error_backoff))
+    bot.session.json_loads = load_json  # lone surrogates in updates become U+FFFD
     me = await bot.get_me()
     dispatcher = build_dispatcher(services, me, stream_settings=stream_settings)
     await register_commands(bot)

@@ -15,12 +15,21 @@
    access control: with no allowlist only admins are served unless the bot is open, and
    everyone else gets one polite refusal and costs no model call. Group messages not
    addressed to the bot pass (flagged `allowed`), since they are only kept as context.
+
+Updates are parsed with `load_json` (the bot session's `json_loads`, and the webhook's):
+JSON may carry a lone UTF-16 surrogate ("\\ud800"), which a Python str holds but UTF-8
+cannot encode, so journaling the update, storing its text and sending it to the model
+all failed; a failed getUpdates answer was then fetched again, forever, and the bot went
+silent for everyone. Lone surrogates become U+FFFD (one UTF-16 unit each, so entity
+offsets still fit).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import time
 from datetime import timedelta
 from typing import Any, Awaitable, Callable
@@ -38,6 +47,24 @@ from memory.store import Store, to_text
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 SEQUENCED = ("message", "edited_message")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # pairs are joined by json.loads: what is left is lone
+
+
+def load_json(text: str) -> Any:
+    """json.loads with lone surrogates replaced by U+FFFD (checked only when the text escapes one)."""
+    data = json.loads(text)
+    return _without_lone_surrogates(data) if _SURROGATE_ESCAPE.search(text) else data
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(key): _without_lone_surrogates(item) for key, item in value.items()}
+    return value
 
 
 class _ChatLocks:

@@ -19,7 +19,7 @@ from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.telegram.middlewares import UpdateJournal
+from bot.telegram.middlewares import UpdateJournal, load_json
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -40,7 +40,7 @@ class WebhookReceiver:
         if not secrets.compare_digest(request.headers.get(SECRET_HEADER, ""), self.secret):
             return web.Response(text="Unauthorized", status=401)
         try:
-            update = Update.model_validate(await request.json(), context={"bot": self.bot})
+            update = Update.model_validate(await request.json(loads=load_json), context={"bot": self.bot})
         except (ValueError, ValidationError):
             return web.Response(text="not a Telegram update", status=400)
         self.journal.receive([update])

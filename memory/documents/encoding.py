@@ -10,6 +10,12 @@ Big5, sometimes UTF-16 from Windows tools, with or without a BOM. The order:
 3. strict UTF-8 over the whole file (C speed; multi-byte UTF-8 is self-checking, so a
    success is decisive);
 4. an encoding the container declared (HTTP charset, ``<meta charset>``), if any;
+4b. UTF-8 with a little damage (a download cut off mid-character, a stray byte from
+   another encoding): when at least a hundred valid multi-byte characters stand for
+   each broken sequence, the file is UTF-8 and the damage becomes U+FFFD. Text in any
+   other encoding almost never forms valid multi-byte UTF-8, so this cannot steal a
+   GB18030 or cp1252 file; without it, one bad byte in a UTF-8 novel was refused as
+   "could not recognise the encoding" (or read as mojibake by the detector);
 5. GB18030 and Big5 (cp950, then Big5-HKSCS) over the whole file. Big5 bytes often
    decode as GB18030 too, as nonsense, and short GB text can survive Big5. When both
    decode, the one whose text has more of the most common hanzi wins, and GB18030
@@ -79,6 +85,9 @@ def decode_text(data: bytes, declared: str | None = None) -> DecodedText:
         attempt = _try(data, codec)
         if attempt is not None:
             return attempt
+    attempt = _damaged_utf8(data)
+    if attempt is not None:
+        return attempt
     attempt = _chinese_double_byte(data)
     if attempt is not None:
         return attempt
@@ -116,6 +125,15 @@ def _try(data: bytes, codec: str) -> DecodedText | None:
         return DecodedText(data.decode(codec), codec)
     except (UnicodeDecodeError, LookupError):
         return None
+
+
+def _damaged_utf8(data: bytes) -> DecodedText | None:
+    text = data.decode("utf-8", errors="replace")
+    damaged = text.count("\ufffd")
+    valid = len(text) - len(text.encode("ascii", "ignore")) - damaged  # non-ASCII, counted at C speed
+    if damaged and valid >= 100 * damaged:
+        return DecodedText(text, "utf-8")
+    return None
 
 
 def _bomless_utf16(data: bytes) -> DecodedText | None:

@@ -67,6 +67,7 @@ _UNSUPPORTED_HINTS = {
     ".rar": "RAR archives are not supported. Send the document itself, or a .zip.",
     ".7z": "7z archives are not supported. Send the document itself, or a .zip.",
 }
+_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic")
 _IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")
 _OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -141,7 +142,9 @@ def detect_format(data: bytes, filename: str, content_type: str | None = None) -
                 ErrorCode.ENCRYPTED, "This Word file is password-protected. Remove the password and send it again."
             )
         raise DocumentError(ErrorCode.UNSUPPORTED, _UNSUPPORTED_HINTS[".doc"])
-    if head.startswith(_IMAGE_SIGNATURES) and claimed not in ("txt", "md", "html"):
+    # A damaged picture has no signature; its name still says it is no document (without
+    # this, random bytes named .png went on to encoding detection).
+    if (head.startswith(_IMAGE_SIGNATURES) or extension in _IMAGE_EXTENSIONS) and claimed not in ("txt", "md", "html"):
         raise DocumentError(
             ErrorCode.UNSUPPORTED, f"This looks like an image, not a document. Send a {_SUPPORTED} file."
         )
@@ -181,7 +184,7 @@ def _zip_kind(data: bytes) -> str:
             declares_epub = (
                 "mimetype" in names
                 and archive.getinfo("mimetype").file_size < 100
-                and archive.read("mimetype").strip() == b"application/epub+zip"
+                and _head(archive, "mimetype").strip() == b"application/epub+zip"
             )
             if declares_epub or "META-INF/container.xml" in names:
                 return "epub"
@@ -190,6 +193,13 @@ def _zip_kind(data: bytes) -> str:
     except ZIP_ERRORS:
         pass  # a damaged archive is reported by the reader that opens it properly
     return "zip"
+
+
+def _head(archive: zipfile.ZipFile, name: str, size: int = 100) -> bytes:
+    # Not archive.read(): that inflates the whole member before applying the declared
+    # size, and a "20-byte" mimetype can inflate to a gigabyte.
+    with archive.open(name) as member:
+        return member.read(size)
 
 
 def _read(fmt: str, data: bytes, limits: DocumentLimits, charset: str | None) -> SectionedDocument:

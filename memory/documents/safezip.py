@@ -12,8 +12,12 @@ Two guards, because a bomb can lie:
    zipfile itself also stops at the declared size and then fails the CRC check, so
    a member that lies about its size reads as corrupt, not as a flood.)
 
-python-docx opens the package with zipfile on its own; the DOCX reader runs guard 1
-on the same bytes first, and guard 2 is what CPython's zipfile does for it.
+A whole-member `ZipFile.read()` is *not* bounded by the declared size: CPython reads
+all the compressed bytes and inflates them in one call, truncating only afterwards, so
+a member declaring 4 KB that inflates to 1 GB costs a gigabyte of memory before the
+CRC check fails. python-docx opens the package with zipfile and reads members that
+way, so the DOCX reader hands it `SafeZip.repacked()`: the same members, each read
+through guard 2, stored uncompressed.
 """
 
 from __future__ import annotations
@@ -98,6 +102,16 @@ class SafeZip:
                 ErrorCode.CORRUPT, f"This {self.what} file is damaged ({name} cannot be read). Export it again."
             ) from error
         return b"".join(chunks)
+
+    def repacked(self) -> bytes:
+        """The archive rebuilt from bounded reads of every member, stored uncompressed."""
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
+            for name, info in self._infos.items():
+                if info.is_dir():
+                    continue
+                copy.writestr(name, self.read(name))
+        return out.getvalue()
 
     def close(self) -> None:
         self._zip.close()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 from memory.assembly import StaticBlock, TailPart
@@ -77,7 +78,6 @@ class ReadingProvider(ContextProvider):
         self._blocks: OrderedDict[tuple, tuple[str, int]] = OrderedDict()
         self._cached_chars = 0
         self._chapters: dict[int, list[StoredChapter]] = {}
-        self._intro_tokens = count_tokens(INTRO) + 2
         self._system_counts: dict[str, int] = {}
         documents.store.forget_hooks.append(self._forget_user)
 
@@ -88,6 +88,12 @@ class ReadingProvider(ContextProvider):
         self._blocks.clear()
         self._cached_chars = 0
         self._chapters.clear()
+
+    @cached_property
+    def _intro_tokens(self) -> int:
+        # On first use, not at construction: loading the tokenizer takes 1-2 s, which every
+        # `companion` command paid, even one that refuses an empty file.
+        return count_tokens(INTRO) + 2
 
     # -- the decision ---------------------------------------------------------------------------
     def room(self, context: TurnContext) -> int:

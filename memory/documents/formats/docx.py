@@ -8,7 +8,8 @@ an outline level. Style ids are resolved once into levels, since looking up
 "Title" style gives the document title when the core properties have none.
 
 The package is a ZIP: its central directory passes the zip-bomb checks in
-`safezip.py` before python-docx opens it.
+`safezip.py`, and python-docx gets a copy whose members were read with a hard cap
+(`SafeZip.repacked`), never the uploaded archive itself.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def read_docx(data: bytes, limits: DocumentLimits) -> SectionedDocument:
     with SafeZip(data, limits, "Word") as archive:
         if "word/document.xml" not in archive:
             raise DocumentError(ErrorCode.CORRUPT, "This is not a Word .docx file (word/document.xml is missing).")
+        package = archive.repacked()  # python-docx would inflate a lying member whole
     try:
-        document = docx.Document(io.BytesIO(data))
+        document = docx.Document(io.BytesIO(package))
     except Exception as error:  # python-docx raises assorted errors (KeyError, lxml, zipfile) on bad parts
         raise DocumentError(ErrorCode.CORRUPT, "This Word file is damaged and cannot be read. Save it again.") from error
     levels = _style_levels(document)
