@@ -20,17 +20,13 @@ A chat that waited for another chat's turn would show an overhead near the model
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from benchmarks.common import ROOT, percentile, print_table
+from tests.bot_process import BotProcess
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -40,47 +36,11 @@ MODEL_LATENCY = 0.25
 SCENARIOS = ((1, 30, 0.0), (100, 3, 0.0), (100, 3, 5.0))
 
 
-class BotProcess:
-    """`companion run` as a child process; collects its JSON turn records from stderr."""
-
-    def __init__(self, folder: Path, telegram: FakeTelegram, model: FakeOpenAI):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COMPANION_", "TELEGRAM_"))}
-        env.update(OPENAI_BASE_URL=model.url, OPENAI_API_KEY="sk-bench", COMPANION_MODEL="fake-model",
-                   COMPANION_CONTEXT_TOKENS="32768", COMPANION_DB=str(folder / "bench.db"),
-                   TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_BASE=telegram.base_url,
-                   COMPANION_OPEN="true", COMPANION_LOG_FORMAT="json", COMPANION_LOG_LEVEL="INFO")
-        command = [str(Path(sys.executable).parent / "companion"), "run"]
-        if not Path(command[0]).exists():
-            command = [sys.executable, "-m", "bot.cli", "run"]
-        self.process = subprocess.Popen(command, env=env, cwd=folder, stderr=subprocess.PIPE, text=True)
-        self.turns: list[dict] = []
-        self.errors: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stderr:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                self.errors.append(line)
-                continue
-            if "turn" in record:
-                self.turns.append(record["turn"])
-            elif record.get("level") in ("error", "critical"):
-                self.errors.append(line)
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=20)
-        self._reader.join(5)
-
-
 def measure(chats: int, rounds: int, spread: float = 0.0) -> dict:
     with tempfile.TemporaryDirectory() as folder, FakeTelegram() as telegram, FakeOpenAI() as model:
         model.default_reply = lambda body: Reply("Fine, thank you! " + body["messages"][-1]["content"][-12:],
                                                  delay=MODEL_LATENCY, chunk_size=200)
-        bot = BotProcess(Path(folder), telegram, model)
+        bot = BotProcess(Path(folder), telegram, model).start()
         sent = lambda: len(telegram.calls_of("sendMessage", ok=True))  # noqa: E731
         try:
             users = [telegram.user(7000 + i, first_name=f"U{i}") for i in range(chats)]
@@ -88,7 +48,7 @@ def measure(chats: int, rounds: int, spread: float = 0.0) -> dict:
                 telegram.private_message("hello", user=user)
             telegram.wait_until(lambda: sent() >= chats, 120)
             time.sleep(0.5)
-            bot.turns.clear()
+            warmup_turns = len(bot.turns)
             overheads, totals = [], []
             for round_ in range(rounds):
                 pushed: dict[int, float] = {}
@@ -110,8 +70,8 @@ def measure(chats: int, rounds: int, spread: float = 0.0) -> dict:
                     overheads.append((elapsed - model_time[user["id"]]) * 1000)
                 time.sleep(0.6)  # let drafts and typing settle between rounds
         finally:
-            bot.stop()
-    bot_side = [turn["overhead_ms"] for turn in bot.turns]
+            bot.terminate()
+    bot_side = [turn["overhead_ms"] for turn in bot.turns[warmup_turns:]]
     return {
         "chats": chats, "turns": len(overheads), "spread_s": spread, "model_latency_ms": MODEL_LATENCY * 1000,
         "bot_overhead_p50_ms": percentile(bot_side, 50), "bot_overhead_p95_ms": percentile(bot_side, 95),
@@ -119,7 +79,7 @@ def measure(chats: int, rounds: int, spread: float = 0.0) -> dict:
         "end_to_end_overhead_p50_ms": percentile(overheads, 50),
         "end_to_end_overhead_p95_ms": percentile(overheads, 95),
         "turn_p50_ms": percentile(totals, 50), "turn_max_ms": max(totals),
-        "bot_errors": len(bot.errors),
+        "bot_errors": len(bot.errors()),
     }
 
 

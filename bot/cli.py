@@ -226,6 +226,3 @@ from bot.cli_documents import characters, ingest  # noqa: E402
 main.add_command(ingest)
 main.add_command(characters)
 
-
-if __name__ == "__main__":
-    main()

@@ -30,7 +30,7 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram
 
 SCRIPT = Path(sys.executable).parent / "companion"
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot.cli"]
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot"]
 API_KEY = "sk-test-7d1f0c9e2b4a4e0f8c3d"
 
 

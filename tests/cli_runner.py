@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCRIPT = Path(sys.executable).parent / "companion"
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot.cli"]
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot"]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from memory.store import Store
 from tests.fakes.openai_server import Reply
 
 SCRIPT = Path(sys.executable).parent / "companion"
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot.cli"]
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot"]
 
 
 def companion(args, *, env_extra=None, stdin="", cwd=None, timeout=60):

@@ -291,12 +291,7 @@ def document_corpus(folder: Path) -> dict[str, Path]:
         "control characters in prose": ("prose.txt", text_with_control_characters().encode()),
         "planted instructions": ("planted.txt", planted_instructions().encode()),
     }
-    paths = {}
-    for case, (name, data) in cases.items():
-        path = folder / name
-        path.write_bytes(data)
-        paths[case] = path
-    return paths
+    return _write(folder, cases)
 
 
 def card_corpus(folder: Path) -> dict[str, Path]:
@@ -314,6 +309,11 @@ def card_corpus(folder: Path) -> dict[str, Path]:
         "deeply nested card JSON": ("nested.json", b'{"name": "x", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
         "invalid UTF-8 card JSON": ("broken.json", b'{"name": "\xff\xfe"}'),
     }
+    return _write(folder, cases)
+
+
+def _write(folder: Path, cases: dict[str, tuple[str, bytes]]) -> dict[str, Path]:
+    """Write each case's file into `folder`: {case: path}."""
     paths = {}
     for case, (name, data) in cases.items():
         path = folder / name
