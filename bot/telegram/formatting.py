@@ -138,6 +138,9 @@ def split_formatted(formatted: FormattedText, limit: int = TELEGRAM_TEXT_LIMIT) 
     """Cut `formatted` into pieces of at most `limit` UTF-16 units, entities re-based."""
     if limit < 2:
         raise ValueError("limit must be at least 2 UTF-16 code units")
+    text = formatted.text
+    if text and text == text.strip() and len(text) * 2 <= limit:  # most replies: one piece, as it is
+        return [formatted]
     return _Splitter(formatted, limit).pieces()
 
 
