@@ -469,7 +469,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "这个机器人仅面向成年人。请确认你已年满 {age} 岁。",
     },
     "tg.age_yes": {"en": "I am {age} or older", "zh": "我已年满 {age} 岁"},
-    "tg.age_no": {"en": "I am younger", "zh": "我未满 {age} 岁"},
+    "tg.age_no": {"en": "I am under {age}", "zh": "我未满 {age} 岁"},
     "tg.age_confirmed": {
         "en": "Thank you. Say hello!",
         "zh": "谢谢确认。来打个招呼吧！",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -179,7 +179,9 @@ class _Held:
         self.owner._release(self.conversation_id)
 
 
-LORE_SCAN_MESSAGES = 10  # the lorebook's own scan depth (default 2) picks from these
+# The most recent messages a lorebook may scan: its deepest `scan_depth`, up to this many
+# (matching every entry against hundreds of messages each turn would cost more than it finds).
+MAX_LORE_SCAN_MESSAGES = 100
 
 CONTINUE_INSTRUCTION = (
     "[Continue your previous reply from exactly where it stopped. Do not repeat anything "
@@ -319,6 +321,8 @@ class Engine:
         persona = self.persona(conversation.persona_id)
         route = self.route(conversation, persona)
         budget = self.budget(route.model, window, model_window=route.window)
+        if persona.model.reply_tokens:  # the persona's reply length is reserved, not only asked for
+            budget = replace(budget, reply_tokens=min(persona.model.reply_tokens, budget.window // 2))
         context = TurnContext(conversation, persona, user, query, budget)
         system_text, system_tokens = self.system_text(persona, user)
         static_blocks = [block for p in self.providers for block in p.static_blocks(context)]
@@ -326,7 +330,8 @@ class Engine:
         tail = [time_part(self.clock(), zone)]
         tail += [part for p in self.providers for part in p.tail_parts(context)]
         history = self.store.history_since(conversation.id, conversation.boundary_message_id)
-        recent = [row.content for row in history[-LORE_SCAN_MESSAGES:]]
+        depth = min(persona.lorebook.deepest_scan, MAX_LORE_SCAN_MESSAGES) if persona.lorebook else 0
+        recent = [row.content for row in history[-depth:]] if depth else []
         if final_user_text:
             recent.append(final_user_text)
         lore = persona.lore_text(recent, user.name if user else "User", count_tokens,
@@ -418,7 +423,7 @@ class Engine:
             try:
                 completion = await self.client.stream_chat(
                     model=model, messages=with_images(request.payload(), images),
-                    max_tokens=persona.model.reply_tokens or request.budget.reply_tokens,
+                    max_tokens=request.budget.reply_tokens,
                     temperature=persona.model.temperature if persona.model.temperature is not None
                     else self.settings.temperature,
                     top_p=persona.model.top_p if persona.model.top_p is not None else self.settings.top_p,

@@ -311,6 +311,13 @@ class Lorebook(BaseModel):
     entries: list[LoreEntry] = Field(default_factory=list)
     unknown_fields: JsonObject = Field(default_factory=dict)
 
+    @property
+    def deepest_scan(self) -> int:
+        """How many recent messages any entry of this book looks at: what a caller must pass."""
+        depths = [self.scan_depth if self.scan_depth is not None else DEFAULT_SCAN_DEPTH]
+        depths += [d for entry in self.entries if (d := entry.effective_scan_depth) is not None]
+        return max(depths)
+
 
 def select_lore(
     book: Lorebook,

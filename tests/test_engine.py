@@ -320,3 +320,23 @@ async def test_lore_is_triggered_into_the_tail_and_user_persona_into_system(tmp_
     # beyond the lorebook's scan depth (the last 2 messages) the entry is no longer triggered
     assert "灯塔在岛的北端" not in fake_openai.chat_requests[-1].messages[-1]["content"]
     await engine.close()
+
+
+async def test_an_entry_scans_as_deep_as_it_asks(tmp_path, store, fake_openai):
+    persona_dir = tmp_path / "personas"
+    persona_dir.mkdir()
+    (persona_dir / "keeper.toml").write_text(
+        'id = "keeper"\nname = "Keeper"\n[lorebook]\n'
+        '[[lorebook.entries]]\nkeys = ["lighthouse"]\ncontent = "The lighthouse is dark."\nscan_depth = 40\n'
+        '[[lorebook.entries]]\nkeys = ["harbour"]\ncontent = "The harbour froze."\n', encoding="utf-8")
+    engine = make_engine(store, fake_openai, PersonaLibrary([persona_dir]))
+    user = store.ensure_user("local", "mei")
+    conversation = engine.conversation_for(Owner.user(user.id), "keeper", user=user)
+    store.add_message(conversation.id, "user", "the lighthouse and the harbour")
+    for index in range(15):  # 30 messages later
+        store.add_message(conversation.id, "user", f"small talk {index}")
+        store.add_message(conversation.id, "assistant", "mm")
+    await engine.submit(conversation.id, "what now?", user=user)
+    tail = fake_openai.chat_requests[-1].messages[-1]["content"]
+    assert "The lighthouse is dark." in tail and "The harbour froze." not in tail
+    await engine.close()

@@ -59,3 +59,21 @@ async def test_a_chosen_model_gets_its_own_window_in_the_request(store, fake_ope
         assert store.db.execute("SELECT model FROM usage ORDER BY id").fetchall() == [("fake-model",), ("small-model",)]
     finally:
         await engine.close()
+
+
+async def test_a_personas_reply_length_is_reserved_in_the_budget(tmp_path, store, fake_openai):
+    (tmp_path / "verbose.toml").write_text('name = "Verbose"\n[model]\nreply_tokens = 6000\n', encoding="utf-8")
+    engine = make_engine(store, fake_openai, PersonaLibrary([tmp_path]), window=16_384, reply_tokens=1024)
+    try:
+        alice = store.ensure_user("tg", 1)
+        conversation = store.start_conversation(Owner.user(alice.id), "verbose")
+        for index in range(60):  # about 12,000 tokens of history: more than the window leaves
+            store.add_message(conversation.id, "user", f"message {index} " + "word " * 200)
+            store.add_message(conversation.id, "assistant", "ok")
+        request = engine.build_request(store.conversation(conversation.id), user=alice, query="")
+        assert request.budget.reply_tokens == 6000
+        assert request.total_tokens <= 16_384 - 6000
+        await engine.submit(conversation.id, "go on", user=alice)
+        assert fake_openai.chat_requests[-1].body["max_tokens"] == 6000
+    finally:
+        await engine.close()

@@ -97,6 +97,13 @@ async def test_an_image_file_without_vision_gets_a_clear_message(companion, tele
     assert "can't see pictures" in texts[0] and fake_openai.chat_requests == []
 
 
+async def test_a_photo_without_vision_or_caption_gets_a_clear_message(companion, telegram, fake_openai):
+    telegram.photo()
+    texts = await companion.replies(ALICE, 1)
+    assert "can't see pictures" in texts[0] and fake_openai.chat_requests == []
+    assert companion.store.counts()["messages"] == 0
+
+
 async def test_docs_lists_and_toggles_attachments(companion, telegram):
     await upload(companion, chinese_novel().encode(), "西游小记.txt")
     await status_says(companion, "📚")

@@ -44,6 +44,12 @@ def sees_pictures(message: Message, settings: Settings) -> bool:
     return settings.vision
 
 
+def blind_picture(message: Message, settings: Settings) -> bool:
+    """A photo with nothing to answer but the picture, and a model that can't see it. (A
+    captioned photo still makes a turn: the words are answered, marked `[photo]`.)"""
+    return not settings.vision and not message.caption
+
+
 @router.message(F.document, for_me)
 async def upload(message: Message, bot: Bot, user: User, lang: str, reading_desk: ReadingDesk, turns: TurnRunner,
                  settings: Settings, me: TelegramUser, replayed: bool = False) -> None:
@@ -85,6 +91,11 @@ async def photo(message: Message, bot: Bot, user: User, lang: str, reading_desk:
     content = describe(message, bot_username=me.username, bot_id=me.id) or "[photo]"
     await turns.answer(bot, ctx, content, message_id=message.message_id, images=images,
                        speaker_name=speaker(message, ctx))
+
+
+@router.message(F.photo, blind_picture, for_me)
+async def photo_unseen(message: Message, lang: str) -> None:
+    await message.reply(text("doc.image_without_vision", lang))
 
 
 @router.message(Command("docs"))
