@@ -124,6 +124,29 @@ async def test_sticker_and_photo_get_sensible_answers(companion, telegram, fake_
     assert len(fake_openai.chat_requests) == 2
 
 
+async def test_quotes_forwards_and_polls_reach_the_model_as_short_descriptions(companion, telegram, fake_openai):
+    fake_openai.enqueue("First answer.", "Second answer.", "Quoted.", "Forwarded.", "Polled.")
+    telegram.private_message("one")
+    await companion.replies(ALICE, 1)
+    first_reply = telegram.bot_messages(ALICE)[-1]
+    telegram.private_message("two")
+    await companion.replies(ALICE, 2)
+    telegram.reply_to(first_reply.message_id, "what did you mean?")  # an older message: quoted
+    await companion.replies(ALICE, 3)
+    telegram.forwarded_message("the meeting moved to Friday")
+    await companion.replies(ALICE, 4)
+    telegram.poll("Tea or coffee?", ["tea", "coffee"])
+    await companion.replies(ALICE, 5)
+    last_lines = [r.messages[-1]["content"].split("\n") for r in fake_openai.chat_requests[2:]]
+    assert last_lines[0][-2:] == ["[replying to Companion: “First answer.”]", "what did you mean?"]
+    assert last_lines[1][-2:] == ["[forwarded from Bob]", "the meeting moved to Friday"]
+    assert last_lines[2][-1] == "[poll] Tea or coffee? — tea / coffee"
+    alice = companion.store.find_user("tg", ALICE)
+    conversation = companion.store.active_conversation(Owner.user(alice.id), "assistant")
+    stored = [m.content for m in companion.store.messages(conversation.id)]
+    assert "[forwarded from Bob]\nthe meeting moved to Friday" in stored
+
+
 async def test_edited_last_message_is_answered_again(companion, telegram, fake_openai):
     fake_openai.enqueue("Answer to the typo.", "Answer to the fix.")
     sent = telegram.private_message("waht is 2+2")
