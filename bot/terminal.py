@@ -92,6 +92,10 @@ class TerminalChat:
         if sink.shown:
             self.stdout.write("\n")
             self.stdout.flush()
+        if result.completion is not None and result.completion.fallback_from:
+            # on stderr, so that piped output stays the replies alone
+            self.stderr.write(text("tg.answered_by", self.language, model=result.completion.model) + "\n")
+            self.stderr.flush()
         if not result.ok:
             self.failures += 1
             kind = result.error.kind if result.error else "server"

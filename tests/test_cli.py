@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from memory.store import Store
-from tests.fakes.openai_server import Reply
+from tests.fakes.openai_server import FakeOpenAI, Reply
 
 SCRIPT = Path(sys.executable).parent / "companion"
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot"]
@@ -135,3 +135,15 @@ def test_chat_reads_bytes_that_are_not_utf8_as_replacement_characters(fake_opena
     rows = store.db.execute("SELECT content FROM messages WHERE role = 'user' ORDER BY id").fetchall()
     store.close()
     assert [row[0] for row in rows] == ["caf\ufffd \ufffd\ufffd", "next line"]
+
+
+def test_chat_says_when_the_fallback_model_answered(fake_openai, db_path):
+    fake_openai.default_reply = lambda body: Reply.error(503, "overloaded")
+    with FakeOpenAI() as backup:
+        backup.enqueue("Backup here.")
+        result = companion(["chat", "--user", "ann"], stdin="hello\n", env_extra=model_env(
+            fake_openai, db_path, COMPANION_FALLBACK_BASE_URL=backup.url, COMPANION_FALLBACK_MODEL="backup-model",
+            COMPANION_MODEL_DEADLINE="1"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["Backup here."]
+    assert "answered by backup-model" in result.stderr
