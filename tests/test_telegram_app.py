@@ -80,8 +80,9 @@ async def test_group_answers_mentions_and_replies_and_keeps_other_messages_as_co
     bot_message = telegram.bot_messages(group)[0]
     telegram.reply_to(bot_message.message_id, "are you there?", chat_id=group,
                       user=telegram.user(ALICE, first_name="Alice"))
-    texts = await companion.replies(group, 2)
-    assert texts == ["Hi everyone!", "Yes, Bob?"]
+    await companion.replies(group, 2)
+    # in a group the reply streams into one edited message: wait for its final text
+    await telegram.wait_until(lambda: telegram.bot_texts(group) == ["Hi everyone!", "Yes, Bob?"], 10)
     first_request = fake_openai.chat_requests[0].messages
     assert [m["content"] for m in first_request[1:-1]] == ["Bob: just chatting among us"]
     assert first_request[-1]["content"].endswith("Alice: hello!")
