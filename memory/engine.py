@@ -283,19 +283,24 @@ class Engine:
                           "persona" if persona.model.model else "default")
 
     def budget(self, model: str | None = None, window: int | None = None, *,
-               model_window: int | None = None) -> Budget:
+               model_window: int | None = None, persona: Persona | None = None) -> Budget:
         """`model_window`: the window of the routed model (default: the engine's);
-        `window`: a smaller one after a context-length error."""
+        `window`: a smaller one after a context-length error; `persona`: its own reply
+        length (`reply_tokens`) is reserved, up to half the window, not only asked for."""
         s = self.settings
         full = model_window or s.window
         window = full if window is None else min(window, full)
         ratio = self.calibration.ratio(model or s.model)
         if window == s.window:
-            return Budget(window=s.window, reply_tokens=s.reply_tokens, tail_tokens=s.tail_tokens, ratio=ratio)
-        # another model's window, or one shrunk after a context-length error: the reserves
-        # keep their proportion
-        return Budget(window=window, reply_tokens=min(s.reply_tokens, window // 4),
-                      tail_tokens=int(s.tail_tokens * window / s.window), ratio=ratio)
+            budget = Budget(window=s.window, reply_tokens=s.reply_tokens, tail_tokens=s.tail_tokens, ratio=ratio)
+        else:
+            # another model's window, or one shrunk after a context-length error: the reserves
+            # keep their proportion
+            budget = Budget(window=window, reply_tokens=min(s.reply_tokens, window // 4),
+                            tail_tokens=int(s.tail_tokens * window / s.window), ratio=ratio)
+        if persona is not None and persona.model.reply_tokens:
+            budget = replace(budget, reply_tokens=min(persona.model.reply_tokens, window // 2))
+        return budget
 
     def system_text(self, persona: Persona, user: User | None) -> tuple[str, int]:
         """Operator rules, the persona, and the user persona (/me): static, so cacheable.
@@ -320,9 +325,7 @@ class Engine:
         """The exact request for this conversation now. Does not persist anything."""
         persona = self.persona(conversation.persona_id)
         route = self.route(conversation, persona)
-        budget = self.budget(route.model, window, model_window=route.window)
-        if persona.model.reply_tokens:  # the persona's reply length is reserved, not only asked for
-            budget = replace(budget, reply_tokens=min(persona.model.reply_tokens, budget.window // 2))
+        budget = self.budget(route.model, window, model_window=route.window, persona=persona)
         context = TurnContext(conversation, persona, user, query, budget)
         system_text, system_tokens = self.system_text(persona, user)
         static_blocks = [block for p in self.providers for block in p.static_blocks(context)]
@@ -603,7 +606,8 @@ class Engine:
     # -- background work --------------------------------------------------------------
     async def _before_turn(self, conversation: Conversation, persona: Persona, user: User | None,
                            query: str) -> None:
-        context = TurnContext(conversation, persona, user, query, self.budget(persona.model.model))
+        context = TurnContext(conversation, persona, user, query,
+                              self.budget(persona.model.model, persona=persona))
         work = [self._guarded(p.before_turn(context)) for p in self.providers
                 if type(p).before_turn is not ContextProvider.before_turn]
         if work:

@@ -267,4 +267,5 @@ class ReadingProvider(ContextProvider):
 def context_for(engine: Engine, conversation: Conversation, user: User | None) -> TurnContext:
     """What a turn of this conversation would give the provider (for deciding outside a turn)."""
     persona = engine.persona(conversation.persona_id)
-    return TurnContext(conversation, persona, user, "", engine.budget(persona.model.model or engine.settings.model))
+    budget = engine.budget(persona.model.model or engine.settings.model, persona=persona)
+    return TurnContext(conversation, persona, user, "", budget)
