@@ -59,9 +59,6 @@ class Redactor(logging.Filter):
                 self._secrets.append(value)
         self._secrets.sort(key=len, reverse=True)  # the whole token before its part after the colon
 
-    def __bool__(self) -> bool:
-        return bool(self._secrets)
-
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:

@@ -243,9 +243,9 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """The value of every secret setting that is set (all the `SecretStr` fields), for the
         log redactor: a secret added later is covered without being listed anywhere."""
-        values = (getattr(self, name) for name in type(self).model_fields)
+        values = (getattr(self, name) for name in SECRET_FIELDS)
         return [value.get_secret_value() for value in values
-                if isinstance(value, SecretStr) and value.get_secret_value().strip()]
+                if value is not None and value.get_secret_value().strip()]
 
     def api_key(self) -> str | None:
         return self.openai_api_key.get_secret_value() if self.openai_api_key else None
@@ -348,8 +348,10 @@ def _env_name(field_name: str) -> str:
     return alias if isinstance(alias, str) else field_name.upper()
 
 
-# Variables whose value an error message never repeats: every SecretStr setting.
-_SECRET_NAMES = {_env_name(name) for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)}
+# The secret settings (every SecretStr field): the log redactor hides their values, and an
+# error message never repeats them.
+SECRET_FIELDS = tuple(name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation))
+_SECRET_NAMES = {_env_name(name) for name in SECRET_FIELDS}
 
 
 def load_settings(**overrides: Any) -> Settings:

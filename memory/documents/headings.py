@@ -33,8 +33,9 @@ _EN_HEADING = re.compile(
 )
 _EN_LEVELS = {"chapter": CHAPTER, "chap.": CHAPTER, "part": VOLUME, "book": VOLUME, "volume": VOLUME, "vol.": VOLUME}
 
-_JUNK_PREFIX = re.compile(  # a short bracketed banner first ("【更多精彩】"), then marks and words
-    r"【[^】\n]{1,12}】|〖[^〗\n]{1,12}〗|[\s【】\[\]〔〕〖〗（）()「」『』<>《》☆★◆◇●○■□※#＊*=~～\-—_·•.:：|]+|正文|VIP章节|VIP|章节目录|最新章节"
+_BANNER = r"【[^】\n]{1,12}】|〖[^〗\n]{1,12}〗"  # a short bracketed banner before a heading: "【更多精彩】"
+_JUNK_PREFIX = re.compile(  # the banner first, then marks and words
+    _BANNER + r"|[\s【】\[\]〔〕〖〗（）()「」『』<>《》☆★◆◇●○■□※#＊*=~～\-—_·•.:：|]+|正文|VIP章节|VIP|章节目录|最新章节"
 )
 _VOLUME_PREFIX = re.compile(rf"^\s*(?:第[ \t\u3000]*{_NUMBER}[ \t\u3000]*[卷部集篇]|卷[ \t\u3000]*{_NUMBER})[^\n]{{0,20}}$")
 _TITLE_SEPARATORS = " \t\u3000:：、.．·•-—－–_|】]〕〗）)>》」』"
@@ -90,7 +91,7 @@ def heading_number(title: str) -> int | None:
 def clean_title(line: str) -> str:
     """A heading line without junk around it and with whitespace runs collapsed."""
     line = line.strip()
-    line = re.sub(r"^(?:【[^】\n]{1,12}】|〖[^〗\n]{1,12}〗)\s*(?=第|卷)", "", line)  # a banner before it
+    line = re.sub(rf"^(?:{_BANNER})\s*(?=第|卷)", "", line)
     line = re.sub(r"^(?:[【\[〔〖☆★◆◇●■□※#＊*=~～_·•|]+|正文|VIP章节|VIP)\s*", "", line)
     line = re.sub(r"^(?:[【\[〔〖☆★◆◇●■□※#＊*=~～_·•|]+|正文)\s*", "", line)
     line = re.sub(r"[】\]〕〗☆★#＊*=~～_]+$", "", line).strip()
