@@ -35,14 +35,14 @@ from benchmarks.common import ROOT, SHARED_DATA, percentile, print_table
 
 RUNS = 41
 CASE_SCRIPT = r"""
-import json, sys, tempfile, time
+import json, os, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
 
+from benchmarks.common import proc_status_kb
+
 def peak_rss_mb():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+    return proc_status_kb(os.getpid(), "VmHWM") / 1024
 
 if {warm!r}:
     from memory.tokens import load_encoding

@@ -128,14 +128,13 @@ def make_pdf(font: str | None) -> bytes:
 
 
 CASE_SCRIPT = r"""
-import json, statistics, sys, time, tracemalloc
+import json, os, statistics, sys, time, tracemalloc
 sys.path.insert(0, {root!r})
+from benchmarks.common import proc_status_kb
 from memory.documents import extract_bytes, split_passages
 
 def status_kb(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
+    return proc_status_kb(os.getpid(), field)
 
 data = open({path!r}, "rb").read()
 name = {name!r}

@@ -25,8 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SCRIPT = Path(sys.executable).parent / "companion"
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot"]
+from tests.bot_process import COMMAND, clean_environment
+
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,7 @@ class Outcome:
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """This process's environment without any bot settings, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COMPANION_", "TELEGRAM_"))}
-    env.update(extra or {})
-    return env
+    return {**clean_environment(), **(extra or {})}
 
 
 # Linux keeps a process's peak memory across exec, and a child that subprocess starts

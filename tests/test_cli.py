@@ -1,21 +1,15 @@
 """The `companion` command as a user runs it: a real process, the fake model over HTTP."""
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 from memory.store import Store
+from tests.bot_process import COMMAND, clean_environment
 from tests.fakes.openai_server import FakeOpenAI, Reply
-
-SCRIPT = Path(sys.executable).parent / "companion"
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "bot"]
 
 
 def companion(args, *, env_extra=None, stdin="", cwd=None, timeout=60):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COMPANION_", "TELEGRAM_"))}
-    env.update(env_extra or {})
+    env = {**clean_environment(), **(env_extra or {})}
     return subprocess.run(COMMAND + args, input=stdin, capture_output=True, text=True, env=env,
                           cwd=cwd, timeout=timeout)
 
@@ -126,8 +120,7 @@ def test_context_for_an_unknown_telegram_user_is_refused(db_path):
 
 def test_chat_reads_bytes_that_are_not_utf8_as_replacement_characters(fake_openai, db_path):
     fake_openai.enqueue("one", "two")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COMPANION_", "TELEGRAM_"))}
-    env.update(model_env(fake_openai, db_path), LC_ALL="C")  # a C locale reads stdin with surrogateescape
+    env = {**clean_environment(), **model_env(fake_openai, db_path), "LC_ALL": "C"}  # a C locale reads stdin with surrogateescape
     result = subprocess.run(COMMAND + ["chat", "--user", "ann"], input=b"caf\xe9 \xff\xfe\nnext line\n",
                             capture_output=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
