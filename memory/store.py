@@ -8,15 +8,22 @@ insert) and a UTC timestamp. Nothing is deleted except by the user's explicit fo
 Reads that run on every turn (`history_since`) touch only the messages after the
 conversation's persisted boundary, through the (conversation_id, id) index, so their
 cost follows the window, not the length of the history.
+
+Transactions (`db.atomic()`) begin IMMEDIATE: other connections write to the same file
+(document ingestion in worker threads, `companion ingest` or a second bot process
+starting), and a deferred transaction that reads before it writes fails at once with
+"database is locked" when another connection committed in between; the busy timeout
+cannot help it. Taking the write lock first makes it wait its turn instead.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Generator, Iterable, Iterator
 
 from sqlite_utils import Database
 
@@ -25,6 +32,29 @@ from memory.textsearch import index_form, match_expression
 from memory.tokens import count_tokens
 
 Clock = Callable[[], datetime]
+
+
+class _Database(Database):
+    """sqlite-utils' Database whose outermost `atomic()` takes the write lock at BEGIN."""
+
+    @contextlib.contextmanager
+    def atomic(self) -> Generator["Database", None, None]:
+        if self.conn.in_transaction:  # nested: sqlite-utils' savepoint
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.rollback()
+                raise
 
 
 def utc_now() -> datetime:
@@ -188,7 +218,7 @@ class Store:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self.db = Database(connection, execute_plugins=False)
+        self.db = _Database(connection, execute_plugins=False)
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA busy_timeout = 30000")
         # Deleted content is overwritten on disk, so a forgotten user's text does not linger.

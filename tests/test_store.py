@@ -1,6 +1,8 @@
 """Storage: real rows in a real SQLite file, surviving a restart."""
 
 import sqlite3
+import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -184,3 +186,21 @@ def test_forget_user_takes_the_replies_to_them_in_groups(store):
     assert [m.content for m in store.messages(group.id, include_hidden=True)] == [
         "Bob: hello", "Hello Bob.", "Good morning, everyone."]
     assert store.search_messages(Owner.group("tg:-100"), "ZQXJ") == []
+
+
+def test_a_transaction_that_reads_first_waits_for_another_connections_write(db_path):
+    # A deferred transaction would read, see another connection commit, and then fail to
+    # write with "database is locked" at once (no busy wait helps a stale snapshot).
+    mine, other = Store(db_path), Store(db_path)
+    reading = threading.Event()
+    writer = threading.Thread(target=lambda: (reading.wait(), other.ensure_user("tg", 2)))
+    writer.start()
+    with mine.db.atomic():
+        assert mine.db.execute("SELECT count(*) FROM users").fetchone()[0] == 0
+        reading.set()
+        time.sleep(0.3)  # the other connection tries to write meanwhile
+        mine.ensure_user("tg", 1)
+    writer.join(10)
+    assert sorted(row[0] for row in mine.db.execute("SELECT external_id FROM users")) == ["1", "2"]
+    mine.close()
+    other.close()
