@@ -95,8 +95,11 @@ class Killer:
         waiting = len(self.telegram.calls_of("getMe"))
         self.telegram.hold("getMe")
         spare = BotProcess(self.folder, self.telegram, self.model).start()
-        self.telegram.wait_until(lambda: len(self.telegram.calls_of("getMe")) > waiting, 120,
-                                 message="the spare process to reach getMe")
+        reached = lambda: len(self.telegram.calls_of("getMe")) > waiting or spare.process.poll() is not None  # noqa: E731
+        self.telegram.wait_until(reached, 120, message="the spare process to reach getMe")
+        if spare.process.poll() is not None:
+            raise AssertionError(f"the spare companion run exited with {spare.process.returncode}:\n"
+                                 + spare.output[-3000:])
         return spare
 
     def _kill(self, process: BotProcess) -> None:
