@@ -23,46 +23,24 @@ Commands and their calls:
     /export          export(place)                     /forget  forget(place)
     /persona         personas(place), switch_persona(place, wanted), switch_to(place, id)
     /docs            documents(place), attach / detach / toggle_document(place, id)
+    reading a file   read_bytes / read_path / read_link(place, ...): stored and attached
+    /characters      novel(place), characters(place), listed_character, play_character
     /asof N          plan_timeline + apply_timeline, or set_timeline(place, arg)
+    /model           model_menu(place), current_model(place), choose_model(place, wanted)
     /lang            set_language(place, choice)       /tz  timezone(place, value)
     /checkin         checkin(place, args)              /voice  voice_replies(place, choice)
     /usage           usage(place)                      /me  set_me(place, ...)
-    crash replay     replay(place, platform_id), delivered(reply_id, platform_id)
-    access           admit(user), is_admin(user)       /stats, /allow  stats(), allow()
+    crash replay     replay(place, platform_id), delivered(reply_id, platform_id), recover()
+    access           arrive(platform, id), admit(user), is_admin(user), user_left(user)
+    check-ins        due_checkins(), write_checkin(claim), checkin_sent(claim, ...)
+    /stats, /allow   stats(), allow(platform, id)      /publish  unpublished()
 """
 
 from memory.service.admission import Admission, Policy
 from memory.service.facade import CompanionService, TimelinePlan, VoiceAbility, short
-from memory.service.results import (
-    Access,
-    Alternatives,
-    ConversationItem,
-    ConversationView,
-    DocumentItem,
-    DocumentsView,
-    Export,
-    ExportFile,
-    FactsView,
-    HistoryLine,
-    Notice,
-    PersonaMenu,
-    PersonaSwitch,
-    Place,
-    Replay,
-    ReplayKind,
-    SearchHit,
-    SearchResults,
-    SwitchKind,
-    TurnOutcome,
-    TurnStatus,
-    Usage,
-)
+from memory.service.results import *  # noqa: F403 - the result types, listed in results.__all__
+from memory.service.results import __all__ as _results
 from memory.service.zones import offset_text, parse_zone, zone_label
 
-__all__ = [
-    "Access", "Admission", "Alternatives", "CompanionService", "ConversationItem", "ConversationView",
-    "DocumentItem", "DocumentsView", "Export", "ExportFile", "FactsView", "HistoryLine", "Notice",
-    "PersonaMenu", "PersonaSwitch", "Place", "Policy", "Replay", "ReplayKind", "SearchHit", "SearchResults",
-    "SwitchKind", "TimelinePlan", "TurnOutcome", "TurnStatus", "Usage", "VoiceAbility", "offset_text",
-    "parse_zone", "short", "zone_label",
-]
+__all__ = ["Admission", "CompanionService", "Policy", "TimelinePlan", "VoiceAbility", "offset_text", "parse_zone",
+           "short", "zone_label", *_results]

@@ -237,3 +237,28 @@ class Usage:
     cost: float | None  # None: no prices set
     currency: str
 
+
+__all__ = [
+    "Notice",
+    "Place",
+    "Access",
+    "TurnStatus",
+    "Alternatives",
+    "TurnOutcome",
+    "ReplayKind",
+    "Replay",
+    "ConversationView",
+    "ConversationItem",
+    "HistoryLine",
+    "FactsView",
+    "SearchHit",
+    "SearchResults",
+    "ExportFile",
+    "Export",
+    "PersonaMenu",
+    "SwitchKind",
+    "PersonaSwitch",
+    "DocumentItem",
+    "DocumentsView",
+    "Usage",
+]
