@@ -60,10 +60,11 @@ def me_text(user: User, action: str, lang: str) -> str:
 
 def persona_lines(menu: PersonaMenu, user_name: str, lang: str, *, numbered: bool = False,
                   first: int = 0, count: int | None = None) -> list[str]:
-    """The /persona menu: the current persona, then the ones to choose from."""
+    """The /persona menu: the current persona, then the ones to choose from (numbered, for
+    a face without buttons)."""
     current = menu.current
     lines = [text("tg.persona_current", lang, name=current.name, summary=current.summary(user_name)), "",
-             text("tg.persona_choose", lang)]
+             text("chat.persona_choose" if numbered else "tg.persona_choose", lang)]
     shown = menu.entries[first:first + count if count is not None else None]
     for number, entry in enumerate(shown, first + 1):
         mark = f"{number}. " if numbered else "• "

@@ -324,7 +324,7 @@ class TerminalChat:
         if not action:
             view = self.service.documents(self.place)
             if view.items:
-                self._say(text("doc.list_title", self.language).split(";")[0] + ":")
+                self._say(text("chat.docs_title", self.language))
             for line in documents_lines(view, self.language):
                 self._say(line)
             if view.items:

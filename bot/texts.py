@@ -121,6 +121,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Usage: /docs, /docs add PATH, /docs attach N, /docs detach N (N as listed by /docs).",
         "zh": "用法：/docs、/docs add 路径、/docs attach 编号、/docs detach 编号（编号见 /docs 列表）。",
     },
+    "chat.persona_choose": {
+        "en": "Type /persona N or a name to talk to another character; each one keeps its own conversations "
+              "with you.",
+        "zh": "输入 /persona 编号或名字，和另一个角色聊天；每个角色都有自己和你的对话。",
+    },
+    "chat.docs_title": {
+        "en": "📚 Your documents. [x] = attached to this conversation:",
+        "zh": "📚 你的文档。[x] 表示已附加到本次对话：",
+    },
     "chat.history_list": {
         "en": "Your conversations with {persona} (newest first; /history N resumes one):",
         "zh": "你与{persona}的对话（最新的在前；/history 编号 恢复其中一个）：",
