@@ -89,7 +89,7 @@ class TerminalChat:
             "/continue": self._continue, "/undo": self._undo, "/memory": self._memory, "/search": self._search,
             "/export": self._export, "/forget": self._forget, "/persona": self._persona, "/me": self._me,
             "/docs": self._docs, "/asof": self._asof, "/usage": self._usage, "/tz": self._tz,
-            "/lang": self._lang, "/checkin": self._telegram_only, "/voice": self._telegram_only,
+            "/lang": self._lang, "/model": self._model, "/checkin": self._telegram_only, "/voice": self._telegram_only,
         }
 
     @property
@@ -362,6 +362,19 @@ class TerminalChat:
     def _lang(self, args: str) -> None:
         self._say(render(self.service.set_language(self.place, args), self.language))
         self.place = self.service.refresh(self.place)
+
+    def _model(self, args: str) -> None:
+        """/model: the operator's menu, numbered; /model N or NAME (or default) chooses."""
+        refusal = self.service.model_menu(self.place)
+        if refusal is not None or args:
+            wanted = int(args) - 1 if args.isdigit() else args
+            self._say(render(refusal or self.service.choose_model(self.place, wanted), self.language))
+            return
+        current = self.service.current_model(self.place)
+        self._say(text("tg.model_menu", self.language, current=current))
+        for number, option in enumerate(self.service.models.options, 1):
+            mark = " ●" if option.name == current else ""
+            self._say(f"{number}. {option.name}{mark} · {option.window // 1000}k")
 
     def _telegram_only(self, args: str) -> None:
         self._say(text("chat.telegram_only", self.language, command="/checkin, /voice"))

@@ -71,6 +71,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "/asof N — the novel's timeline: I know it only up to chapter N\n"
               "/export — this conversation as Markdown and JSON files\n"
               "/usage — tokens used and estimated cost\n"
+              "/model — the model that answers; /model N or NAME chooses\n"
               "/tz — your time zone; /lang en|zh|auto — language of these texts\n"
               "/forget — delete all your data\n"
               "/help, /quit",
@@ -89,6 +90,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "/asof N — 小说时间线：我只知道到第 N 章为止的情节\n"
               "/export — 把本次对话导出为 Markdown 和 JSON 文件\n"
               "/usage — 用量与估算费用\n"
+              "/model — 回答你的模型；/model 编号或名字 选择\n"
               "/tz — 你的时区；/lang en|zh|auto — 这些文字的语言\n"
               "/forget — 删除你的全部数据\n"
               "/help、/quit",

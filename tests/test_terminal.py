@@ -24,7 +24,7 @@ def test_help_lists_every_command(fake_openai, db_path):
     assert result.returncode == 0, result.stderr
     for command in ("/new", "/history", "/retry", "/prev", "/next", "/use", "/continue", "/undo", "/context",
                     "/search", "/memory add", "/memory edit", "/memory delete", "/persona", "/me", "/docs attach",
-                    "/docs detach", "/asof", "/export", "/usage", "/tz", "/lang", "/forget", "/quit"):
+                    "/docs detach", "/asof", "/export", "/usage", "/tz", "/lang", "/forget", "/model", "/quit"):
         assert command in result.stdout, command
 
 
@@ -184,3 +184,18 @@ def test_a_message_longer_than_the_window_says_what_was_cut(fake_openai, db_path
     assert "send it as a document" in result.stderr
     stored = rows(db_path, "SELECT content FROM messages WHERE role = 'user'")
     assert stored == [(long_message,)]
+
+
+def test_model_menu_and_choice(fake_openai, db_path):
+    fake_openai.enqueue("Small here.")
+    result = chat(fake_openai, db_path, "/model\n/model 2\nhi\n/model nonesuch\n/model default\n",
+                  COMPANION_MODELS="fake-model=32768,small-model=4096")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "The model that answers you now: fake-model." in out
+    assert "1. fake-model ● · 32k" in out and "2. small-model · 4k" in out
+    assert "From now on small-model answers you" in out and "From now on fake-model answers you" in out
+    assert "nonesuch" in out
+    assert fake_openai.chat_requests[-1].body["model"] == "small-model"
+    only_one = chat(fake_openai, db_path, "/model\n")
+    assert "fake-model" in only_one.stdout
