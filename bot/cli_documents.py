@@ -90,9 +90,11 @@ async def ingest(services: Services, path: Path, user_spec: str | None, attach: 
         click.echo(json.dumps(result.as_json(), ensure_ascii=False))
         return
     d = result.document
+    volumes = f" in {result.volumes} volumes" if result.volumes else ""
+    junk = f", {result.stripped_lines} junk lines stripped" if result.stripped_lines else ""
     click.echo(f"document {d.id}: “{d.title}” ({d.format}{', ' + d.encoding if d.encoding else ''}), "
-               f"{d.chars:,} characters, {d.chapter_count} chapters, {d.tokens:,} tokens, {result.seconds:.2f} s"
-               + (" (already stored)" if result.duplicate else ""))
+               f"{d.chars:,} characters, {d.chapter_count} chapters{volumes}{junk}, {d.tokens:,} tokens, "
+               f"{result.seconds:.2f} s" + (" (already stored)" if result.duplicate else ""))
     if mode is not None:
         click.echo(f"attached to conversation {conversation.id}: read {mode}")
 

@@ -42,6 +42,9 @@ def test_messy_variant_gives_the_exact_chapters(novel, name):
         assert document.toc_entries == len(expected.titles)
         toc = document.text.index("目录" if novel.startswith("xiyouji") else "Contents")
         assert toc < document.chapters[0].start  # the TOC is front matter, not chapter 1
+    for chapter in document.chapters:  # offsets still exact after the junk lines went
+        first_line = document.chapter_text(chapter).split("\n")[0]
+        assert chapter.title.split(" ")[0].split("\u3000")[0] in first_line
     text = document.text
     assert "www." not in text and "（本章完）" not in text  # no advertisement left for the model to read
     assert "西游记\u3000第" not in text and "Pride and Prejudice | " not in text  # no running header left

@@ -56,8 +56,7 @@ def assemble(document: SectionedDocument, fallback_title: str, limits: DocumentL
     structure = detect_structure(text)
     if structure.junk and len(document.sections) == 1:  # offsets of other sections would move
         stripped.extend(text[start:end] for start, end in structure.junk)
-        text = without_lines(text, structure.junk)
-        structure = detect_structure(text)
+        text, structure = _without_junk(text, structure)
     chapters, source = _choose_chapters(chapters_from_starts(text, starts), structure, document.chapter_source)
     detected = source == "headings"
     return ExtractedDocument(
@@ -72,6 +71,29 @@ def assemble(document: SectionedDocument, fallback_title: str, limits: DocumentL
         volumes=structure.volumes if detected else 0,
         toc_entries=structure.toc_entries if detected else 0,
     )
+
+
+def _without_junk(text: str, structure: Structure) -> tuple[str, Structure]:
+    """The text without the structure's junk lines, and the chapters moved with it.
+
+    Done by moving offsets rather than detecting again: junk lines are never headings,
+    so the same chapters start at the same heading lines. Each removed line takes its
+    newline, and at most one more where blank lines around it collapse, so a heading
+    lies at most one character per removed line before its shifted offset."""
+    cleaned = without_lines(text, structure.junk)
+    starts = []
+    removed = index = 0
+    for chapter in structure.chapters:
+        while index < len(structure.junk) and structure.junk[index][0] < chapter.start:
+            junk_start, junk_end = structure.junk[index]
+            removed += junk_end + 1 - junk_start
+            index += 1
+        line_end = text.find("\n", chapter.start)
+        line = text[chapter.start : len(text) if line_end == -1 else line_end]
+        estimate = chapter.start - removed
+        found = cleaned.find(line, max(0, estimate - index - 2), estimate + len(line) + 1)
+        starts.append((found if found != -1 else max(0, estimate), chapter.title, chapter.number))
+    return cleaned, Structure(chapters_from_starts(cleaned, starts), structure.volumes, structure.toc_entries)
 
 
 def _choose_chapters(structural: list[Chapter], structure: Structure, source: str) -> tuple[list[Chapter], str]:

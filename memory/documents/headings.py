@@ -34,8 +34,8 @@ CHAPTER, SECTION, VOLUME = 0, 1, 2  # heading levels, finest first
 _NUMBER = "[" + re.escape(CHINESE_NUMERAL_CHARS) + "]{1,12}"
 _CN_HEADING = re.compile(rf"第[ \t\u3000]*({_NUMBER})[ \t\u3000]*([回章节節卷集部篇])")
 _CN_UNITS = {"回": CHAPTER, "章": CHAPTER, "节": SECTION, "節": SECTION, "卷": VOLUME, "部": VOLUME, "集": VOLUME, "篇": VOLUME}
-_EN_HEADING = re.compile(
-    r"\b((?i:chapter|chap\.|part|book|volume|vol\.))[ \t]+"
+_EN_HEADING = re.compile(  # the lookahead lets the scan skip most positions at C speed
+    r"(?=[CcPpBbVv])\b((?i:chapter|chap\.|part|book|volume|vol\.))[ \t]+"
     rf"(\d{{1,4}}|(?i:[ivxlcdm]{{1,9}}|{ENGLISH_NUMBER_PATTERN}))(?![\w-])([^\n]{{0,120}})"
 )
 _EN_JUNK_PREFIX = re.compile(r"[ \t]*(?:[#*=~_\[(<-]+[ \t]*)?")
