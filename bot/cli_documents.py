@@ -143,7 +143,8 @@ async def characters(services: Services, document_id: int, user_spec: str | None
         card_path.write_bytes(card_to_png(persona) if card_path.suffix.lower() == ".png" else card_to_json(persona))
     if as_json:
         payload: dict = {"document": document.id, "upto": upto, "characters": [
-            {"name": c.name, "aliases": c.aliases, "line": c.line, "mentions": c.mentions} for c in found]}
+            {"name": c.name, "aliases": c.aliases, "line": c.line, "mentions": c.mentions} for c in found],
+            "places": reading.characters.places(document.id, upto)}
         if persona is not None:
             payload["persona"] = persona.id
         click.echo(json.dumps(payload, ensure_ascii=False))
