@@ -25,6 +25,13 @@ Inputs (built once into benchmarks/results/inputs/ by `bench_extract`): the shar
 西游记 and Pride and Prejudice repeated to just over 2,000,000 characters, as UTF-8
 and GB18030 text, an EPUB and a DOCX of the same text, and a 500-page PDF.
 
+Cast (issue 18): the text's own cast of each shared novel (`memory.reading.cast`),
+the dozen a user is shown, scored against the hand-written lists in
+tests/fakes/novel_casts.py: precision (people of the list among those shown), recall
+of the main cast, the same person twice, places shown as people, aliases merged
+rightly and wrongly. With a model that hands back the names it is given, this is the
+cast the user gets (the model's answer is reconciled with it).
+
 Request assembly: 100k stored messages at a 256k window (the core benchmark's
 largest case) with 西游记 (~699k o200k tokens) attached. It cannot be verbatim in
 256k, so the static part holds its chapter summaries (synthetic here: 100 x ~150
@@ -234,11 +241,41 @@ def speed_figures() -> dict:
     }
 
 
+def cast_figures() -> dict:
+    from memory.reading.cast import find_cast
+    from memory.reading.characters import MAX_CHARACTERS
+    from tests.fakes.novel_casts import CASTS, score
+
+    figures = {}
+    for novel in CASTS:
+        text = (SHARED_DATA / novel).read_text(encoding="utf-8-sig")
+        started = time.perf_counter()
+        cast = find_cast(text)
+        seconds = time.perf_counter() - started
+        shown = cast.people[:MAX_CHARACTERS]
+        figures[novel] = {**score([(p.name, p.aliases) for p in shown], novel).as_dict(), "seconds": seconds,
+                          "shown": [p.name for p in shown], "places_found": len(cast.places)}
+    return figures
+
+
+def report_cast(casts: dict) -> None:
+    print_table("Cast from the text, the dozen shown, against the hand-written lists",
+                ["novel", "precision", "main recall", "doubles", "places shown", "aliases right/wrong",
+                 "places set apart", "s"],
+                [[novel.split(".")[0], f"{c['precision']:.2f}", f"{c['main_recall']:.2f} ({c['main_found']}/"
+                  f"{c['main_total']})", "; ".join(c["doubles"]) or "none", len(c["places"]),
+                  f"{c['aliases_right']}/{c['aliases_wrong']}", c["places_found"], f"{c['seconds']:.2f}"]
+                 for novel, c in casts.items()])
+    for novel, c in casts.items():
+        print(f"{novel.split('.')[0]}: {', '.join(c['shown'])}")
+
+
 def run() -> dict:
     from benchmarks.bench_extract import INPUTS, PDF_PAGES, build_inputs
 
     notes = build_inputs()
     speed = speed_figures()
+    casts = cast_figures()
     cases = [
         ("txt UTF-8, 2M chars", INPUTS / "novels.utf8.txt"),
         ("txt GB18030, 2M chars", INPUTS / "novels.gb18030.txt"),
@@ -252,6 +289,7 @@ def run() -> dict:
     return {
         "notes": notes,
         "speed": speed,
+        "cast": casts,
         "ingestion": ingestion,
         "assembly": assembly_figures(),
         "targets": {"txt_2m_seconds": headline["wall_s"], "seconds_target": 3.0,
@@ -285,6 +323,7 @@ def report_speed(speed: dict) -> None:
 
 def report(results: dict) -> None:
     report_speed(results["speed"])
+    report_cast(results["cast"])
     print_table(
         "Ingestion, end to end (fresh process each; cold = tokenizer loads inside the call)",
         ["case", "tokenizer", "input MB", "chars", "tokens", "chapters", "passages", "wall s", "peak RSS MB"],

@@ -19,9 +19,11 @@ messages):
             make the writer wait for the GIL.
 
 Where the time goes is measured on every run (`IngestResult.stages`, seconds per
-stage: extract, passages, tokens, index forms, write, commit; tokens and index forms
-run beside the writes, so the stages add up to more than the wall time) and reported
-by `python -m benchmarks documents`.
+stage: extract, passages, tokens, index forms, write, commit, checkpoint; tokens and
+index forms run beside the writes, so the stages add up to more than the wall time)
+and reported by `python -m benchmarks documents`. (Loading the tokenizer in a thread
+beside the extraction was tried and dropped: both hold the GIL, so it only slowed
+the extraction down.)
 
 The synchronous entry points do CPU work and blocking I/O: call them from a worker
 thread (`asyncio.to_thread`) in async code, as `ingest_url` does. Progress goes to a
@@ -69,7 +71,7 @@ from memory.store import User
 from memory.tokens import load_encoding
 
 PASSAGE_CHARS = 1000
-BATCH = 256  # passages per tiktoken batch and per write transaction (bounds memory and lock time)
+BATCH = 512  # passages per tiktoken batch and per write transaction (bounds memory and lock time)
 WEIGHTS = {"download": 0.1, "extract": 0.2, "index": 0.7}
 T = TypeVar("T")
 
@@ -107,7 +109,6 @@ class Ingestor:
                      content_type: str | None = None, charset: str | None = None,
                      progress: Progress | None = None, cancel: CancelToken | None = None) -> IngestResult:
         started = time.perf_counter()
-        warm_tokenizer()
         stages = Stages(progress, WEIGHTS)
         stages.report("extract")
         extracted = extract_bytes(data, filename, self.limits, content_type=content_type, charset=charset)
@@ -116,7 +117,6 @@ class Ingestor:
     def ingest_path(self, path: str | Path, owner: User, *, progress: Progress | None = None,
                     cancel: CancelToken | None = None) -> IngestResult:
         started = time.perf_counter()
-        warm_tokenizer()
         stages = Stages(progress, WEIGHTS)
         stages.report("extract")
         path = Path(path)
@@ -142,7 +142,6 @@ class Ingestor:
             cancel.check()
 
         def work() -> IngestResult:
-            warm_tokenizer()
             stages.report("extract")
             extracted = extract_bytes(fetched.data, fetched.filename, self.limits,
                                       content_type=fetched.content_type, charset=fetched.charset)
@@ -212,19 +211,6 @@ class Ingestor:
             timings["index forms"] += time.perf_counter() - counted
             yield [PreparedPassage(chapter, start, end, tokens, piece, body)
                    for (chapter, start, end, piece), tokens, body in zip(batch, counts, bodies)]
-
-
-def warm_tokenizer() -> None:
-    """Load the o200k tokenizer in a thread while the file is extracted (a fresh CLI
-    process spends a quarter of a second on it). A failure is left for the counting
-    to report."""
-    def load() -> None:
-        try:
-            load_encoding()
-        except Exception:  # noqa: BLE001 - reported where the tokens are counted
-            pass
-
-    threading.Thread(target=load, name="ingest-tokenizer", daemon=True).start()
 
 
 def prefetched(items: Iterator[T], depth: int = 3) -> Generator[T, None, None]:

@@ -191,6 +191,10 @@ class DocumentStore:
         # WAL + NORMAL: a commit cannot corrupt the file; a power cut may lose the last
         # ones, and a document not marked ready is deleted at the next start anyway.
         connection.execute("PRAGMA synchronous = NORMAL")
+        # No checkpoint after every thousand pages of a big book: one at the end of the
+        # document (`save`), so the pages its passages and index rewrite are copied into
+        # the database file (and synced) once, not again and again.
+        connection.execute("PRAGMA wal_autocheckpoint = 0")
         return connection
 
     def save(self, header: DocumentHeader, batches: Callable[[], Iterator[Sequence[PreparedPassage]]], *,
@@ -276,6 +280,9 @@ class DocumentStore:
                                    [total, document_id])
             row = connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?",
                                      [document_id]).fetchone()
+            checkpoint = time.perf_counter()
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            timings["checkpoint"] = time.perf_counter() - checkpoint
             return StoredDocument(*row), False
         except BaseException:
             if produced is not None and hasattr(produced, "close"):
