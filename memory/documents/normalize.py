@@ -43,8 +43,11 @@ _BANNER_PATTERNS = re.compile(
     r"[^\n]{0,30}(?:www\.|WWW\.|https?://|[a-z0-9-]+\.(?:com|net|org|cc|cn|la|info|me|co)\b)"
     r"|(?:www\.|WWW\.|https?://)[^\n]{0,60}"
     r"(?:下[载載]|首[发發]|小[说說]|整理|阅读|閱讀|[电電]子[书書]|免[费費]|txt|TXT|本站|最新章[节節])"
-    # …and the English sites' ("Downloaded from www.… - read free novels online").
-    r"|(?i:download(?:ed)?|read|visit|free|e-?books?|novels?)\b[^\n]{0,40}(?:www\.|https?://)"
+)
+# …and the English sites' ("Downloaded from www.… - read free novels online"), tried
+# only on lines with an address (the case-insensitive words are slow to look for).
+_ENGLISH_BANNER = re.compile(
+    r"(?i:download(?:ed)?|read|visit|free|e-?books?|novels?)\b[^\n]{0,40}(?:www\.|https?://)"
     r"|(?:www\.|https?://)[^\n]{0,60}\b(?i:free|novels?|e-?books?|books|download)\b"
 )
 _MAX_BANNER_LINE = 160
@@ -77,7 +80,7 @@ def normalize_text(text: str, stripped: list[str] | None = None) -> str:
     banners = banner_lines(text)
     if stripped is not None:
         stripped.extend(text[start:end] for start, end in banners)
-    text = without_lines(text, banners)
+    text = without_lines(text, banners, collapse=False)
     text = _BLANK_RUNS.sub("\n\n", text)
     return text.strip("\n").rstrip()
 
@@ -98,15 +101,17 @@ def banner_lines(text: str) -> list[tuple[int, int]]:
             if end == -1:
                 end = len(text)
             short = end - start <= _MAX_BANNER_LINE
-            if short and (start, end) not in doomed and _BANNER_PATTERNS.search(text, start, end):
+            if short and (start, end) not in doomed and (
+                    _BANNER_PATTERNS.search(text, start, end)
+                    or (keyword in ("www", "http") and _ENGLISH_BANNER.search(text, start, end))):
                 doomed.add((start, end))
             position = text.find(keyword, end)
     return sorted(doomed)
 
 
-def without_lines(text: str, lines: list[tuple[int, int]]) -> str:
+def without_lines(text: str, lines: list[tuple[int, int]], collapse: bool = True) -> str:
     """`text` without the given (start, end) lines (sorted) and their newlines; blank
-    runs left behind collapse to one blank line."""
+    runs left behind collapse to one blank line (unless the caller does that next)."""
     if not lines:
         return text
     pieces: list[str] = []
@@ -115,7 +120,8 @@ def without_lines(text: str, lines: list[tuple[int, int]]) -> str:
         pieces.append(text[cursor:start])
         cursor = end + 1  # the line's newline goes with it
     pieces.append(text[cursor:])
-    return _BLANK_RUNS.sub("\n\n", "".join(pieces)).strip("\n")
+    joined = "".join(pieces)
+    return _BLANK_RUNS.sub("\n\n", joined).strip("\n") if collapse else joined
 
 
 @dataclass(frozen=True, slots=True)
