@@ -142,9 +142,23 @@ def _spaces(line: str) -> str:
     return line.replace("\u3000", " \u3000 ", 1).replace("\u3000", "\t\u3000", 2) if "\u3000" in line else line
 
 
+def _site_variants(novel: Novel, site: str, suffix: str, separator: str, banner: list[str],
+                   ads: list[str]) -> dict[str, Variant]:
+    """The variants both novels get, in the site's own words."""
+    return {
+        "site prefix on every heading, BOM and banner": _render(
+            novel, bom=True, banner=banner[:1], heading=lambda n, h: site + h),
+        "running number before every heading": _render(novel, heading=lambda n, h: f"{n:03d}. {h}"),
+        "site suffix after every heading": _render(novel, heading=lambda n, h: h + suffix),
+        "table of contents": _render(novel, toc=True),
+        "running headers": _render(novel, running=lambda n, h: f"{novel.book}{separator}{h}"),
+        "ads between chapters": _render(novel, banner=banner, ads=ads),
+        "mentions of other chapters": _render(novel, mentions=True),
+    }
+
+
 def messy_variants(name: str) -> dict[str, Variant]:
     novel = load_novel(name)
-    plain = lambda n, h: h  # noqa: E731
     if novel.chinese:
         site = "《》目录 "
         banner = ["本书来自 www.xbiquge.la 笔趣阁 免费小说阅读网", "更多精彩小说请访问 http://www.xbiquge.la/ 最快更新"]
@@ -153,22 +167,15 @@ def messy_variants(name: str) -> dict[str, Variant]:
                "笔趣阁 www.xbiquge.la 提供西游记最新章节免费阅读"]
         arabic = lambda n, h: re.sub(r"^第[^回]+回", f"第{n}章", h)  # noqa: E731
         volumes = lambda n: f"卷{chinese_digits((n - 1) // 10 + 1)}" if n % 10 == 1 else None  # noqa: E731
-        variants = {
-            "site prefix on every heading, BOM and banner": _render(
-                novel, bom=True, banner=banner[:1], heading=lambda n, h: site + h),
-            "running number before every heading": _render(novel, heading=lambda n, h: f"{n:03d}. {h}"),
-            "site suffix after every heading": _render(novel, heading=lambda n, h: f"{h}　-　笔趣阁"),
-            "table of contents": _render(novel, toc=True),
+        variants = _site_variants(novel, site, "　-　笔趣阁", "　", banner, ads)
+        variants.update({
             "table of contents and site prefix": _render(novel, toc=True, heading=lambda n, h: site + h),
-            "running headers": _render(novel, running=lambda n, h: f"{novel.book}　{h}"),
-            "ads between chapters": _render(novel, banner=banner, ads=ads),
             "CRLF, GB18030 with UTF-8 ads": _render(novel, newline="\r\n", encoding="gb18030", banner=banner,
                                                     ads=ads, ad_encoding="utf-8"),
             "volumes above chapters": _render(novel, volumes=volumes),
             "Arabic 第N章": _render(novel, heading=arabic, title=arabic),
             "mixed spaces": _render(novel, heading=lambda n, h: _spaces(h)),
-            "mentions of other chapters": _render(novel, mentions=True),
-        }
+        })
         variants["everything at once"] = _render(
             novel, bom=True, newline="\r\n", banner=banner, heading=lambda n, h: site + _spaces(h), toc=True,
             running=lambda n, h: f"{novel.book}　{h}", ads=ads, volumes=volumes, mentions=True)
@@ -182,24 +189,17 @@ def messy_variants(name: str) -> dict[str, Variant]:
     upper = lambda n, h: h.upper()  # noqa: E731
     roman_numbers = _restarting_roman()
     roman = lambda n, h: f"CHAPTER {roman_numbers[n]}."  # noqa: E731
-    volumes = {1: "VOLUME I", 24: "VOLUME II", 43: "VOLUME III"}.get
-    variants = {
-        "site prefix on every heading, BOM and banner": _render(
-            novel, bom=True, banner=banner[:1], heading=lambda n, h: site + h),
-        "running number before every heading": _render(novel, heading=lambda n, h: f"{n:03d}. {h}"),
-        "site suffix after every heading": _render(novel, heading=lambda n, h: f"{h} - NovelFull"),
-        "table of contents": _render(novel, toc=True),
-        "running headers": _render(novel, running=lambda n, h: f"{novel.book} | {h}"),
-        "ads between chapters": _render(novel, banner=banner, ads=ads),
+    titled_roman = lambda n, h: f"Chapter {roman_numbers[n]}."  # noqa: E731
+    variants = _site_variants(novel, site, " - NovelFull", " | ", banner, ads)
+    variants.update({
         "CRLF, Windows-1252": _render(novel, newline="\r\n", encoding="cp1252", banner=banner, ads=ads,
-                                          dashes=True),
-        "volumes above Roman chapters": _render(novel, volumes=volumes, heading=roman, title=roman),
-        "Book One above Chapter I.": _render(
-            novel, volumes={1: "Book One", 24: "Book Two", 43: "Book Three"}.get,
-            heading=lambda n, h: f"Chapter {roman_numbers[n]}.", title=lambda n, h: f"Chapter {roman_numbers[n]}."),
+                                      dashes=True),
+        "volumes above Roman chapters": _render(novel, volumes={1: "VOLUME I", 24: "VOLUME II", 43: "VOLUME III"}.get,
+                                                heading=roman, title=roman),
+        "Book One above Chapter I.": _render(novel, volumes={1: "Book One", 24: "Book Two", 43: "Book Three"}.get,
+                                             heading=titled_roman, title=titled_roman),
         "CHAPTER 1": _render(novel, heading=upper, title=upper),
-        "mentions of other chapters": _render(novel, mentions=True),
-    }
+    })
     variants["everything at once"] = _render(
         novel, bom=True, newline="\r\n", banner=banner, heading=lambda n, h: site + h, toc=True,
         running=lambda n, h: f"{novel.book} | {h}", ads=ads, mentions=True)
@@ -208,8 +208,6 @@ def messy_variants(name: str) -> dict[str, Variant]:
 
 def _restarting_roman() -> dict[int, str]:
     """Pride and Prejudice as first printed: three volumes, chapters numbered I… in each."""
-    from memory.documents.numerals import parse_roman_number  # noqa: F401 - the parser the extractor uses
-
     def roman(value: int) -> str:
         digits = [(10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")]
         out = ""
