@@ -160,14 +160,15 @@ class FakeModel:
 
 
 def memory_engine(store: Store, model: FakeModel, window: int, clock, *, embedder: Embedder | None = None,
-                  facts_every: int = 4, policy: CompactionPolicy | None = None
+                  facts_every: int = 4, policy: CompactionPolicy | None = None, personas: PersonaLibrary | None = None
                   ) -> tuple[Engine, LongTermMemory, RecallProvider]:
     memory = LongTermMemory(store, model, model="bench", policy=policy or CompactionPolicy(), facts_every=facts_every)
     recall = RecallProvider(store, embedder=embedder)
     timeline = TimelineProvider(store, clock=clock)
     settings = ModelSettings(model="bench", window=window, reply_tokens=min(4096, window // 4),
                              tail_tokens=window // 10)
-    engine = Engine(store, model, PersonaLibrary(), settings, providers=[memory, recall, timeline], clock=clock)
+    engine = Engine(store, model, personas or PersonaLibrary(), settings, providers=[memory, recall, timeline],
+                    clock=clock)
     return engine, memory, recall
 
 
@@ -604,3 +605,144 @@ def report(results: dict) -> None:
 def _recall_row(figures: dict) -> list:
     return [f"{figures['verbatim']}/{figures['questions']}", f"{figures['verbatim_share']:.3f}",
             figures["verbatim_zh"], figures["verbatim_en"], figures["summary_only"], figures["in_summary"]]
+
+
+# -- natural questions (benchmarks/recall_set.py) -------------------------------------------
+
+WINDOWS = (4_096, 8_192, 32_768)
+KINDS = ("single", "multi", "temporal", "absent")
+CURVE_SHARES = (0.05, 0.1, 0.15, 0.25, 0.35, 0.5)
+
+
+def _seen_ids(request) -> tuple[set[int], int, int]:
+    """Message ids the request holds (history and recall), its recall and tail tokens."""
+    seen: set[int] = set()
+    recalled = 0
+    for message in request.messages:
+        seen |= {i for i in message.source_ids or [] if isinstance(i, int)}
+        for part in message.parts or []:
+            seen |= {i for i in part.source_ids or [] if isinstance(i, int)}
+            recalled += part.tokens if part.section == "recall" else 0
+    return seen, recalled, request.tail_tokens
+
+
+def ask_all(engine: Engine, store: Store, conversation_id: int, questions, ids: list[int]) -> list[dict]:
+    """Each question asked as the next message (as `companion context --message` does)."""
+    conversation = store.conversation(conversation_id)
+    user = store.user(conversation.user_id)
+    rows = []
+    for question in questions:
+        request = engine.build_request(conversation, user=user, query=question.text, final_user_text=question.text)
+        seen, recalled, tail = _seen_ids(request)
+        wanted = {ids[index] for index in question.evidence}
+        found = wanted <= seen if wanted else recalled == 0
+        rows.append({"kind": question.kind, "found": found, "recall_tokens": recalled, "tail_tokens": tail,
+                     "over_window": request.total_tokens > request.budget.prompt_limit})
+    return rows
+
+
+def natural_figures(rows: list[dict]) -> dict:
+    figures = {"questions": len(rows)}
+    answerable = [r for r in rows if r["kind"] != "absent"]
+    figures["all_evidence_share"] = sum(r["found"] for r in answerable) / max(1, len(answerable))
+    for kind in KINDS:
+        of_kind = [r for r in rows if r["kind"] == kind]
+        figures[kind] = sum(r["found"] for r in of_kind) / max(1, len(of_kind))  # absent: recall stayed quiet
+    figures["mean_tail_tokens"] = sum(r["tail_tokens"] for r in rows) / max(1, len(rows))
+    figures["mean_recall_tokens"] = sum(r["recall_tokens"] for r in rows) / max(1, len(rows))
+    figures["over_window"] = sum(r["over_window"] for r in rows)
+    return figures
+
+
+_DATABASES: list[str] = []
+
+
+def imported_conversation(folder: Path, conversation, window: int):
+    """The conversation imported as a SillyTavern chat into a fresh database, and an engine."""
+    from zoneinfo import ZoneInfo
+
+    from benchmarks.recall_set import sillytavern_jsonl
+    from memory.importer import import_chat, parse_sillytavern
+
+    _DATABASES.append(conversation.key)
+    store = Store(folder / f"natural-{conversation.key}-{window}-{len(_DATABASES)}.db")
+    user = store.ensure_user("local", f"u{len(_DATABASES)}", display_name=conversation.user)
+    chat = parse_sillytavern(sillytavern_jsonl(conversation), ZoneInfo("UTC"))
+    result = import_chat(store, Owner.user(user.id), "character", chat)
+    ids = [m.id for m in store.messages(result.conversation.id)]
+    personas = folder / f"personas-{len(_DATABASES)}"
+    personas.mkdir()
+    (personas / "character.toml").write_text(f'id = "character"\nname = "{conversation.persona}"\n', encoding="utf-8")
+    engine, _, recall = memory_engine(store, FakeModel(), window, lambda: conversation.now, facts_every=0,
+                                      personas=PersonaLibrary([personas]))
+    recall.clock = lambda: conversation.now
+    return store, engine, recall, result.conversation.id, ids
+
+
+def natural_benchmark(folder: Path, halves=("dev", "test"), shares=CURVE_SHARES) -> dict:
+    from benchmarks.recall_set import conversations, honesty_violations
+
+    from dataclasses import replace as _replace
+
+    sets = [c for c in conversations() if c.half in halves]
+    results: dict = {"conversations": {c.key: {"half": c.half, "messages": len(c.messages),
+                                               "questions": len(c.questions),
+                                               "honesty_violations": len(honesty_violations(c))} for c in sets}}
+    cells = []
+    for window in WINDOWS:
+        for half in halves:
+            scenarios: dict[str, list[dict]] = {}
+            for conversation in (c for c in sets if c.half == half):
+                store, engine, recall, conversation_id, ids = imported_conversation(folder, conversation, window)
+                scenarios.setdefault("imported", []).extend(
+                    ask_all(engine, store, conversation_id, conversation.questions, ids))
+                if window == WINDOWS[0]:
+                    # the window shrank after the fact: the boundary a 32k window left
+                    big = memory_engine(store, FakeModel(), 32_768, lambda: conversation.now, facts_every=0,
+                                        personas=engine.personas)[0]
+                    user = store.user(store.conversation(conversation_id).user_id)
+                    request = big.build_request(store.conversation(conversation_id), user=user, query="")
+                    store.set_boundary(conversation_id, request.boundary_message_id)
+                    scenarios.setdefault("shrunk from 32k", []).extend(
+                        ask_all(engine, store, conversation_id, conversation.questions, ids))
+                    # live: the boundary this window's own turns persisted
+                    request = engine.build_request(store.conversation(conversation_id), user=user, query="")
+                    store.set_boundary(conversation_id, request.boundary_message_id)
+                    scenarios.setdefault("live", []).extend(
+                        ask_all(engine, store, conversation_id, conversation.questions, ids))
+                store.close()
+            for scenario, rows in scenarios.items():
+                cells.append({"window": window, "half": half, "scenario": scenario, **natural_figures(rows)})
+    results["cells"] = cells
+    # the trade-off: evidence found against recalled (uncached) tail tokens, development half
+    curve = []
+    for window in WINDOWS[:2]:
+        for share in shares:
+            rows = []
+            for conversation in (c for c in sets if c.half == "dev"):
+                store, engine, recall, conversation_id, ids = imported_conversation(folder, conversation, window)
+                recall.settings = _replace(recall.settings, window_share=share)
+                rows += ask_all(engine, store, conversation_id, conversation.questions, ids)
+                store.close()
+            figures = natural_figures(rows)
+            curve.append({"window": window, "window_share": share, "all_evidence_share": figures["all_evidence_share"],
+                          "mean_recall_tokens": figures["mean_recall_tokens"], "absent_quiet": figures["absent"]})
+    results["curve"] = curve
+    return results
+
+
+def natural_report(results: dict) -> None:
+    print_table("Natural-question evaluation set (benchmarks/recall_set.py)",
+                ["conversation", "half", "messages", "questions", "honesty violations"],
+                [[key, c["half"], c["messages"], c["questions"], c["honesty_violations"]]
+                 for key, c in results["conversations"].items()])
+    print_table("All evidence in the request (share of questions; absent: recall stayed quiet)",
+                ["window", "half", "scenario", "questions", "all kinds", *KINDS, "tail tok/turn",
+                 "recall tok/turn", "over window"],
+                [[c["window"], c["half"], c["scenario"], c["questions"], f"{c['all_evidence_share']:.3f}",
+                  *[f"{c[k]:.3f}" for k in KINDS], f"{c['mean_tail_tokens']:.0f}", f"{c['mean_recall_tokens']:.0f}",
+                  c["over_window"]] for c in results["cells"]])
+    print_table("Evidence found against recalled tokens (development half, imported chats)",
+                ["window", "window share", "all evidence", "recall tok/turn", "absent quiet"],
+                [[c["window"], c["window_share"], f"{c['all_evidence_share']:.3f}", f"{c['mean_recall_tokens']:.0f}",
+                  f"{c['absent_quiet']:.3f}"] for c in results["curve"]])

@@ -122,6 +122,19 @@ class AssembledRequest:
     boundary_message_id: int  # the boundary this request used
     boundary_moved: bool = False
     omitted_tail: list[str] = field(default_factory=list)  # tail sections that did not fit
+    tail_tokens: int = 0  # what the tail (with its frame) adds to the last user message
+
+    @property
+    def room(self) -> int:
+        """The o200k tokens the prompt could still take without passing the window."""
+        return max(0, self.budget.prompt_limit - self.total_tokens)
+
+    def history_start(self) -> int | None:
+        """The id of the oldest stored message this request holds verbatim (None: none)."""
+        ids = [i for m in self.messages if m.section in ("history", "user")
+               for i in (m.source_ids or [i for part in m.parts or [] if part.section == "user"
+                                          for i in part.source_ids or []])]
+        return min(ids) if ids else None
 
     def payload(self) -> list[dict[str, str]]:
         """The `messages` argument for chat.completions."""
@@ -212,10 +225,15 @@ def assemble(
     static_blocks: Sequence[StaticBlock] = (),
     tail_parts: Sequence[TailPart] = (),
     final_user_text: str | None = None,
+    tail_room: int | None = None,
 ) -> AssembledRequest:
     """Build the request. `history` holds the visible messages from the boundary on, the
     newest user message(s) last; `final_user_text` adds an unstored final user message
-    (an instruction such as "continue", or a preview in the context inspector)."""
+    (an instruction such as "continue", or a preview in the context inspector).
+
+    `tail_room` lets the tail take more than its reserve (recall filling the room the
+    history left, see `Engine.build_request`) without moving the history boundary: the
+    history's budget is always computed with the reserve."""
     limit = budget.prompt_limit
     tail_budget = budget.ours(budget.tail_tokens)
     fixed = REQUEST_OVERHEAD + system_tokens + MESSAGE_OVERHEAD
@@ -257,8 +275,9 @@ def assemble(
     for row in earlier:
         messages.append(RequestMessage(row.role, row.content, "history", row.tokens, source_ids=[row.id]))
 
-    chosen, omitted = _fit_tail(tail_parts, tail_budget)
+    chosen, omitted = _fit_tail(tail_parts, tail_budget if tail_room is None else max(tail_budget, tail_room))
     last_text, last_tokens, last_ids = None, 0, None
+    tail_tokens = 0
     if final_user_text is not None:
         last_text, last_tokens = final_user_text, count_tokens(final_user_text)
     elif current:
@@ -277,9 +296,10 @@ def assemble(
             parts = [Part(part.section, tokens, list(part.source_ids) or None) for part, _, tokens in chosen]
             parts.append(Part("user", last_tokens, last_ids))
             tokens = count_tokens(content)  # exact: BPE may merge across the joins
+            tail_tokens = tokens - last_tokens
             messages.append(RequestMessage("user", content, "user", tokens, parts=parts))
         else:
             messages.append(RequestMessage("user", last_text, "user", last_tokens, source_ids=last_ids))
 
     total = REQUEST_OVERHEAD + sum(m.tokens + MESSAGE_OVERHEAD for m in messages)
-    return AssembledRequest(messages, total, budget, boundary_message_id, boundary_moved, omitted)
+    return AssembledRequest(messages, total, budget, boundary_message_id, boundary_moved, omitted, tail_tokens)

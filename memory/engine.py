@@ -83,6 +83,12 @@ class ContextProvider:
         """Per-turn context (lore, recall, passages, new facts)."""
         return ()
 
+    def late_tail_parts(self, context: TurnContext, room: int) -> Sequence[TailPart]:
+        """Per-turn context that depends on what the request already holds (recall of the
+        stored turns it leaves out): called with the request assembled without it
+        (`context.request`) and `room`, the o200k tokens the prompt can still take."""
+        return ()
+
     def decorate_history(self, context: TurnContext, rows: Sequence[HistoryRow]) -> Sequence[HistoryRow]:
         """The history rows as they are sent (date lines). Must be a pure function of stored
         data, so that a row looks the same in every request and the prefix stays cached."""
@@ -343,9 +349,17 @@ class Engine:
             tail.append(TailPart("lore", lore))
         for provider in self.providers:
             history = provider.decorate_history(context, history)
-        return assemble(system_text=system_text, system_tokens=system_tokens, history=history,
-                        boundary_message_id=conversation.boundary_message_id, budget=budget,
-                        static_blocks=static_blocks, tail_parts=tail, final_user_text=final_user_text)
+        arguments = dict(system_text=system_text, system_tokens=system_tokens, history=history,
+                         boundary_message_id=conversation.boundary_message_id, budget=budget,
+                         static_blocks=static_blocks, final_user_text=final_user_text)
+        request = assemble(tail_parts=tail, **arguments)
+        # Recall sees what this request holds and the room it leaves; the history's part
+        # does not depend on the tail, so the second assembly keeps the same boundary.
+        late_context = replace(context, request=request)
+        late = [part for p in self.providers for part in p.late_tail_parts(late_context, request.room)]
+        if late:
+            request = assemble(tail_parts=tail + late, tail_room=request.tail_tokens + request.room, **arguments)
+        return request
 
     # -- turns ------------------------------------------------------------------------
     async def submit(self, conversation_id: int, text: str, *, user: User | None = None,

@@ -62,7 +62,7 @@ async def test_a_fact_said_2000_turns_ago_is_recalled_in_chinese_and_english(sto
     part = recall_part(request)
     assert part is not None and ids[planted[3][0]] in part.source_ids
     assert ids[planted[3][1]] in part.source_ids  # with the reply that goes with it
-    assert "[Sun 2023-01-01 17:00] Mia: 对了，我表妹小芳最喜欢吃榴莲" in request.messages[-1].content
+    assert "[Sun 2023-01-01]\n17:00 Mia: 对了，我表妹小芳最喜欢吃榴莲" in request.messages[-1].content
 
     request = engine.build_request(conversation, user=user, query="What does Marcus do these days?",
                                    final_user_text="What does Marcus do these days?")
