@@ -292,13 +292,15 @@ class TermStats:
 @dataclass(frozen=True)
 class RecallSettings:
     window_share: float = 0.15  # recall may fill the room left, up to this share of the window (the curve's knee)
-    max_hits: int = 40  # ranked hits, each with its neighbour
-    max_keys: int = 12  # rarest query keys searched
+    max_hits: int = 24  # ranked hits, each with its neighbour
+    max_keys: int = 8  # rarest query keys searched
     candidates: int = 120  # messages scored per search
     common_share: float = 0.1  # a key in more than this share of messages is "everywhere"…
     common_floor: int = 8  # …unless it is in at most this many
     common_weight: float = 0.15  # …and then weighs this much (so do the speakers' names)
     char_weight: float = 0.5  # a one-character Chinese word (画, 狗) is a weak key
+    search_share: float = 0.02  # keys in more messages than this share (and the floor) only score
+    search_floor: int = 50
     min_coverage: float = 0.3  # a hit holds at least this share of the query's weight
     relative_floor: float = 0.25  # and scores at least this share of the best hit
     date_boost: float = 0.5  # a message in the question's date range gains this share of the best weight
@@ -372,8 +374,10 @@ class RecallProvider(ContextProvider):
             idf = math.log(1 + (total - counts[key] + 0.5) / (counts[key] + 0.5))
             everywhere = counts[key] > common or key in names
             weights[key] = idf * (s.common_weight if everywhere else s.char_weight if len(key) == 1 else 1.0)
-        searched = sorted((k for k in keys if counts[k] <= common and k not in names),
-                          key=lambda k: counts[k])[:s.max_keys]
+        # retrieval reads each searched key's posting list: the long ones only score
+        cheap = max(s.search_floor, total * s.search_share)
+        usable = sorted((k for k in keys if counts[k] <= common and k not in names), key=lambda k: counts[k])
+        searched = [k for k in usable if counts[k] <= cheap][:s.max_keys] or usable[:1]
         return _Query(weights, words, searched)
 
     def _candidates(self, words: Sequence[str], scope: Sequence[int], window: tuple[int, int],
@@ -553,8 +557,8 @@ class RecallProvider(ContextProvider):
         chosen: dict[int, Message] = {}
         days: set[tuple[int, str]] = set()
         used = hits = 0
-        for message_id in ranked:
-            if hits >= self.settings.max_hits:
+        for message_id in ranked[:self.settings.max_hits * 3]:
+            if hits >= self.settings.max_hits or cap - used < 40:
                 break
             if message_id in chosen:
                 continue
