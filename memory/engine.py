@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Protocol, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from memory.assembly import AssembledRequest, Budget, ContextTooSmall, StaticBlock, TailPart, assemble
+from memory.assembly import AssembledRequest, Budget, ContextTooSmall, StaticBlock, TailPart, assemble, with_tail
 from memory.model_client import Completion, ErrorKind, ModelClient, ModelError
 from memory.routing import ModelRoute, ModelRouter
 from memory.store import Conversation, HistoryRow, Message, Owner, Store, User, utc_now
@@ -349,16 +349,16 @@ class Engine:
             tail.append(TailPart("lore", lore))
         for provider in self.providers:
             history = provider.decorate_history(context, history)
-        arguments = dict(system_text=system_text, system_tokens=system_tokens, history=history,
-                         boundary_message_id=conversation.boundary_message_id, budget=budget,
-                         static_blocks=static_blocks, final_user_text=final_user_text)
-        request = assemble(tail_parts=tail, **arguments)
+        request = assemble(system_text=system_text, system_tokens=system_tokens, history=history,
+                           boundary_message_id=conversation.boundary_message_id, budget=budget,
+                           static_blocks=static_blocks, tail_parts=tail, final_user_text=final_user_text)
         # Recall sees what this request holds and the room it leaves; the history's part
-        # does not depend on the tail, so the second assembly keeps the same boundary.
+        # does not depend on the tail, so only the last message is built again.
         late_context = replace(context, request=request)
         late = [part for p in self.providers for part in p.late_tail_parts(late_context, request.room)]
         if late:
-            request = assemble(tail_parts=tail + late, tail_room=request.tail_tokens + request.room, **arguments)
+            request = with_tail(request, tail + late, max(budget.ours(budget.tail_tokens),
+                                                          request.tail_tokens + request.room))
         return request
 
     # -- turns ------------------------------------------------------------------------
