@@ -1,7 +1,7 @@
 """The recall evaluation set: long two-person conversations and natural questions about them.
 
 Written by script and by hand, no model: four conversations (two English, two Chinese),
-each of 16 dated sessions over ten months and about 350 turns between two speakers
+each of 16 dated sessions over ten months and 350 to 400 turns between two speakers
 whose names recur everywhere (they address each other, talk about each other). The
 chatter is drawn from hand-written lines that reuse the ordinary words the questions use
 (class, sister, weekend, 工作, 周末…), so those words are no clue by themselves.
@@ -191,10 +191,12 @@ ZH_FRAMES = [
 EN_CHATTER = [
     "Morning, {you}! How did you sleep?", "{you}, you always know how to cheer me up.",
     "Ha, classic {me}. I knew you'd say that.", "Long day at work, {you}. I just want tea and a blanket.",
-    "My sister called again, nothing important, she just wanted to chat.", "It rained all weekend, {you}, I barely left the flat.",
+    "My sister called again, nothing important, she just wanted to chat.",
+    "It rained all weekend, {you}, I barely left the flat.",
     "Did you eat something proper today, {you}?", "I think the neighbour's dog barked until two in the morning.",
     "I started a new book but I can't get into it.", "Honestly {you}, work has been a blur this month.",
-    "I want to take a class of some kind, something with my hands.", "We should plan a weekend away at some point, {you}.",
+    "I want to take a class of some kind, something with my hands.",
+    "We should plan a weekend away at some point, {you}.",
     "The support group was quiet this time, only five of us.", "My parents want me to visit more often.",
     "{me} here, reporting for duty, haha.", "I cooked pasta again, {you}, I'm a creature of habit.",
     "That concert on the radio last night was lovely.", "I keep meaning to go running and then I don't.",
@@ -215,17 +217,24 @@ EN_CHATTER = [
     "Friday at last, {you}!", "I walked along the river after work, it was quiet.",
     "I'm thinking of cutting my hair short.", "Thanks for listening, {you}.",
     "I should sign up for the gym, {you}, but the doctor says walking is enough.",
-    "My headache is back, {you}. Maybe I need to see the doctor.", "My parents sent a recipe for soup, as if I'd ever make it.",
-    "Did you sign up for that newsletter, {you}? It keeps emailing me.", "We should meet for coffee soon, {you}, a proper catch-up.",
+    "My headache is back, {you}. Maybe I need to see the doctor.",
+    "My parents sent a recipe for soup, as if I'd ever make it.",
+    "Did you sign up for that newsletter, {you}? It keeps emailing me.",
+    "We should meet for coffee soon, {you}, a proper catch-up.",
     "The shop on the corner is open late now, so handy.", "My parents are thinking of moving to the coast.",
     "Best thing today: a free coffee at work.", "My old classmate got married last year, I only heard now.",
-    "They gave out a prize at work for the best idea, I didn't win.", "I'm not sure this job is what I want forever, {you}.",
-    "Job hunting is exhausting, {you}, I don't know how people do it.", "I'd love to move somewhere with a garden one day.",
+    "They gave out a prize at work for the best idea, I didn't win.",
+    "I'm not sure this job is what I want forever, {you}.",
+    "Job hunting is exhausting, {you}, I don't know how people do it.",
+    "I'd love to move somewhere with a garden one day.",
     "There's a race through the park on Sunday, the roads will be closed.",
-    "The concert tickets were way too expensive, so I skipped it.", "That headache pill the doctor gave me makes me sleepy.",
-    "My parents met at a concert, did I ever tell you, {you}?", "Grandma's recipe book is falling apart, I should copy it.",
+    "The concert tickets were way too expensive, so I skipped it.",
+    "That headache pill the doctor gave me makes me sleepy.",
+    "My parents met at a concert, did I ever tell you, {you}?",
+    "Grandma's recipe book is falling apart, I should copy it.",
     "Did you meet anyone new this week, {you}?", "The new cafe might open next month, fingers crossed.",
-    "Everyone at work is getting married this year, it's a trend.", "Best to stay in tonight, {you}, the storm is coming.",
+    "Everyone at work is getting married this year, it's a trend.",
+    "Best to stay in tonight, {you}, the storm is coming.",
     "They're running a prize draw at the supermarket, I entered.", "If I move flats again I'll scream, {you}.",
     "I watched a race on TV, pure chaos.", "Sign me up for anything that involves cake, {you}.",
 ]
