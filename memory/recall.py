@@ -10,10 +10,10 @@ recall, so the exclusion is what the request actually holds (its oldest verbatim
 message), not the persisted boundary.
 
 How much. Recall may fill the room the request leaves (the window minus the reply
-reserve minus everything else), up to `window_share` of the window, never past it; as
-many hits as fit. Every recalled token is paid in full on every turn (the tail is never
-cached), so the share was chosen on a measured curve of evidence found against tail
-tokens (`python -m benchmarks memory`, README "Recall"). Each hit comes with its
+reserve minus everything else), up to `window_share` of the window and `max_tokens`,
+never past it; as many hits as fit. Every recalled token is paid in full on every turn (the tail is never
+cached), so the caps were chosen on a measured curve of evidence found against recalled
+tokens (`python -m benchmarks memory`, README "Recall"): it flattens at about 600. Each hit comes with its
 neighbour (a user message with the reply to it, a reply with the question it answers);
 hits are grouped by session day, each group under its date, oldest first, in order.
 
@@ -291,15 +291,16 @@ class TermStats:
 
 @dataclass(frozen=True)
 class RecallSettings:
-    window_share: float = 0.15  # recall may fill the room left, up to this share of the window (the curve's knee)
+    window_share: float = 0.15  # recall may fill the room left, up to this share of the window…
+    max_tokens: int = 600  # …and this many tokens: the evidence a question needs does not grow with the window
     max_hits: int = 24  # ranked hits, each with its neighbour
-    max_keys: int = 8  # rarest query keys searched
+    max_keys: int = 6  # rarest query keys searched
     candidates: int = 120  # messages scored per search
     common_share: float = 0.1  # a key in more than this share of messages is "everywhere"…
     common_floor: int = 8  # …unless it is in at most this many
     common_weight: float = 0.15  # …and then weighs this much (so do the speakers' names)
     char_weight: float = 0.5  # a one-character Chinese word (画, 狗) is a weak key
-    search_share: float = 0.02  # keys in more messages than this share (and the floor) only score
+    search_share: float = 0.01  # keys in more messages than this share (and the floor) only score
     search_floor: int = 50
     min_coverage: float = 0.3  # a hit holds at least this share of the query's weight
     relative_floor: float = 0.25  # and scores at least this share of the best hit
@@ -538,7 +539,7 @@ class RecallProvider(ContextProvider):
         if not context.query.strip():
             return []
         budget = context.budget
-        cap = int(budget.ours(budget.window) * self.settings.window_share)
+        cap = min(int(budget.ours(budget.window) * self.settings.window_share), self.settings.max_tokens)
         if room is not None:
             cap = min(cap, room)
         cap -= count_tokens(HEADER) + 24  # the header and the tail frame's joins
