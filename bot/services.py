@@ -163,7 +163,7 @@ def build_memory(settings: Settings, store: Store, client: ModelClient, *,
         base_url, api_key = settings.embedding_endpoint()
         embedder = Embedder(model=settings.embedding_model, base_url=base_url, api_key=api_key,
                             dimensions=settings.embedding_dimensions)
-    recall = RecallProvider(store, embedder=embedder, default_timezone=settings.timezone)
+    recall = RecallProvider(store, embedder=embedder, default_timezone=settings.timezone, clock=clock)
     store.forget_hooks.append(memory.forget_user)
     timeline = TimelineProvider(store, default_timezone=settings.timezone,
                                 session_gap=timedelta(minutes=settings.session_gap_minutes), clock=clock)

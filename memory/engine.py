@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Protocol, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from memory.assembly import AssembledRequest, Budget, ContextTooSmall, StaticBlock, TailPart, assemble
+from memory.assembly import AssembledRequest, Budget, ContextTooSmall, StaticBlock, TailPart, assemble, with_tail
 from memory.model_client import Completion, ErrorKind, ModelClient, ModelError
 from memory.routing import ModelRoute, ModelRouter
 from memory.store import Conversation, HistoryRow, Message, Owner, Store, User, utc_now
@@ -81,6 +81,12 @@ class ContextProvider:
 
     def tail_parts(self, context: TurnContext) -> Sequence[TailPart]:
         """Per-turn context (lore, recall, passages, new facts)."""
+        return ()
+
+    def late_tail_parts(self, context: TurnContext, room: int) -> Sequence[TailPart]:
+        """Per-turn context that depends on what the request already holds (recall of the
+        stored turns it leaves out): called with the request assembled without it
+        (`context.request`) and `room`, the o200k tokens the prompt can still take."""
         return ()
 
     def decorate_history(self, context: TurnContext, rows: Sequence[HistoryRow]) -> Sequence[HistoryRow]:
@@ -345,9 +351,17 @@ class Engine:
             tail.append(TailPart("lore", lore))
         for provider in self.providers:
             history = provider.decorate_history(context, history)
-        return assemble(system_text=system_text, system_tokens=system_tokens, history=history,
-                        boundary_message_id=conversation.boundary_message_id, budget=budget,
-                        static_blocks=static_blocks, tail_parts=tail, final_user_text=final_user_text)
+        request = assemble(system_text=system_text, system_tokens=system_tokens, history=history,
+                           boundary_message_id=conversation.boundary_message_id, budget=budget,
+                           static_blocks=static_blocks, tail_parts=tail, final_user_text=final_user_text)
+        # Recall sees what this request holds and the room it leaves; the history's part
+        # does not depend on the tail, so only the last message is built again.
+        late_context = replace(context, request=request)
+        late = [part for p in self.providers for part in p.late_tail_parts(late_context, request.room)]
+        if late:
+            request = with_tail(request, tail + late, max(budget.ours(budget.tail_tokens),
+                                                          request.tail_tokens + request.room))
+        return request
 
     # -- turns ------------------------------------------------------------------------
     async def submit(self, conversation_id: int, text: str, *, user: User | None = None,

@@ -164,3 +164,25 @@ def test_run_with_real_looking_values_but_no_admin_names_the_admin_setting(tmp_p
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "COMPANION_ADMINS is empty" in result.stderr
+
+
+def test_an_imported_chat_is_recalled_at_a_small_window_and_context_reports_it(fake_openai, db_path, tmp_path):
+    from tests.test_recall import sillytavern_chat
+
+    env = model_env(fake_openai, db_path, COMPANION_CONTEXT_TOKENS="4000", COMPANION_TIMEZONE="UTC")
+    chat = sillytavern_chat(tmp_path / "maya.jsonl")
+    result = companion(["import", str(chat), "--user", "maya"], env_extra=env)
+    assert result.returncode == 0, result.stderr
+    question = "What kind of class did Maya sign up for?"
+    result = companion(["context", "--user", "maya", "--message", question, "--json"], env_extra=env)
+    assert result.returncode == 0, result.stderr
+    request = json.loads(result.stdout)
+    last = request["messages"][-1]
+    assert "pottery class" in last["content"]  # said 130 days before the window's first turn
+    assert not any("pottery" in m["content"] for m in request["messages"][:-1])
+    recall = next(p for p in last["parts"] if p["section"] == "recall")
+    assert request["recalled_tokens"] == recall["tokens"] > 0
+    assert request["recalled_messages"] == len(recall["source_ids"])
+    assert request["total_tokens"] <= 4000 - 1000  # the window less the reply reserve
+    summary = companion(["context", "--user", "maya", "--message", question], env_extra=env)
+    assert f"recalled: {request['recalled_messages']} old messages, {request['recalled_tokens']:,} tokens" in summary.stdout
