@@ -54,9 +54,11 @@ def personas() -> PersonaLibrary:
 
 def make_engine(store: Store, fake: FakeOpenAI, personas: PersonaLibrary | None = None, *,
                 window: int = 32_768, reply_tokens: int = 1024, tail_tokens: int | None = None,
-                deadline: float = 10.0, stall: float = 2.0, **engine_options) -> Engine:
+                deadline: float = 10.0, stall: float = 2.0, slots: int | None = 0, **engine_options) -> Engine:
+    """`slots`: the endpoint's gate (0: no limit, as a cloud provider; the fake serves
+    requests at once unless it runs in single-slot mode)."""
     client = ModelClient(base_url=fake.url, api_key="test-key", deadline_seconds=deadline,
-                         stall_seconds=stall, max_backoff=0.2)
+                         stall_seconds=stall, max_backoff=0.2, slots=slots)
     settings = ModelSettings(model="fake-model", window=window, reply_tokens=reply_tokens,
                              tail_tokens=window // 10 if tail_tokens is None else tail_tokens)
     return Engine(store, client, personas or PersonaLibrary(), settings, **engine_options)
@@ -99,11 +101,12 @@ async def companion(tmp_path, telegram, fake_openai):
 
 def make_memory_engine(store: Store, fake: FakeOpenAI, *, window: int = 8192, reply_tokens: int = 1024,
                        tail_tokens: int | None = None, clock=utc_now, personas: PersonaLibrary | None = None,
-                       **settings) -> Engine:
+                       slots: int | None = 0, **settings) -> Engine:
     """An engine with the long-term memory providers, wired by the composition root's
-    `build_memory` from Settings (`settings` are Settings field names, e.g. facts_every=1)."""
+    `build_memory` from Settings (`settings` are Settings field names, e.g. facts_every=1);
+    `slots` as for `make_engine`."""
     client = ModelClient(base_url=fake.url, api_key="test-key", deadline_seconds=10, stall_seconds=2,
-                         max_backoff=0.2)
+                         max_backoff=0.2, slots=slots)
     options = {"openai_base_url": fake.url, "openai_api_key": "test-key", "model": "fake-model", **settings}
     providers = build_memory(Settings(**options), store, client, clock=clock)
     model = ModelSettings(model="fake-model", window=window, reply_tokens=reply_tokens,
@@ -128,6 +131,7 @@ def alice(store):
 @pytest.fixture
 async def model_client(fake_openai):
     """The real model client against the fake server, with short deadlines."""
-    client = ModelClient(base_url=fake_openai.url, api_key="k", deadline_seconds=5, stall_seconds=2, max_backoff=0.1)
+    client = ModelClient(base_url=fake_openai.url, api_key="k", deadline_seconds=5, stall_seconds=2, max_backoff=0.1,
+                         slots=0)
     yield client
     await client.close()

@@ -80,11 +80,12 @@ async def test_persistent_500_gives_up_with_a_server_error(fake_openai):
     assert len(fake_openai.chat_requests) >= 2
 
 
-@pytest.mark.parametrize("status,kind", [(400, ErrorKind.BAD_REQUEST), (401, ErrorKind.AUTH),
-                                         (403, ErrorKind.AUTH), (404, ErrorKind.NOT_FOUND),
-                                         (422, ErrorKind.BAD_REQUEST)])
-async def test_client_errors_are_never_retried(client, fake_openai, status, kind):
-    fake_openai.enqueue(Reply.error(status, "no"), Reply("should not be asked for"))
+@pytest.mark.parametrize("status,kind,message", [
+    (400, ErrorKind.BAD_REQUEST, "no"), (401, ErrorKind.AUTH, "no"), (403, ErrorKind.AUTH, "no"),
+    (404, ErrorKind.NOT_FOUND, "The model `fake` does not exist"), (404, ErrorKind.WRONG_URL, "no"),
+    (422, ErrorKind.BAD_REQUEST, "no")])
+async def test_client_errors_are_never_retried(client, fake_openai, status, kind, message):
+    fake_openai.enqueue(Reply.error(status, message), Reply("should not be asked for"))
     with pytest.raises(ModelError) as caught:
         await chat(client)
     assert caught.value.kind is kind and caught.value.status == status

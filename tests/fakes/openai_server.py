@@ -7,11 +7,12 @@ show are one field away: an HTTP error with headers (429 + Retry-After), a strea
 mid-reply, a stream that ends without a finish reason, a malformed chunk, a stall.
 
 Background memory work (summaries, fact extraction) runs while the next reply may be
-requested, so it must not take replies scripted for the chat. Its requests carry a
-`prompt_cache_key` starting with `memory-`; they are answered from `task_queue`
-(`enqueue_task`), else by `task_reply`, and listed in `task_requests`; `chat_requests`
-holds only the requests for replies. The default task answers are an empty fact list and
-a short summary quoting the excerpt's first line.
+requested, so it must not take replies scripted for the chat. Its requests carry an
+`X-Companion-Task` header (or a `prompt_cache_key` starting with `memory-`), read as
+`RecordedRequest.task`; they are answered from `task_queue` (`enqueue_task`), else by
+`task_reply`, and listed in `task_requests`; `chat_requests` holds only the requests for
+replies. The default task answers are an empty fact list and a short summary quoting the
+excerpt's first line (or, in the prefixed form, the first message of the history).
 
 Embeddings are deterministic: a hashed bag of character bigrams and words (`embed_text`),
 so texts that share words or characters are close, as with a real model; `embedding_error`
@@ -101,6 +102,11 @@ class RecordedRequest:
     def messages(self) -> list[dict[str, Any]]:
         return self.body.get("messages", [])
 
+    @property
+    def task(self) -> str | None:
+        """The background task this request is (facts, summary, fold, reading…), else None."""
+        return task_of(self.headers, self.body)
+
 
 EMBEDDING_DIMENSIONS = 256
 
@@ -119,16 +125,36 @@ def embed_text(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]
     return [v / norm for v in vector]
 
 
-def is_task(body: dict[str, Any]) -> bool:
-    return str(body.get("prompt_cache_key") or "").startswith("memory-")
+def task_of(headers: dict[str, str], body: dict[str, Any]) -> str | None:
+    """The client's `X-Companion-Task` header; else the kind in a `memory-<kind>-…` cache key."""
+    for name, value in headers.items():
+        if name.lower() == "x-companion-task":
+            return value
+    key = str(body.get("prompt_cache_key") or "")
+    return key.split("-")[1] if key.startswith("memory-") else None
+
+
+def task_kind(body: dict[str, Any]) -> str:
+    """facts | fold | summary, from what the task asks (for `task_reply` functions, which
+    see only the body)."""
+    text = "\n".join(str(m.get("content") or "") for m in body.get("messages", [])[-2:])
+    if '{"facts": [' in text:
+        return "facts"
+    if "Summaries to merge:" in text or "要合并的摘要：" in text:
+        return "fold"
+    return "summary"
 
 
 def default_task_reply(body: dict[str, Any]) -> Reply:
-    key = str(body.get("prompt_cache_key") or "")
-    if key.startswith("memory-facts"):
+    if task_kind(body) == "facts":
         return Reply('{"facts": []}')
-    excerpt = body["messages"][-1]["content"].splitlines()
-    quoted = next((line for line in excerpt if line.startswith("[")), excerpt[-1])
+    messages = body["messages"]
+    excerpt = messages[-1]["content"].splitlines()
+    quoted = next((line for line in excerpt if line.startswith("[") and not line.startswith("[A task")), None)
+    if quoted is None:  # the prefixed form: the excerpt is the conversation before the task
+        first = next((m for m in messages[1:-1] if m["role"] in ("user", "assistant")
+                      and not m["content"].startswith("[")), messages[-1])
+        quoted = f"[{first['role']}] {first['content']}"
     return Reply(f"Summary: {quoted[:160]}")
 
 
@@ -169,13 +195,13 @@ class FakeOpenAI(ThreadedServer):
     def chat_requests(self) -> list[RecordedRequest]:
         """Requests for replies (not background memory work)."""
         with self.lock:
-            return [r for r in self.requests if r.path.endswith("/chat/completions") and not is_task(r.body)]
+            return [r for r in self.requests if r.path.endswith("/chat/completions") and r.task is None]
 
     @property
     def task_requests(self) -> list[RecordedRequest]:
         """Background memory requests (summaries, fact extraction)."""
         with self.lock:
-            return [r for r in self.requests if r.path.endswith("/chat/completions") and is_task(r.body)]
+            return [r for r in self.requests if r.path.endswith("/chat/completions") and r.task is not None]
 
     @property
     def embedding_requests(self) -> list[RecordedRequest]:
@@ -290,9 +316,9 @@ class FakeOpenAI(ThreadedServer):
         return web.json_response({"id": "modr-fake", "model": body.get("model") or "omni-moderation-latest",
                                   "results": results})
 
-    def _next_reply(self, body: dict[str, Any]) -> Reply:
+    def _next_reply(self, body: dict[str, Any], task: str | None) -> Reply:
         with self.lock:
-            if is_task(body):
+            if task is not None:
                 return self.task_queue.popleft() if self.task_queue else self.task_reply(body)
             return self.queue.popleft() if self.queue else self.default_reply(body)
 
@@ -302,14 +328,14 @@ class FakeOpenAI(ThreadedServer):
         with self.lock:
             self.requests.append(record)
         try:
-            return await self._answer(request, body)
+            return await self._answer(request, body, record.task)
         except ConnectionResetError:  # the client went away mid-answer (a killed bot process)
             return web.Response(status=499)
         finally:
             record.finished_at = time.time()
 
-    async def _answer(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        reply = self._next_reply(body)
+    async def _answer(self, request: web.Request, body: dict[str, Any], task: str | None) -> web.StreamResponse:
+        reply = self._next_reply(body, task)
         if reply.wait_for is not None:
             await asyncio.to_thread(reply.wait_for.wait, 30)
         if reply.delay:
