@@ -17,9 +17,10 @@ lies before the boundary and is covered by no segment (a drop, a forgotten segme
 import) is summarised, in chunks that fit one request.
 
 Summaries ride the conversation's prompt cache (memory/model_tasks.py): the turns being
-folded are the oldest of the window, so the request is the conversation's own request up
-to the last of them (system, static part, history, byte for byte), then the instruction;
-the cache serves all of it but the instruction. Turns already outside the window (dropped,
+folded are the oldest of the window, so the request is the conversation's own request
+(system, static part, history, byte for byte, through the last answered message), then
+the instruction naming the first N messages; the cache serves all of it but the
+instruction, and a one-slot server still holds the whole conversation for the next turn. Turns already outside the window (dropped,
 imported) cannot: they go in the standalone form, quoted in chunks, which is rare.
 
 When the summaries themselves pass `summary_share` of the window, all but the newest are
@@ -246,10 +247,11 @@ _LABELS = {
 }
 # The prefixed form: the excerpt is the conversation above, not quoted again.
 _EXCERPT_ABOVE = {
-    "en": "The excerpt to summarise is the conversation above, after the long-term memory: its {count} messages "
-          "from {first} to {last}. The long-term memory already holds what came before; do not repeat it.",
-    "zh": "要概括的对话片段就是上面长期记忆之后的对话：从 {first} 到 {last} 的 {count} 条消息。"
-          "之前的内容已经在长期记忆里，不要重复。",
+    "en": "The excerpt to summarise is the start of the conversation above, after the long-term memory: its first "
+          "{count} messages, from {first} to {last}; the last of them begins “{snippet}”. Summarise those only; the "
+          "long-term memory already holds what came before, and the later messages stay as they are.",
+    "zh": "要概括的对话片段是上面长期记忆之后那段对话的开头：前 {count} 条消息，从 {first} 到 {last}；"
+          "其中最后一条的开头是“{snippet}”。只概括这些消息；之前的内容已经在长期记忆里，之后的消息保持原样。",
 }
 
 
@@ -300,8 +302,10 @@ class Compactor:
             inside = run[len(outside):]
             pieces += [(chunk, None) for chunk in _chunks(outside, chunk_limit)]
             if inside and prefix is not None and prefix(inside[-1].id):
-                # in the window: one request, whatever its length (it fits the conversation's own)
-                pieces.append((list(inside), partial(prefix, inside[-1].id)))
+                # in the window: one request, whatever its length (it fits the conversation's own).
+                # Its prefix is the whole conversation, not only the turns it folds: on a
+                # server with one slot, the next turn then finds all of it still cached.
+                pieces.append((list(inside), partial(prefix, None)))
             elif inside:
                 pieces += [(chunk, None) for chunk in _chunks(inside, chunk_limit)]
         chunks = [chunk for chunk, _ in pieces]
@@ -394,9 +398,10 @@ class _Task:
                                                         **self._limits(target))
         instruction = None
         if prefix is not None:
+            snippet = " ".join(chunk[-1].content.split())[:60]
             instruction = "\n\n".join([system, _EXCERPT_ABOVE[self.language].format(
                 count=len(chunk), first=short_stamp(from_text(chunk[0].created_at), self.zone),
-                last=short_stamp(from_text(chunk[-1].created_at), self.zone))])
+                last=short_stamp(from_text(chunk[-1].created_at), self.zone), snippet=snippet)])
         text, tokens = await self._ask(system, "\n".join(parts), target, "summary", instruction=instruction,
                                        prefix=prefix)
         return Segment(None, 1, chunk[0].id, chunk[-1].id, chunk[0].created_at, chunk[-1].created_at, text, tokens)

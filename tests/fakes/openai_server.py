@@ -14,6 +14,15 @@ requested, so it must not take replies scripted for the chat. Its requests carry
 replies. The default task answers are an empty fact list and a short summary quoting the
 excerpt's first line (or, in the prefixed form, the first message of the history).
 
+`single_slot = True` makes it behave like llama-cpp-python's server (one slot): a new chat
+request interrupts the one streaming (that stream ends without a finish reason, as the
+real server's does), and it keeps one prompt cache: each request's prompt (rendered with a
+ChatML template, o200k tokens) is compared with the previous prompt plus its reply, the
+common prefix is reported as `prompt_tokens_details.cached_tokens`, and only the rest is
+"evaluated" (`eval_seconds_per_token` each). `slot_log` holds one `SlotEntry` per request
+(prompt and cached tokens, whether it was interrupted); `full_reevaluations()` counts the
+long prompts evaluated mostly afresh.
+
 Embeddings are deterministic: a hashed bag of character bigrams and words (`embed_text`),
 so texts that share words or characters are close, as with a real model; `embedding_error`
 makes the route fail.
@@ -108,6 +117,41 @@ class RecordedRequest:
         return task_of(self.headers, self.body)
 
 
+@dataclass
+class SlotEntry:
+    """One request through the single slot."""
+
+    task: str | None  # None: a turn
+    prompt_tokens: int
+    cached_tokens: int
+    interrupted: bool = False  # a newer request cut its stream
+    completed: bool = False  # its stream ran to the finish reason
+
+    @property
+    def evaluated(self) -> int:
+        return self.prompt_tokens - self.cached_tokens
+
+
+def render_chatml(messages: list[dict[str, Any]]) -> str:
+    """The prompt a local server builds from the messages (SmolLM2's ChatML template)."""
+    parts = []
+    for message in messages:
+        content = message.get("content") or ""
+        if isinstance(content, list):
+            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        parts.append(f"<|im_start|>{message.get('role')}\n{content}<|im_end|>\n")
+    return "".join(parts) + "<|im_start|>assistant\n"
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    length = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        length += 1
+    return length
+
+
 EMBEDDING_DIMENSIONS = 256
 
 
@@ -173,6 +217,16 @@ class FakeOpenAI(ThreadedServer):
         self.flagged_words: set[str] = set()
         self.audio_error: int | None = None
         self.moderation_error: int | None = None
+        self.single_slot = False
+        self.eval_seconds_per_token = 0.0
+        self.slot_log: list[SlotEntry] = []
+        self._slot_tokens: list[int] = []  # what the slot's cache holds: the last prompt and its reply
+        self._slot_interrupt: asyncio.Event | None = None  # set to cut the stream in the slot
+
+    def full_reevaluations(self, min_tokens: int = 1000) -> list[SlotEntry]:
+        """Requests of at least `min_tokens` prompt tokens of which the cache served less than half."""
+        with self.lock:
+            return [e for e in self.slot_log if e.prompt_tokens >= min_tokens and e.cached_tokens * 2 < e.prompt_tokens]
 
     # -- scripting --------------------------------------------------------------------
     @property
@@ -343,9 +397,40 @@ class FakeOpenAI(ThreadedServer):
         if reply.status != 200:
             return web.json_response(reply.error_body or {}, status=reply.status, headers=reply.headers)
         usage = self._usage(body, reply)
+        slot = None
+        if self.single_slot:
+            slot, interrupt = await self._take_slot(body, task)
+            usage["prompt_tokens"] = slot.prompt_tokens
+            usage["prompt_tokens_details"] = {"cached_tokens": slot.cached_tokens}
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            reply = Reply(**{**reply.__dict__, "chunk_delay": reply.chunk_delay or 0.002})
         if not body.get("stream"):
             return web.json_response(self._completion(body, reply, usage), headers=reply.headers)
-        return await self._stream(request, body, reply, usage)
+        if slot is None:
+            return await self._stream(request, body, reply, usage)
+        try:
+            return await self._stream(request, body, reply, usage, interrupt=interrupt, slot=slot)
+        finally:
+            if self._slot_interrupt is interrupt:
+                self._slot_interrupt = None
+
+    async def _take_slot(self, body: dict[str, Any], task: str | None) -> tuple[SlotEntry, asyncio.Event]:
+        """Interrupt whatever streams, and evaluate this prompt against the slot's cache
+        (llama-cpp-python matches at most all but the prompt's last token)."""
+        from memory.tokens import load_encoding
+
+        if self._slot_interrupt is not None:
+            self._slot_interrupt.set()
+        interrupt = self._slot_interrupt = asyncio.Event()
+        tokens = load_encoding().encode_ordinary(render_chatml(body.get("messages", [])))
+        hit = common_prefix(self._slot_tokens, tokens[:-1])
+        self._slot_tokens = tokens
+        entry = SlotEntry(task, len(tokens), hit)
+        with self.lock:
+            self.slot_log.append(entry)
+        if self.eval_seconds_per_token:
+            await asyncio.sleep((len(tokens) - hit) * self.eval_seconds_per_token)
+        return entry, interrupt
 
     def _usage(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         prompt = reply.prompt_tokens if reply.prompt_tokens is not None else count_prompt(body)
@@ -375,8 +460,8 @@ class FakeOpenAI(ThreadedServer):
             "usage": usage,
         }
 
-    async def _stream(self, request: web.Request, body: dict[str, Any], reply: Reply,
-                      usage: dict[str, Any]) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, body: dict[str, Any], reply: Reply, usage: dict[str, Any],
+                      interrupt: asyncio.Event | None = None, slot: SlotEntry | None = None) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **reply.headers})
         await response.prepare(request)
         model = body.get("model", "fake-model")
@@ -400,6 +485,10 @@ class FakeOpenAI(ThreadedServer):
         await response.write(chunk({"role": "assistant", "content": ""}))
         pieces = [reply.text[i:i + reply.chunk_size] for i in range(0, len(reply.text), reply.chunk_size)]
         for index, piece in enumerate(pieces):
+            if interrupt is not None and interrupt.is_set():  # a newer request took the slot
+                slot.interrupted = True
+                await response.write_eof()
+                return response
             if reply.cut_after is not None and index == reply.cut_after:
                 request.transport.close()  # type: ignore[union-attr]
                 return response
@@ -419,6 +508,16 @@ class FakeOpenAI(ThreadedServer):
         if reply.cut_after is not None and reply.cut_after >= len(pieces):
             request.transport.close()  # type: ignore[union-attr]
             return response
+        if slot is not None:
+            from memory.tokens import load_encoding
+
+            if interrupt.is_set():
+                slot.interrupted = True
+                await response.write_eof()
+                return response
+            slot.completed = True
+            if self._slot_interrupt is interrupt:  # the slot's cache now holds the reply too
+                self._slot_tokens = self._slot_tokens + load_encoding().encode_ordinary(reply.text)
         if reply.finish_reason is not None:
             await response.write(chunk({}, reply.finish_reason))
             stream_options = body.get("stream_options") or {}
