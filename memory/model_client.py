@@ -172,7 +172,8 @@ _NO_ROUTE = {111, 113, 101, 10061, 10065, 10051}  # ECONNREFUSED, EHOSTUNREACH, 
 def _connect_failure(exc: BaseException) -> tuple[ErrorKind, str] | None:
     """Why a connection could not be made, from the exception and its causes (the SDK's
     HTTP layers report a refused connection as a *timeout*, so the class alone misleads)."""
-    for cause in _causes(exc):
+    causes = _causes(exc)
+    for cause in causes:
         names = _mro_names(cause)
         if isinstance(cause, socket.gaierror) or "ClientConnectorDNSError" in names:
             return ErrorKind.DNS, "the host name does not resolve"
@@ -182,6 +183,8 @@ def _connect_failure(exc: BaseException) -> tuple[ErrorKind, str] | None:
             return ErrorKind.TLS, f"the TLS handshake failed ({str(reason)[:120]})"
         if isinstance(cause, ConnectionRefusedError):
             return ErrorKind.UNREACHABLE, "connection refused: nothing is listening there"
+    for cause in causes:
+        names = _mro_names(cause)
         if isinstance(cause, OSError) and cause.errno in _NO_ROUTE:
             return ErrorKind.UNREACHABLE, f"no connection ({cause.strerror or cause})"
         if "ConnectionTimeoutError" in names or ("ConnectTimeout" in names and not any(
@@ -254,6 +257,8 @@ def _error_message(exc: openai.APIStatusError) -> str:
         return body["detail"][:500]  # FastAPI
     if isinstance(body, str) and body.lstrip().startswith("<"):
         return "an HTML page"
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]  # the SDK unwraps {"error": "…"} (Ollama) to the string
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and error.get("message"):
