@@ -75,6 +75,7 @@ class Reply:
     stall_after: int | None = None  # stop sending after N content chunks, for stall_seconds
     stall_seconds: float = 30.0
     error_after: int | None = None  # send an error object in the stream (as OpenRouter does) after N chunks
+    usage: bool = True  # False: no usage chunk even when asked for (llama-cpp-python sends none)
     keepalive: bool = False  # SSE comment lines (": keep-alive") and multi-line data events, as proxies send
     wait_for: threading.Event | None = None  # hold the response until the test sets this event
 
@@ -521,7 +522,7 @@ class FakeOpenAI(ThreadedServer):
         if reply.finish_reason is not None:
             await response.write(chunk({}, reply.finish_reason))
             stream_options = body.get("stream_options") or {}
-            if stream_options.get("include_usage"):
+            if stream_options.get("include_usage") and reply.usage:
                 await response.write(frame({**payload({}, choices=False), "usage": usage}))
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
