@@ -72,6 +72,7 @@ def build_services(settings: Settings, *, clock=utc_now, link_resolver: Resolver
         stall_seconds=settings.stream_stall_seconds,
         send_cache_key=settings.prompt_cache_key,
         slots="auto" if settings.model_slots is None else settings.model_slots,
+        preempt_background=settings.model_preempt,
     )
     client = with_fallback(settings, client)
     memory, recall, timeline = build_memory(settings, store, client, clock=clock)

@@ -24,8 +24,8 @@ an HTML page instead of an event stream, is `WRONG_URL` (check OPENAI_BASE_URL, 
 usually ends in /v1).
 
 Every request passes the endpoint's `ModelGate` (memory/model_gate.py): a turn first,
-background work (`task=...`) only when it cannot cut a turn. A background request taken
-over by a turn is sent again when the endpoint is free; `messages` may be a function, so
+background work (`task=...`) only when it cannot cut a turn (with `preempt_background`, a
+background request a turn takes over is sent again when the endpoint is free); `messages` may be a function, so
 that the request is built when its slot is granted (it then shares the newest prefix).
 
 Usage is read from the final chunk (`stream_options.include_usage`), including cached
@@ -318,10 +318,12 @@ def _stream_error(error: Any, response) -> openai.APIError:
 class ModelClient:
     def __init__(self, *, base_url: str | None, api_key: str | None, deadline_seconds: float = 60.0,
                  stall_seconds: float = 45.0, connect_seconds: float = 10.0, send_cache_key: bool = True,
-                 max_backoff: float = 8.0, slots: int | None | str = "auto", unreachable_seconds: float = 4.0):
+                 max_backoff: float = 8.0, slots: int | None | str = "auto", unreachable_seconds: float = 4.0,
+                 preempt_background: bool = False):
         """`slots`: requests the endpoint takes at once ("auto": 1 for a local or private
-        address, else no limit; None or 0: no limit); `unreachable_seconds`: how long an
-        endpoint that cannot be reached is retried."""
+        address, else no limit; None or 0: no limit); `preempt_background`: a turn takes a
+        slot over from background work instead of waiting for it (memory/model_gate.py);
+        `unreachable_seconds`: how long an endpoint that cannot be reached is retried."""
         self.deadline_seconds = deadline_seconds
         self.stall_seconds = stall_seconds
         self.connect_seconds = connect_seconds
@@ -329,7 +331,8 @@ class ModelClient:
         self.max_backoff = max_backoff
         self.unreachable_seconds = unreachable_seconds
         self.base_url = base_url
-        self.gate = ModelGate(default_slots(base_url) if slots == "auto" else slots)  # type: ignore[arg-type]
+        self.gate = ModelGate(default_slots(base_url) if slots == "auto" else slots,  # type: ignore[arg-type]
+                              preempt=preempt_background)
         timeout = openai.Timeout(stall_seconds, connect=connect_seconds)
         self._client = openai.AsyncOpenAI(
             base_url=base_url,

@@ -12,10 +12,14 @@ So every request to an endpoint passes its gate:
   background work;
 * background work starts only when that leaves a slot free for a turn: with one slot, only
   when the endpoint is idle; it never starts while a turn waits;
-* a turn that finds every slot taken waits for one; if background work holds it and may
-  be *preempted* (its request can simply be sent again), the turn takes it over: the
-  background request is cancelled and sent again when the endpoint is free, once; the
-  second time it runs to the end, so background work cannot be starved by a fast typist.
+* a turn that finds every slot taken waits for one, and for background work that holds it
+  to finish (a background call is short: its prefix is cached, its answer a few hundred
+  tokens). With `preempt=True` the turn takes the slot over instead: the background request
+  is cancelled and sent again when the endpoint is free, once (the second time it runs to
+  its end, so background work cannot be starved by a fast typist). That answers sooner on a
+  slow server, at the price of evaluating the task's instruction twice; measured in
+  `python -m benchmarks real_model`, where the next line arrives at once, it cost about two
+  points of cache share, so it is off by default (`COMPANION_MODEL_PREEMPT`).
 
 `default_slots(base_url)` picks 1 for an endpoint on this machine or a private network
 (where one process serves one model) and no limit otherwise; `COMPANION_MODEL_SLOTS`
@@ -92,8 +96,9 @@ class _Hold:
 
 
 class ModelGate:
-    def __init__(self, slots: int | None = None) -> None:
+    def __init__(self, slots: int | None = None, *, preempt: bool = False) -> None:
         self.slots = slots if slots and slots > 0 else None
+        self.preempt = preempt
         self._busy = 0
         self._turns_waiting = 0
         self._holds: list[_Hold] = []
@@ -164,7 +169,7 @@ class ModelGate:
     async def background(self, *, preemptible: bool = True) -> AsyncIterator[_Hold]:
         while not self._background_may_start():
             await self._wait_change()
-        hold = _Hold(preemptible)
+        hold = _Hold(preemptible and self.preempt)
         self._busy += 1
         self._holds.append(hold)
         try:

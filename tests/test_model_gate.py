@@ -78,11 +78,12 @@ async def test_forty_turns_on_one_slot_cut_no_stream_and_keep_the_conversation_c
     await engine.close()
 
 
-async def test_a_turn_takes_the_slot_over_from_background_work_which_is_sent_again(store, fake_openai):
+async def test_with_preemption_a_turn_takes_the_slot_over_and_the_work_is_sent_again(store, fake_openai):
     fake_openai.single_slot = True
     slow = threading.Event()
     fake_openai.enqueue_task(Reply("Summary: the first try", chunk_size=1, chunk_delay=0.05, wait_for=slow))
-    client = ModelClient(base_url=fake_openai.url, api_key="k", slots=1, deadline_seconds=10, stall_seconds=5)
+    client = ModelClient(base_url=fake_openai.url, api_key="k", slots=1, deadline_seconds=10, stall_seconds=5,
+                         preempt_background=True)
     background = asyncio.create_task(client.stream_chat(model="m", messages=[{"role": "user", "content": "sum up"}],
                                                         task="summary"))
     while not fake_openai.task_requests:
@@ -97,6 +98,27 @@ async def test_a_turn_takes_the_slot_over_from_background_work_which_is_sent_aga
     [turn_request] = fake_openai.chat_requests
     assert first.at < turn_request.at < retry.at
     assert not fake_openai.slot_log[1].interrupted
+    await client.close()
+
+
+async def test_by_default_a_turn_waits_for_running_background_work(store, fake_openai):
+    fake_openai.single_slot = True
+    slow = threading.Event()
+    fake_openai.enqueue_task(Reply("Summary: all of it", chunk_size=1, chunk_delay=0.01, wait_for=slow))
+    client = ModelClient(base_url=fake_openai.url, api_key="k", slots=1, deadline_seconds=10, stall_seconds=5)
+    background = asyncio.create_task(client.stream_chat(model="m", messages=[{"role": "user", "content": "sum up"}],
+                                                        task="summary"))
+    while not fake_openai.task_requests:
+        await asyncio.sleep(0.01)
+    turn = asyncio.create_task(client.stream_chat(model="m", messages=[{"role": "user", "content": "hi"}]))
+    await asyncio.sleep(0.3)
+    assert not fake_openai.chat_requests  # waiting, not cutting
+    slow.set()
+    done, answered = await asyncio.wait_for(asyncio.gather(background, turn), 10)
+    [task_request], [turn_request] = fake_openai.task_requests, fake_openai.chat_requests
+    assert done.text == "Summary: all of it" and answered.text == "OK."
+    assert turn_request.at >= task_request.finished_at and client.gate.preemptions == 0
+    assert not any(e.interrupted for e in fake_openai.slot_log)
     await client.close()
 
 
