@@ -81,6 +81,10 @@ async def run_checks(settings: Settings) -> list[Check]:
 
 
 async def _check_model(services, settings: Settings) -> Check:
+    """One tiny request. A failure is reported with its cause as the chat would tell it
+    (nothing listening, a name that does not resolve, TLS, a wrong OPENAI_BASE_URL, an
+    unknown COMPANION_MODEL, a refused key), naming the setting to fix."""
+    from bot.texts import error_text
     from memory.model_client import ModelError
 
     try:
@@ -91,9 +95,19 @@ async def _check_model(services, settings: Settings) -> Check:
                                          f"{completion.model} answered ({completion.latency_ms} ms)")
         return Check("model", True, f"{settings.openai_base_url or 'OpenAI'} answered ({completion.latency_ms} ms)")
     except ModelError as exc:
-        return Check("model", False, f"{exc.kind}: {exc.detail}")
+        told = error_text(str(exc.kind), "en", exc.detail).replace(" Your message is saved.", "")
+        if "{detail}" not in _template(str(exc.kind)):
+            told += f" ({exc.detail})"
+        return Check("model", False, f"{exc.kind}: {told}")
     except asyncio.TimeoutError:
-        return Check("model", False, "no answer within 30 s")
+        return Check("model", False, f"timeout: {settings.openai_base_url or 'OpenAI'} accepted the connection "
+                                     "but sent no answer within 30 s")
+
+
+def _template(kind: str) -> str:
+    from bot.texts import CATALOGUE
+
+    return CATALOGUE.get(f"error.{kind}", CATALOGUE["error.server"])["en"]
 
 
 async def _check_telegram(settings: Settings) -> Check:

@@ -109,6 +109,8 @@ def build_services(settings: Settings, parts: Parts | None = None, *, clock: Cal
         deadline_seconds=settings.model_deadline_seconds,
         stall_seconds=settings.stream_stall_seconds,
         send_cache_key=settings.prompt_cache_key,
+        slots="auto" if settings.model_slots is None else settings.model_slots,
+        preempt_background=settings.model_preempt,
     ))
     memory, recall, timeline = build_memory(settings, store, client, clock=clock)
     life = build_life(settings, store)

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     prompt_cache_key: bool = Field(True, validation_alias="COMPANION_PROMPT_CACHE_KEY")
     model_deadline_seconds: float = Field(60.0, validation_alias="COMPANION_MODEL_DEADLINE", gt=0)
     stream_stall_seconds: float = Field(45.0, validation_alias="COMPANION_STREAM_STALL", gt=0)
+    # requests OPENAI_BASE_URL takes at once; None: 1 on localhost or a private address, else no limit; 0: no limit
+    model_slots: int | None = Field(None, validation_alias="COMPANION_MODEL_SLOTS", ge=0)
+    # a turn takes the endpoint over from background work (sent again later) instead of waiting for it
+    model_preempt: bool = Field(False, validation_alias="COMPANION_MODEL_PREEMPT")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = Field(
         "INFO", validation_alias="COMPANION_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field("text", validation_alias="COMPANION_LOG_FORMAT")

@@ -25,6 +25,27 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Cannot reach the model right now. Your message is saved — try again later.",
         "zh": "暂时连不上模型。你的消息已保存，请稍后再试。",
     },
+    "error.unreachable": {
+        "en": "Cannot reach the model server ({detail}). The operator should start it, or fix OPENAI_BASE_URL. "
+              "Your message is saved.",
+        "zh": "连不上模型服务器（{detail}）。请运营者启动它，或修正 OPENAI_BASE_URL。你的消息已保存。",
+    },
+    "error.dns": {
+        "en": "Cannot find the model server ({detail}). The operator should check the host name in OPENAI_BASE_URL. "
+              "Your message is saved.",
+        "zh": "找不到模型服务器（{detail}）。请运营者检查 OPENAI_BASE_URL 里的主机名。你的消息已保存。",
+    },
+    "error.tls": {
+        "en": "A secure connection to the model server failed ({detail}). The operator should check OPENAI_BASE_URL "
+              "(http:// or https://) and the server's certificate. Your message is saved.",
+        "zh": "与模型服务器的安全连接失败（{detail}）。请运营者检查 OPENAI_BASE_URL（http:// 还是 https://）和服务器证书。"
+              "你的消息已保存。",
+    },
+    "error.wrong_url": {
+        "en": "The model server's address is wrong ({detail}). The operator should check OPENAI_BASE_URL: "
+              "it usually ends in /v1. Your message is saved.",
+        "zh": "模型服务器的地址不对（{detail}）。请运营者检查 OPENAI_BASE_URL：它通常以 /v1 结尾。你的消息已保存。",
+    },
     "error.server": {
         "en": "The model's server had a problem. Your message is saved — try again.",
         "zh": "模型服务器出了问题。你的消息已保存，请再试一次。",
@@ -34,8 +55,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "模型服务拒绝了 API 密钥。请运营者检查 OPENAI_API_KEY。",
     },
     "error.not_found": {
-        "en": "The model endpoint does not know this model. The operator should check COMPANION_MODEL.",
-        "zh": "模型服务找不到这个模型。请运营者检查 COMPANION_MODEL。",
+        "en": "The model endpoint does not know this model ({detail}). The operator should check COMPANION_MODEL.",
+        "zh": "模型服务找不到这个模型（{detail}）。请运营者检查 COMPANION_MODEL。",
     },
     "error.context_too_long": {
         "en": "The conversation is too long for this model even after shortening. "

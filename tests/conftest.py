@@ -56,11 +56,13 @@ def personas() -> PersonaLibrary:
 
 def compose(store: Store, fake: FakeOpenAI, personas: PersonaLibrary | None = None, *, window: int = 32_768,
             reply_tokens: int = 1024, tail_tokens: int | None = None, deadline: float = 10.0, stall: float = 2.0,
-            clock=utc_now, providers=None, models=None, **settings) -> Services:
+            clock=utc_now, providers=None, models=None, slots: int | None = 0, **settings) -> Services:
     """The composition root on the test's store and the fake model (`settings` are
-    Settings field names, e.g. facts_every=1); `providers=None` keeps all of ours."""
+    Settings field names, e.g. facts_every=1); `providers=None` keeps all of ours. `slots`:
+    the endpoint's gate (0: no limit, as a cloud provider; the fake serves requests at once
+    unless it runs in single-slot mode)."""
     client = ModelClient(base_url=fake.url, api_key="test-key", deadline_seconds=deadline,
-                         stall_seconds=stall, max_backoff=0.2)
+                         stall_seconds=stall, max_backoff=0.2, slots=slots)
     options = {"openai_base_url": fake.url, "openai_api_key": "test-key", "model": "fake-model",
                "context_tokens": window, "reply_tokens": reply_tokens,
                "tail_tokens": window // 10 if tail_tokens is None else tail_tokens, "db": store.path, **settings}
@@ -140,6 +142,7 @@ def alice(store):
 @pytest.fixture
 async def model_client(fake_openai):
     """The real model client against the fake server, with short deadlines."""
-    client = ModelClient(base_url=fake_openai.url, api_key="k", deadline_seconds=5, stall_seconds=2, max_backoff=0.1)
+    client = ModelClient(base_url=fake_openai.url, api_key="k", deadline_seconds=5, stall_seconds=2, max_backoff=0.1,
+                         slots=0)
     yield client
     await client.close()

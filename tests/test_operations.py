@@ -2,8 +2,11 @@
 
 import sqlite3
 from pathlib import Path
+import time
 
 from memory.store import Owner, Store
+from tests.fakes.bad_endpoints import closed_port
+from tests.fakes.openai_server import Reply
 from tests.test_cli import companion, model_env
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -43,11 +46,16 @@ def test_doctor_reports_each_check(fake_openai, telegram, db_path):
 
 
 def test_doctor_fails_on_a_bad_endpoint_and_missing_token(db_path):
-    env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "COMPANION_DB": str(db_path),
-           "COMPANION_MODEL_DEADLINE": "2"}
+    """Nothing listening: said at once (not after the minute-long deadline), with the address."""
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    env = {"OPENAI_BASE_URL": url, "COMPANION_DB": str(db_path)}
+    started = time.monotonic()
     result = companion(["doctor"], env_extra=env)
+    assert time.monotonic() - started < 20
     assert result.returncode == 1
     assert "FAIL model" in result.stdout and "FAIL telegram" in result.stdout
+    model = next(line for line in result.stdout.splitlines() if "model" in line.split()[1:2])
+    assert model.startswith("FAIL model") and "unreachable" in model and url in model and "refused" in model
 
 
 def test_doctor_on_a_copied_env_example_reports_each_placeholder_and_creates_nothing(tmp_path):
@@ -68,3 +76,14 @@ def test_doctor_creates_no_database(fake_openai, tmp_path):
     result = companion(["doctor"], env_extra=model_env(fake_openai, db_path), cwd=tmp_path)
     assert "ok   database   " in result.stdout and "does not exist yet" in result.stdout
     assert not db_path.exists() and not db_path.parent.exists()
+
+
+def test_doctor_names_openai_base_url_for_a_wrong_path_and_companion_model_for_an_unknown_model(fake_openai,
+                                                                                               db_path):
+    wrong_path = companion(["doctor"], env_extra=model_env(fake_openai, db_path, OPENAI_BASE_URL=fake_openai.base_url))
+    line = next(line for line in wrong_path.stdout.splitlines() if line.startswith("FAIL model"))
+    assert "OPENAI_BASE_URL" in line and "/v1" in line and "COMPANION_MODEL" not in line
+    fake_openai.enqueue(Reply.error(404, "The model `fake-model` does not exist", "model_not_found"))
+    unknown = companion(["doctor"], env_extra=model_env(fake_openai, db_path))
+    line = next(line for line in unknown.stdout.splitlines() if line.startswith("FAIL model"))
+    assert "COMPANION_MODEL" in line and "OPENAI_BASE_URL" not in line
