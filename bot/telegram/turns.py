@@ -25,6 +25,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.telegram.callbacks import RetryTurn, ShowAlternative, UseAlternative
 from bot.telegram.context import ChatContext
+from bot.telegram.send_budget import BudgetWaits
 from bot.telegram.streaming import ActiveReplies, StreamSettings, TelegramReply
 from bot.telegram.voice import VoiceDesk
 from bot.texts import error_text, text
@@ -145,7 +146,7 @@ class TurnRunner:
             shown = await self._deliver(bot, ctx, reply, result, continued, screening)
         if shown and self.voice is not None:
             await self.voice.say(bot, ctx, shown)
-        self._log(turn_id, ctx, result, received_at or started, started)
+        self._log(turn_id, ctx, result, received_at or started, started, reply.waits)
         return result
 
     async def _admitted(self, bot: Bot, ctx: ChatContext, content: str, conversation_id: int) -> bool:
@@ -166,14 +167,17 @@ class TurnRunner:
                                                message_id=result.reply.id)
 
     @staticmethod
-    def _log(turn_id: str, ctx: ChatContext, result: TurnResult, received_at: float, started: float) -> None:
-        """One structured line per turn: where the time went, the bot's own share apart."""
+    def _log(turn_id: str, ctx: ChatContext, result: TurnResult, received_at: float, started: float,
+             waits: BudgetWaits) -> None:
+        """One structured line per turn: where the time went, the bot's own share apart, and
+        how long its messages waited for the send budget (previews skipped for it)."""
         total = (time.monotonic() - received_at) * 1000
         model = result.completion.latency_ms if result.completion else 0
         log.info("turn %s done", turn_id, extra={"turn": {
             "turn_id": turn_id, "chat_id": ctx.chat_id, "status": result.status,
             "queued_ms": round((started - received_at) * 1000, 1), "model_ms": model,
             "total_ms": round(total, 1), "overhead_ms": round(total - model, 1),
+            "budget_wait_ms": round(waits.seconds * 1000, 1), "previews_skipped": waits.skipped_previews,
             "error": str(result.error.kind) if result.error else None}})
 
     async def _deliver(self, bot: Bot, ctx: ChatContext, reply: TelegramReply, result: TurnResult,
