@@ -45,7 +45,8 @@ the budget (the turn log's `budget_wait_ms`), previews it skipped, the peak post
 reply, printed next to the earliest time the limits themselves allow: each reply's final
 message can go only once its model stream has ended (as the fake model measured it), and
 the bot's bucket (30 a second, a burst of 30, full at the start) lets them out no faster;
-the bound schedules them greedily in that order and ignores every other cost.
+the bound schedules them greedily in that order and ignores every other cost. Next to it,
+the same bound with the send budget's own burst (half of Telegram's, its safety margin).
 
 `LOAD_SCENARIOS=burst` (comma-separated names) runs some scenarios only.
 """
@@ -65,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import percentile, print_table, proc_cpu_seconds, proc_status_kb
+from bot.telegram.send_budget import LocalSendBudget
 from tests.bot_process import BotProcess
 from tests.fakes.openai_server import FakeOpenAI, Reply, is_task
 from tests.fakes.telegram_limits import FloodLimits, counted
@@ -251,16 +253,16 @@ def peak_per_second(times: list[float]) -> int:
     return max(bins.values(), default=0)
 
 
-def forced_last_send(ready: list[float], limits: FloodLimits = LIMITS) -> float:
-    """The earliest the last of these messages can be sent under the bot's limit, each no
+def forced_last_send(ready: list[float], per_second: float = LIMITS.per_second, burst: float = LIMITS.burst) -> float:
+    """The earliest the last of these messages can be sent under a bot-wide bucket, each no
     earlier than it is ready: greedy, in order of readiness, from a full bucket."""
-    tokens, at = limits.burst, -math.inf
+    tokens, at = burst, -math.inf
     for ready_at in sorted(ready):
         start = max(ready_at, at)
         if at > -math.inf:
-            tokens = min(limits.burst, tokens + (start - at) * limits.per_second)
+            tokens = min(burst, tokens + (start - at) * per_second)
         if tokens < 1:
-            start += (1 - tokens) / limits.per_second
+            start += (1 - tokens) / per_second
             tokens = 1.0
         tokens -= 1
         at = start
@@ -322,7 +324,11 @@ def measure(name: str, users: int, turns: int, think: tuple[float, float], model
     answered = len(telegram.answered)
     first_push = min(telegram.pushed.values(), default=0.0)
     last_reply_s = max(telegram.answered.values(), default=first_push) - first_push
-    forced_s = forced_last_send(list(model_done.values())) - first_push if turns == 1 and model_done else None
+    forced_s = margin_s = None
+    if turns == 1 and model_done:  # the bound, and the same with the send budget's smaller burst
+        forced_s = forced_last_send(list(model_done.values())) - first_push
+        budget = LocalSendBudget()._bot
+        margin_s = forced_last_send(list(model_done.values()), budget.rate, budget.capacity) - first_push
     return {
         "scenario": name, "users": users, "turns_per_user": turns, "turns_offered": users * turns,
         "turns_answered": answered,
@@ -356,6 +362,7 @@ def measure(name: str, users: int, turns: int, think: tuple[float, float], model
         "turns_that_waited": sum(1 for wait in waits if wait > 0),
         "previews_skipped": sum(t.get("previews_skipped", 0) for t in turn_logs),
         "last_full_reply_s": last_reply_s, "last_reply_forced_by_limits_s": forced_s,
+        "last_reply_forced_with_budget_margin_s": margin_s,
         "flood_limits": {"per_second": LIMITS.per_second, "burst": LIMITS.burst,
                          "chat_per_second": LIMITS.chat_per_second, "chat_burst": LIMITS.chat_burst,
                          "group_per_minute": LIMITS.group_per_minute},
@@ -401,12 +408,14 @@ def report(results: dict) -> None:
                 f"{LIMITS.chat_per_second:.0f}/s a chat with a burst of {LIMITS.chat_burst:.0f}, "
                 f"{LIMITS.group_per_minute}/min a group): 429s, the send budget's waits, the last reply",
                 ["scenario", "posts+edits", "429", "429 %", "peak posts/s", "turns waited", "wait p50 ms",
-                 "wait p95 ms", "wait max ms", "previews skipped", "last full reply s", "forced by limits s"],
+                 "wait p95 ms", "wait max ms", "previews skipped", "last full reply s", "forced by limits s",
+                 "with budget margin s"],
                 [[r["scenario"], r["posts_and_edits"], r["posts_and_edits_429"],
                   f"{r['posts_and_edits_429_share'] * 100:.2f}", r["peak_posts_per_s"], r["turns_that_waited"],
                   f"{r['budget_wait_p50_ms']:.0f}", f"{r['budget_wait_p95_ms']:.0f}", f"{r['budget_wait_max_ms']:.0f}",
                   r["previews_skipped"], f"{r['last_full_reply_s']:.2f}",
-                  "—" if r["last_reply_forced_by_limits_s"] is None else f"{r['last_reply_forced_by_limits_s']:.2f}"]
+                  *("—" if r[key] is None else f"{r[key]:.2f}"
+                    for key in ("last_reply_forced_by_limits_s", "last_reply_forced_with_budget_margin_s"))]
                  for r in scenarios])
     methods = sorted({method for r in scenarios for method in r["telegram_calls"]})
     print_table("Telegram calls", ["scenario", *methods],

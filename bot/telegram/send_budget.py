@@ -7,8 +7,10 @@ the whole bot, about one a second in one chat (short bursts are tolerated), at m
 minute in a group. Each is a setting (`COMPANION_TELEGRAM_SENDS_PER_SECOND`,
 `..._CHAT_SENDS_PER_SECOND`, `..._GROUP_SENDS_PER_MINUTE`). Here they are token buckets:
 
-- the bot: `per_second` tokens a second, a burst of `global_burst` (below one second's
-  worth, so arrival jitter on the way to Telegram does not add up to a flood there);
+- the bot: `per_second` tokens a second, a burst of `global_burst`: half a second's worth,
+  so that calls bunched up on their way (a busy event loop, the network) still arrive
+  within Telegram's burst (a burst of 80% was measured arriving as up to 28 of 30 on a
+  loaded machine, and now and then as a 429);
 - a private chat: `chat_per_second`, a burst of 2; a group (negative chat id or
   `@username`): a burst of 3 and `(per_minute - 3) / 60` a second, so no 60-second window
   ever holds more than `per_minute` sends.
@@ -18,20 +20,25 @@ What is counted: every method that posts or edits in a chat (`send*`, `edit*`, `
 bucket, and only when plenty is left. Reads, `getUpdates`, `answerCallbackQuery`, command
 menus and deletions are not messages and pass; a 429 on any call still pauses the budget.
 
-Priorities (`Priority`):
-- FINAL: a reply's final message, its first message (the first draft or the preview
-  message in a group), and every ordinary call of a handler. These wait in one queue,
-  FINAL before PREVIEW, then in arrival order; a waiter whose chat is still empty does not
+Priorities (`Priority`), highest first:
+- FINAL: a reply's final message and every ordinary call of a handler. These wait in one
+  queue, by priority, then in arrival order; a waiter whose chat is still empty does not
   hold back the others.
-- PREVIEW: draft updates and preview edits. Never queued: `try_acquire` answers at once,
-  and refuses while anything waits, while the chat is down to its last token (kept for the
-  final message, so a final is never late because of its own previews), or when previews
-  have used their share (`preview_share`, half the bot's rate) - the other half keeps the
-  bot's burst ready for the final messages of many replies ending at once. The streaming
-  code asks for a slot first and renders the newest text only once it has one, so a
-  preview never waits with stale text: a newer preview replaces a queued older one by
-  construction. A refused preview is skipped; the reply tries again at its next interval.
-- TYPING: chat actions, refused unless the bot's bucket is at least half full and nothing waits.
+- FIRST: the first preview of a reply (its first draft, or the message a group's preview
+  edits); PREVIEW: later draft updates and preview edits; TYPING: chat actions. These are
+  never queued: `try_acquire` answers at once, and refuses while anything waits, while
+  the chat is down to its last token (kept for the final message, so a final is never
+  late because of its own previews), or while the bot's bucket is below the priority's
+  reserve (a quarter of the burst for FIRST, half for PREVIEW, three quarters for TYPING),
+  so a first preview goes before later ones and typing last. Previews after the first
+  also share at most half the bot's rate (`preview_share`), which keeps the bot's burst
+  ready for the final messages of many replies ending at once. The first preview is not
+  made to wait: at 21 replies a second, one waiting first preview each would already
+  need 42 of the 30 sends a second, and every final would queue behind them.
+  The streaming code asks for a slot first and renders the newest text only once it has
+  one, so a preview never waits with stale text: a newer preview replaces a queued older
+  one by construction. A refused preview is skipped; the reply tries again at its next
+  interval.
 
 A 429 that still arrives (another client on the same token, a stricter limit than ours)
 pauses that chat for `retry_after`; 429s in two different chats within a second are taken
@@ -83,8 +90,13 @@ ChatKey = int | str
 
 class Priority(IntEnum):
     FINAL = 0
-    PREVIEW = 1
-    TYPING = 2
+    FIRST = 1
+    PREVIEW = 2
+    TYPING = 3
+
+
+# the share of the bot's burst that must be left for a now-or-never send to be made
+_RESERVE = {Priority.FIRST: 0.25, Priority.PREVIEW: 0.5, Priority.TYPING: 0.75}
 
 
 @runtime_checkable
@@ -106,7 +118,7 @@ class BudgetLimits:
     per_second: float = 30.0  # the whole bot
     chat_per_second: float = 1.0  # one private chat
     group_per_minute: float = 20.0  # one group
-    global_burst: float | None = None  # default: 80% of one second's rate
+    global_burst: float | None = None  # default: half of one second's rate
     chat_burst: float = 2.0
     group_burst: float = 3.0
     preview_share: float = 0.5  # of the bot's rate that previews may use
@@ -181,7 +193,7 @@ class LocalSendBudget:
         self.limits = limits = limits or BudgetLimits()
         self.clock = clock
         now = clock()
-        burst = limits.global_burst if limits.global_burst is not None else max(1.0, limits.per_second * 0.8)
+        burst = limits.global_burst if limits.global_burst is not None else max(1.0, limits.per_second * 0.5)
         self._bot = TokenBucket(limits.per_second, burst, now)
         self._previews = TokenBucket(limits.per_second * limits.preview_share, max(1.0, burst / 4), now)
         self._chats: dict[ChatKey, TokenBucket] = {}
@@ -219,24 +231,24 @@ class LocalSendBudget:
 
     async def try_acquire(self, chat_id: ChatKey, priority: Priority) -> bool:
         now = self.clock()
+        chat = self._chat(chat_id, now)
         if priority == Priority.FINAL:
             allowed = not self._waiters and self._ready(chat_id, now) == 0
-        elif self._waiters:
-            allowed = False
-        elif priority == Priority.TYPING:
-            allowed = self._bot.ready_in(self._bot.capacity / 2, now) == 0
         else:
-            chat = self._chat(chat_id, now)
-            allowed = (self._bot.ready_in(1.0, now) == 0 and self._previews.ready_in(1.0, now) == 0
-                       and chat.ready_in(min(2.0, chat.capacity), now) == 0)
-            if allowed:
-                self._previews.take()
+            reserve = max(1.0, self._bot.capacity * _RESERVE[priority])
+            allowed = not self._waiters and self._bot.ready_in(reserve, now) == 0
+            if priority != Priority.TYPING:  # chat actions are not messages
+                allowed = allowed and chat.ready_in(min(2.0, chat.capacity), now) == 0
+            if priority == Priority.PREVIEW:
+                allowed = allowed and self._previews.ready_in(1.0, now) == 0
         if not allowed:
             self.skipped += 1
             return False
         self._bot.take()
         if priority != Priority.TYPING:
-            self._chat(chat_id, now).take()
+            chat.take()
+        if priority == Priority.PREVIEW:
+            self._previews.take()
         return True
 
     async def flooded(self, chat_id: ChatKey | None, retry_after: float) -> None:

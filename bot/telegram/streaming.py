@@ -23,12 +23,13 @@ How the reply is shown while it is written:
   preview message per part.
 
 The bot's send budget (send_budget.py, when `install`ed on the bot) paces every call, so
-429s should be rare: the first preview of a reply and the final message wait their turn in
-its queue; later previews ask for a slot before the newest text is rendered and are
+429s should be rare: the final message waits its turn in the budget's queue; previews (the
+first one before later ones) ask for a slot before the newest text is rendered and are
 skipped when there is none (the reply tries again at its next interval); typing actions
-are skipped too. Waiting for a slot holds no lock, so a final message never waits for
-its own previews. `waits` tells how long the reply's calls waited (the turn log's
-`budget_wait_ms`). Without a budget (a bare test bot) previews are paced by the
+are skipped too. Asking holds no lock and the budget keeps each chat's last token for the
+final, so a final message never waits for its own previews. `waits` tells how long the
+reply's calls waited and how many previews were skipped (the turn log's `budget_wait_ms`
+and `previews_skipped`). Without a budget (a bare test bot) previews are paced by the
 intervals alone.
 
 Telegram's answers and what they mean here:
@@ -360,15 +361,12 @@ class TelegramReply:
                     return
 
     async def _preview_slot(self) -> bool:
-        """A budget slot for the next preview, taken before its text is rendered: the first
-        waits as a final message does (the user sees the reply begin), later ones are now
-        or never."""
+        """A budget slot for the next preview, now or never, taken before its text is
+        rendered; the first preview of the reply goes before the later ones of others."""
         if self.budget is None:
             return True
-        if not self._state.first_shown:
-            self.waits.add(await self.budget.acquire(self.chat_id, Priority.FINAL))
-            return True
-        return await self.budget.try_acquire(self.chat_id, Priority.PREVIEW)
+        priority = Priority.PREVIEW if self._state.first_shown else Priority.FIRST
+        return await self.budget.try_acquire(self.chat_id, priority)
 
     def _interval(self) -> float:
         if self._state.mode == "draft":

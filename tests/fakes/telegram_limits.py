@@ -44,6 +44,7 @@ class Refusal:
     retry_after: int
     at: float
     injected: bool
+    scope: str = "injected"  # which limit: "bot", "chat", "group", or an injected flood
 
 
 @dataclass
@@ -96,15 +97,16 @@ class FloodControl:
             self.admitted += 1
             return None
         bot, chat = self._buckets(chat_id, now)
-        wait = max(bot.wait(now), chat.wait(now))
+        waits = {"bot": bot.wait(now), "chat": chat.wait(now)}
         window = self._group_sends.get(chat_id)
         if window is not None:
             while window and now - window[0] >= 60.0:
                 window.popleft()
             if len(window) >= self.limits.group_per_minute:
-                wait = max(wait, window[0] + 60.0 - now)
+                waits["group"] = window[0] + 60.0 - now
+        scope, wait = max(waits.items(), key=lambda item: item[1])
         if wait > 0:
-            return self._refuse(method, chat_id, wait, now, injected=False)
+            return self._refuse(method, chat_id, wait, now, injected=False, scope=scope)
         bot.tokens -= 1
         chat.tokens -= 1
         if window is not None:
@@ -125,9 +127,10 @@ class FloodControl:
                 self._group_sends[chat_id] = deque()
         return self._bot, chat
 
-    def _refuse(self, method: str, chat_id: Any, wait: float, now: float, *, injected: bool) -> int:
+    def _refuse(self, method: str, chat_id: Any, wait: float, now: float, *, injected: bool,
+                scope: str = "injected") -> int:
         retry_after = max(1, math.ceil(wait))
-        self.refusals.append(Refusal(method, chat_id, retry_after, now, injected))
+        self.refusals.append(Refusal(method, chat_id, retry_after, now, injected, scope))
         return retry_after
 
 
