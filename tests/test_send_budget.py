@@ -248,3 +248,17 @@ async def test_every_post_of_a_bot_draws_from_its_budget_and_chat_actions_are_sk
         assert telegram.calls_of("sendChatAction") == [], "a skipped action is not sent"
     finally:
         await bot.session.close()
+
+
+async def test_a_group_is_answered_in_full_within_its_20_a_minute(tmp_path, enforcing, fake_openai):
+    harness = await start_bot(tmp_path, enforcing, fake_openai, seconds=0.3)
+    group = -1001234567890
+    for number in range(3):
+        enforcing.group_message(f"question {number}", chat_id=group, mention="username")
+    await enforcing.wait_until(lambda: len(enforcing.bot_texts(group)) >= 3, 30)
+    await harness.stop()
+
+    texts = enforcing.bot_texts(group)
+    assert len(texts) == 3 and all(f"question {n}" in texts[n] for n in range(3))
+    assert all(text.endswith(REPLY_BODY) for text in enforcing.bot_texts(group))
+    assert enforcing.flood.refusals == [], "the group's 20 a minute (and burst) were kept"
