@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_api_base: str | None = Field(None, validation_alias="TELEGRAM_API_BASE")
     telegram_api_local: bool = Field(False, validation_alias="TELEGRAM_API_LOCAL")
+    # Telegram's flood limits, which the send budget keeps to (bot/telegram/send_budget.py)
+    telegram_sends_per_second: float = Field(30.0, validation_alias="COMPANION_TELEGRAM_SENDS_PER_SECOND", gt=0)
+    telegram_chat_sends_per_second: float = Field(1.0, validation_alias="COMPANION_TELEGRAM_CHAT_SENDS_PER_SECOND",
+                                                  gt=0)
+    telegram_group_sends_per_minute: float = Field(20.0, validation_alias="COMPANION_TELEGRAM_GROUP_SENDS_PER_MINUTE",
+                                                   ge=4)
     admins: IntList = Field(default_factory=list, validation_alias="COMPANION_ADMINS")
     allowed_users: IntList = Field(default_factory=list, validation_alias="COMPANION_ALLOWED_USERS")
     open_to_all: bool = Field(False, validation_alias="COMPANION_OPEN")

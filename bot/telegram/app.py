@@ -44,6 +44,7 @@ from bot.telegram.novels import NovelDesk
 from bot.telegram.reading import ReadingDesk
 from bot.telegram.resilience import TelegramRetry
 from bot.telegram.responses import pin_response_types
+from bot.telegram.send_budget import BudgetLimits, LocalSendBudget, SendBudget, install
 from bot.telegram.streaming import ActiveReplies, StreamSettings
 from bot.telegram.turns import TurnRunner
 from bot.telegram.voice import VoiceDesk
@@ -159,9 +160,11 @@ async def replay_unfinished(dispatcher: Dispatcher, bot: Bot, services: Services
     return len(entries)
 
 
-async def prepare(services: Services, bot: Bot, *,
-                  stream_settings: StreamSettings | None = None) -> tuple[Dispatcher, TelegramUser]:
+async def prepare(services: Services, bot: Bot, *, stream_settings: StreamSettings | None = None,
+                  send_budget: SendBudget | None = None) -> tuple[Dispatcher, TelegramUser]:
+    """`send_budget`: the one all of this token's workers share; by default this process's own."""
     bot.session.middleware(TelegramRetry(backoff=(stream_settings or StreamSettings()).server_error_backoff))
+    install(bot, send_budget or LocalSendBudget(BudgetLimits.from_settings(services.settings)))
     bot.session.json_loads = load_json  # lone surrogates in updates become U+FFFD
     me = await bot.get_me()
     dispatcher = build_dispatcher(services, me, stream_settings=stream_settings)

@@ -22,6 +22,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.telegram.callbacks import RetryTurn, ShowAlternative, UseAlternative
 from bot.telegram.context import ChatContext
+from bot.telegram.send_budget import BudgetWaits
 from bot.telegram.streaming import ActiveReplies, StreamSettings, TelegramReply
 from bot.telegram.voice import VoiceDesk
 from bot.texts import render, text
@@ -97,7 +98,7 @@ class TurnRunner:
         if shown and self.voice is not None:
             await self.voice.say(bot, ctx, shown)
         if outcome.result is not None:
-            self._log(ctx, outcome, received_at or started, started)
+            self._log(ctx, outcome, received_at or started, started, reply.waits)
         return outcome
 
     async def _deliver(self, bot: Bot, ctx: ChatContext, reply: TelegramReply, outcome: TurnOutcome,
@@ -130,8 +131,9 @@ class TurnRunner:
         await bot.send_message(ctx.chat_id, line, message_thread_id=ctx.thread_id)
 
     @staticmethod
-    def _log(ctx: ChatContext, outcome: TurnOutcome, received_at: float, started: float) -> None:
-        """One structured line per turn: where the time went, the bot's own share apart."""
+    def _log(ctx: ChatContext, outcome: TurnOutcome, received_at: float, started: float, waits: BudgetWaits) -> None:
+        """One structured line per turn: where the time went, the bot's own share apart, and
+        how long its messages waited for the send budget (previews skipped for it)."""
         result = outcome.result
         turn_id = secrets.token_hex(4)
         total = (time.monotonic() - received_at) * 1000
@@ -140,6 +142,7 @@ class TurnRunner:
             "turn_id": turn_id, "chat_id": ctx.chat_id, "status": result.status,
             "queued_ms": round((started - received_at) * 1000, 1), "model_ms": model,
             "total_ms": round(total, 1), "overhead_ms": round(total - model, 1),
+            "budget_wait_ms": round(waits.seconds * 1000, 1), "previews_skipped": waits.skipped_previews,
             "error": str(result.error.kind) if result.error else None}})
 
     @staticmethod

@@ -19,6 +19,10 @@ Tests script the user side with builders that push updates (`private_message`,
 `chat_messages(chat_id)` and friends. State lives in plain attributes guarded by
 `self.lock` because the server runs on its own thread while tests read from theirs.
 
+Flood limits: `FakeTelegram(flood_limits=FloodLimits())` enforces Telegram's, answering
+429 with `retry_after` past them; `flood.flood_chat(...)`/`flood.flood_all(...)` inject
+floods (tests/fakes/telegram_limits.py).
+
 Faults: `fail(method, status, ...)` answers the next calls of a method with an error
 (`fail("download", ...)`: the next file downloads from `/file/bot{token}/...`);
 `hold(method)` parks its calls until `release(method)` (a bot process pre-started by a
@@ -43,6 +47,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from tests.fakes.server import ThreadedServer
+from tests.fakes.telegram_limits import FloodControl, FloodLimits
 from tests.fakes.telegram_text import (
     BadRequest,
 )
@@ -67,9 +72,10 @@ from tests.fakes.telegram_users import UserSide
 
 class FakeTelegram(UserSide, BotApiMethods, ThreadedServer):
     def __init__(self, token: str = DEFAULT_TOKEN, *, bot_username: str = "companion_test_bot",
-                 bot_first_name: str = "Companion") -> None:
+                 bot_first_name: str = "Companion", flood_limits: FloodLimits | None = None) -> None:
         super().__init__()
         self.token = token
+        self.flood = FloodControl(flood_limits)  # Telegram's flood limits (telegram_limits.py)
         self.bot_user: dict[str, Any] = {
             "id": int(token.split(":", 1)[0]), "is_bot": True,
             "first_name": bot_first_name, "username": bot_username,
@@ -248,9 +254,12 @@ class FakeTelegram(UserSide, BotApiMethods, ThreadedServer):
         with self.lock:
             failure = self._take_failure(name)
             refusal = self._drafts_refusal if name == "sendMessageDraft" else None
+            retry_after = self.flood.admit(name, params) if failure is None else None
         try:
             if failure is not None:
                 raise ApiError(failure.status, failure.description, failure.retry_after)
+            if retry_after is not None:
+                raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
             if refusal is not None:
                 raise ApiError(*refusal)
             if handler is None:
