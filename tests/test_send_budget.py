@@ -60,7 +60,8 @@ def enforcing(telegram):
 
 async def start_bot(tmp_path, telegram, fake_openai, seconds: float = 1.5) -> BotHarness:
     fake_openai.default_reply = lambda body: streamed_reply(body, seconds)
-    return await BotHarness(tmp_path, telegram, fake_openai, open_to_all=True).start()
+    return await BotHarness(tmp_path, telegram, fake_openai, open_to_all=True,  # Telegram's own limits
+                            telegram_chat_sends_per_second=1.0, telegram_group_sends_per_minute=20.0).start()
 
 
 def write_at_once(telegram, count: int, first_id: int = 7000) -> list[int]:
