@@ -187,6 +187,22 @@ def run() -> None:
 
 
 @main.command()
+@click.option("--link-for", "link_for", type=int, default=None, metavar="TELEGRAM_ID",
+              help="Also print a local link signed for this Telegram user (development).")
+def web(link_for: int | None) -> None:
+    """Serve the Mini App alone (COMPANION_WEB_HOST:COMPANION_WEB_PORT, path /app)."""
+    from bot.web.cli import serve_web
+
+    settings = load_or_exit()
+    try:
+        token = settings.require_telegram()
+    except SettingsError as exc:
+        raise BadSettings(str(exc)) from None
+    configure(settings)
+    asyncio.run(serve_web(settings, token, link_for=link_for))
+
+
+@main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def backup(path: Path) -> None:
     """Copy the database to PATH (safe while the bot runs)."""

@@ -18,6 +18,7 @@ from memory.model_client import ModelClient
 from memory.persona_catalog import PersonaCatalog
 from memory.reading import Reading, build_reading
 from memory.recall import RecallProvider
+from memory.service.self_service import SelfService
 from memory.store import Owner, Store, User, utc_now
 from memory.timeline import TimelineProvider
 from personas import PersonaLibrary
@@ -34,6 +35,15 @@ class Services:
     memory: LongTermMemory | None = None  # pinned facts (/memory), summaries, compaction
     recall: RecallProvider | None = None
     life: Life | None = None  # voice, check-ins, model choice, safety (bot/life.py)
+
+    @property
+    def self_service(self) -> SelfService:
+        """The user's own data as whole views (the Mini App's service layer)."""
+        life = self.life
+        return SelfService(self.engine, self.personas, self.memory, self.reading,
+                           choices=life.choices if life else None, checkins=life.checkins if life else None,
+                           default_timezone=self.settings.timezone,
+                           speaks=bool(life and life.audio is not None and life.audio.speaks))
 
     async def close(self) -> None:
         if self.reading is not None:
