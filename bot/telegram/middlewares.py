@@ -42,7 +42,6 @@ from aiogram.types import Chat, TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
 from bot.texts import language_of, text
-from memory.service.access_rule import AccessRule
 from memory.store import Store, to_text
 
 log = logging.getLogger(__name__)
@@ -162,7 +161,9 @@ def _group_chatter(update: Update, data: dict[str, Any]) -> bool:
 class People(BaseMiddleware):
     def __init__(self, store: Store, *, admins: list[int], allowed_users: list[int], open_to_all: bool) -> None:
         self.store = store
-        self.access = AccessRule.of(admins, allowed_users, open_to_all)
+        self.admins = set(admins)
+        self.allowed_users = set(allowed_users)
+        self.open_to_all = open_to_all
 
     async def __call__(self, handler: Handler, update: TelegramObject, data: dict[str, Any]) -> Any:
         sender: TelegramUser | None = data.get("event_from_user")
@@ -174,8 +175,8 @@ class People(BaseMiddleware):
             self.store.update_user(user.id, status="active")
             user = self.store.user(user.id)
         lang = language_of(user.ui_language)
-        is_admin = self.access.is_admin(sender.id)
-        allowed = self.access.admits(sender.id, user)
+        is_admin = sender.id in self.admins
+        allowed = is_admin or self.open_to_all or sender.id in self.allowed_users or user.allowed
         if not allowed and not _group_chatter(update, data):
             await self._refuse_once(update, data, user, sender.id, lang)
             return None
