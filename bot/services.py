@@ -18,6 +18,7 @@ from memory.model_client import ModelClient
 from memory.persona_catalog import PersonaCatalog
 from memory.reading import Reading, build_reading
 from memory.recall import RecallProvider
+from memory.service import Admission, CompanionService, Policy, VoiceAbility
 from memory.service.self_service import SelfService
 from memory.store import Owner, Store, User, utc_now
 from memory.timeline import TimelineProvider
@@ -35,15 +36,12 @@ class Services:
     memory: LongTermMemory | None = None  # pinned facts (/memory), summaries, compaction
     recall: RecallProvider | None = None
     life: Life | None = None  # voice, check-ins, model choice, safety (bot/life.py)
+    service: CompanionService | None = None  # what every face calls (memory/service)
 
     @property
     def self_service(self) -> SelfService:
-        """The user's own data as whole views (the Mini App's service layer)."""
-        life = self.life
-        return SelfService(self.engine, self.personas, self.memory, self.reading,
-                           choices=life.choices if life else None, checkins=life.checkins if life else None,
-                           default_timezone=self.settings.timezone,
-                           speaks=bool(life and life.audio is not None and life.audio.speaks))
+        """The user's own data as whole views, over the service layer (the Mini App's)."""
+        return SelfService(self.service)
 
     async def close(self) -> None:
         if self.reading is not None:
@@ -99,7 +97,26 @@ def build_services(settings: Settings, *, clock=utc_now, link_resolver: Resolver
         models=life.router,
     )
     life.attach(engine)
-    return Services(settings, store, personas, client, engine, reading, memory, recall, life)
+    service = build_service(settings, engine, personas, life, memory=memory, reading=reading)
+    return Services(settings, store, personas, client, engine, reading, memory, recall, life, service)
+
+
+def policy_of(settings: Settings) -> Policy:
+    """The operator's admission rules and prices, as the service layer takes them."""
+    return Policy.of(daily_tokens=settings.daily_tokens, cached_token_weight=settings.cached_token_weight,
+                     default_timezone=settings.timezone, admins=settings.admins,
+                     allowed_users=settings.allowed_users, open_to_all=settings.open_to_all,
+                     price_input=settings.price_input, price_cached_input=settings.price_cached_input,
+                     price_output=settings.price_output, price_currency=settings.price_currency)
+
+
+def build_service(settings: Settings, engine: Engine, personas: PersonaCatalog, life: Life, *,
+                  memory: LongTermMemory | None, reading: Reading | None) -> CompanionService:
+    audio = life.audio
+    return CompanionService(
+        engine, personas, Admission(engine.store, policy_of(settings), life.safety),
+        memory=memory, reading=reading, choices=life.choices, checkins=life.checkins, models=life.menu,
+        voice=VoiceAbility(speaks=bool(audio and audio.speaks), listens=bool(audio and audio.listens)))
 
 
 def build_memory(settings: Settings, store: Store, client: ModelClient, *,

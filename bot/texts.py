@@ -76,6 +76,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "[the reply broke off; retrying]",
         "zh": "[回复中断，正在重试]",
     },
+    # the turn, every face
+    "turn.cut": {
+        "en": "Your message was longer than I can read at once: I read the first {sent} of its {total} "
+              "characters. The whole message is stored and searchable (/search); to have me read all of it, "
+              "send it as a document.",
+        "zh": "你的消息太长，我一次读不完：只读了全部 {total} 个字符中的前 {sent} 个。完整消息已保存，可以搜索（/search）；"
+              "想让我读完全文，请把它作为文档发送。",
+    },
     # Telegram
     "tg.failed": {
         "en": "Sorry, something went wrong with that. Nothing you sent was lost — please try again.",
@@ -639,6 +647,20 @@ def text(key: str, language: str | None = "en", **values: object) -> str:
     entry = CATALOGUE[key]
     template = entry.get(language_of(language), entry["en"])
     return template.format(**values) if values else template
+
+
+def render(notice, language: str | None = "en") -> str:
+    """The text of a service-layer `Notice` (memory/service/results.py): its values that
+    are Notices are rendered first, in the same language; `then` follows on a new line."""
+    language = notice.lang or language
+    values = {key: render(value, language) if hasattr(value, "key") and hasattr(value, "then") else value
+              for key, value in notice.values.items()}
+    if notice.key.startswith("error."):
+        shown = error_text(notice.key[len("error."):], language, str(values.get("detail", "")))
+    else:
+        template = CATALOGUE[notice.key]
+        shown = text(notice.key, language, **values) if "{" in template["en"] else text(notice.key, language)
+    return shown + ("\n" + render(notice.then, language) if notice.then is not None else "")
 
 
 def error_text(kind: str, language: str | None, detail: str = "") -> str:

@@ -122,6 +122,8 @@ class AssembledRequest:
     boundary_message_id: int  # the boundary this request used
     boundary_moved: bool = False
     omitted_tail: list[str] = field(default_factory=list)  # tail sections that did not fit
+    # (characters sent, characters stored) when the newest message was shortened to fit
+    cut: tuple[int, int] | None = None
 
     def payload(self) -> list[dict[str, str]]:
         """The `messages` argument for chat.completions."""
@@ -258,7 +260,7 @@ def assemble(
         messages.append(RequestMessage(row.role, row.content, "history", row.tokens, source_ids=[row.id]))
 
     chosen, omitted = _fit_tail(tail_parts, tail_budget)
-    last_text, last_tokens, last_ids = None, 0, None
+    last_text, last_tokens, last_ids, cut = None, 0, None, None
     if final_user_text is not None:
         last_text, last_tokens = final_user_text, count_tokens(final_user_text)
     elif current:
@@ -269,6 +271,7 @@ def assemble(
         if overflow > 0:
             last_text = truncate_to_tokens(row.content, max(16, row.tokens - overflow))
             last_tokens = count_tokens(last_text)
+            cut = (len(last_text), len(row.content))
 
     if last_text is not None:
         if chosen:
@@ -282,4 +285,4 @@ def assemble(
             messages.append(RequestMessage("user", last_text, "user", last_tokens, source_ids=last_ids))
 
     total = REQUEST_OVERHEAD + sum(m.tokens + MESSAGE_OVERHEAD for m in messages)
-    return AssembledRequest(messages, total, budget, boundary_message_id, boundary_moved, omitted)
+    return AssembledRequest(messages, total, budget, boundary_message_id, boundary_moved, omitted, cut)

@@ -112,6 +112,8 @@ class TurnResult:
     reply: Message | None = None
     error: ModelError | None = None
     completion: Completion | None = None
+    # (characters the model got, characters stored) when the newest message was cut to fit
+    cut: tuple[int, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -484,7 +486,7 @@ class Engine:
             self.store.set_statuses([m.id for m in user_messages], "complete")
             self._record(outcome, user, status, reply.id if reply else None)
         self._after_turn(outcome, user)
-        return TurnResult(status, user_messages, reply, None, completion)
+        return TurnResult(status, user_messages, reply, None, completion, outcome.request.cut)
 
     def _fail_turn(self, outcome: "_Generation", user_messages: list[Message], user: User | None) -> TurnResult:
         error = outcome.error
@@ -498,7 +500,8 @@ class Engine:
             self.store.set_statuses([m.id for m in user_messages], "failed")
             self._record(outcome, user, "failed", reply.id if reply else None)
         log.warning("turn failed in conversation %s: %s", outcome.conversation.id, error)
-        return TurnResult("interrupted" if reply else "failed", user_messages, reply, error)
+        return TurnResult("interrupted" if reply else "failed", user_messages, reply, error,
+                          cut=outcome.request.cut if outcome.request else None)
 
     # -- operations on the last exchange -------------------------------------------------
     async def regenerate(self, conversation_id: int, *, user: User | None = None, sink: ReplySink | None = None,

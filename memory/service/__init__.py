@@ -1,0 +1,68 @@
+"""The service layer: admission, the turn and every chat command, for every face.
+
+Layers, top to bottom: faces (bot/telegram, bot/terminal.py, the Mini App) → this
+package → the engine and memory features → storage classes. A face resolves who is
+talking and where into a `Place`, calls one `CompanionService` method, and renders
+what comes back; texts come back as `Notice`s (keys of the face's catalogue,
+bot/texts.py), so every face says the same thing in the same words.
+
+    admission.py  access (allowlist, admins, open bot), the daily budget, screening
+    facade.py     CompanionService: the turn with its replay rules, and the commands
+    results.py    Place, Notice, TurnOutcome and the other results
+    zones.py      time zones as people write and read them (+8, UTC+08:00)
+
+Commands and their calls:
+
+    message          say(place, text, sink=...)        edit  edit(place, id, text)
+    /retry           retry(place)   /prev /next, ◀ ▶   alternative(place, reply_id)
+    use this one     use_alternative(place, reply_id)  /continue  continue_reply(place)
+    /undo            undo(place)                       /new   new_conversation(place)
+    /history         conversations(place), resume()    recent(place)
+    /context         context(place)                    /search  search(place, query)
+    /memory          facts(place)                      add_fact / edit_fact / delete_fact
+    /export          export(place)                     /forget  forget(place)
+    /persona         personas(place), switch_persona(place, wanted), switch_to(place, id)
+    /docs            documents(place), attach / detach / toggle_document(place, id)
+    /asof N          plan_timeline + apply_timeline, or set_timeline(place, arg)
+    /lang            set_language(place, choice)       /tz  timezone(place, value)
+    /checkin         checkin(place, args)              /voice  voice_replies(place, choice)
+    /usage           usage(place)                      /me  set_me(place, ...)
+    crash replay     replay(place, platform_id), delivered(reply_id, platform_id)
+    access           admit(user), is_admin(user)       /stats, /allow  stats(), allow()
+"""
+
+from memory.service.admission import Admission, Policy
+from memory.service.facade import CompanionService, TimelinePlan, VoiceAbility
+from memory.service.results import (
+    Access,
+    Alternatives,
+    ConversationItem,
+    ConversationView,
+    DocumentItem,
+    DocumentsView,
+    Export,
+    ExportFile,
+    FactsView,
+    HistoryLine,
+    Notice,
+    PersonaMenu,
+    PersonaSwitch,
+    Place,
+    Replay,
+    ReplayKind,
+    SearchHit,
+    SearchResults,
+    SwitchKind,
+    TurnOutcome,
+    TurnStatus,
+    Usage,
+)
+from memory.service.zones import offset_text, parse_zone, zone_label
+
+__all__ = [
+    "Access", "Admission", "Alternatives", "CompanionService", "ConversationItem", "ConversationView",
+    "DocumentItem", "DocumentsView", "Export", "ExportFile", "FactsView", "HistoryLine", "Notice",
+    "PersonaMenu", "PersonaSwitch", "Place", "Policy", "Replay", "ReplayKind", "SearchHit", "SearchResults",
+    "SwitchKind", "TimelinePlan", "TurnOutcome", "TurnStatus", "Usage", "VoiceAbility", "offset_text",
+    "parse_zone", "zone_label",
+]
