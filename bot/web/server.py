@@ -4,8 +4,9 @@ API at /app/api/, in the bot's process (beside polling or the webhook) or alone
 
 Every API call carries the page's initData (`Authorization: tma <initData>`, the form
 Telegram's docs use), checked by `bot.web.initdata`; the Telegram user id comes only from
-it. The user then passes the chat's access rule (`AccessRule`: allowlist, admins, open)
-and every action is a call of `SelfService` for that user's private chat, so a user only
+it. The user then passes the chat's access rule (`Admission`: allowlist, admins, open)
+and every action is a call of the service layer (`SelfService` over `CompanionService`)
+for that user's private chat, so a user only
 ever reaches their own data and an edit is in the next request. Missing, forged or stale
 initData is 401, a user the bot does not serve 403, and neither gets any data.
 
@@ -26,11 +27,11 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.texts import language_of
+from bot.texts import language_of, render
 from bot.web.initdata import InitDataError, verify_init_data
-from memory.service.access_rule import AccessRule
+from memory.service.results import Notice
 from memory.service.self_service import NotFound, SelfService, SelfServiceError
-from memory.store import Store, User
+from memory.store import User
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -44,13 +45,12 @@ GUARD = web.AppKey("guard", object)
 
 
 class Guard:
-    """initData → our User, or a refusal."""
+    """initData → our User (created on first sight, as the chat does), or a refusal."""
 
-    def __init__(self, store: Store, token: str, access: AccessRule, *, max_age_seconds: float,
+    def __init__(self, service: SelfService, token: str, *, max_age_seconds: float,
                  clock: Callable[[], float] = time.time) -> None:
-        self.store = store
+        self.service = service
         self.token = token
-        self.access = access
         self.max_age_seconds = max_age_seconds
         self.clock = clock
 
@@ -64,8 +64,8 @@ class Guard:
             raise _error(401, "unauthorized") from None
         person = data.user
         name = " ".join(part for part in (person.first_name, person.last_name) if part)
-        user = self.store.ensure_user("tg", person.id, display_name=name, language=person.language_code)
-        if not self.access.admits(person.id, user):
+        user = self.service.arrive(person.id, display_name=name, language=person.language_code)
+        if user is None:
             raise _error(403, "not_allowed")
         return user
 
@@ -88,14 +88,19 @@ def api(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRespons
 
     async def route(request: web.Request) -> web.StreamResponse:
         user = request.app[GUARD].user_of(request)
+        lang = language_of(user.ui_language)
         try:
             result = await handler(request, request.app[SELF_SERVICE], user)
         except NotFound as exc:
             raise _error(404, exc.code, str(exc)) from None
         except SelfServiceError as exc:
-            raise _error(400, exc.code, str(exc)) from None
-        return result if isinstance(result, web.StreamResponse) else web.json_response(
-            result, dumps=lambda value: json.dumps(value, ensure_ascii=False))
+            raise _error(400, exc.code, render(exc.notice, lang) if exc.notice else str(exc)) from None
+        if isinstance(result, web.StreamResponse):
+            return result
+        if isinstance(result, Notice):  # a change done, said as the chat says it
+            result = {"ok": True, "notice": render(result, language_of(request.app[SELF_SERVICE].store.user(
+                user.id).ui_language))}
+        return web.json_response(result, dumps=lambda value: json.dumps(value, ensure_ascii=False))
 
     return route
 
@@ -134,7 +139,8 @@ async def persona_avatar(request, service, user):
 
 
 async def choose_persona(request, service, user):
-    return service.switch_persona(user, request.match_info["persona_id"])
+    switch, notice = service.switch_persona(user, request.match_info["persona_id"])
+    return {**switch, "notice": render(notice, language_of(user.ui_language)) if notice else ""}
 
 
 async def memory_view(request, service, user):
@@ -142,11 +148,11 @@ async def memory_view(request, service, user):
 
 
 async def add_fact(request, service, user):
-    return {"id": service.add_fact(user, str((await body(request)).get("text", "")))}
+    return service.add_fact(user, str((await body(request)).get("text", "")))
 
 
 async def edit_fact(request, service, user):
-    return {"id": service.edit_fact(user, number(request, "fact_id"), str((await body(request)).get("text", "")))}
+    return service.edit_fact(user, number(request, "fact_id"), str((await body(request)).get("text", "")))
 
 
 async def delete_fact(request, service, user):
@@ -177,14 +183,12 @@ async def documents(request, service, user):
 
 async def change_document(request, service, user):
     data, document_id = await body(request), number(request, "document_id")
-    if "attached" in data:
-        service.attach(user, document_id, bool(data["attached"]))
     if "upto" in data:
         upto = data["upto"]
-        if upto is not None and not isinstance(upto, int):
+        if upto is not None and (not isinstance(upto, int) or isinstance(upto, bool)):
             raise _error(400, "bad_chapter")
-        await service.set_reading_position(user, document_id, upto)
-    return service.documents(user)
+        return await service.set_reading_position(user, document_id, upto)
+    return service.attach(user, document_id, bool(data.get("attached")))
 
 
 async def history(request, service, user):
@@ -200,12 +204,9 @@ async def search(request, service, user):
 
 
 async def export(request, service, user):
-    conversation_id = number(request, "conversation_id")
-    document = service.export(user, conversation_id)
-    response = web.json_response(document, dumps=lambda value: json.dumps(value, ensure_ascii=False, indent=2))
-    response.headers["Content-Disposition"] = \
-        f'attachment; filename="{document["persona"]["id"]}-{conversation_id}.json"'
-    return response
+    name, data = service.export(user, number(request, "conversation_id"))
+    return web.Response(body=data, content_type="application/json", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 async def settings_view(request, service, user):
@@ -244,11 +245,11 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     response.headers["Cache-Control"] = "no-store" if private else "no-cache"
 
 
-def build_web_app(self_service: SelfService, store: Store, token: str, access: AccessRule, *,
-                  max_age_seconds: float = 24 * 3600, clock: Callable[[], float] = time.time) -> web.Application:
+def build_web_app(self_service: SelfService, token: str, *, max_age_seconds: float = 24 * 3600,
+                  clock: Callable[[], float] = time.time) -> web.Application:
     app = web.Application(middlewares=[limit_body], client_max_size=MAX_BODY_BYTES)
     app[SELF_SERVICE] = self_service
-    app[GUARD] = Guard(store, token, access, max_age_seconds=max_age_seconds, clock=clock)
+    app[GUARD] = Guard(self_service, token, max_age_seconds=max_age_seconds, clock=clock)
     app.on_response_prepare.append(security_headers)
     routes = app.router
     routes.add_get("/", to_page)
@@ -284,10 +285,8 @@ def build_web_app(self_service: SelfService, store: Store, token: str, access: A
 
 def web_app_for(services, token: str, *, clock: Callable[[], float] = time.time) -> web.Application:
     """The Mini App over the composition root's services (bot/services.py)."""
-    settings = services.settings
-    return build_web_app(services.self_service, services.store, token,
-                         AccessRule.of(settings.admins, settings.allowed_users, settings.open_to_all),
-                         max_age_seconds=settings.web_auth_max_age_hours * 3600, clock=clock)
+    return build_web_app(services.self_service, token,
+                         max_age_seconds=services.settings.web_auth_max_age_hours * 3600, clock=clock)
 
 
 async def start_web(app: web.Application, host: str, port: int) -> web.AppRunner:

@@ -1,52 +1,52 @@
-"""Self-service: a user's own companion data, read and changed as whole views.
+"""Self-service: a user's own companion data as whole views, for the Mini App (bot/web).
 
-The Mini App (bot/web) is a face over this class, as the chat commands are faces over the
-engine and the memory features: every action here calls the same feature classes the
-commands call (`LongTermMemory` for facts, `PersonaCatalog` for personas, `DocumentStore`
-for attachments, `Checkins`, `UserChoices`, the `Store` for the user's own row), so an edit
-made here is what the next turn's request is built from, at once.
+Every action is a call of the service layer (`CompanionService`, facade.py), the same
+call a chat command makes: switching persona, facts, /me, documents, the reading
+position, search, export, language, time zone, check-ins and voice. What a page needs
+beyond the commands lives here, on the same feature classes: the views with more detail
+than a chat message shows (facts with their source turns, summaries, chapters, the
+conversations with each persona, the settings in one place), editing a fact by its id,
+exporting any one conversation, and the lorebook of the user's own personas.
 
-Scope: a user's private chat (`Owner.user`). The user is resolved by the face (the Mini
-App from verified initData); every lookup below is checked against that user, so an id
-from another user's data is answered as "no such thing" (`NotFound`), never served.
-
-Views are plain dicts and lists (JSON-ready); refusals are `SelfServiceError`s whose
-`code` a face maps to its own words.
+Scope: the user's private chat (`Place.direct`). Every id from the page is checked
+against that user: an id from someone else's data is `NotFound`, never served. A refusal
+the service layer words (`Notice`) travels in `SelfServiceError.notice`, so the page says
+it in the same words as the chat.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 from datetime import timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from memory.checkins import Checkins, parse_quiet
 from memory.compaction import SummaryStore
-from memory.engine import Engine
 from memory.facts import FactError
 from memory.importer import COMPANION_FORMAT
-from memory.longterm import LongTermMemory
-from memory.persona_catalog import PersonaCatalog
-from memory.reading import Reading
-from memory.reading.provider import context_for
-from memory.store import Conversation, Owner, User
-from memory.user_choices import UserChoices
-from personas import Persona, PersonaError
+from memory.service.facade import CompanionService
+from memory.service.results import Notice, Place, SwitchKind
+from memory.store import Conversation, User
+from personas import PersonaError
 from personas.lorebook import Lorebook, LoreEntry
 
 SEARCH_LIMIT = 30
 PAGE_MESSAGES = 200
-MAX_ME_NAME = 64  # the /me limits (bot/user_profile.py): every request carries these
+MAX_ME_NAME = 64  # as /me (bot/user_profile.py): every request carries them
 MAX_ME_DESCRIPTION = 1000
 MAX_LORE_ENTRIES = 500
+REFUSALS = {  # notices of the service layer that mean "not done"
+    "tg.memory_invalid", "tg.memory_usage", "tg.lang_usage", "tg.tz_invalid", "tg.checkin_unavailable",
+    "tg.checkin_bad_rhythm", "tg.checkin_rhythm_range", "tg.checkin_bad_quiet", "tg.voice_not_available",
+    "doc.no_novel", "doc.no_chapters", "doc.asof_usage"}
 
 
 class SelfServiceError(ValueError):
-    """A refused change; `code` names the reason, the message says it to the operator."""
+    """A refused change: `code` for programs, `notice` (when the service layer gave one)
+    for people."""
 
-    def __init__(self, code: str, message: str = "") -> None:
+    def __init__(self, code: str, message: str = "", notice: Notice | None = None) -> None:
         super().__init__(message or code)
         self.code = code
+        self.notice = notice
 
 
 class NotFound(SelfServiceError):
@@ -54,80 +54,69 @@ class NotFound(SelfServiceError):
         super().__init__("not_found", f"no such {what}")
 
 
-@dataclass
+def _done(notice: Notice | None, code: str) -> Notice:
+    if notice is None:
+        raise NotFound(code)
+    if notice.key in REFUSALS:
+        raise SelfServiceError(code, notice.key, notice)
+    return notice
+
+
 class SelfService:
-    engine: Engine
-    catalog: PersonaCatalog
-    memory: LongTermMemory
-    reading: Reading | None = None
-    choices: UserChoices | None = None
-    checkins: Checkins | None = None
-    default_timezone: str = "UTC"
-    speaks: bool = False  # voice replies are offered (a speech model is set)
+    def __init__(self, service: CompanionService) -> None:
+        self.service = service
+        self.engine = service.engine
+        self.store = service.store
+        self.catalog = service.catalog
 
-    @property
-    def store(self):
-        return self.engine.store
+    # -- who ---------------------------------------------------------------------------
+    def arrive(self, telegram_id: int, *, display_name: str | None, language: str | None) -> User | None:
+        """The Telegram user (created on first sight, as the chat does), or None if the
+        bot does not serve them (the chat's access rule)."""
+        user = self.service.arrive("tg", telegram_id, display_name=display_name, language=language)
+        return user if self.service.admission.allowed(user) else None
 
-    # -- the chat ----------------------------------------------------------------------
-    @staticmethod
-    def owner(user: User) -> Owner:
-        return Owner.user(user.id)
-
-    def current_persona(self, user: User) -> Persona:
-        return self.engine.persona(self.store.persona_of(self.owner(user)))
-
-    def conversation(self, user: User) -> Conversation:
-        """The private chat's active conversation (started with its greeting if none)."""
-        return self.engine.conversation_for(self.owner(user), self.current_persona(user).id, user=user)
+    def place(self, user: User) -> Place:
+        return Place.direct(self.store.user(user.id))
 
     # -- personas ----------------------------------------------------------------------
     def personas(self, user: User) -> dict:
-        current = self.current_persona(user).id
+        menu = self.service.personas(self.place(user))
         items = []
-        for entry in self.catalog.available_to(user):
+        for entry in menu.entries:
             persona = entry.persona
             items.append({
                 "id": persona.id, "name": persona.name, "summary": persona.summary(user.name, 160),
                 "description": persona.render(persona.description, user.name)[:600],
                 "starters": [persona.render(s, user.name) for s in persona.starter_prompts[:6]],
                 "tags": persona.tags[:8], "private": entry.private, "mine": entry.owner_user_id == user.id,
-                "has_avatar": self._has_avatar(persona), "current": persona.id == current,
-                "lore_entries": len(persona.lorebook.entries) if persona.lorebook else 0,
-            })
-        return {"current": current, "personas": items}
+                "has_avatar": self._has_avatar(persona.id), "current": persona.id == menu.current.id})
+        return {"current": menu.current.id, "personas": items}
 
-    def _has_avatar(self, persona: Persona) -> bool:
-        if persona.id in self.catalog.library:
-            return self.catalog.library.avatar_path(persona.id) is not None
-        return bool(persona.avatar) or self.catalog.avatar(persona.id) is not None
+    def _has_avatar(self, persona_id: str) -> bool:
+        if persona_id in self.catalog.library:
+            return self.catalog.library.avatar_path(persona_id) is not None
+        return bool(self.catalog.avatar(persona_id))
 
     def avatar(self, user: User, persona_id: str) -> bytes:
-        if not self.catalog.may_use(persona_id, user):
-            raise NotFound("persona")
-        data = self.catalog.avatar(persona_id)
+        data = self.catalog.avatar(persona_id) if self.catalog.may_use(persona_id, user) else None
         if not data:
             raise NotFound("avatar")
         return data
 
-    def switch_persona(self, user: User, persona_id: str) -> dict:
-        """The chat talks to `persona_id` from the next message on: its active conversation
-        (started with its greeting the first time), so histories never mix."""
-        if not self.catalog.may_use(persona_id, user):
+    def switch_persona(self, user: User, persona_id: str) -> tuple[dict, Notice | None]:
+        switch = self.service.switch_to(self.place(user), persona_id)
+        if switch.kind is SwitchKind.UNAVAILABLE:
             raise NotFound("persona")
-        persona = self.catalog.require(persona_id)
-        owner = self.owner(user)
-        existing = self.store.active_conversation(owner, persona.id)
-        self.store.set_persona_of(owner, persona.id)
-        conversation = existing or self.engine.start_conversation(owner, persona.id, user=user)
-        return {"persona": persona.id, "conversation": conversation.id, "started": existing is None}
+        return {"persona": switch.persona.id, "kind": switch.kind.value,
+                "conversation": switch.conversation.id if switch.conversation else None}, switch.notice
 
     # -- memory: pinned facts, summaries, the user persona -----------------------------
     def memory_view(self, user: User) -> dict:
-        conversation = self.conversation(user)
-        persona_id = conversation.persona_id
+        place = self.place(user)
+        view = self.service.facts(place)
         facts = []
-        for fact in self.memory.list_facts(self.owner(user), persona_id):
+        for fact in view.facts:
             sources = []
             for message_id in fact.source_ids[:5]:
                 try:
@@ -138,43 +127,53 @@ class SelfService:
                                 "text": message.content[:300]})
             facts.append({"id": fact.id, "text": fact.text, "origin": fact.origin, "said_at": fact.said_at,
                           "created_at": fact.created_at, "updated_at": fact.updated_at, "sources": sources})
+        conversation = self.service.conversation(place)
         summaries = [{"id": s.id, "level": s.level, "from": s.first_at, "to": s.last_at, "text": s.content}
                      for s in SummaryStore(self.store).active(conversation.id)]
-        fresh = self.store.user(user.id)
-        return {"persona": persona_id, "persona_name": self.engine.persona(persona_id).name, "facts": facts,
-                "summaries": summaries, "me": {"name": fresh.me_name or "", "description": fresh.me_description or "",
-                                               "shown_name": fresh.name}}
+        me = place.user
+        return {"persona": view.persona.id, "persona_name": view.persona.name, "facts": facts,
+                "summaries": summaries,
+                "me": {"name": me.me_name or "", "description": me.me_description or "", "shown_name": me.name}}
 
-    def add_fact(self, user: User, text: str) -> int:
-        return self._facts_call(lambda persona_id: self.memory.add_fact(self.owner(user), persona_id, text).id, user)
-
-    def edit_fact(self, user: User, fact_id: int, text: str) -> int:
-        fact = self._facts_call(lambda p: self.memory.edit_fact(self.owner(user), p, fact_id, text), user)
-        if fact is None:
+    def _fact_number(self, place: Place, fact_id: int) -> int:
+        ids = [fact.id for fact in self.service.facts(place).facts]
+        if fact_id not in ids:
             raise NotFound("fact")
-        return fact.id
+        return ids.index(fact_id) + 1
 
-    def delete_fact(self, user: User, fact_id: int) -> None:
-        """Deleted facts stay as tombstones, so extraction never learns them again."""
-        if not self._facts_call(lambda p: self.memory.delete_fact(self.owner(user), p, fact_id), user):
-            raise NotFound("fact")
+    def add_fact(self, user: User, text: str) -> Notice:
+        return _done(self.service.add_fact(self.place(user), text), "invalid_fact")
 
-    def _facts_call(self, work, user: User):
+    def edit_fact(self, user: User, fact_id: int, text: str) -> Notice:
+        place = self.place(user)
         try:
-            return work(self.current_persona(user).id)
+            return _done(self.service.edit_fact(place, self._fact_number(place, fact_id), text), "invalid_fact")
         except FactError as exc:
             raise SelfServiceError("invalid_fact", str(exc)) from None
+
+    def delete_fact(self, user: User, fact_id: int) -> None:
+        """A deleted fact stays as a tombstone, so extraction never learns it again."""
+        if not self.service.delete_fact_id(self.place(user), fact_id):
+            raise NotFound("fact")
 
     def set_me(self, user: User, name: str, description: str) -> dict:
         name, description = name.strip(), description.strip()
         if len(name) > MAX_ME_NAME or len(description) > MAX_ME_DESCRIPTION:
             raise SelfServiceError("too_long", f"name up to {MAX_ME_NAME}, description up to "
                                                f"{MAX_ME_DESCRIPTION} characters")
-        self.store.update_user(user.id, me_name=name or None, me_description=description or None)
-        return self.memory_view(self.store.user(user.id))["me"]
+        place = self.place(user)
+        if not name and not description:
+            self.service.set_me(place, clear=True)
+        else:
+            self.service.set_me(place, name=name, description=description)
+        return self.memory_view(user)["me"]
 
     # -- lorebooks of the user's own personas ------------------------------------------
-    def _own_persona(self, user: User, persona_id: str) -> Persona:
+    def own_personas(self, user: User) -> list[dict]:
+        return [{"id": e.persona.id, "name": e.persona.name} for e in self.catalog.available_to(user)
+                if e.owner_user_id == user.id]
+
+    def _own_persona(self, user: User, persona_id: str):
         entry = self.catalog.entry(persona_id)
         if entry is None or entry.owner_user_id != user.id:
             raise NotFound("persona of yours")
@@ -187,123 +186,119 @@ class SelfService:
             {"keys": e.keys, "content": e.content, "order": e.insertion_order, "enabled": e.enabled,
              "constant": bool(e.constant), "comment": e.comment or ""} for e in entries]}
 
-    def own_personas(self, user: User) -> list[dict]:
-        return [{"id": e.persona.id, "name": e.persona.name} for e in self.catalog.available_to(user)
-                if e.owner_user_id == user.id]
-
-    def save_lorebook(self, user: User, persona_id: str, entries: list[dict]) -> dict:
-        """Replace the entries (keys, content, order, on/off); fields the page does not show
-        (an imported card's extensions, regex flags…) are kept for entries kept in place."""
+    def save_lorebook(self, user: User, persona_id: str, entries: object) -> dict:
+        """Replace the entries (keys, text, order, on/off, always on). What the page does not
+        show of an entry kept in place (an imported card's extensions, regex flags…) is kept."""
         persona = self._own_persona(user, persona_id)
         if not isinstance(entries, list) or len(entries) > MAX_LORE_ENTRIES:
             raise SelfServiceError("invalid_lore", f"a list of at most {MAX_LORE_ENTRIES} entries")
         old = persona.lorebook.entries if persona.lorebook else []
         new_entries = []
-        try:
-            for index, item in enumerate(entries):
-                keys = [str(k).strip() for k in item.get("keys", []) if str(k).strip()]
-                content = str(item.get("content", "")).strip()
-                if not content:
-                    raise SelfServiceError("invalid_lore", f"entry {index + 1} has no text")
-                if not keys and not item.get("constant"):
-                    raise SelfServiceError("invalid_lore", f"entry {index + 1} needs a key (or always on)")
-                base = old[index] if index < len(old) else LoreEntry()
+        for number, item in enumerate(entries, 1):
+            if not isinstance(item, dict):
+                raise SelfServiceError("invalid_lore", f"entry {number} is not an entry")
+            keys = [str(k).strip() for k in item.get("keys") or [] if str(k).strip()]
+            content = str(item.get("content", "")).strip()
+            if not content:
+                raise SelfServiceError("invalid_lore", f"entry {number} has no text")
+            if not keys and not item.get("constant"):
+                raise SelfServiceError("invalid_lore", f"entry {number} needs a key, or to be always on")
+            try:
                 order = float(item.get("order", 100))
+            except (TypeError, ValueError):
+                raise SelfServiceError("invalid_lore", f"entry {number}: the order is a number") from None
+            base = old[number - 1] if number <= len(old) else LoreEntry()
+            try:
                 new_entries.append(LoreEntry.model_validate({
                     **base.model_dump(), "keys": keys, "content": content,
                     "insertion_order": int(order) if order.is_integer() else order,
                     "enabled": bool(item.get("enabled", True)), "constant": bool(item.get("constant")) or None,
-                    "comment": str(item.get("comment", "")).strip() or None}))
-            book = (persona.lorebook or Lorebook()).model_copy(update={"entries": new_entries})
-            self.catalog.update(persona.model_copy(update={"lorebook": book}))
-        except (PersonaError, ValueError, TypeError) as exc:
-            if isinstance(exc, SelfServiceError):
-                raise
-            raise SelfServiceError("invalid_lore", str(exc).splitlines()[0]) from None
+                    "comment": str(item.get("comment") or "").strip() or None}))
+            except (PersonaError, ValueError) as exc:
+                raise SelfServiceError("invalid_lore", f"entry {number}: {str(exc).splitlines()[0]}") from None
+        book = (persona.lorebook or Lorebook()).model_copy(update={"entries": new_entries})
+        self.catalog.update(persona.model_copy(update={"lorebook": book}))
         return self.lorebook(user, persona_id)
 
     # -- documents ---------------------------------------------------------------------
     def documents(self, user: User) -> dict:
-        if self.reading is None:
+        reading = self.service.reading
+        if reading is None:
             return {"available": False, "documents": []}
-        store = self.reading.documents
-        conversation = self.conversation(user)
-        attached = {a.document.id: a for a in store.attachments(conversation.id)}
         items = []
-        for document in store.documents_of(user.id):
-            attachment = attached.get(document.id)
+        for item in self.service.documents(self.place(user)).items:
+            document = item.document
+            chapters = reading.documents.chapters(document.id)
+            upto = item.upto if item.upto is not None and item.upto < document.chapter_count else None
             items.append({
                 "id": document.id, "title": document.title, "author": document.author, "format": document.format,
                 "chars": document.chars, "tokens": document.tokens, "added": document.created_at,
-                "chapters": [{"number": n, "title": c.title} for n, c in enumerate(store.chapters(document.id), 1)],
-                "attached": attachment is not None,
-                "upto": attachment.limit if attachment is not None else None,
-            })
+                "chapters": [{"number": n, "title": c.title} for n, c in enumerate(chapters, 1)],
+                "attached": item.attached, "upto": upto if item.attached else None})
         return {"available": True, "documents": items}
 
-    def _owned_document(self, user: User, document_id: int):
-        if self.reading is None:
+    def attach(self, user: User, document_id: int, attached: bool) -> Notice:
+        place = self.place(user)
+        change = self.service.attach if attached else self.service.detach
+        return _done(change(place, document_id), "document")
+
+    async def set_reading_position(self, user: User, document_id: int, upto: int | None) -> Notice:
+        """The conversation knows the document up to chapter `upto` (None: all of it), as
+        /asof; it is attached first if it is not. A persona made from this novel is made
+        again from chapters 1..upto, as /asof does."""
+        place = self.place(user)
+        documents = self.documents(user)["documents"]
+        document = next((d for d in documents if d["id"] == document_id), None)
+        if document is None:
             raise NotFound("document")
-        try:
-            return self.reading.documents.owned_document(user.id, document_id)
-        except KeyError:
-            raise NotFound("document") from None
-
-    def attach(self, user: User, document_id: int, attached: bool) -> None:
-        document = self._owned_document(user, document_id)
-        conversation = self.conversation(user)
-        if not attached:
-            self.reading.documents.detach(conversation.id, document.id)
-            return
-        if document.id not in self.reading.documents.attached_ids(conversation.id):
-            self.reading.documents.attach(conversation.id, document.id)
-            self.reading.provider.schedule_summaries(context_for(self.engine, conversation, user))
-
-    async def set_reading_position(self, user: User, document_id: int, upto: int | None) -> None:
-        """The conversation reads chapters 1..upto (None: the whole document). A persona made
-        from this novel is rebuilt up to that chapter first, as /asof does."""
-        document = self._owned_document(user, document_id)
-        if upto is not None and not 0 < upto <= document.chapter_count:
-            raise SelfServiceError("bad_chapter", f"chapter 1 to {document.chapter_count}")
-        conversation = self.conversation(user)
-        if document.id not in self.reading.documents.attached_ids(conversation.id):
-            self.attach(user, document.id, True)
-        link = self.reading.documents.persona_link(conversation.persona_id)
-        if link is not None and link.document_id == document.id:
-            await self.reading.personas.retime(conversation.persona_id, upto)
-        self.reading.documents.set_upto(conversation.id, document.id, upto)
+        if upto is not None and not 0 < upto <= len(document["chapters"]):
+            raise SelfServiceError("bad_chapter", f"a chapter from 1 to {len(document['chapters'])}")
+        if not document["attached"]:
+            self.attach(user, document_id, True)
+        novel = self.service.novel(place)
+        if novel is None or novel.document.id != document_id:
+            # /asof works on the conversation's novel; another attached document's position
+            # is set on the same attachment row /asof sets
+            self.service.reading.documents.set_upto(self.service.conversation(place).id, document_id, upto)
+            return Notice("doc.asof_cleared" if upto is None else "doc.asof_set", {
+                "title": document["title"], "current": Notice("doc.asof_chapter", {
+                    "number": upto, "chapter": document["chapters"][upto - 1]["title"]}) if upto else ""})
+        return _done(await self.service.set_timeline(place, str(upto) if upto else "off"), "bad_chapter")
 
     # -- history -----------------------------------------------------------------------
     def history(self, user: User) -> dict:
-        owner = self.owner(user)
+        """The conversations with each persona, newest first, the current persona first."""
+        place = self.place(user)
+        current = self.store.persona_of(place.owner)
         groups: dict[str, dict] = {}
-        for conversation in self.store.conversations_of(owner):
+        for conversation in self.store.conversations_of(place.owner):
             persona = self.engine.persona(conversation.persona_id)
             group = groups.setdefault(persona.id, {"persona": persona.id, "name": persona.name, "conversations": []})
             last = self.store.messages(conversation.id, limit=1)
             group["conversations"].append({
                 "id": conversation.id, "title": conversation.title, "started": conversation.created_at,
                 "updated": conversation.updated_at, "active": conversation.active,
-                "messages": self.store.count_messages(conversation.id),
-                "last": last[0].content[:160] if last else ""})
-        return {"personas": list(groups.values())}
+                "messages": self.store.count_messages(conversation.id), "last": last[0].content[:160] if last else ""})
+        ordered = sorted(groups.values(), key=lambda g: (g["persona"] != current,
+                                                         -max(c["id"] for c in g["conversations"])))
+        return {"personas": ordered}
 
     def _own_conversation(self, user: User, conversation_id: int) -> Conversation:
         try:
             conversation = self.store.conversation(conversation_id)
         except KeyError:
             raise NotFound("conversation") from None
-        if conversation.owner != self.owner(user):
+        if conversation.owner != self.place(user).owner:
             raise NotFound("conversation")
         return conversation
 
-    def messages(self, user: User, conversation_id: int, *, before_id: int | None = None) -> dict:
+    def messages(self, user: User, conversation_id: int) -> dict:
+        """A conversation to read: its latest PAGE_MESSAGES messages (the export has all)."""
         conversation = self._own_conversation(user, conversation_id)
         persona = self.engine.persona(conversation.persona_id)
-        rows = [m for m in self.store.iter_messages(conversation.id) if m.status != "hidden"
-                and (before_id is None or m.id < before_id)]
-        shown = rows[-PAGE_MESSAGES:]
-        return {"conversation": conversation.id, "persona": persona.name, "more": len(rows) > len(shown),
+        total = self.store.count_messages(conversation.id)
+        shown = [m for m in self.store.messages(conversation.id, limit=PAGE_MESSAGES)]
+        return {"conversation": conversation.id, "persona": persona.name, "more": total > len(shown),
                 "messages": [self._message(m, persona.name, user) for m in shown]}
 
     @staticmethod
@@ -313,87 +308,84 @@ class SelfService:
                 "text": message.content, "conversation": message.conversation_id}
 
     def search(self, user: User, query: str) -> list[dict]:
-        """Full-text search over every conversation of the user (Chinese and English, the
-        index recall uses); best matches first."""
-        query = query.strip()
-        if not query:
+        """/search over every conversation of the user (Chinese and English: the index recall uses)."""
+        if not query.strip():
             return []
-        found = self.store.search_messages(self.owner(user), query, limit=SEARCH_LIMIT)
         results = []
-        for message in found:
-            persona = self.engine.persona(self.store.conversation(message.conversation_id).persona_id)
-            results.append({**self._message(message, persona.name, user), "text": message.content[:400],
-                            "persona": persona.id})
+        for hit in self.service.search(self.place(user), query, limit=SEARCH_LIMIT).hits:
+            message = hit.message
+            results.append({"id": message.id, "role": message.role, "who": hit.who or user.name,
+                            "at": message.created_at, "text": message.content[:400],
+                            "conversation": message.conversation_id})
         return results
 
-    def export(self, user: User, conversation_id: int) -> dict:
-        """Every stored message of one conversation, in the /export JSON format."""
+    def export(self, user: User, conversation_id: int) -> tuple[str, bytes]:
+        """/export of one conversation as JSON (the format `companion import` reads): (file
+        name, bytes). The current conversation goes through /export's own call; an older one
+        is written here in the same format, without resuming it (`CompanionService.export`
+        takes only the current one)."""
+        place = self.place(user)
         conversation = self._own_conversation(user, conversation_id)
+        if conversation.id == self.service.conversation(place).id:
+            file = next(f for f in self.service.export(place).files if f.name.endswith(".json"))
+            return file.name, file.data
         persona = self.engine.persona(conversation.persona_id)
         messages = [{"role": m.role, "name": self._message(m, persona.name, user)["who"], "content": m.content,
                      "created_at": m.created_at}
                     for m in self.store.iter_messages(conversation.id) if m.status != "hidden"]
-        return {"format": COMPANION_FORMAT, "persona": {"id": persona.id, "name": persona.name}, "messages": messages}
+        document = {"format": COMPANION_FORMAT, "persona": {"id": persona.id, "name": persona.name},
+                    "messages": messages}
+        return (f"{persona.id}-{conversation.id}.json",
+                json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"))
 
     # -- settings ----------------------------------------------------------------------
     def settings(self, user: User) -> dict:
         user = self.store.user(user.id)
-        plan = self.checkins.plan(user.id) if self.checkins is not None else None
-        quiet = plan.quiet if plan is not None else (self.checkins.default_quiet if self.checkins else None)
+        checkins, choices, voice = self.service.checkins, self.service.choices, self.service.voice
+        plan = checkins.plan(user.id) if checkins is not None else None
+        quiet = plan.quiet if plan is not None else (checkins.default_quiet if checkins else None)
+        every = plan.every if plan is not None else (checkins.default_every if checkins else None)
         return {
             "language": user.language_override or "auto", "telegram_language": user.language,
-            "timezone": user.timezone or "", "default_timezone": self.default_timezone,
-            "checkins": {"available": self.checkins is not None, "enabled": bool(plan and plan.enabled),
-                         "every_hours": round(plan.every.total_seconds() / 3600) if plan else
-                         (round(self.checkins.default_every.total_seconds() / 3600) if self.checkins else None),
-                         "quiet": str(quiet) if quiet is not None else ""},
-            "voice": {"available": self.speaks and self.choices is not None,
-                      "enabled": bool(self.choices and self.choices.of(user.id).voice_replies)},
-        }
+            "timezone": user.timezone or "", "default_timezone": self.service.admission.policy.default_timezone,
+            "checkins": {"available": checkins is not None, "enabled": bool(plan and plan.enabled),
+                         "every_hours": round(every.total_seconds() / 3600) if every else None,
+                         "quiet": str(quiet) if quiet is not None and quiet.start != quiet.end else "off"
+                         if quiet is not None else ""},
+            "voice": {"available": voice.speaks and choices is not None,
+                      "enabled": bool(choices and choices.of(user.id).voice_replies)}}
 
     def update_settings(self, user: User, changes: dict) -> dict:
-        """Apply what `changes` names (language, timezone, checkins{enabled, every_hours,
-        quiet}, voice); all are checked before any is stored."""
-        updates: dict = {}
+        """Each named setting through its command's call: language (/lang), timezone (/tz),
+        checkins {enabled, every_hours, quiet} (/checkin), voice (/voice)."""
+        place = self.place(user)
         if "language" in changes:
-            if changes["language"] not in ("en", "zh", "auto"):
-                raise SelfServiceError("bad_language", "en, zh or auto")
-            updates["language_override"] = None if changes["language"] == "auto" else changes["language"]
-        if "timezone" in changes:
-            zone = str(changes["timezone"] or "").strip()
-            if zone:
-                try:
-                    zone = ZoneInfo(zone).key
-                except (ZoneInfoNotFoundError, ValueError):
-                    raise SelfServiceError("bad_timezone", f"unknown time zone {zone!r}") from None
-            updates["timezone"] = zone or None
+            _done(self.service.set_language(place, str(changes["language"])), "bad_language")
+        if str(changes.get("timezone") or "").strip():
+            _done(self.service.timezone(place, str(changes["timezone"])), "bad_timezone")
         checkin = changes.get("checkins")
-        quiet = every = None
-        if checkin is not None:
-            if self.checkins is None:
-                raise SelfServiceError("checkins_unavailable", "check-ins are switched off on this bot")
-            if checkin.get("quiet") is not None and (quiet := parse_quiet(str(checkin["quiet"]))) is None:
-                raise SelfServiceError("bad_quiet", "a span of local hours such as 22-9, or off")
-            if checkin.get("every_hours") is not None:
-                try:
-                    every = timedelta(hours=float(checkin["every_hours"]))
-                except (TypeError, ValueError):
-                    raise SelfServiceError("bad_rhythm", "hours between check-ins") from None
-                if not self.checkins.allowed_every(every):
-                    raise SelfServiceError("bad_rhythm", "outside the allowed rhythm")
-        voice = changes.get("voice")
-        if voice is not None and not (self.speaks and self.choices is not None):
-            raise SelfServiceError("voice_unavailable", "this bot has no speech model")
-        if updates:
-            self.store.update_user(user.id, **updates)
-        user = self.store.user(user.id)
-        if checkin is not None:
-            if quiet is not None:
-                self.checkins.set_quiet(user, quiet)
-            if checkin.get("enabled") is False:
-                self.checkins.switch_off(user)
-            elif checkin.get("enabled") or every is not None:
-                self.checkins.switch_on(user, every)
-        if voice is not None:
-            self.choices.set_voice_replies(user.id, bool(voice))
+        if isinstance(checkin, dict):
+            if self.service.checkins is None:
+                raise SelfServiceError("checkins_unavailable", notice=Notice("tg.checkin_unavailable"))
+            if checkin.get("quiet") not in (None, ""):
+                _done(self.service.checkin(place, f"quiet {checkin['quiet']}"), "bad_quiet")
+            every = checkin.get("every_hours")
+            if checkin.get("enabled"):
+                rhythm = f" {_hours(every)}h" if every not in (None, "") else ""
+                _done(self.service.checkin(place, "on" + rhythm), "bad_rhythm")
+            elif checkin.get("enabled") is False:
+                self.service.checkin(place, "off")
+        if "voice" in changes:
+            _done(self.service.voice_replies(place, "on" if changes["voice"] else "off"), "voice_unavailable")
         return self.settings(user)
+
+
+def _hours(value: object) -> int:
+    try:
+        hours = float(value)
+    except (TypeError, ValueError):
+        raise SelfServiceError("bad_rhythm", "hours between check-ins, e.g. 24") from None
+    if not hours.is_integer() or hours <= 0 or timedelta(hours=hours) > timedelta(days=365):
+        raise SelfServiceError("bad_rhythm", "whole hours between check-ins, e.g. 24")
+    return int(hours)
+
