@@ -116,7 +116,7 @@ async def chat(services: Services, user_spec: str | None, persona_id: str | None
 
     check_persona(services, persona_id)
     user = services.resolve_user(user_spec or getpass.getuser())
-    return await TerminalChat(services, user, persona_id).run()
+    return await TerminalChat(services.service, user, persona_id).run()
 
 
 @main.command()

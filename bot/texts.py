@@ -56,9 +56,74 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     # terminal chat
     "chat.help": {
-        "en": "Type a message and press Enter. Commands: /new (new conversation), /history (recent "
-              "messages), /context (what the model sees), /help, /quit.",
-        "zh": "输入消息后回车。命令：/new（新对话）、/history（最近消息）、/context（模型看到的内容）、/help、/quit。",
+        "en": "Type a message and press Enter. Commands:\n"
+              "/new — start a new conversation (the old one is kept)\n"
+              "/history — the recent messages; /history list — your conversations; /history N — resume one\n"
+              "/retry — another answer to your last message; then /prev and /next to page, /use to keep one\n"
+              "/continue — continue my last reply\n"
+              "/undo — take the last exchange out of my memory\n"
+              "/context — what the model sees now\n"
+              "/search words — find something in our history\n"
+              "/memory — what I always keep in mind; /memory add TEXT, /memory edit N TEXT, /memory delete N\n"
+              "/persona — who I am; /persona N or NAME switches\n"
+              "/me — tell me who you are\n"
+              "/docs — your documents; /docs attach N, /docs detach N\n"
+              "/asof N — the novel's timeline: I know it only up to chapter N\n"
+              "/export — this conversation as Markdown and JSON files\n"
+              "/usage — tokens used and estimated cost\n"
+              "/tz — your time zone; /lang en|zh|auto — language of these texts\n"
+              "/forget — delete all your data\n"
+              "/help, /quit",
+        "zh": "输入消息后回车。命令：\n"
+              "/new — 开始新对话（旧对话会保留）\n"
+              "/history — 最近的消息；/history list — 你的对话列表；/history 编号 — 恢复其中一个\n"
+              "/retry — 重新回答你的上一条消息；之后用 /prev、/next 翻看，/use 保留其中一个\n"
+              "/continue — 接着我上一条回复继续写\n"
+              "/undo — 让我忘掉最近一轮对话\n"
+              "/context — 模型现在看到的内容\n"
+              "/search 关键词 — 在我们的历史里搜索\n"
+              "/memory — 我一直记着的事；/memory add 内容、/memory edit 编号 内容、/memory delete 编号\n"
+              "/persona — 当前角色；/persona 编号或名字 切换角色\n"
+              "/me — 告诉我你是谁\n"
+              "/docs — 你的文档；/docs attach 编号、/docs detach 编号\n"
+              "/asof N — 小说时间线：我只知道到第 N 章为止的情节\n"
+              "/export — 把本次对话导出为 Markdown 和 JSON 文件\n"
+              "/usage — 用量与估算费用\n"
+              "/tz — 你的时区；/lang en|zh|auto — 这些文字的语言\n"
+              "/forget — 删除你的全部数据\n"
+              "/help、/quit",
+    },
+    "chat.alternatives": {
+        "en": "[answer {index} of {count}: /prev and /next show the others, /use keeps the one shown]",
+        "zh": "[第 {index}/{count} 个回答：/prev、/next 查看其他回答，/use 保留当前这个]",
+    },
+    "chat.alternative_kept": {
+        "en": "[answer {index} of {count}, the one I remember]",
+        "zh": "[第 {index}/{count} 个回答，我记住的是这个]",
+    },
+    "chat.no_alternatives": {
+        "en": "There is only one answer to page through. Type /retry for another.",
+        "zh": "目前只有一个回答。输入 /retry 获取另一个。",
+    },
+    "chat.forget_confirm": {
+        "en": "Type /forget yes to delete everything; anything else keeps it.",
+        "zh": "输入 /forget yes 删除全部；输入其他任何内容则保留。",
+    },
+    "chat.exported": {
+        "en": "This conversation, {count} messages, is in {files}.",
+        "zh": "本次对话（共 {count} 条消息）已写入 {files}。",
+    },
+    "chat.telegram_only": {
+        "en": "{command} works in Telegram only: the terminal chat cannot send voice notes or write to you first.",
+        "zh": "{command} 只能在 Telegram 中使用：终端聊天无法发送语音，也不能主动找你。",
+    },
+    "chat.docs_usage": {
+        "en": "Usage: /docs, /docs attach N, /docs detach N (N as listed by /docs).",
+        "zh": "用法：/docs、/docs attach 编号、/docs detach 编号（编号见 /docs 列表）。",
+    },
+    "chat.history_list": {
+        "en": "Your conversations with {persona} (newest first; /history N resumes one):",
+        "zh": "你与{persona}的对话（最新的在前；/history 编号 恢复其中一个）：",
     },
     "chat.new": {
         "en": "Started a new conversation with {persona}. The old one is kept.",

@@ -32,7 +32,7 @@ Commands and their calls:
 """
 
 from memory.service.admission import Admission, Policy
-from memory.service.facade import CompanionService, TimelinePlan, VoiceAbility
+from memory.service.facade import CompanionService, TimelinePlan, VoiceAbility, short
 from memory.service.results import (
     Access,
     Alternatives,
@@ -64,5 +64,5 @@ __all__ = [
     "DocumentItem", "DocumentsView", "Export", "ExportFile", "FactsView", "HistoryLine", "Notice",
     "PersonaMenu", "PersonaSwitch", "Place", "Policy", "Replay", "ReplayKind", "SearchHit", "SearchResults",
     "SwitchKind", "TimelinePlan", "TurnOutcome", "TurnStatus", "Usage", "VoiceAbility", "offset_text",
-    "parse_zone", "zone_label",
+    "parse_zone", "short", "zone_label",
 ]

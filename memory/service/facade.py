@@ -126,6 +126,26 @@ class CompanionService:
         self.models = models  # memory.routing.ModelMenu
         self.voice = voice
 
+    # -- people and places --------------------------------------------------------------
+    def arrive(self, platform: str, external_id: str | int, *, display_name: str | None = None,
+               language: str | None = None) -> User:
+        """The user behind a platform id, created on first sight (name and language
+        refreshed); one who had blocked the bot and came back is active again."""
+        user = self.store.ensure_user(platform, external_id, display_name=display_name, language=language)
+        if user.status != "active":
+            self.store.update_user(user.id, status="active")
+            user = self.store.user(user.id)
+        return user
+
+    def refresh(self, place: Place) -> Place:
+        """The same place with the user as stored now (after /lang, /tz, /me)."""
+        user = self.store.user(place.user.id)
+        return Place(user, place.owner, place.private, user.ui_language or place.lang)
+
+    def user_left(self, user: User) -> None:
+        """The user blocked the bot: no check-ins, no messages until they come back."""
+        self.store.update_user(user.id, status="blocked")
+
     # -- places and conversations ------------------------------------------------------
     def conversation(self, place: Place) -> Conversation:
         """The place's active conversation with its current persona, started if none."""
@@ -393,21 +413,21 @@ class CompanionService:
 
     def edit_fact(self, place: Place, number: int, fact_text: str) -> Notice:
         """/memory edit N TEXT (N as listed)."""
-        fact = self._fact(place, number)
+        persona_id, fact = self._fact(place, number)
         if fact is None:
             return Notice("tg.memory_usage")
         try:
-            self.memory.edit_fact(place.owner, fact.persona_id, fact.id, fact_text)
+            self.memory.edit_fact(place.owner, persona_id, fact.id, fact_text)
         except FactError as exc:
             return Notice("tg.memory_invalid", {"reason": str(exc)})
         return Notice("tg.memory_edited", {"number": number})
 
     def delete_fact(self, place: Place, number: int) -> Notice:
         """/memory delete N (N as listed): the model will not learn it again."""
-        fact = self._fact(place, number)
+        persona_id, fact = self._fact(place, number)
         if fact is None:
             return Notice("tg.memory_usage")
-        self.memory.delete_fact(place.owner, fact.persona_id, fact.id)
+        self.memory.delete_fact(place.owner, persona_id, fact.id)
         return Notice("tg.memory_deleted", {"number": number})
 
     def delete_fact_id(self, place: Place, fact_id: int) -> bool:
@@ -417,8 +437,9 @@ class CompanionService:
         return self.memory.delete_fact(place.owner, self.conversation(place).persona_id, fact_id)
 
     def _fact(self, place: Place, number: int):
-        facts = self.facts(place).facts
-        return facts[number - 1] if 1 <= number <= len(facts) else None
+        """(persona id, the fact listed as `number`), the fact None if there is none."""
+        view = self.facts(place)
+        return view.persona.id, (view.facts[number - 1] if 1 <= number <= len(view.facts) else None)
 
     # -- history: search and export ----------------------------------------------------
     def search(self, place: Place, query: str, limit: int = 10) -> SearchResults:
