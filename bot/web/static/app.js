@@ -48,6 +48,16 @@ function t(key, values) {
   return template;
 }
 
+function nodes(children) {
+  return [children].flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false)
+    .map((child) => (child instanceof Node ? child : document.createTextNode(String(child))));
+}
+
+function fill(node, ...children) {
+  node.replaceChildren(...nodes(children));
+  return node;
+}
+
 function h(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -58,10 +68,7 @@ function h(tag, attrs, ...children) {
     else if (key === "checked") node.checked = !!value;
     else node.setAttribute(key, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
+  node.append(...nodes(children));
   return node;
 }
 
@@ -119,7 +126,7 @@ async function show(tab) {
   view.replaceChildren(h("p", { class: "empty" }, t("loading")));
   try {
     const content = await PAGES[tab]();
-    view.replaceChildren(...[].concat(content));
+    fill(view, content);
     view.dataset.page = tab;
   } catch (error) {
     if (!(error instanceof Refused)) view.replaceChildren(h("p", { class: "empty" }, t("failed")));
@@ -150,8 +157,8 @@ async function renderPersonas() {
   persona.starters.length ? h("div", {}, h("div", { class: "meta" }, t("starters")),
     h("div", { class: "starters" }, persona.starters.map((s) => h("span", { class: "chip" }, s)))) : null,
   persona.current ? null : h("div", { class: "actions" }, h("button", { class: "primary choose", onclick: async () => {
-    await api("POST", "personas/" + encodeURIComponent(persona.id) + "/choose");
-    toast(t("chosen", { name: persona.name }));
+    const switched = await api("POST", "personas/" + encodeURIComponent(persona.id) + "/choose");
+    toast(switched.notice || t("chosen", { name: persona.name }));
     show("personas");
   } }, t("choose"))))));
   return h("div", { class: "gallery" }, cards);
@@ -169,8 +176,7 @@ async function renderMemory() {
     facts.length ? h("div", { id: "facts" }, facts) : h("p", { class: "empty" }, t("facts_empty", { name: data.persona_name })),
     h("div", { class: "card" }, input, h("div", { class: "actions" }, h("button", { class: "primary", id: "add-fact", onclick: async () => {
       if (!input.value.trim()) return;
-      await api("POST", "memory/facts", { text: input.value });
-      toast(t("saved"));
+      toast((await api("POST", "memory/facts", { text: input.value })).notice || t("saved"));
       show("memory");
     } }, t("add")))),
     h("h2", {}, t("me_title")),
@@ -189,7 +195,7 @@ async function renderMemory() {
 
 function factCard(fact) {
   const card = h("div", { class: "card fact", "data-fact": fact.id });
-  const view = () => card.replaceChildren(
+  const view = () => fill(card,
     h("div", { class: "text" }, fact.text),
     h("div", { class: "meta" }, (fact.origin === "user" ? t("from_you") : t("from_model")) + " · " +
       (fact.said_at ? t("said_at", { date: date(fact.said_at) }) : date(fact.created_at))),
@@ -203,11 +209,10 @@ function factCard(fact) {
       } }, t("delete"))));
   const edit = () => {
     const box = h("textarea", { maxlength: "500" }, fact.text);
-    card.replaceChildren(box, h("div", { class: "actions" },
+    fill(card, box, h("div", { class: "actions" },
       h("button", { class: "plain", onclick: view }, t("cancel")),
       h("button", { class: "primary save", onclick: async () => {
-        await api("PUT", "memory/facts/" + fact.id, { text: box.value });
-        toast(t("saved"));
+        toast((await api("PUT", "memory/facts/" + fact.id, { text: box.value })).notice || t("saved"));
         show("memory");
       } }, t("save"))));
     box.focus();
@@ -262,12 +267,12 @@ async function renderDocuments() {
   if (!data.documents.length) return h("p", { class: "empty" }, t("docs_empty"));
   return data.documents.map((doc) => {
     const attached = h("input", { type: "checkbox", class: "attach", checked: doc.attached, onchange: async () => {
-      await api("PATCH", "documents/" + doc.id, { attached: attached.checked });
+      toast((await api("PATCH", "documents/" + doc.id, { attached: attached.checked })).notice || t("saved"));
       show("documents");
     } });
     const position = doc.chapters.length ? h("select", { class: "upto", onchange: async () => {
-      await api("PATCH", "documents/" + doc.id, { upto: position.value ? Number(position.value) : null });
-      toast(t("saved"));
+      toast((await api("PATCH", "documents/" + doc.id, { upto: position.value ? Number(position.value) : null })).notice
+        || t("saved"));
       show("documents");
     } }, h("option", { value: "" }, t("whole_book")),
     doc.chapters.map((c) => h("option", { value: String(c.number), selected: doc.upto === c.number },
@@ -296,7 +301,7 @@ async function renderHistory() {
     state.query = query.value.trim();
     if (!state.query) { results.replaceChildren(); return; }
     const found = await api("GET", "search?q=" + encodeURIComponent(state.query));
-    results.replaceChildren(...(found.results.length ? found.results.map((m) => h("div", { class: "card result" },
+    fill(results, (found.results.length ? found.results.map((m) => h("div", { class: "card result" },
       h("div", { class: "meta" }, m.who + " · " + when(m.at)), h("div", { class: "desc" }, highlighted(m.text, state.query))))
       : [h("p", { class: "empty" }, t("search_none", { query: state.query }))]));
   };
@@ -314,7 +319,7 @@ async function renderHistory() {
 
 async function openConversation(id) {
   const data = await api("GET", "history/" + id);
-  document.getElementById("view").replaceChildren(
+  fill(document.getElementById("view"),
     h("div", { class: "actions" }, h("button", { class: "plain", onclick: () => show("history") }, "‹ " + t("back")),
       h("button", { class: "plain", onclick: () => exportConversation(id) }, t("export"))),
     data.more ? h("p", { class: "hint" }, t("more_before")) : null,
@@ -373,7 +378,7 @@ async function loadLanguage(code) {
   document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
   document.title = t("title");
   const tabs = document.getElementById("tabs");
-  tabs.replaceChildren(...Object.keys(PAGES).map((tab) => h("button", { role: "tab", "data-tab": tab,
+  fill(tabs, Object.keys(PAGES).map((tab) => h("button", { role: "tab", "data-tab": tab,
     "aria-selected": String(tab === state.tab), onclick: () => show(tab) }, t("tab_" + tab))));
 }
 
