@@ -303,6 +303,9 @@ async def test_settings(app, fake_openai):
                                                         "checkins": {"enabled": True, "every_hours": 12,
                                                                      "quiet": "23-8"}})
     assert changed["language"] == "zh" and changed["timezone"] == "Asia/Shanghai"
+    assert changed["timezone_label"] == "Asia/Shanghai (UTC+08:00)"
+    assert (await app.json("PATCH", "settings", json={"timezone": "+9"}))["timezone_label"] == "UTC+09:00"
+    await app.json("PATCH", "settings", json={"timezone": "Asia/Shanghai"})
     assert changed["checkins"]["enabled"] and changed["checkins"]["every_hours"] == 12
     user = app.services.store.user(app.user().id)
     assert user.language_override == "zh" and user.timezone == "Asia/Shanghai"

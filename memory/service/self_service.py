@@ -24,6 +24,7 @@ from memory.facts import FactError
 from memory.importer import COMPANION_FORMAT
 from memory.service.facade import CompanionService
 from memory.service.results import Notice, Place, SwitchKind
+from memory.service.zones import zone_label
 from memory.store import Conversation, User
 from personas import PersonaError
 from personas.lorebook import Lorebook, LoreEntry
@@ -348,6 +349,8 @@ class SelfService:
         return {
             "language": user.language_override or "auto", "telegram_language": user.language,
             "timezone": user.timezone or "", "default_timezone": self.service.admission.policy.default_timezone,
+            "timezone_label": zone_label(user.timezone or self.service.admission.policy.default_timezone,
+                                         self.store.clock()),
             "checkins": {"available": checkins is not None, "enabled": bool(plan and plan.enabled),
                          "every_hours": round(every.total_seconds() / 3600) if every else None,
                          "quiet": str(quiet) if quiet is not None and quiet.start != quiet.end else "off"

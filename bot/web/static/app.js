@@ -357,7 +357,8 @@ async function renderSettings() {
   return [
     h("div", { class: "card" }, h("label", { for: "language" }, t("language")), language,
       h("label", { for: "timezone" }, t("timezone")), zone,
-      h("div", { class: "hint" }, t("timezone_hint", { zone: data.default_timezone })),
+      h("div", { class: "hint", id: "timezone-now" }, t("timezone_now", { zone: data.timezone_label }) + " · " +
+        t("timezone_hint", { zone: data.default_timezone })),
       h("div", { class: "actions" }, h("button", { class: "primary", id: "save-zone",
         onclick: () => save({ timezone: zone.value }) }, t("save")))),
     h("div", { class: "card" }, h("label", { class: "inline" }, on, t("checkins")),
