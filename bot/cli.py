@@ -176,11 +176,11 @@ def run() -> None:
     from bot.telegram.app import run_bot
 
     settings = load_or_exit()
-    try:
-        settings.require_telegram()
-        settings.require_model_access()
-    except SettingsError as exc:
-        raise BadSettings(str(exc)) from None
+    problems = settings.first_run_problems()
+    if problems:  # before anything is created or reached: one line each, exit code 2
+        for problem in problems:
+            click.echo(redact(f"companion: {problem}"), err=True)
+        sys.exit(2)
     configure(settings)
     code = asyncio.run(run_bot(settings))
     sys.exit(code)

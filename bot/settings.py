@@ -334,6 +334,33 @@ class Settings(BaseSettings):
     def web_listen_port(self) -> int:
         return self.web_port or DEFAULT_WEB_PORT
 
+    def first_run_problems(self, *, telegram: bool = True) -> list[str]:
+        """What stops a first start, one line each, naming the setting and how to fill it:
+        a missing key or token, the placeholders of a .env copied from .env.example
+        unchanged, and a private bot that would refuse everyone, its owner too."""
+        problems = []
+        try:
+            self.require_model_access()
+        except SettingsError as exc:
+            problems.append(str(exc))
+        key = self.api_key() or ""
+        if key and is_placeholder(key):
+            problems.append(f"OPENAI_API_KEY is still the placeholder of .env.example ({key}): put your "
+                            "provider's API key there (it starts sk-... for OpenAI, DeepSeek and Moonshot)")
+        if not telegram:
+            return problems
+        token = (self.telegram_bot_token.get_secret_value().strip() if self.telegram_bot_token else "")
+        if not token:
+            problems.append(f"TELEGRAM_BOT_TOKEN is not set: {HINTS['TELEGRAM_BOT_TOKEN']}")
+        elif is_placeholder(token):
+            problems.append("TELEGRAM_BOT_TOKEN is still the sample of .env.example: create a bot with @BotFather "
+                            "(/newbot) and paste the token it gives you")
+        if not self.open_to_all and not self.admins and not self.allowed_users:
+            problems.append("COMPANION_ADMINS is empty and COMPANION_OPEN is false, so the bot would refuse "
+                            "everyone, you too: put your Telegram user id in COMPANION_ADMINS (send any message to "
+                            "@userinfobot to learn it; the bot's refusal also says it), or set COMPANION_OPEN=true")
+        return problems
+
     def require_telegram(self) -> str:
         if not self.telegram_bot_token or not self.telegram_bot_token.get_secret_value().strip():
             raise SettingsError(f"TELEGRAM_BOT_TOKEN is not set: {HINTS['TELEGRAM_BOT_TOKEN']}")
@@ -378,6 +405,16 @@ def _env_name(field_name: str) -> str:
 # error message never repeats them.
 SECRET_FIELDS = tuple(name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation))
 _SECRET_NAMES = {_env_name(name) for name in SECRET_FIELDS}
+
+
+SAMPLE_VALUES = {"sk-...", "123456:ABC-your-token-from-BotFather", "123456:ABC..."}
+
+
+def is_placeholder(value: str) -> bool:
+    """A value left as .env.example has it, or obviously a placeholder ("sk-...", "<your key>")."""
+    value = value.strip()
+    return (value in SAMPLE_VALUES or value.endswith("...") or "your-token" in value.lower()
+            or "your_key" in value.lower() or (value.startswith("<") and value.endswith(">")))
 
 
 def load_settings(**overrides: Any) -> Settings:

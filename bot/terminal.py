@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Callable, TextIO
 
+from bot.chat_commands import memory_change
 from bot.inspect import render_summary
 from bot.render import documents_lines, facts_text, me_text, persona_lines, render, search_text, usage_text
 from bot.texts import text
@@ -241,21 +242,10 @@ class TerminalChat:
         self._say(render(await self.service.undo(self.place), self.language))
 
     def _memory(self, args: str) -> None:
-        action, _, rest = args.partition(" ")
-        action = action.lower()
-        if not action:
+        if not args:
             self._say(facts_text(self.service.facts(self.place), self.language))
             return
-        if action in ("add", "+"):
-            self._say(render(self.service.add_fact(self.place, rest), self.language))
-            return
-        number, _, new_text = rest.strip().partition(" ")
-        if not number.isdigit() or action not in ("edit", "delete", "del"):
-            self._say(text("tg.memory_usage", self.language))
-        elif action == "edit":
-            self._say(render(self.service.edit_fact(self.place, int(number), new_text), self.language))
-        else:
-            self._say(render(self.service.delete_fact(self.place, int(number)), self.language))
+        self._say(render(memory_change(self.service, self.place, args), self.language))
 
     def _search(self, args: str) -> None:
         if not args:

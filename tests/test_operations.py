@@ -1,9 +1,12 @@
 """`companion backup` and `companion doctor` as an operator runs them."""
 
 import sqlite3
+from pathlib import Path
 
 from memory.store import Owner, Store
 from tests.test_cli import companion, model_env
+
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def test_backup_is_a_consistent_copy_and_refuses_to_overwrite(tmp_path, db_path):
@@ -27,7 +30,8 @@ def test_backup_is_a_consistent_copy_and_refuses_to_overwrite(tmp_path, db_path)
 
 
 def test_doctor_reports_each_check(fake_openai, telegram, db_path):
-    env = model_env(fake_openai, db_path, TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_BASE=telegram.base_url)
+    env = model_env(fake_openai, db_path, TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_BASE=telegram.base_url,
+                    COMPANION_ADMINS="1001")
     result = companion(["doctor"], env_extra=env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -44,3 +48,23 @@ def test_doctor_fails_on_a_bad_endpoint_and_missing_token(db_path):
     result = companion(["doctor"], env_extra=env)
     assert result.returncode == 1
     assert "FAIL model" in result.stdout and "FAIL telegram" in result.stdout
+
+
+def test_doctor_on_a_copied_env_example_reports_each_placeholder_and_creates_nothing(tmp_path):
+    (tmp_path / ".env").write_text((REPOSITORY / ".env.example").read_text())
+    result = companion(["doctor"], cwd=tmp_path)
+    assert result.returncode == 1
+    out = result.stdout
+    assert "FAIL settings   OPENAI_API_KEY is still the placeholder" in out
+    assert "TELEGRAM_BOT_TOKEN is still the sample of .env.example" in out and "@BotFather" in out
+    assert "COMPANION_ADMINS is empty and COMPANION_OPEN is false" in out and "@userinfobot" in out
+    assert "does not exist yet" in out
+    assert "not tried: OPENAI_API_KEY is a placeholder" in out  # no request to any endpoint
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]  # no data/companion.db
+
+
+def test_doctor_creates_no_database(fake_openai, tmp_path):
+    db_path = tmp_path / "data" / "companion.db"
+    result = companion(["doctor"], env_extra=model_env(fake_openai, db_path), cwd=tmp_path)
+    assert "ok   database   " in result.stdout and "does not exist yet" in result.stdout
+    assert not db_path.exists() and not db_path.parent.exists()

@@ -121,17 +121,22 @@ async def test_usage_and_export(companion, telegram, fake_openai):
 
 async def test_timezone_and_language(companion, telegram, fake_openai):
     texts = await say(companion, "/tz +8", 1)
-    assert "Etc/GMT-8" in texts[-1]
+    assert texts[-1].startswith("Time zone set to UTC+08:00.")  # as people read it, not the POSIX Etc/GMT-8
     assert companion.store.find_user("tg", ALICE).timezone == "Etc/GMT-8"
     texts = await say(companion, "/tz Mars/Olympus", 2)
     assert "Mars/Olympus" in texts[-1]
     texts = await say(companion, "/lang zh", 3)
     assert texts[-1] == "菜单已切换为中文。"
     texts = await say(companion, "/tz", 4)
-    assert texts[-1].startswith("你的时区是 Etc/GMT-8")
+    assert texts[-1].startswith("你的时区是 UTC+08:00")
     fake_openai.enqueue("ok")
     await say(companion, "what time is it", 5)
     assert "(Etc/GMT-8, UTC+08:00)" in fake_openai.chat_requests[-1].messages[-1]["content"]
+    texts = await say(companion, "/tz UTC+8", 6)
+    assert texts[-1].startswith("时区已设为 UTC+08:00。")
+    texts = await say(companion, "/tz Asia/Shanghai", 7)
+    assert texts[-1].startswith("时区已设为 Asia/Shanghai (UTC+08:00)。")
+    assert companion.store.find_user("tg", ALICE).timezone == "Asia/Shanghai"
 
 
 async def test_context_command_shows_sections(companion, telegram, fake_openai):

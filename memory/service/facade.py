@@ -517,6 +517,10 @@ class CompanionService:
         return PersonaSwitch(SwitchKind.STARTED, persona, conversation, last[0] if last else None,
                              Notice("tg.persona_switched", {"name": persona.name}))
 
+    def unpublished(self) -> list[tuple[object, User]]:
+        """Users' private personas an admin may publish (/publish), with their owners."""
+        return [(entry, self.store.user(entry.owner_user_id)) for entry in self.catalog.unpublished()]
+
     def set_me(self, place: Place, *, name: str | None = None, description: str | None = None,
                clear: bool = False) -> User:
         """/me: who the user says they are (None keeps a field as it is)."""
@@ -564,6 +568,40 @@ class CompanionService:
             return self.detach(place, document_id)
         return self.attach(place, document_id)
 
+    async def read_bytes(self, place: Place, data: bytes, name: str, *, content_type: str | None = None,
+                         progress: Progress | None = None, cancel=None) -> tuple[object, Notice]:
+        """Read an upload (in a worker thread), store it and attach it here: (IngestResult,
+        what was read and how). DocumentError when it cannot be read: nothing is kept."""
+        result = await asyncio.to_thread(self.reading.ingestor.ingest_bytes, data, name, place.user,
+                                         content_type=content_type, progress=progress, cancel=cancel)
+        return result, self.attach_read(place, result)
+
+    async def read_path(self, place: Place, path: str, *, progress: Progress | None = None,
+                        cancel=None) -> tuple[object, Notice]:
+        """Read a local file (the terminal chat, the CLI), store it and attach it here."""
+        result = await asyncio.to_thread(self.reading.ingestor.ingest_path, path, place.user, progress=progress,
+                                         cancel=cancel)
+        return result, self.attach_read(place, result)
+
+    async def read_link(self, place: Place, url: str, *, progress: Progress | None = None,
+                        cancel=None) -> tuple[object, Notice]:
+        """Read a web link (public addresses only), store it and attach it here."""
+        result = await self.reading.ingestor.ingest_url(url, place.user, progress=progress, cancel=cancel)
+        return result, self.attach_read(place, result)
+
+    def attach_read(self, place: Place, result) -> Notice:
+        """Attach a document just read; the notice says what was read and whether it is
+        read verbatim or from summaries."""
+        conversation = self.conversation(place)
+        document = result.document
+        self.reading.documents.attach(conversation.id, document.id)
+        planned = self._plan_reading(place, conversation)
+        mode = next(p.mode for p in planned if p.document_id == document.id)
+        notice = Notice("doc.read", {"title": document.title, "chars": f"{document.chars:,}",
+                                     "chapters": document.chapter_count, "tokens": f"{document.tokens:,}",
+                                     "seconds": f"{result.seconds:.1f}", "mode": Notice(f"doc.mode.{mode}")})
+        return notice.followed_by(Notice("doc.read_again") if result.duplicate else None)
+
     def document_by_number(self, place: Place, number: int):
         items = self.documents(place).items
         return items[number - 1].document if 1 <= number <= len(items) else None
@@ -594,6 +632,35 @@ class CompanionService:
                 return attachment
         with_chapters = [a for a in attachments if a.document.chapter_count]
         return (with_chapters or attachments or [None])[-1]
+
+    async def characters(self, place: Place, *, progress: Progress | None = None, cancel=None) -> list:
+        """/characters: the main characters of the conversation's novel (found by the
+        model once, then cached), within its timeline. Call `novel` first: [] without one."""
+        novel = self.novel(place)
+        if novel is None:
+            return []
+        return await self.reading.characters.find(novel.document.id, novel.limit, progress=progress, cancel=cancel)
+
+    def listed_character(self, place: Place, document_id: int, upto: int | None, index: int):
+        """(document, character) of a /characters list still cached, the document the user's; else None."""
+        if self.reading is None:
+            return None
+        characters = self.reading.characters.cached(document_id, upto)
+        document = self._document(place, document_id)
+        if document is None or not characters or not 0 <= index < len(characters):
+            return None
+        return document, characters[index]
+
+    async def play_character(self, place: Place, document_id: int, character, upto: int | None, *,
+                             progress: Progress | None = None, cancel=None) -> PersonaSwitch:
+        """Make the character a persona (from chapters 1..upto) and start talking to it, the
+        novel attached within the same timeline."""
+        persona = await self.reading.personas.create(place.user, document_id, character, upto,
+                                                     progress=progress, cancel=cancel)
+        conversation = self.reading.personas.start(self.engine, place.user, persona, document_id, upto)
+        self._plan_reading(place, conversation)
+        greeting = self.store.messages(conversation.id, limit=1)
+        return PersonaSwitch(SwitchKind.STARTED, persona, conversation, greeting[0] if greeting else None)
 
     def plan_timeline(self, place: Place, argument: str | None) -> TimelinePlan:
         """/asof N: what it would change (the face shows progress if a persona is retimed)."""
@@ -694,6 +761,46 @@ class CompanionService:
             return answer.followed_by(self._plan_notice(plan, user) if plan.enabled else None)
         return self._plan_notice(checkins.plan(user.id), user)
 
+    def due_checkins(self, platform: str = "tg") -> list:
+        """Check-ins due now, each claimed once (memory/checkins.py decides when)."""
+        return self.checkins.claim_due(platform) if self.checkins is not None else []
+
+    async def write_checkin(self, claim) -> TurnOutcome:
+        """The character writes first: within the budget, screened like any reply. A face
+        delivers an ANSWERED one and calls `checkin_sent`."""
+        user = claim.user
+        if self.admission.over_budget(user):
+            self.checkins.finish(claim, "skipped")
+            return TurnOutcome(TurnStatus.OVER_BUDGET, claim.conversation_id)
+        result = await self.checkins.write(claim)
+        if result.reply is None:
+            log.warning("check-in for user %s failed: %s", user.id, result.error)
+            return TurnOutcome(TurnStatus.FAILED, claim.conversation_id, result=result)
+        screening = await self.admission.screen_reply(user, result.reply.content, result.reply.conversation_id,
+                                                      result.reply.id)
+        if screening is not None and screening.refused:
+            self.checkins.finish(claim, "withheld")
+            return TurnOutcome(TurnStatus.REPLY_REFUSED, claim.conversation_id, result.reply, result=result)
+        return TurnOutcome(TurnStatus.ANSWERED, claim.conversation_id, result.reply, result.reply.content,
+                           result=result)
+
+    def checkin_sent(self, claim, reply_id: int | None = None, platform_message_id: str | int | None = None, *,
+                     delivered: bool = True, blocked: bool = False) -> None:
+        """How a check-in's delivery went: sent (as this platform message), or not (the user blocked the bot)."""
+        if blocked:
+            self.user_left(claim.user)
+        if delivered and reply_id is not None and platform_message_id is not None:
+            self.delivered(reply_id, platform_message_id)
+        self.checkins.finish(claim, "sent" if delivered else "failed")
+
+    def recover(self) -> int:
+        """After a restart: turns a crash left pending are marked failed, check-ins claimed
+        but not sent are abandoned. Returns how many."""
+        recovered = self.engine.recover()
+        if self.checkins is not None:
+            recovered += self.checkins.recover()
+        return recovered
+
     def _plan_notice(self, plan, user: User) -> Notice:
         if plan is None or not plan.enabled:
             return Notice("tg.checkin_off", then=Notice("tg.checkin_usage"))
@@ -719,6 +826,39 @@ class CompanionService:
 
     def wants_voice(self, place: Place) -> bool:
         return self.voice.speaks and self.choices is not None and self.choices.of(place.user.id).voice_replies
+
+    def current_model(self, place: Place) -> str:
+        """The model that answers this place now (the user's choice, a persona's, the default)."""
+        conversation = self.conversation(place)
+        return self.engine.route(conversation, self.engine.persona(conversation.persona_id)).model
+
+    def model_menu(self, place: Place) -> Notice | None:
+        """/model: None when the menu may be shown; else why not (groups, a single model)."""
+        menu = self.models
+        if not place.private:
+            return Notice("tg.model_private_only", {"model": menu.default.name if menu else self.engine.settings.model})
+        if menu is None or not menu.has_choice:
+            return Notice("tg.model_only_one", {"current": menu.default.name if menu else self.engine.settings.model})
+        return None
+
+    def choose_model(self, place: Place, wanted: str | int) -> Notice:
+        """/model NAME (or `default`, or the menu's position): the model that answers this user."""
+        refusal = self.model_menu(place)
+        if refusal is not None:
+            return refusal
+        menu = self.models
+        if isinstance(wanted, int):
+            option = menu.options[wanted] if 0 <= wanted < len(menu.options) else None
+        else:
+            option = menu.default if wanted.strip().lower() == "default" else menu.find(wanted.strip())
+        if option is None:
+            return Notice("tg.model_unknown", {"model": str(wanted), "models": ", ".join(o.name for o in menu.options)})
+        self.choices.set_model(place.user.id, option.name)
+        persona = self.engine.persona(self.conversation(place).persona_id)
+        note = Notice("tg.model_set", {"model": option.name, "window": option.window})
+        if persona.model.model and persona.model.model != option.name:
+            note = note.followed_by(Notice("tg.model_pinned", {"persona": persona.name, "model": persona.model.model}))
+        return note
 
     def usage(self, place: Place) -> Usage:
         """/usage: tokens today and in all, the cached share, and the cost at the operator's prices."""

@@ -9,16 +9,22 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, W
 
 from bot.settings import Settings
 from bot.texts import text
+from memory.service import Place
 
-router = Router(name="mini_app")
 
+def make_router() -> Router:
+    router = Router(name="mini_app")
 
-@router.message(Command("app"))
-async def open_app(message: Message, lang: str, settings: Settings) -> None:
-    if not settings.web_url:
-        await message.answer(text("tg.app_not_set", lang))
-    elif message.chat.type != "private":  # Telegram allows web_app buttons in private chats only
-        await message.answer(text("tg.app_private_only", lang))
-    else:
-        button = InlineKeyboardButton(text=text("tg.app_button", lang), web_app=WebAppInfo(url=settings.web_url))
-        await message.answer(text("tg.app_open", lang), reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]))
+    @router.message(Command("app"))
+    async def open_app(message: Message, place: Place, settings: Settings) -> None:
+        if not settings.web_url:
+            await message.answer(text("tg.app_not_set", place.lang))
+        elif not place.private:  # Telegram allows web_app buttons in private chats only
+            await message.answer(text("tg.app_private_only", place.lang))
+        else:
+            button = InlineKeyboardButton(text=text("tg.app_button", place.lang),
+                                          web_app=WebAppInfo(url=settings.web_url))
+            await message.answer(text("tg.app_open", place.lang),
+                                 reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]))
+
+    return router
