@@ -22,6 +22,8 @@ def get(url: str, headers: dict | None = None) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+    except (urllib.error.URLError, ConnectionError):  # not listening yet
+        return 0, ""
 
 
 async def test_the_menu_button_and_app_open_the_mini_app(tmp_path, telegram, fake_openai):
