@@ -260,6 +260,9 @@ async def test_chinese_user_with_a_dark_theme(app, browser, tmp_path):
     background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(23, 33, 43)"  # Telegram's bg_color
     await photograph(page, tmp_path, "personas-zh-dark")
+    await page.evaluate("theme => window.Telegram.WebView.receiveEvent('theme_changed', {theme_params: theme})",
+                        {"bg_color": "#ffffff", "text_color": "#000000"})  # the user switched back to light
+    assert await page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
     assert errors == []
 
 

@@ -383,7 +383,21 @@ async function loadLanguage(code) {
     "aria-selected": String(tab === state.tab), onclick: () => show(tab) }, t("tab_" + tab))));
 }
 
+function receiveEvents() {
+  /* Telegram's clients call window.Telegram.WebView.receiveEvent (mobile, desktop) or post a
+   * message (web) when something changes; a new theme is applied at once. */
+  const receive = (type, data) => { if (type === "theme_changed" && data && data.theme_params)
+    applyTheme(JSON.stringify(data.theme_params)); };
+  window.Telegram = window.Telegram || {};
+  window.Telegram.WebView = window.Telegram.WebView || { receiveEvent: receive };
+  window.addEventListener("message", (event) => {
+    if (!/^https:\/\/([a-z0-9-]+\.)*telegram\.org$/.test(event.origin)) return;
+    try { const message = JSON.parse(event.data); receive(message.eventType, message.eventData); } catch (e) { /* not ours */ }
+  });
+}
+
 async function start() {
+  receiveEvents();
   const params = launchParams();
   applyTheme(params.tgWebAppThemeParams);
   state.all = await (await fetch("/app/static/texts.json")).json();
