@@ -8,11 +8,20 @@ the same (/prev /next, /docs attach N, /forget yes).
 
 from __future__ import annotations
 
+from bot.texts import language_of, render, text
+from memory.documents import DocumentError
 from memory.service import DocumentsView, FactsView, PersonaMenu, SearchResults, Usage, short
 from memory.store import User
-from bot.texts import render, text
 
-__all__ = ["documents_lines", "facts_text", "me_text", "persona_lines", "render", "search_text", "usage_text"]
+__all__ = ["document_error_text", "documents_lines", "facts_text", "me_text", "persona_lines", "render",
+           "search_text", "usage_text"]
+
+
+def document_error_text(error: DocumentError, lang: str) -> str:
+    """The library's precise English message, or the catalogue's translation of its code."""
+    if language_of(lang) == "en":
+        return error.message
+    return text(f"doc.error.{error.code.value}", lang)
 
 
 def facts_text(view: FactsView, lang: str) -> str:

@@ -24,9 +24,19 @@ from typing import Callable, TextIO
 
 from bot.chat_commands import memory_change
 from bot.inspect import render_summary
-from bot.render import documents_lines, facts_text, me_text, persona_lines, render, search_text, usage_text
+from bot.render import (
+    document_error_text,
+    documents_lines,
+    facts_text,
+    me_text,
+    persona_lines,
+    render,
+    search_text,
+    usage_text,
+)
 from bot.texts import text
 from bot.user_profile import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, parse_me
+from memory.documents import DocumentError
 from memory.service import CompanionService, Notice, Place, SwitchKind, TurnOutcome, TurnStatus
 from memory.store import User
 
@@ -305,9 +315,12 @@ class TerminalChat:
             self.place = self.service.refresh(self.place)
         self._say(me_text(user, request.action, self.language))
 
-    def _docs(self, args: str) -> None:
+    async def _docs(self, args: str) -> None:
         action, _, number = args.partition(" ")
         action = action.lower()
+        if action in ("add", "read"):
+            await self._read(number.strip())
+            return
         if not action:
             view = self.service.documents(self.place)
             if view.items:
@@ -323,6 +336,18 @@ class TerminalChat:
             return
         call = self.service.attach if action == "attach" else self.service.detach
         self._say(render(call(self.place, document.id) or Notice("chat.docs_usage"), self.language))
+
+    async def _read(self, path: str) -> None:
+        """/docs add PATH: read a local file (any format the bot reads) and attach it here."""
+        if not path:
+            self._say(text("chat.docs_usage", self.language))
+            return
+        try:
+            _, notice = await self.service.read_path(self.place, str(Path(path).expanduser()))
+        except DocumentError as error:
+            self._note(document_error_text(error, self.language))
+            return
+        self._say(render(notice, self.language))
 
     async def _asof(self, args: str) -> None:
         self._say(render(await self.service.set_timeline(self.place, args), self.language))

@@ -67,7 +67,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "/memory — what I always keep in mind; /memory add TEXT, /memory edit N TEXT, /memory delete N\n"
               "/persona — who I am; /persona N or NAME switches\n"
               "/me — tell me who you are\n"
-              "/docs — your documents; /docs attach N, /docs detach N\n"
+              "/docs — your documents; /docs add PATH reads a file, /docs attach N, /docs detach N\n"
               "/asof N — the novel's timeline: I know it only up to chapter N\n"
               "/export — this conversation as Markdown and JSON files\n"
               "/usage — tokens used and estimated cost\n"
@@ -85,7 +85,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "/memory — 我一直记着的事；/memory add 内容、/memory edit 编号 内容、/memory delete 编号\n"
               "/persona — 当前角色；/persona 编号或名字 切换角色\n"
               "/me — 告诉我你是谁\n"
-              "/docs — 你的文档；/docs attach 编号、/docs detach 编号\n"
+              "/docs — 你的文档；/docs add 路径 读取文件，/docs attach 编号、/docs detach 编号\n"
               "/asof N — 小说时间线：我只知道到第 N 章为止的情节\n"
               "/export — 把本次对话导出为 Markdown 和 JSON 文件\n"
               "/usage — 用量与估算费用\n"
@@ -118,8 +118,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "{command} 只能在 Telegram 中使用：终端聊天无法发送语音，也不能主动找你。",
     },
     "chat.docs_usage": {
-        "en": "Usage: /docs, /docs attach N, /docs detach N (N as listed by /docs).",
-        "zh": "用法：/docs、/docs attach 编号、/docs detach 编号（编号见 /docs 列表）。",
+        "en": "Usage: /docs, /docs add PATH, /docs attach N, /docs detach N (N as listed by /docs).",
+        "zh": "用法：/docs、/docs add 路径、/docs attach 编号、/docs detach 编号（编号见 /docs 列表）。",
     },
     "chat.history_list": {
         "en": "Your conversations with {persona} (newest first; /history N resumes one):",

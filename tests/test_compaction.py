@@ -4,7 +4,7 @@ import random
 
 from memory.compaction import SummaryStore, _chunks
 from memory.store import Message, Owner
-from tests.conftest import make_memory_engine
+from tests.conftest import make_memory_engine, memory_of
 from tests.fakes.openai_server import Reply, count_prompt
 
 WORDS = "river moon tea garden 月亮 星星 回家 故事 letter dream walk quiet 花园 小猫".split()
@@ -125,7 +125,7 @@ async def test_forgetting_a_message_drops_its_summary_and_it_is_summarised_again
     fake_openai.default_reply = chatty()
     engine, user, conversation = setup(store, fake_openai, window=8192, facts_every=0)
     await run_turns(engine, conversation, user, 35)
-    memory = engine.providers[0]
+    memory = memory_of(engine)
     first = SummaryStore(store).active(conversation.id)[0]
     memory.forget_messages(conversation.id, [first.first_message_id])
     assert first.id not in [s.id for s in SummaryStore(store).active(conversation.id)]
@@ -143,7 +143,7 @@ async def test_forgetting_a_message_clears_the_stored_memory_section_that_quotes
     block = lambda: store.db.execute("SELECT block, stale FROM memory_state WHERE conversation_id = ?",
                                      [conversation.id]).fetchone()
     assert first.content in block()[0]
-    engine.providers[0].forget_messages(conversation.id, [first.first_message_id])
+    memory_of(engine).forget_messages(conversation.id, [first.first_message_id])
     assert block() == ("", 1)  # rendered afresh, without the summary, before its next use
     await engine.close()
 
@@ -159,7 +159,7 @@ def test_chunks_fit_the_limit_and_keep_questions_with_answers():
 async def test_forgetting_a_user_drops_group_summaries_of_their_messages_and_their_facts(store, fake_openai):
     fake_openai.default_reply = chatty()
     engine = make_memory_engine(store, fake_openai, window=4096, facts_every=0)
-    memory = engine.providers[0]
+    memory = memory_of(engine)
     mia = store.ensure_user("local", "mia", display_name="Mia")
     bob = store.ensure_user("local", "bob", display_name="Bob")
     group = engine.conversation_for(Owner.group("tg:-100"), user=mia)

@@ -7,7 +7,7 @@ import random
 from datetime import datetime, timedelta, timezone
 
 from memory.store import Owner, Store
-from tests.conftest import make_memory_engine
+from tests.conftest import make_memory_engine, memory_of
 from tests.fakes.openai_server import Reply, count_prompt, default_task_reply
 
 
@@ -57,7 +57,7 @@ async def test_facts_are_learned_replaced_deduplicated_and_moved_in_only_at_comp
         facts_json({"text": "mia's cat is now called Mocha!"}),  # the same fact again
     )
     engine, user, owner, conversation = setup(store, fake_openai, window=4096, facts_every=1)
-    memory = engine.providers[0]
+    memory = memory_of(engine)
     first = await turn(engine, conversation, user, "My cat is called Mochi.")
     [fact] = memory.list_facts(owner, "assistant")
     assert fact.text == "Mia's cat is called Mochi." and fact.origin == "model"
@@ -94,7 +94,7 @@ async def test_users_own_edits_apply_at_once_and_deleted_facts_are_not_relearned
     fake_openai.task_reply = ScriptedFacts(facts_json({"text": "Mia lives in Paris."}),
                                            facts_json({"text": "Mia lives in Paris."}))
     engine, user, owner, conversation = setup(store, fake_openai, window=8192, facts_every=1)
-    memory = engine.providers[0]
+    memory = memory_of(engine)
     await turn(engine, conversation, user, "I live in Paris.")
     birthday = memory.add_fact(owner, "assistant", "  Mia's birthday is  12 May. ")
     assert birthday.text == "Mia's birthday is 12 May." and birthday.origin == "user"
@@ -129,7 +129,7 @@ async def test_fact_commands_refuse_bad_input_clearly(store, fake_openai):
     import pytest
 
     engine, user, owner, conversation = setup(store, fake_openai)
-    memory = engine.providers[0]
+    memory = memory_of(engine)
     with pytest.raises(FactError, match="cannot be empty"):
         memory.add_fact(owner, "assistant", "   ")
     with pytest.raises(FactError, match="at most 500 characters"):

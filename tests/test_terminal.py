@@ -138,10 +138,13 @@ def test_docs_attach_detach_and_asof(fake_openai, db_path, tmp_path):
     ingested = companion(["ingest", str(novel), "--user", "ann"], env_extra=model_env(fake_openai, db_path))
     assert ingested.returncode == 0, ingested.stderr
     fake_openai.enqueue("I see the novel.")
-    result = chat(fake_openai, db_path, "/docs\n/asof 2\n/docs attach 1\n/docs\n/asof 2\n/asof\nwhat happens?\n"
-                  "/docs detach 1\n/docs attach 9\n/asof off\n")
+    result = chat(fake_openai, db_path, f"/docs\n/asof 2\n/docs attach 1\n/docs\n/asof 2\n/asof\nwhat happens?\n"
+                  f"/docs detach 1\n/docs attach 9\n/asof off\n/docs add {tmp_path / 'missing.txt'}\n"
+                  f"/docs add {novel}\n")
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    assert "missing.txt" in result.stderr  # one line saying the file is not there
+    assert out.count("Read “novel”") == 1 and "1. [x] novel" in out
     assert "1. [ ] novel" in out and "1. [x] novel" in out
     assert "Attached “novel”." in out and "Detached “novel”." in out
     assert "up to chapter 2" in out
