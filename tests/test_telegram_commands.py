@@ -264,3 +264,19 @@ async def test_memory_command_lists_adds_edits_and_deletes_pinned_facts(companio
     await telegram.wait_until(lambda: "Mochi" not in (telegram.message(ALICE, listing.message_id).text or ""), 5)
     texts = await say(companion, "/memory delete 9", 7)
     assert "Usage" in texts[-1]
+
+
+async def test_a_message_longer_than_the_window_is_answered_with_what_was_cut(tmp_path, telegram, fake_openai):
+    harness = await BotHarness(tmp_path, telegram, fake_openai, context_tokens=4096).start()
+    fake_openai.enqueue("That was a lot.")
+    long_message = " ".join(f"word{n}" for n in range(6000))
+    telegram.private_message(long_message)
+    texts = await harness.replies(ALICE, 2)
+    assert texts[0] == "That was a lot."
+    assert "I read the first" in texts[1] and f"of its {len(long_message):,} characters" in texts[1]
+    assert "/search" in texts[1] and "document" in texts[1]
+    sent = fake_openai.chat_requests[-1].messages[-1]["content"]
+    assert len(sent) < len(long_message)
+    conversation = alice_conversation(harness)
+    assert harness.store.last_exchange(conversation.id)[0][0].content == long_message  # stored whole
+    await harness.stop()

@@ -137,9 +137,9 @@ async def _on_error(event: ErrorEvent, service, bot: Bot, lang: str = "en", even
 
 
 async def register_commands(bot: Bot) -> None:
-    for language, commands in COMMANDS.items():
+    for language, menu in COMMANDS.items():
         try:
-            await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in commands],
+            await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in menu],
                                       scope=BotCommandScopeDefault(),
                                       language_code=None if language == "en" else language)
         except Exception as exc:  # noqa: BLE001 - the menu is a convenience
