@@ -33,6 +33,7 @@ from memory.reading import Reading, build_reading
 from memory.recall import RecallProvider
 from memory.routing import ModelRouter
 from memory.service import Admission, CompanionService, Policy, VoiceAbility
+from memory.service.self_service import SelfService
 from memory.store import Owner, Store, User, utc_now
 from memory.timeline import TimelineProvider
 from personas import PersonaLibrary
@@ -64,6 +65,11 @@ class Services:
     recall: RecallProvider | None = None
     life: Life | None = None  # voice, check-ins, model choice, safety (bot/life.py)
     service: CompanionService | None = None  # what every face calls (memory/service)
+
+    @property
+    def self_service(self) -> SelfService:
+        """The user's own data as whole views, over the service layer (the Mini App's)."""
+        return SelfService(self.service)
 
     async def close(self) -> None:
         if self.reading is not None:

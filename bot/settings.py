@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_DB = Path("data") / "companion.db"
 DEFAULT_MODEL = "gpt-4o-mini"
 SAFE_DEFAULT_WINDOW = 8192
+DEFAULT_WEB_PORT = 8081  # the Mini App's; the webhook listens on 8080
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files on the official Bot API
 
 # Context windows of well-known models, matched on the name after any "vendor/" prefix
@@ -87,6 +88,7 @@ HINTS = {
     "COMPANION_ADMINS": "use comma-separated Telegram user ids, e.g. 1001,1002",
     "COMPANION_ALLOWED_USERS": "use comma-separated Telegram user ids, e.g. 1001,1002",
     "COMPANION_MODELS": "use comma-separated name=window pairs, e.g. gpt-4o-mini=128000,deepseek-chat=131072",
+    "COMPANION_WEB_URL": "set it to the public https address of the Mini App, e.g. https://bot.example.org/app",
     "COMPANION_CHECKIN_QUIET": "use a span of local hours such as 22-9 or 23:30-07:00, or off",
 }
 StrList = Annotated[list[str], NoDecode]
@@ -173,6 +175,20 @@ class Settings(BaseSettings):
     age_confirmation: bool = Field(False, validation_alias="COMPANION_AGE_CONFIRMATION")
     minimum_age: int = Field(18, validation_alias="COMPANION_MINIMUM_AGE", ge=1, le=99)
 
+    # --- The Mini App (bot/web; README "Mini App") ------------------------------------------
+    # Served in the bot's process when either is set, and alone by `companion web`.
+    web_url: str | None = Field(None, validation_alias="COMPANION_WEB_URL")  # the public https address of /app
+    web_host: str = Field("127.0.0.1", validation_alias="COMPANION_WEB_HOST", min_length=1)
+    web_port: int | None = Field(None, validation_alias="COMPANION_WEB_PORT", ge=1, le=65535)
+    web_auth_max_age_hours: float = Field(24.0, validation_alias="COMPANION_WEB_AUTH_MAX_AGE", gt=0)
+
+    @field_validator("web_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is not None and (urlparse(value).scheme != "https" or not urlparse(value).hostname):
+            raise ValueError("Telegram opens Mini Apps over https only; use e.g. https://bot.example.org/app")
+        return value
+
     @field_validator("models")
     @classmethod
     def _model_entries(cls, value: list[str]) -> list[str]:
@@ -221,7 +237,8 @@ class Settings(BaseSettings):
 
     @field_validator("openai_base_url", "telegram_api_base", "webhook_url", "audio_base_url", "fallback_base_url",
                      "moderation_base_url", "stt_model", "tts_model", "fallback_model", "moderation_model",
-                     "stt_language", "memory_model", "embedding_model", "embedding_base_url", mode="before")
+                     "stt_language", "memory_model", "embedding_model", "embedding_base_url", "web_url", "web_port",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -317,6 +334,15 @@ class Settings(BaseSettings):
             raise SettingsError(
                 f"COMPANION_WEBHOOK_LISTEN: '{self.webhook_listen}' is not host:port, e.g. 0.0.0.0:8080"
             ) from None
+
+    @property
+    def web_enabled(self) -> bool:
+        """The bot serves the Mini App beside polling or the webhook."""
+        return self.web_url is not None or self.web_port is not None
+
+    @property
+    def web_listen_port(self) -> int:
+        return self.web_port or DEFAULT_WEB_PORT
 
     def first_run_problems(self, *, telegram: bool = True) -> list[str]:
         """What stops a first start, one line each, naming the setting and how to fill it:

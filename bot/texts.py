@@ -719,6 +719,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "“{title}” has no chapters I could find, so there is no timeline to set.",
         "zh": "《{title}》没有可识别的章节，因此无法设置时间线。",
     },
+    # the Mini App (bot/web)
+    "tg.app_open": {
+        "en": "Your characters, memory, documents, history and settings, on one page:",
+        "zh": "你的角色、记忆、文档、历史和设置，都在一个页面里：",
+    },
+    "tg.app_button": {"en": "Open the app", "zh": "打开应用"},
+    "tg.app_not_set": {
+        "en": "The app is not set up on this bot (the operator sets COMPANION_WEB_URL). The chat commands work: /help.",
+        "zh": "这个机器人还没有开启应用（需要运营者设置 COMPANION_WEB_URL）。聊天命令照常可用：/help。",
+    },
+    "tg.app_private_only": {"en": "Open the app from a private chat with me.", "zh": "请在与我的私聊中打开应用。"},
 }
 
 

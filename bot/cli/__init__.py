@@ -4,6 +4,7 @@
     documents.py  ingest, characters
     personas.py   personas list/show/import/export/publish/delete
     common.py     exit codes, settings errors, `with_services`
+    (bot/web/cli.py: web, the Mini App alone)
 
 The command modules import only `common`, and this module imports them: no cycle.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import click
 
 from bot.cli import commands, documents, personas
+from bot.web.cli import web
 
 
 @click.group()
@@ -22,7 +24,7 @@ def main() -> None:
 
 
 for command in (commands.chat, commands.context, commands.import_command, commands.run, commands.backup,
-                commands.doctor, personas.personas, documents.ingest, documents.characters):
+                commands.doctor, personas.personas, documents.ingest, documents.characters, web):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -28,7 +28,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramUnauthorizedError
-from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent, Update
+from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent, MenuButtonWebApp, Update, WebAppInfo
 from aiogram.types import User as TelegramUser
 
 from bot.logs import add_secret, redact
@@ -37,7 +37,7 @@ from bot.settings import Settings
 from bot.telegram.age_gate import AgeGate
 from bot.telegram.checkin_loop import CheckinLoop
 from bot.telegram.handlers import (account, admin, characters, chat, checkins, commands, documents, history,
-                                   memory, models, personas, stop, voice)
+                                   memory, mini_app, models, personas, stop, voice)
 from bot.telegram.jobs import ActiveJobs
 from bot.telegram.middlewares import ChatPreamble, JournalOnReceipt, People, UpdateJournal, load_json
 from bot.telegram.novels import NovelDesk
@@ -64,14 +64,14 @@ COMMANDS = {
            ("persona", "Who I am; switch character"), ("me", "Tell me who you are"),
            ("card", "This character as a card"), ("voice", "Voice replies on/off"),
            ("checkin", "Let me write first"), ("model", "Choose the model"), ("tz", "Your time zone"),
-           ("lang", "Menu language"), ("forget", "Delete all your data")],
+           ("lang", "Menu language"), ("app", "Open the app"), ("forget", "Delete all your data")],
     "zh": [("start", "打个招呼"), ("help", "我能做什么"), ("new", "开始新对话"), ("history", "你的对话"),
            ("retry", "换一个回答"), ("continue", "接着写"), ("undo", "撤销上一轮"), ("memory", "我记着的关于你的事"),
            ("context", "我现在看到的内容"), ("search", "搜索历史"), ("usage", "用量与费用"), ("export", "导出对话"),
            ("docs", "你的文档"), ("characters", "小说人物"), ("asof", "小说时间线：截至第 N 章"),
            ("persona", "当前角色；切换角色"), ("me", "告诉我你是谁"), ("card", "把当前角色导出为角色卡"),
            ("voice", "语音回复开关"), ("checkin", "允许我主动找你"), ("model", "选择模型"),
-           ("tz", "你的时区"), ("lang", "菜单语言"), ("forget", "删除你的全部数据")],
+           ("tz", "你的时区"), ("lang", "菜单语言"), ("app", "打开应用"), ("forget", "删除你的全部数据")],
 }
 
 
@@ -82,8 +82,8 @@ def build_bot(settings: Settings, token: str) -> Bot:
     return Bot(token)
 
 
-HANDLER_MODULES = (stop, admin, account, history, commands, memory, personas, documents, characters, voice,
-                   models, checkins, chat)  # in this order: the chat router takes whatever is left
+HANDLER_MODULES = (stop, admin, account, history, commands, memory, mini_app, personas, documents, characters,
+                   voice, models, checkins, chat)  # in this order: the chat router takes whatever is left
 
 
 def build_dispatcher(services: Services, me: TelegramUser, *, stream_settings: StreamSettings | None = None) -> Dispatcher:
@@ -169,6 +169,7 @@ async def prepare(services: Services, bot: Bot, *, stream_settings: StreamSettin
     me = await bot.get_me()
     dispatcher = build_dispatcher(services, me, stream_settings=stream_settings)
     await register_commands(bot)
+    await set_menu_button(bot, services.settings.web_url)
     recovered = services.service.recover()
     journal: UpdateJournal = dispatcher["journal"]
     bot.session.middleware(JournalOnReceipt(journal))
@@ -210,20 +211,53 @@ async def run_bot(settings: Settings) -> int:
 
         dispatcher.shutdown.register(on_shutdown)
         log.info("running as @%s", me.username)
-        if settings.webhook_url:
-            try:
-                await run_webhook(dispatcher, bot, settings)
-            except TelegramAPIError as exc:  # setWebhook refused, after retries
-                print(redact(f"companion: Telegram refused the webhook ({exc}); check COMPANION_WEBHOOK_URL (a public "
-                      "https URL)"), file=sys.stderr)
-                return 1
-        else:
-            await dispatcher.start_polling(bot, allowed_updates=dispatcher.resolve_used_update_types(),
-                                           close_bot_session=False)
-        return 0
+        try:
+            web_runner = await start_mini_app(services, token) if settings.web_enabled else None
+        except OSError as exc:
+            print(f"companion: the Mini App cannot listen on {settings.web_host}:{settings.web_listen_port} "
+                  f"({exc.strerror or exc}); set COMPANION_WEB_PORT to a free port", file=sys.stderr)
+            return 1
+        try:
+            return await _receive_updates(dispatcher, bot, settings)
+        finally:
+            if web_runner is not None:
+                await web_runner.cleanup()
     finally:
         await bot.session.close()
         await services.close()
+
+
+async def start_mini_app(services: Services, token: str):
+    """The Mini App beside polling or the webhook (its own port: COMPANION_WEB_PORT)."""
+    from bot.web.server import start_web, web_app_for
+
+    settings = services.settings
+    return await start_web(web_app_for(services, token), settings.web_host, settings.web_listen_port)
+
+
+async def set_menu_button(bot: Bot, web_url: str | None) -> None:
+    """The bot's menu button opens the Mini App (for every private chat); a failure is tolerated."""
+    if not web_url:
+        return
+    try:
+        await bot.set_chat_menu_button(menu_button=MenuButtonWebApp(text="App", web_app=WebAppInfo(url=web_url)))
+    except Exception as exc:  # noqa: BLE001 - the menu button is a convenience; /app still works
+        log.warning("could not set the Mini App menu button: %s", exc)
+
+
+async def _receive_updates(dispatcher: Dispatcher, bot: Bot, settings: Settings) -> int:
+    """Long polling, or the webhook when COMPANION_WEBHOOK_URL is set, until stopped."""
+    if settings.webhook_url:
+        try:
+            await run_webhook(dispatcher, bot, settings)
+        except TelegramAPIError as exc:  # setWebhook refused, after retries
+            print(redact(f"companion: Telegram refused the webhook ({exc}); check COMPANION_WEBHOOK_URL (a public "
+                  "https URL)"), file=sys.stderr)
+            return 1
+    else:
+        await dispatcher.start_polling(bot, allowed_updates=dispatcher.resolve_used_update_types(),
+                                       close_bot_session=False)
+    return 0
 
 
 async def run_webhook(dispatcher: Dispatcher, bot: Bot, settings: Settings) -> None:
