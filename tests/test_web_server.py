@@ -12,7 +12,7 @@ import pytest
 from memory.store import Owner
 from personas.cards import card_to_png, read_card
 from tests.card_samples import as_json, rich_v2_card
-from tests.fakes.openai_server import default_task_reply, Reply
+from tests.fakes.openai_server import Reply, default_task_reply, task_kind
 from tests.mini_app import ALICE, BOB, STRANGER, TOKEN, MiniApp, auth, init_data, request_text
 
 NOVEL = "\n\n".join(f"Chapter {n}\n\n" + f"The story of part {n}. " * 40 for n in range(1, 5))
@@ -167,8 +167,7 @@ async def test_facts_added_edited_and_deleted_on_the_page_are_in_the_next_reques
 
 async def test_a_deleted_fact_is_never_learned_again(app, fake_openai):
     proposal = Reply(json.dumps({"facts": [{"text": "Alice lives in Paris."}]}))
-    fake_openai.task_reply = lambda body: proposal if body["prompt_cache_key"].startswith("memory-facts") \
-        else default_task_reply(body)
+    fake_openai.task_reply = lambda body: proposal if task_kind(body) == "facts" else default_task_reply(body)
     await app.say("I live in Paris.")
     await app.services.engine.drain()
     facts = (await app.json("GET", "memory"))["facts"]
