@@ -1,4 +1,4 @@
-"""Load: 200 simulated users x 20 turns each against a 1 s model, paced and flat out.
+"""Load: 60 users at one instant, then 200 users x 20 turns, against a Bot API enforcing Telegram's flood limits.
 
 The real `companion run` process (long polling, SQLite file, drafts, formatting, default
 settings; started as `tests/bot_process.py` starts it) talks to the fake Bot API and a
@@ -34,14 +34,27 @@ sits between a reply and the next message. Figures:
   at error/critical level, and the stored history: every user message and every reply
   stored exactly once (lost / duplicated), none left pending.
 
-The fake Bot API does not enforce Telegram's flood limits (about 30 messages a second
-per bot across chats; 1 a second per chat): 429 counts are 0 unless the bot's own calls
-fail otherwise, and the peak sendMessage rate is printed to compare with that limit.
+The fake Bot API enforces Telegram's flood limits (tests/fakes/telegram_limits.py: 30
+posts and edits a second for the bot, a burst of 30; 1 a second per chat, a burst of 3;
+20 a minute per group) and answers 429 past them, so the figures show the bot's send
+budget at work: 429s (and their share of all posts and edits), how long replies waited for
+the budget (the turn log's `budget_wait_ms`), previews it skipped, the peak posts a second.
+
+"burst" is the flood case: 60 users write at the same instant and the model streams a
+600-character reply to each over 3 s. Its figure of merit is the time to the last full
+reply, printed next to the earliest time the limits themselves allow: each reply's final
+message can go only once its model stream has ended (as the fake model measured it), and
+the bot's bucket (30 a second, a burst of 30, full at the start) lets them out no faster;
+the bound schedules them greedily in that order and ignores every other cost. Next to it,
+the same bound with the send budget's own burst (half of Telegram's, its safety margin).
+
+`LOAD_SCENARIOS=burst` (comma-separated names) runs some scenarios only.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import random
 import re
 import sqlite3
@@ -53,8 +66,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import percentile, print_table, proc_cpu_seconds, proc_status_kb
+from bot.telegram.send_budget import LocalSendBudget
 from tests.bot_process import BotProcess
 from tests.fakes.openai_server import FakeOpenAI, Reply, is_task
+from tests.fakes.telegram_limits import FloodLimits, counted
 from tests.fakes.telegram_server import FakeTelegram
 
 SEED = 20260601
@@ -63,8 +78,12 @@ SEED = 20260601
 # than people do, and more than the bot's one event loop can serve on a shared 2-core
 # machine, so it shows the bot saturated. "paced" is the same 200 users with a 5-10 s think
 # time, about a sixth of the offered load, to see what the bot adds with more headroom.
-SCENARIOS = (("paced", 200, 20, (5.0, 10.0)), ("closed loop", 200, 20, (0.0, 1.0)))
+# "burst": 60 users at the same instant, one turn each, a 600-character reply over 3 s.
+# (name, users, turns, think, model seconds, reply characters; None: 60-150 tokens)
+SCENARIOS = (("burst", 60, 1, (0.0, 0.0), 3.0, 600),
+             ("paced", 200, 20, (5.0, 10.0), 1.0, None), ("closed loop", 200, 20, (0.0, 1.0), 1.0, None))
 MODEL_SECONDS = 1.0
+LIMITS = FloodLimits()
 FIRST_TOKEN_SECONDS = 0.25
 REPLY_TOKENS = (60, 150)
 CHUNK_CHARS = 22  # about 5 o200k tokens of English prose
@@ -109,7 +128,7 @@ class ClosedLoop(FakeTelegram):
     """
 
     def __init__(self, users: int, turns: int, think: tuple[float, float]) -> None:
-        super().__init__()
+        super().__init__(flood_limits=LIMITS)
         self.turns = turns
         self.think = think
         self.people = {FIRST_USER_ID + i: self.user(FIRST_USER_ID + i, first_name=f"User{i}", username=f"user{i}")
@@ -163,8 +182,10 @@ class ClosedLoop(FakeTelegram):
         return result
 
 
-def fake_model(model: FakeOpenAI) -> None:
+def fake_model(model: FakeOpenAI, model_seconds: float = MODEL_SECONDS, reply_chars: int | None = None) -> None:
     bodies = reply_bodies()
+    if reply_chars is not None:
+        bodies = [(body + " ") * (reply_chars // len(body) + 1) for body in bodies]
     rng = random.Random(SEED)
     lock = threading.Lock()
 
@@ -173,9 +194,11 @@ def fake_model(model: FakeOpenAI) -> None:
         marker = f"re u{found.group(1)} t{found.group(2)}" if found else "re u0 t0"
         with lock:
             text = f"Oh, {marker}. " + rng.choice(bodies)
+        if reply_chars is not None:
+            text = text[:reply_chars].rstrip() + "."
         chunks = math.ceil(len(text) / CHUNK_CHARS)
         return Reply(text, chunk_size=CHUNK_CHARS, delay=FIRST_TOKEN_SECONDS,
-                     chunk_delay=(MODEL_SECONDS - FIRST_TOKEN_SECONDS) / chunks)
+                     chunk_delay=(model_seconds - FIRST_TOKEN_SECONDS) / chunks)
 
     model.default_reply = answer
 
@@ -230,9 +253,26 @@ def peak_per_second(times: list[float]) -> int:
     return max(bins.values(), default=0)
 
 
-def measure(name: str, users: int, turns: int, think: tuple[float, float]) -> dict[str, Any]:
+def forced_last_send(ready: list[float], per_second: float = LIMITS.per_second, burst: float = LIMITS.burst) -> float:
+    """The earliest the last of these messages can be sent under a bot-wide bucket, each no
+    earlier than it is ready: greedy, in order of readiness, from a full bucket."""
+    tokens, at = burst, -math.inf
+    for ready_at in sorted(ready):
+        start = max(ready_at, at)
+        if at > -math.inf:
+            tokens = min(burst, tokens + (start - at) * per_second)
+        if tokens < 1:
+            start += (1 - tokens) / per_second
+            tokens = 1.0
+        tokens -= 1
+        at = start
+    return at
+
+
+def measure(name: str, users: int, turns: int, think: tuple[float, float], model_seconds: float = MODEL_SECONDS,
+            reply_chars: int | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder, ClosedLoop(users, turns, think) as telegram, FakeOpenAI() as model:
-        fake_model(model)
+        fake_model(model, model_seconds, reply_chars)
         bot = BotProcess(Path(folder), telegram, model).start().wait_polling(120)
         pid = bot.process.pid
         started_rss = proc_status_kb(pid, "VmRSS")
@@ -265,23 +305,38 @@ def measure(name: str, users: int, turns: int, think: tuple[float, float]) -> di
     end_to_end = [(telegram.answered[k] - telegram.pushed[k]) * 1000 for k in telegram.answered]
     chat_requests = [r for r in requests if r.path.endswith("/chat/completions") and not is_task(r.body)]
     fake_model_s = {}  # (user, turn) -> the model's time as the fake measured it (first request of the turn)
+    model_done = {}  # (user, turn) -> when the fake model ended that stream, on the fake Bot API's clock
+    clock_offset = time.monotonic() - time.time()  # the fake model's times are time.time()
     for request in chat_requests:
         found = MARK.search(str(request.messages[-1].get("content") or ""))
         if found and request.finished_at is not None:
-            fake_model_s.setdefault((int(found.group(1)), int(found.group(2))), request.finished_at - request.at)
+            key = (int(found.group(1)), int(found.group(2)))
+            fake_model_s.setdefault(key, request.finished_at - request.at)
+            model_done.setdefault(key, request.finished_at + clock_offset)
     beyond_model = [(telegram.answered[k] - telegram.pushed[k] - fake_model_s[k]) * 1000
                     for k in telegram.answered if k in fake_model_s]
     by_method = Counter(call.method for call in calls)
     failed_calls = Counter(f"{call.method} {call.status}" for call in calls if not call.ok)
     sends = [call.at for call in calls if call.method == "sendMessage" and call.ok]
+    posts = [call for call in calls if counted(call.method) and call.params.get("chat_id") is not None]
+    refused = sum(1 for call in posts if call.status == 429)
+    waits = [t.get("budget_wait_ms", 0.0) for t in turn_logs]
     answered = len(telegram.answered)
+    first_push = min(telegram.pushed.values(), default=0.0)
+    last_reply_s = max(telegram.answered.values(), default=first_push) - first_push
+    forced_s = margin_s = None
+    if turns == 1 and model_done:  # the bound, and the same with the send budget's smaller burst
+        forced_s = forced_last_send(list(model_done.values())) - first_push
+        budget = LocalSendBudget()._bot
+        margin_s = forced_last_send(list(model_done.values()), budget.rate, budget.capacity) - first_push
     return {
         "scenario": name, "users": users, "turns_per_user": turns, "turns_offered": users * turns,
         "turns_answered": answered,
         "finished": finished, "wall_s": wall,
         "throughput_turns_per_s": answered / wall, "throughput_turns_per_min": answered / wall * 60,
-        "ideal_turns_per_s": users / (MODEL_SECONDS + sum(think) / 2),
-        "model_s": MODEL_SECONDS, "think_s": list(think), "reply_tokens": list(REPLY_TOKENS),
+        "ideal_turns_per_s": users / (model_seconds + sum(think) / 2),
+        "model_s": model_seconds, "think_s": list(think), "reply_chars": reply_chars,
+        "reply_tokens": list(REPLY_TOKENS) if reply_chars is None else None,
         "model_ms_as_bot_saw_p50": percentile(model_ms, 50), "model_ms_as_bot_saw_p95": percentile(model_ms, 95),
         "bot_overhead_p50_ms": percentile(overhead, 50), "bot_overhead_p95_ms": percentile(overhead, 95),
         "bot_overhead_p99_ms": percentile(overhead, 99), "bot_overhead_max_ms": max(overhead, default=math.nan),
@@ -299,6 +354,18 @@ def measure(name: str, users: int, turns: int, think: tuple[float, float]) -> di
         "error_lines_to_users": len(telegram.error_lines), "extra_replies": len(telegram.extra_replies),
         "non_2xx_telegram_calls": sum(failed_calls.values()), "non_2xx_by_method": dict(failed_calls),
         "telegram_429": sum(1 for call in calls if call.status == 429),
+        "posts_and_edits": len(posts), "posts_and_edits_429": refused,
+        "posts_and_edits_429_share": refused / max(1, len(posts)),
+        "peak_posts_per_s": peak_per_second([call.at for call in posts if call.ok]),
+        "budget_wait_p50_ms": percentile(waits, 50), "budget_wait_p95_ms": percentile(waits, 95),
+        "budget_wait_max_ms": max(waits, default=math.nan),
+        "turns_that_waited": sum(1 for wait in waits if wait > 0),
+        "previews_skipped": sum(t.get("previews_skipped", 0) for t in turn_logs),
+        "last_full_reply_s": last_reply_s, "last_reply_forced_by_limits_s": forced_s,
+        "last_reply_forced_with_budget_margin_s": margin_s,
+        "flood_limits": {"per_second": LIMITS.per_second, "burst": LIMITS.burst,
+                         "chat_per_second": LIMITS.chat_per_second, "chat_burst": LIMITS.chat_burst,
+                         "group_per_minute": LIMITS.group_per_minute},
         "log_errors": len(bot.errors()), "log_warnings": len(warnings),
         "log_error_samples": [r.get("message") for r in bot.errors()[:5]],
         "log_warning_samples": sorted({str(r.get("message"))[:160] for r in warnings})[:5],
@@ -312,13 +379,14 @@ def measure(name: str, users: int, turns: int, think: tuple[float, float]) -> di
 
 
 def run() -> dict:
-    return {"scenarios": [measure(*scenario) for scenario in SCENARIOS]}
+    chosen = {name.strip() for name in os.environ.get("LOAD_SCENARIOS", "").split(",") if name.strip()}
+    return {"scenarios": [measure(*scenario) for scenario in SCENARIOS if not chosen or scenario[0] in chosen]}
 
 
 def report(results: dict) -> None:
     scenarios = results["scenarios"]
     print_table(
-        f"Turns with a {MODEL_SECONDS:.1f} s model (bot: added by the bot, per its turn log; e2e: as users see it)",
+        "Turns (model: 1 s, 3 s in burst; bot: added by the bot, per its turn log; e2e: as users see it)",
         ["scenario", "users x turns", "think s", "turns", "wall s", "turns/s", "turns/min", "ideal turns/s",
          "bot p50 ms", "bot p95 ms", "bot p99 ms", "bot max ms", "e2e p50 ms", "e2e p95 ms", "peak RSS MB", "DB MB"],
         [[r["scenario"], f"{r['users']} x {r['turns_per_user']}", f"{r['think_s'][0]:.0f}-{r['think_s'][1]:.0f}",
@@ -336,6 +404,19 @@ def report(results: dict) -> None:
                   r["bot_exit_code"], r["history"]["user_messages_lost"], r["history"]["user_messages_duplicated"],
                   r["history"]["replies_lost"], r["history"]["replies_duplicated"],
                   r["history"]["messages_not_complete"], r["history"]["inbox_left"]] for r in scenarios])
+    print_table(f"Flood limits enforced by the fake Bot API ({LIMITS.per_second:.0f}/s for the bot, "
+                f"{LIMITS.chat_per_second:.0f}/s a chat with a burst of {LIMITS.chat_burst:.0f}, "
+                f"{LIMITS.group_per_minute}/min a group): 429s, the send budget's waits, the last reply",
+                ["scenario", "posts+edits", "429", "429 %", "peak posts/s", "turns waited", "wait p50 ms",
+                 "wait p95 ms", "wait max ms", "previews skipped", "last full reply s", "forced by limits s",
+                 "with budget margin s"],
+                [[r["scenario"], r["posts_and_edits"], r["posts_and_edits_429"],
+                  f"{r['posts_and_edits_429_share'] * 100:.2f}", r["peak_posts_per_s"], r["turns_that_waited"],
+                  f"{r['budget_wait_p50_ms']:.0f}", f"{r['budget_wait_p95_ms']:.0f}", f"{r['budget_wait_max_ms']:.0f}",
+                  r["previews_skipped"], f"{r['last_full_reply_s']:.2f}",
+                  *("—" if r[key] is None else f"{r[key]:.2f}"
+                    for key in ("last_reply_forced_by_limits_s", "last_reply_forced_with_budget_margin_s"))]
+                 for r in scenarios])
     methods = sorted({method for r in scenarios for method in r["telegram_calls"]})
     print_table("Telegram calls", ["scenario", *methods],
                 [[r["scenario"], *(r["telegram_calls"].get(m, 0) for m in methods)] for r in scenarios])
@@ -353,5 +434,5 @@ def report(results: dict) -> None:
             print(f"  failed calls: {r['non_2xx_by_method']}; errors logged: {r['log_error_samples']}; "
                   f"warnings logged: {r['log_warning_samples']}")
     print("\nUnder load the bot reads the model's stream late, so the model time it logs grows and its own figure "
-          "understates what it adds; the end-to-end figures do not have that blind spot. The fake Bot API enforces "
-          "no flood limit (Telegram allows about 30 messages a second per bot).")
+          "understates what it adds; the end-to-end figures do not have that blind spot. Both include the time "
+          "replies waited for the send budget (Telegram's limits), shown apart in the flood table.")

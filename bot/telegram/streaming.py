@@ -22,6 +22,16 @@ How the reply is shown while it is written:
 - A preview longer than one message shows (drafts) the part being written, or (edits) one
   preview message per part.
 
+The bot's send budget (send_budget.py, when `install`ed on the bot) paces every call, so
+429s should be rare: the final message waits its turn in the budget's queue; previews (the
+first one before later ones) ask for a slot before the newest text is rendered and are
+skipped when there is none (the reply tries again at its next interval); typing actions
+are skipped too. Asking holds no lock and the budget keeps each chat's last token for the
+final, so a final message never waits for its own previews. `waits` tells how long the
+reply's calls waited and how many previews were skipped (the turn log's `budget_wait_ms`
+and `previews_skipped`). Without a budget (a bare test bot) previews are paced by the
+intervals alone.
+
 Telegram's answers and what they mean here:
 - 429 (`TelegramRetryAfter`, which aiogram does not retry): previews pause until
   `retry_after` has passed; the final send waits it out and retries, a bounded number of
@@ -59,6 +69,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParam
 
 from bot.telegram.formatting import FormattedText, format_reply
 from bot.telegram.resilience import mark_own_retries, own_retries
+from bot.telegram.send_budget import BudgetWaits, Priority, budget_of, sending
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +152,7 @@ class _State:
     plain_previews: bool = False  # Telegram refused the formatting of a preview
     preview_failures: int = 0
     got_text: bool = False
+    first_shown: bool = False  # a draft or preview message reached the chat
 
 
 class TelegramReply:
@@ -156,6 +168,8 @@ class TelegramReply:
         self.reply_to_message_id = reply_to_message_id
         self.settings = settings or StreamSettings()
         self.registry = registry
+        self.budget = budget_of(bot)
+        self.waits = BudgetWaits()
         # One non-zero id serves as draft_id and as the Stop button's callback id.
         self.reply_id = secrets.randbelow(2**31 - 2) + 1
         self.stopped = asyncio.Event()  # set when the user asked to stop; the engine watches it
@@ -247,13 +261,13 @@ class TelegramReply:
             raise RuntimeError("this reply was already finished; start a new TelegramReply")
         self._delivered = True
         async with self._io:  # an in-flight preview call completes first
-            with own_retries():
+            with own_retries(), sending(Priority.FINAL, self.waits):
                 return await self._deliver_pieces(pieces, reply_markup)
 
     async def _deliver_pieces(self, pieces: list[FormattedText], reply_markup: Any) -> list[int]:
         await self.close()
         previews = self._state.previews if self._state.mode == "edit" else []
-        if previews:  # the final edit keeps the same pace as the preview edits
+        if previews and self.budget is None:  # the final edit keeps the pace of the preview edits
             await asyncio.sleep(max(0.0, self._state.next_update_at - time.monotonic()))
         ids: list[int] = []
         for index, piece in enumerate(pieces):
@@ -327,10 +341,15 @@ class TelegramReply:
                 await asyncio.sleep(delay)  # later text joins this update instead of queueing
             if self.stopped.is_set():
                 return
+            if not await self._preview_slot():
+                self.waits.skipped_previews += 1
+                self._state.next_update_at = time.monotonic() + self._interval()
+                continue  # still awake: the next slot shows whatever is newest then
             self._wake.clear()
             async with self._io:
                 self._state.next_update_at = time.monotonic() + self._interval()
-                ok = await self._show(self._state.buffer)
+                with sending(Priority.PREVIEW, self.waits, prepaid=1 if self.budget else 0):
+                    ok = await self._show(self._state.buffer)
             if ok:
                 self._state.preview_failures = 0
             else:
@@ -340,6 +359,14 @@ class TelegramReply:
                     logger.warning("previews failed %d times in a row; showing only the final reply",
                                    self._state.preview_failures)
                     return
+
+    async def _preview_slot(self) -> bool:
+        """A budget slot for the next preview, now or never, taken before its text is
+        rendered; the first preview of the reply goes before the later ones of others."""
+        if self.budget is None:
+            return True
+        priority = Priority.PREVIEW if self._state.first_shown else Priority.FIRST
+        return await self.budget.try_acquire(self.chat_id, priority)
 
     def _interval(self) -> float:
         if self._state.mode == "draft":
@@ -369,6 +396,7 @@ class TelegramReply:
             await self.bot.send_message_draft(chat_id=self.chat_id, draft_id=self.reply_id,
                                               message_thread_id=self.thread_id, can_stop=True,
                                               **piece.as_kwargs())
+            self._state.first_shown = True
             return True
         except Exception as exc:  # any failure: drafts are done for this reply
             if isinstance(exc, TelegramRetryAfter):
@@ -402,6 +430,7 @@ class TelegramReply:
                 reply_parameters=self._reply_parameters() if first else None,
                 **content.as_kwargs())
             self._state.previews.append(_Preview(sent.message_id, content, with_button))
+            self._state.first_shown = True
 
         return await self._preview_call(piece, send)
 

@@ -20,7 +20,7 @@ from typing import Iterator
 
 import click
 
-from bot.cli import Failure, with_services
+from bot.cli.common import Failure, with_services
 from bot.services import Services
 from bot.texts import text
 from memory.documents import DocumentError
