@@ -310,9 +310,9 @@ def report_speed(speed: dict) -> None:
          ["new", f"{speed['new_best_s']:.2f}", f"{speed['new_median_s']:.2f}", f"{speed['new_cpu_s']:.2f}",
           f"{speed['new_peak_rss_mb']:.0f}"]],
     )
-    order = ["decode", "normalize", "chapters", "extract", "passages", "tokens", "index forms", "write", "commit",
-             "checkpoint"]
-    print_table("Stages of the new path (best run; tokens and index forms overlap the writes; "
+    order = ["decode", "normalize", "chapters", "extract", "passages", "tokenizer", "tokens", "index forms", "write",
+             "commit", "checkpoint"]
+    print_table("Stages of the new path (best run; tokenizer, tokens and index forms overlap the writes; "
                 "extract = decode + normalize + chapters + the rest of reading the file)",
                 ["stage", "seconds", "share of wall"],
                 [[name, f"{speed['stages_s'][name]:.3f}", f"{speed['stage_share'][name]:.0%}"]

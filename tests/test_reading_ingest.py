@@ -183,3 +183,15 @@ async def test_a_redirect_to_a_private_address_is_refused(documents, alice, web)
         await ingestor.ingest_url(url, alice)
     assert refused.value.code == ErrorCode.BLOCKED_ADDRESS and "metadata.test" in resolver.lookups
     assert [path for _, path, _ in web.requests] == ["/go"] and nothing_stored(documents)
+
+
+def test_token_counts_made_beside_the_writes_land_on_their_passages(ingestor, documents, alice):
+    from memory.tokens import count_tokens
+
+    stored = ingestor.ingest_bytes(("第一回 开始\n\n" + "孙悟空道：“俺老孙来也！”\n\n" * 400 + "第二回 结束\n\n尾。").encode(),
+                                   "t.txt", alice).document
+    passages = documents.passages(stored.id)
+    assert len(passages) > 5 and all(p.tokens == count_tokens(p.text) for p in passages)
+    assert stored.tokens == sum(p.tokens for p in passages)
+    assert [c.tokens for c in documents.chapters(stored.id)] == [
+        sum(p.tokens for p in passages if p.chapter_index == index) for index in (0, 1)]

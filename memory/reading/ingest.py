@@ -7,20 +7,21 @@ messages):
   extract   `memory.documents` turns the bytes into normalized text with chapters
             (any text encoding, EPUB, PDF, DOCX, HTML; zip-bomb and size limits);
   index     the text is cut into passages (at paragraphs, never across a chapter);
-            every passage's o200k tokens are counted once, in tiktoken batches (a
-            chapter's tokens and the document's are sums of its passages'), its
-            full-text index form (CJK as bigrams) is made for the whole batch at once
-            in numpy (`index_forms`), and the passages with their index rows are
-            written by `DocumentStore.save` in short transactions, visible only when
-            complete. Counting and index forms run in a worker thread a few batches
-            ahead of the writes: tiktoken, numpy and SQLite all work without the GIL,
-            so on two cores the writes (FTS5 tokenizing, the larger part) overlap with
-            the counting. Python-level work is kept out of that thread: it would only
-            make the writer wait for the GIL.
+            every passage's o200k tokens are counted once (a chapter's tokens and the
+            document's are sums of its passages'), its full-text index form (CJK as
+            bigrams) is made a batch at a time in numpy (`index_forms`), and the
+            passages with their index rows are written by `DocumentStore.save` in
+            short transactions, visible only when complete. Index forms are made in a
+            worker thread a few batches ahead of the writes, and the token counts in
+            another (`TokenCounter`, which also loads the tokenizer), so the writes
+            never wait for them: the counts go in with the last transaction. tiktoken,
+            numpy and SQLite work without the GIL, so on two cores the writes (FTS5
+            indexing, the larger part) overlap with the counting; Python-level work is
+            kept out of those threads (it would only make the writer wait for the GIL).
 
 Where the time goes is measured on every run (`IngestResult.stages`, seconds per
-stage: extract, passages, tokens, index forms, write, commit, checkpoint; tokens and
-index forms run beside the writes, so the stages add up to more than the wall time)
+stage: extract, passages, tokenizer, tokens, index forms, write, commit, checkpoint;
+the tokenizer, tokens and index forms run beside the writes, so the stages add up to more than the wall time)
 and reported by `python -m benchmarks documents`. (Loading the tokenizer in a thread
 beside the extraction was tried and dropped: both hold the GIL, so it only slowed
 the extraction down.)
@@ -173,9 +174,14 @@ class Ingestor:
         cut = time.perf_counter()
         pieces = self.pieces(extracted)
         timings["passages"] = time.perf_counter() - cut
-        stored, duplicate = self.documents.save(
-            header, lambda: prefetched(self._prepared(pieces, cancel, timings)), cancel=cancel,
-            on_batch=lambda done: stages.report("index", done / len(pieces)), timings=timings)
+        counter = TokenCounter([piece[3] for piece in pieces], cancel, timings)
+        try:
+            stored, duplicate = self.documents.save(
+                header, lambda: prefetched(self._prepared(pieces, cancel, timings)), cancel=cancel,
+                on_batch=lambda done: stages.report("index", done / len(pieces)), timings=timings,
+                counts=counter.result)
+        finally:
+            counter.close()
         stages.done("index")
         return IngestResult(stored, duplicate, time.perf_counter() - started, extracted.volumes,
                             extracted.toc_entries, len(extracted.stripped_lines), timings)
@@ -192,25 +198,69 @@ class Ingestor:
     @staticmethod
     def _prepared(pieces: list[tuple[int | None, int, int, str]], cancel: CancelToken | None,
                   timings: dict[str, float]) -> Iterator[list[PreparedPassage]]:
-        """Batches of passages with their token counts and index forms."""
-        timings.setdefault("tokens", 0.0)
+        """Batches of passages with their index forms (their tokens come from a
+        `TokenCounter`)."""
         timings.setdefault("index forms", 0.0)
-        encode = load_encoding().encode_ordinary
         for first in range(0, len(pieces), BATCH):
             if cancel is not None:
                 cancel.check()
             batch = pieces[first:first + BATCH]
-            texts = [piece[3] for piece in batch]
             started = time.perf_counter()
-            # One text at a time: tiktoken's batch call spreads a batch over a thread
-            # pool, which on a busy two-core machine costs more CPU than it saves.
-            counts = [len(encode(text)) for text in texts]
-            counted = time.perf_counter()
-            bodies = index_forms(texts)
-            timings["tokens"] += counted - started
-            timings["index forms"] += time.perf_counter() - counted
-            yield [PreparedPassage(chapter, start, end, tokens, piece, body)
-                   for (chapter, start, end, piece), tokens, body in zip(batch, counts, bodies)]
+            bodies = index_forms([piece[3] for piece in batch])
+            timings["index forms"] += time.perf_counter() - started
+            yield [PreparedPassage(chapter, start, end, 0, piece, body)
+                   for (chapter, start, end, piece), body in zip(batch, bodies)]
+
+
+class TokenCounter:
+    """The o200k counts of the passages, made in a thread of their own while the
+    passages and their index are written: loading the tokenizer (a quarter of a second
+    in a fresh process) and counting (tiktoken, without the GIL) overlap with SQLite's
+    work instead of coming before it. `result()` waits for the counts and raises what
+    the counting raised; `close()` stops it early (a failed or cancelled ingestion)."""
+
+    def __init__(self, texts: list[str], cancel: CancelToken | None, timings: dict[str, float]):
+        self._texts = texts
+        self._cancel = cancel
+        self._timings = timings
+        self._counts: list[int] | None = None
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._count, name="ingest-tokens", daemon=True)
+        self._thread.start()
+
+    def _count(self) -> None:
+        try:
+            started = time.perf_counter()
+            encode = load_encoding().encode_ordinary
+            loaded = time.perf_counter()
+            counts = []
+            for number, text in enumerate(self._texts):
+                if number % BATCH == 0:
+                    if self._stop.is_set():
+                        return
+                    if self._cancel is not None:
+                        self._cancel.check()
+                # One text at a time: tiktoken's batch call spreads a batch over a thread
+                # pool, which on a busy two-core machine costs more CPU than it saves.
+                counts.append(len(encode(text)))
+            self._timings["tokenizer"] = loaded - started
+            self._timings["tokens"] = time.perf_counter() - loaded
+            self._counts = counts
+        except BaseException as error:  # noqa: BLE001 - handed to whoever asks for the result
+            self._error = error
+
+    def result(self) -> list[int]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self._counts is None:
+            raise RuntimeError("token counting was stopped")
+        return self._counts
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def prefetched(items: Iterator[T], depth: int = 3) -> Generator[T, None, None]:

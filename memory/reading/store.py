@@ -199,12 +199,17 @@ class DocumentStore:
 
     def save(self, header: DocumentHeader, batches: Callable[[], Iterator[Sequence[PreparedPassage]]], *,
              cancel: CancelToken | None = None, on_batch: Callable[[int], None] | None = None,
-             timings: dict[str, float] | None = None) -> tuple[StoredDocument, bool]:
+             timings: dict[str, float] | None = None,
+             counts: Callable[[], Sequence[int]] | None = None) -> tuple[StoredDocument, bool]:
         """Write a document from batches of passages (in reading order); returns it, and
         whether the owner already had this text (then nothing is written and `batches`
         is never called). A failure or a cancellation leaves nothing behind.
         `on_batch(passages written)` is called after each batch; `timings`, when
         given, gets the seconds spent writing rows ("write") and committing ("commit").
+        `counts`, when given, returns the token counts of all the passages, in order,
+        once they are written (they are counted meanwhile, elsewhere): the passages'
+        own `tokens` are then ignored, and the counts go in with the last transaction,
+        the one that makes the document ready.
 
         Runs entirely on a connection of its own, so it may run in a worker thread; the
         batches may be produced concurrently (see `ingest.prefetched`): SQLite works
@@ -231,6 +236,7 @@ class DocumentStore:
             marker = f"d{document_id}"
             written = total = 0
             chapter_tokens: dict[int, int] = {}
+            placed: list[tuple[int, int | None, int]] = []  # (id, chapter_index, tokens) of each passage
             timings = timings if timings is not None else {}
             timings.setdefault("write", 0.0)
             timings.setdefault("commit", 0.0)
@@ -260,17 +266,23 @@ class DocumentStore:
                 connection.execute("COMMIT")
                 timings["write"] += committing - writing
                 timings["commit"] += time.perf_counter() - committing
-                for passage in batch:
-                    total += passage.tokens
-                    if passage.chapter_index is not None:
-                        chapter_tokens[passage.chapter_index] = (chapter_tokens.get(passage.chapter_index, 0)
-                                                                 + passage.tokens)
+                placed.extend((first_id + n, p.chapter_index, p.tokens) for n, p in enumerate(batch))
                 written += len(batch)
                 if on_batch is not None:
                     on_batch(written)
             if cancel is not None:
                 cancel.check()
+            tokens = list(counts()) if counts is not None else [count for _, _, count in placed]
+            if len(tokens) != len(placed):
+                raise RuntimeError(f"{len(tokens)} token counts for {len(placed)} passages")
+            for (_, chapter, _), count in zip(placed, tokens):
+                total += count
+                if chapter is not None:
+                    chapter_tokens[chapter] = chapter_tokens.get(chapter, 0) + count
             with _transaction(connection):
+                if counts is not None:
+                    connection.executemany("UPDATE document_passages SET tokens = ? WHERE id = ?",
+                                           [(count, passage_id) for (passage_id, _, _), count in zip(placed, tokens)])
                 connection.executemany(
                     "INSERT INTO document_chapters (document_id, chapter_index, title, number, start, end, tokens) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
