@@ -13,6 +13,9 @@ requested, so it must not take replies scripted for the chat. Its requests carry
 `task_reply`, and listed in `task_requests`; `chat_requests` holds only the requests for
 replies. The default task answers are an empty fact list and a short summary quoting the
 excerpt's first line (or, in the prefixed form, the first message of the history).
+The documents feature's jobs (`X-Companion-Task: reading`: chapter summaries, character
+lists) read a document, not the conversation, and its tests script them like replies, so
+they are answered from `queue`/`default_reply` and listed with the chat requests.
 
 `single_slot = True` makes it behave like llama-cpp-python's server (one slot): a new chat
 request interrupts the one streaming (that stream ends without a finish reason, as the
@@ -170,6 +173,14 @@ def embed_text(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]
     return [v / norm for v in vector]
 
 
+DOCUMENT_TASKS = {"reading"}  # answered like replies (see the module docstring)
+
+
+def memory_task(task: str | None) -> bool:
+    """Whether a request is background memory work, answered by the task channel."""
+    return task is not None and task not in DOCUMENT_TASKS
+
+
 def task_of(headers: dict[str, str], body: dict[str, Any]) -> str | None:
     """The client's `X-Companion-Task` header; else the kind in a `memory-<kind>-…` cache key."""
     for name, value in headers.items():
@@ -250,13 +261,13 @@ class FakeOpenAI(ThreadedServer):
     def chat_requests(self) -> list[RecordedRequest]:
         """Requests for replies (not background memory work)."""
         with self.lock:
-            return [r for r in self.requests if r.path.endswith("/chat/completions") and r.task is None]
+            return [r for r in self.requests if r.path.endswith("/chat/completions") and not memory_task(r.task)]
 
     @property
     def task_requests(self) -> list[RecordedRequest]:
         """Background memory requests (summaries, fact extraction)."""
         with self.lock:
-            return [r for r in self.requests if r.path.endswith("/chat/completions") and r.task is not None]
+            return [r for r in self.requests if r.path.endswith("/chat/completions") and memory_task(r.task)]
 
     @property
     def embedding_requests(self) -> list[RecordedRequest]:
@@ -373,7 +384,7 @@ class FakeOpenAI(ThreadedServer):
 
     def _next_reply(self, body: dict[str, Any], task: str | None) -> Reply:
         with self.lock:
-            if task is not None:
+            if memory_task(task):
                 return self.task_queue.popleft() if self.task_queue else self.task_reply(body)
             return self.queue.popleft() if self.queue else self.default_reply(body)
 
