@@ -23,6 +23,10 @@ from tests.fakes.telegram_server import DEFAULT_USER_ID, FakeTelegram
 
 FAST_STREAM = StreamSettings(draft_interval=0.05, edit_interval=0.1, group_edit_interval=0.1,
                              typing_interval=0.5, server_error_backoff=0.05)
+# The send budget's per-chat limits sped up as FAST_STREAM speeds up the previews (10x and
+# 30x), so a test of another feature sees its previews; tests of the budget itself
+# (test_send_budget.py) pass Telegram's own limits, against a fake that enforces them.
+FAST_CHAT_LIMITS = dict(telegram_chat_sends_per_second=10.0, telegram_group_sends_per_minute=600.0)
 
 
 class BotHarness:
@@ -35,7 +39,7 @@ class BotHarness:
         values = dict(openai_base_url=openai.url, openai_api_key="sk-test", model="fake-model",
                       context_tokens=32_768, db=tmp_path / "bot.db", telegram_bot_token=telegram.token,
                       telegram_api_base=telegram.base_url, admins=[DEFAULT_USER_ID],
-                      model_deadline_seconds=3, stream_stall_seconds=1)
+                      model_deadline_seconds=3, stream_stall_seconds=1, **FAST_CHAT_LIMITS)
         values.update(overrides)
         self.settings = Settings(**values)
         self.services: Services | None = None

