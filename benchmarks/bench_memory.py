@@ -19,6 +19,15 @@ assembly with compaction state at 100k messages.
   endpoint in COMPANION_EMBEDDING_MODEL / COMPANION_EMBEDDING_BASE_URL when set, and always
   against the test suite's fake embeddings (hashed character bigrams) on 127.0.0.1, which
   shows the mechanics, not the quality of a real model.
+* Natural questions (`benchmarks/recall_set.py`): four imported SillyTavern chats (two
+  English, two Chinese, about 370 turns in 16 dated sessions each) and 200 questions asked
+  the way people ask (single-hop paraphrase, multi-hop, temporal, not mentioned), at 4k, 8k
+  and 32k windows; at 4k also after the window shrank from 32k and with the boundary a 4k
+  window persists. Reported per half and kind: the share of questions with every evidence
+  turn in the request (for "not mentioned": recall stayed quiet), tail and recalled tokens
+  per turn, requests over the window; and the curve of evidence found against recalled
+  tokens (the most tokens recall may take a turn), on the development half. Target: >= 0.8
+  on the test half at 4k.
 * Assembly: `build_request` with every memory provider for conversations of 10k and 100k
   messages whose old turns were compacted (256k window), with and without a recall query.
   Targets: p50 <= 15 ms at 100k, <= 1.5x growth from 10k to 100k, recall adds <= 50 ms p50.
@@ -160,14 +169,15 @@ class FakeModel:
 
 
 def memory_engine(store: Store, model: FakeModel, window: int, clock, *, embedder: Embedder | None = None,
-                  facts_every: int = 4, policy: CompactionPolicy | None = None
+                  facts_every: int = 4, policy: CompactionPolicy | None = None, personas: PersonaLibrary | None = None
                   ) -> tuple[Engine, LongTermMemory, RecallProvider]:
     memory = LongTermMemory(store, model, model="bench", policy=policy or CompactionPolicy(), facts_every=facts_every)
     recall = RecallProvider(store, embedder=embedder)
     timeline = TimelineProvider(store, clock=clock)
     settings = ModelSettings(model="bench", window=window, reply_tokens=min(4096, window // 4),
                              tail_tokens=window // 10)
-    engine = Engine(store, model, PersonaLibrary(), settings, providers=[memory, recall, timeline], clock=clock)
+    engine = Engine(store, model, personas or PersonaLibrary(), settings, providers=[memory, recall, timeline],
+                    clock=clock)
     return engine, memory, recall
 
 
@@ -521,6 +531,9 @@ async def assembly_benchmark(folder: Path) -> dict:
                                       policy=CompactionPolicy(compact_at=0.55, compact_to=0.5))
     rng = random.Random(3)
     queries = [sentence(rng, 40, rng.random() < 0.45) + " " + _rare_word(rng) for _ in range(41)]
+    from benchmarks.recall_set import conversations
+
+    natural_questions = [q.text for c in conversations() for q in c.questions[::5]]
     cells = []
     for size in (10_000, 100_000):
         conversation_id = build_long_conversation(store, size)
@@ -528,6 +541,7 @@ async def assembly_benchmark(folder: Path) -> dict:
         time_requests(engine, conversation_id, queries[:3])  # warm caches, as a running bot has them
         plain = time_requests(engine, conversation_id, [""] * 41)
         with_recall = time_requests(engine, conversation_id, queries)
+        natural = time_requests(engine, conversation_id, natural_questions)
         conversation = store.conversation(conversation_id)
         request = engine.build_request(conversation, user=store.user(conversation.user_id), query=queries[0])
         cells.append({
@@ -539,6 +553,7 @@ async def assembly_benchmark(folder: Path) -> dict:
             "p50_ms": percentile(plain, 50), "p95_ms": percentile(plain, 95),
             "with_recall_p50_ms": percentile(with_recall, 50),
             "recall_adds_p50_ms": percentile(with_recall, 50) - percentile(plain, 50),
+            "natural_recall_adds_p50_ms": percentile(natural, 50) - percentile(plain, 50),
         })
     await engine.close()
     store.close()
@@ -554,15 +569,19 @@ def run() -> dict:
         recall = asyncio.run(recall_benchmark(Path(folder)))
         recall["seconds"] = time.perf_counter() - started
         assembly = asyncio.run(assembly_benchmark(Path(folder)))
+        natural = natural_benchmark(Path(folder))
     big = assembly["cells"][-1]
+    test_4k = next(c for c in natural["cells"] if c["window"] == 4_096 and c["half"] == "test"
+                   and c["scenario"] == "imported")
     return {
-        "prefix": prefix, "recall": recall, "assembly": assembly,
+        "prefix": prefix, "recall": recall, "assembly": assembly, "natural": natural,
         "targets": {
             "mean_prefix_share": prefix["ours"]["mean_share"], "mean_prefix_share_target": 0.95,
             "recall_full_text": recall["full_text"]["verbatim_share"], "recall_target": 0.85,
             "p50_at_100k_ms": big["p50_ms"], "p50_target_ms": 15,
             "growth": assembly["growth_10k_to_100k"], "growth_target": 1.5,
             "recall_adds_p50_ms": big["recall_adds_p50_ms"], "recall_adds_target_ms": 50,
+            "natural_test_4k_all_evidence": test_4k["all_evidence_share"], "natural_target": 0.8,
         },
     }
 
@@ -592,15 +611,159 @@ def report(results: dict) -> None:
         print("hybrid with a real model: set COMPANION_EMBEDDING_MODEL (and COMPANION_EMBEDDING_BASE_URL)")
     print_table(
         "Request assembly with compaction state (ms), all memory providers",
-        ["messages", "window", "segments", "sent msgs", "tokens", "p50", "p95", "p50 w/ recall", "recall adds"],
+        ["messages", "window", "segments", "sent msgs", "tokens", "p50", "p95", "p50 w/ recall", "recall adds",
+         "natural q. adds"],
         [[c["messages"], c["window"], c["segments"], c["history_messages"], c["request_tokens"], f"{c['p50_ms']:.2f}",
-          f"{c['p95_ms']:.2f}", f"{c['with_recall_p50_ms']:.2f}", f"{c['recall_adds_p50_ms']:.2f}"]
+          f"{c['p95_ms']:.2f}", f"{c['with_recall_p50_ms']:.2f}", f"{c['recall_adds_p50_ms']:.2f}",
+          f"{c['natural_recall_adds_p50_ms']:.2f}"]
          for c in results["assembly"]["cells"]],
     )
     print(f"growth of p50 from 10k to 100k messages: {results['assembly']['growth_10k_to_100k']:.2f}x "
           "(target <= 1.5x)")
+    natural_report(results["natural"])
 
 
 def _recall_row(figures: dict) -> list:
     return [f"{figures['verbatim']}/{figures['questions']}", f"{figures['verbatim_share']:.3f}",
             figures["verbatim_zh"], figures["verbatim_en"], figures["summary_only"], figures["in_summary"]]
+
+
+# -- natural questions (benchmarks/recall_set.py) -------------------------------------------
+
+WINDOWS = (4_096, 8_192, 32_768)
+KINDS = ("single", "multi", "temporal", "absent")
+CURVE_CAPS = (100, 200, 300, 400, 600, 1_000, 1_500)  # most recalled tokens a turn
+
+
+def _seen_ids(request) -> tuple[set[int], int, int]:
+    """Message ids the request holds (history and recall), its recall and tail tokens."""
+    seen: set[int] = set()
+    recalled = 0
+    for message in request.messages:
+        seen |= {i for i in message.source_ids or [] if isinstance(i, int)}
+        for part in message.parts or []:
+            seen |= {i for i in part.source_ids or [] if isinstance(i, int)}
+            recalled += part.tokens if part.section == "recall" else 0
+    return seen, recalled, request.tail_tokens
+
+
+def ask_all(engine: Engine, store: Store, conversation_id: int, questions, ids: list[int]) -> list[dict]:
+    """Each question asked as the next message (as `companion context --message` does)."""
+    conversation = store.conversation(conversation_id)
+    user = store.user(conversation.user_id)
+    rows = []
+    for question in questions:
+        request = engine.build_request(conversation, user=user, query=question.text, final_user_text=question.text)
+        seen, recalled, tail = _seen_ids(request)
+        wanted = {ids[index] for index in question.evidence}
+        found = wanted <= seen if wanted else recalled == 0
+        rows.append({"kind": question.kind, "found": found, "recall_tokens": recalled, "tail_tokens": tail,
+                     "over_window": request.total_tokens > request.budget.prompt_limit})
+    return rows
+
+
+def natural_figures(rows: list[dict]) -> dict:
+    figures = {"questions": len(rows)}
+    answerable = [r for r in rows if r["kind"] != "absent"]
+    figures["all_evidence_share"] = sum(r["found"] for r in answerable) / max(1, len(answerable))
+    for kind in KINDS:
+        of_kind = [r for r in rows if r["kind"] == kind]
+        figures[kind] = sum(r["found"] for r in of_kind) / max(1, len(of_kind))  # absent: recall stayed quiet
+    figures["mean_tail_tokens"] = sum(r["tail_tokens"] for r in rows) / max(1, len(rows))
+    figures["mean_recall_tokens"] = sum(r["recall_tokens"] for r in rows) / max(1, len(rows))
+    figures["over_window"] = sum(r["over_window"] for r in rows)
+    return figures
+
+
+_DATABASES: list[str] = []
+
+
+def imported_conversation(folder: Path, conversation, window: int):
+    """The conversation imported as a SillyTavern chat into a fresh database, and an engine."""
+    from zoneinfo import ZoneInfo
+
+    from benchmarks.recall_set import sillytavern_jsonl
+    from memory.importer import import_chat, parse_sillytavern
+
+    _DATABASES.append(conversation.key)
+    store = Store(folder / f"natural-{conversation.key}-{window}-{len(_DATABASES)}.db")
+    user = store.ensure_user("local", f"u{len(_DATABASES)}", display_name=conversation.user)
+    chat = parse_sillytavern(sillytavern_jsonl(conversation), ZoneInfo("UTC"))
+    result = import_chat(store, Owner.user(user.id), "character", chat)
+    ids = [m.id for m in store.messages(result.conversation.id)]
+    personas = folder / f"personas-{len(_DATABASES)}"
+    personas.mkdir()
+    (personas / "character.toml").write_text(f'id = "character"\nname = "{conversation.persona}"\n', encoding="utf-8")
+    engine, _, recall = memory_engine(store, FakeModel(), window, lambda: conversation.now, facts_every=0,
+                                      personas=PersonaLibrary([personas]))
+    recall.clock = lambda: conversation.now
+    return store, engine, recall, result.conversation.id, ids
+
+
+def natural_benchmark(folder: Path, halves=("dev", "test"), caps=CURVE_CAPS) -> dict:
+    from benchmarks.recall_set import conversations, honesty_violations
+
+    from dataclasses import replace as _replace
+
+    sets = [c for c in conversations() if c.half in halves]
+    results: dict = {"conversations": {c.key: {"half": c.half, "messages": len(c.messages),
+                                               "questions": len(c.questions),
+                                               "honesty_violations": len(honesty_violations(c))} for c in sets}}
+    cells = []
+    for window in WINDOWS:
+        for half in halves:
+            scenarios: dict[str, list[dict]] = {}
+            for conversation in (c for c in sets if c.half == half):
+                store, engine, recall, conversation_id, ids = imported_conversation(folder, conversation, window)
+                scenarios.setdefault("imported", []).extend(
+                    ask_all(engine, store, conversation_id, conversation.questions, ids))
+                if window == WINDOWS[0]:
+                    # the window shrank after the fact: the boundary a 32k window left
+                    big = memory_engine(store, FakeModel(), 32_768, lambda: conversation.now, facts_every=0,
+                                        personas=engine.personas)[0]
+                    user = store.user(store.conversation(conversation_id).user_id)
+                    request = big.build_request(store.conversation(conversation_id), user=user, query="")
+                    store.set_boundary(conversation_id, request.boundary_message_id)
+                    scenarios.setdefault("shrunk from 32k", []).extend(
+                        ask_all(engine, store, conversation_id, conversation.questions, ids))
+                    # live: the boundary this window's own turns persisted
+                    request = engine.build_request(store.conversation(conversation_id), user=user, query="")
+                    store.set_boundary(conversation_id, request.boundary_message_id)
+                    scenarios.setdefault("live", []).extend(
+                        ask_all(engine, store, conversation_id, conversation.questions, ids))
+                store.close()
+            for scenario, rows in scenarios.items():
+                cells.append({"window": window, "half": half, "scenario": scenario, **natural_figures(rows)})
+    results["cells"] = cells
+    # the trade-off: evidence found against recalled (uncached) tail tokens, development half
+    curve = []
+    for window in WINDOWS[:2]:
+        for cap in caps:
+            rows = []
+            for conversation in (c for c in sets if c.half == "dev"):
+                store, engine, recall, conversation_id, ids = imported_conversation(folder, conversation, window)
+                recall.settings = _replace(recall.settings, window_share=1.0, max_tokens=cap)
+                rows += ask_all(engine, store, conversation_id, conversation.questions, ids)
+                store.close()
+            figures = natural_figures(rows)
+            curve.append({"window": window, "max_tokens": cap, "all_evidence_share": figures["all_evidence_share"],
+                          "mean_recall_tokens": figures["mean_recall_tokens"], "absent_quiet": figures["absent"]})
+    results["curve"] = curve
+    return results
+
+
+def natural_report(results: dict) -> None:
+    print_table("Natural-question evaluation set (benchmarks/recall_set.py)",
+                ["conversation", "half", "messages", "questions", "honesty violations"],
+                [[key, c["half"], c["messages"], c["questions"], c["honesty_violations"]]
+                 for key, c in results["conversations"].items()])
+    print_table("All evidence in the request (share of questions; absent: recall stayed quiet)",
+                ["window", "half", "scenario", "questions", "all kinds", *KINDS, "tail tok/turn",
+                 "recall tok/turn", "over window"],
+                [[c["window"], c["half"], c["scenario"], c["questions"], f"{c['all_evidence_share']:.3f}",
+                  *[f"{c[k]:.3f}" for k in KINDS], f"{c['mean_tail_tokens']:.0f}", f"{c['mean_recall_tokens']:.0f}",
+                  c["over_window"]] for c in results["cells"]])
+    print_table("Evidence found against recalled tokens (development half, imported chats)",
+                ["window", "recall cap", "all evidence", "recall tok/turn", "absent quiet"],
+                [[c["window"], c["max_tokens"], f"{c['all_evidence_share']:.3f}", f"{c['mean_recall_tokens']:.0f}",
+                  f"{c['absent_quiet']:.3f}"] for c in results["curve"]])

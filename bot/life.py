@@ -1,10 +1,11 @@
-"""Composition of companion life from the settings: the model menu and router, the
-fallback endpoint, the audio endpoint, the safety hook and check-ins. Called by the
-composition root (bot/services.py); the engine-side pieces live in memory/."""
+"""Companion life from the settings: the model menu and router, the fallback endpoint,
+the audio endpoint, the safety hook, and check-ins (built after the engine, which
+writes them). Parts of the composition root (bot/services.py), which calls these in
+order; the pieces themselves live in memory/."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.settings import Settings
@@ -27,17 +28,7 @@ class Life:
     router: ModelRouter
     safety: SafetyGate
     audio: AudioClient | None = None
-    checkins: Checkins | None = None  # set once the engine exists (`attach`)
-    settings: Settings | None = field(default=None, repr=False)
-
-    def attach(self, engine: Engine) -> None:
-        """Check-ins need the engine that writes them."""
-        settings = self.settings
-        if settings is not None and settings.checkins:
-            self.checkins = Checkins(
-                engine, default_quiet=parse_quiet(settings.checkin_quiet),
-                min_every=timedelta(hours=settings.checkin_min_hours),
-                unanswered_limit=settings.checkin_unanswered)
+    checkins: Checkins | None = None  # built once the engine exists (build_checkins)
 
     async def close(self) -> None:
         await self.safety.close()
@@ -50,8 +41,16 @@ def build_life(settings: Settings, store: Store) -> Life:
     choices = UserChoices(store)
     menu = ModelMenu(ModelOption(settings.model, settings.window),
                      [ModelOption(name, window) for name, window in settings.model_options()])
-    return Life(choices, menu, ModelRouter(menu, choices), build_safety(settings, store),
-                audio=build_audio(settings), settings=settings)
+    return Life(choices, menu, ModelRouter(menu, choices), build_safety(settings, store), audio=build_audio(settings))
+
+
+def build_checkins(settings: Settings, engine: Engine) -> Checkins | None:
+    """Check-ins, when the operator has them on; they write through the engine."""
+    if not settings.checkins:
+        return None
+    return Checkins(engine, default_quiet=parse_quiet(settings.checkin_quiet),
+                    min_every=timedelta(hours=settings.checkin_min_hours),
+                    unanswered_limit=settings.checkin_unanswered)
 
 
 def with_fallback(settings: Settings, client: ModelClient) -> ModelClient | FallbackClient:

@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, is_placeholder
 
 
 def backup_database(source: Path, target: Path) -> int:
@@ -43,34 +43,48 @@ async def run_checks(settings: Settings) -> list[Check]:
     from memory.tokens import load_encoding
 
     checks: list[Check] = []
-    try:
-        settings.require_model_access()
+    problems = settings.first_run_problems()  # what would stop `companion run`
+    checks += [Check("settings", False, problem) for problem in problems]
+    if not problems:
         checks.append(Check("settings", True, f"model {settings.model}, window {settings.window:,} tokens"))
-    except SettingsError as exc:
-        checks.append(Check("settings", False, str(exc)))
     try:
         load_encoding()
         checks.append(Check("tokenizer", True, "o200k_base from the installed package, sha256 verified"))
     except Exception as exc:  # noqa: BLE001 - every failure is a finding
         checks.append(Check("tokenizer", False, str(exc)))
-    services = build_services(settings)
+    exists = Path(settings.db).exists()  # the doctor creates nothing: no database, then one in memory
+    services = build_services(settings if exists else settings.model_copy(update={"db": Path(":memory:")}))
     try:
-        integrity = services.store.db.execute("PRAGMA integrity_check").fetchone()[0]
-        counts = services.store.counts()
-        checks.append(Check("database", integrity == "ok",
-                            f"{settings.db}: integrity {integrity}; {counts['users']} users, "
-                            f"{counts['messages']} messages"))
+        if exists:
+            integrity = services.store.db.execute("PRAGMA integrity_check").fetchone()[0]
+            counts = services.store.counts()
+            checks.append(Check("database", integrity == "ok",
+                                f"{settings.db}: integrity {integrity}; {counts['users']} users, "
+                                f"{counts['messages']} messages"))
+        else:
+            checks.append(Check("database", True, f"{settings.db} does not exist yet; companion run creates it"))
         errors = services.personas.library.errors
         checks.append(Check("personas", not errors, "; ".join(errors) if errors else
                             f"{len(services.personas.all())} personas"))
-        checks.append(await _check_model(services, settings))
-        checks.append(await _check_telegram(settings))
+        if is_placeholder(settings.api_key() or ""):
+            checks.append(Check("model", False, "not tried: OPENAI_API_KEY is a placeholder"))
+        else:
+            checks.append(await _check_model(services, settings))
+        token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+        if token and is_placeholder(token):
+            checks.append(Check("telegram", False, "not tried: TELEGRAM_BOT_TOKEN is the sample of .env.example"))
+        else:
+            checks.append(await _check_telegram(settings))
     finally:
         await services.close()
     return checks
 
 
 async def _check_model(services, settings: Settings) -> Check:
+    """One tiny request. A failure is reported with its cause as the chat would tell it
+    (nothing listening, a name that does not resolve, TLS, a wrong OPENAI_BASE_URL, an
+    unknown COMPANION_MODEL, a refused key), naming the setting to fix."""
+    from bot.texts import error_text
     from memory.model_client import ModelError
 
     try:
@@ -81,9 +95,19 @@ async def _check_model(services, settings: Settings) -> Check:
                                          f"{completion.model} answered ({completion.latency_ms} ms)")
         return Check("model", True, f"{settings.openai_base_url or 'OpenAI'} answered ({completion.latency_ms} ms)")
     except ModelError as exc:
-        return Check("model", False, f"{exc.kind}: {exc.detail}")
+        told = error_text(str(exc.kind), "en", exc.detail).replace(" Your message is saved.", "")
+        if "{detail}" not in _template(str(exc.kind)):
+            told += f" ({exc.detail})"
+        return Check("model", False, f"{exc.kind}: {told}")
     except asyncio.TimeoutError:
-        return Check("model", False, "no answer within 30 s")
+        return Check("model", False, f"timeout: {settings.openai_base_url or 'OpenAI'} accepted the connection "
+                                     "but sent no answer within 30 s")
+
+
+def _template(kind: str) -> str:
+    from bot.texts import CATALOGUE
+
+    return CATALOGUE.get(f"error.{kind}", CATALOGUE["error.server"])["en"]
 
 
 async def _check_telegram(settings: Settings) -> Check:

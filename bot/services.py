@@ -1,26 +1,56 @@
-"""The composition root: builds the services every face (CLI, terminal chat, Telegram)
-uses from the settings, in one place. Nothing else constructs a Store, a ModelClient
-or an Engine."""
+"""The composition root: the one place that builds everything from the settings.
+
+The CLI, the terminal chat, the Telegram app and the tests all call `build_services`;
+nothing else constructs a Store, a ModelClient, an Engine or the service layer. A test
+(or anything embedding the bot) hands in `Parts` to replace what the settings would
+build: the clock, the store, the model client, the persona files, the context
+providers, how links are resolved. Everything else is built as in production, so the
+forget cascade (each feature registers its `Store.forget_hooks` when it is built) is
+the production one in every test.
+
+Order: the store; the persona catalog; the model client (with its fallback); the
+long-term memory, recall and timeline providers; companion life (model menu and
+router, safety, audio: bot/life.py); documents and novels; the engine; check-ins (they write
+through the engine); and on top the service layer every face calls (memory/service).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Callable, Sequence
 
-from bot.life import Life, build_life, with_fallback
+from bot.life import Life, build_checkins, build_life, with_fallback
 from bot.settings import Settings
 from memory.compaction import CompactionPolicy
-from memory.embeddings import Embedder
 from memory.documents import PUBLIC_ONLY, AddressPolicy, Resolver
-from memory.engine import Engine, ModelSettings
+from memory.embeddings import Embedder
+from memory.engine import ContextProvider, Engine, ModelSettings
 from memory.longterm import LongTermMemory
 from memory.model_client import ModelClient
 from memory.persona_catalog import PersonaCatalog
 from memory.reading import Reading, build_reading
 from memory.recall import RecallProvider
+from memory.routing import ModelRouter
+from memory.service import Admission, CompanionService, Policy, VoiceAbility
+from memory.service.self_service import SelfService
 from memory.store import Owner, Store, User, utc_now
 from memory.timeline import TimelineProvider
 from personas import PersonaLibrary
+
+
+@dataclass
+class Parts:
+    """What to use instead of what the settings would build (None: build it)."""
+
+    clock: Callable = utc_now  # the time source of the store, the engine and the timeline
+    store: Store | None = None
+    client: ModelClient | None = None  # the main model client (no fallback is added around it)
+    library: PersonaLibrary | None = None  # persona files
+    providers: Sequence[ContextProvider] | None = None  # the engine's context providers (None: all of ours)
+    models: ModelRouter | None = None  # who answers whom (None: the settings' menu and the users' choices)
+    link_resolver: Resolver | None = None  # how links in messages are resolved (tests inject one)
+    link_policy: AddressPolicy = field(default=PUBLIC_ONLY)  # which addresses links may reach
 
 
 @dataclass
@@ -34,6 +64,12 @@ class Services:
     memory: LongTermMemory | None = None  # pinned facts (/memory), summaries, compaction
     recall: RecallProvider | None = None
     life: Life | None = None  # voice, check-ins, model choice, safety (bot/life.py)
+    service: CompanionService | None = None  # what every face calls (memory/service)
+
+    @property
+    def self_service(self) -> SelfService:
+        """The user's own data as whole views, over the service layer (the Mini App's)."""
+        return SelfService(self.service)
 
     async def close(self) -> None:
         if self.reading is not None:
@@ -58,38 +94,67 @@ class Services:
         return self.store.ensure_user("local", spec, display_name=spec)
 
 
-def build_services(settings: Settings, *, clock=utc_now, link_resolver: Resolver | None = None,
-                   link_policy: AddressPolicy = PUBLIC_ONLY) -> Services:
-    """`clock`: the time source of the store and the engine (tests pass a controllable one);
-    `link_resolver`/`link_policy`: how links in messages are resolved and which addresses
-    they may reach (tests inject a resolver; production keeps the defaults)."""
-    store = Store(settings.db, synchronous=settings.db_durability.upper(), clock=clock)
-    personas = PersonaCatalog(store, PersonaLibrary([settings.personas_dir] if settings.personas_dir else []))
-    client = ModelClient(
+def build_services(settings: Settings, parts: Parts | None = None, *, clock: Callable | None = None,
+                   link_resolver: Resolver | None = None, link_policy: AddressPolicy | None = None) -> Services:
+    """Everything, from the settings and `parts`. (`clock`, `link_resolver` and
+    `link_policy` are shorthands for the same fields of `parts`.)"""
+    parts = parts or Parts()
+    if clock is not None:
+        parts.clock = clock
+    if link_resolver is not None:
+        parts.link_resolver = link_resolver
+    if link_policy is not None:
+        parts.link_policy = link_policy
+    clock = parts.clock
+    store = parts.store or Store(settings.db, synchronous=settings.db_durability.upper(), clock=clock)
+    library = parts.library or PersonaLibrary([settings.personas_dir] if settings.personas_dir else [])
+    personas = PersonaCatalog(store, library)
+    client = parts.client or with_fallback(settings, ModelClient(
         base_url=settings.openai_base_url,
         api_key=settings.api_key(),
         deadline_seconds=settings.model_deadline_seconds,
         stall_seconds=settings.stream_stall_seconds,
         send_cache_key=settings.prompt_cache_key,
-    )
-    client = with_fallback(settings, client)
+        slots="auto" if settings.model_slots is None else settings.model_slots,
+        preempt_background=settings.model_preempt,
+    ))
     memory, recall, timeline = build_memory(settings, store, client, clock=clock)
     life = build_life(settings, store)
     reading = build_reading(store, client, personas, model=settings.model, window=settings.window,
                             reply_tokens=settings.reply_reserve, limits=settings.document_limits,
-                            share=settings.documents_share, resolver=link_resolver, policy=link_policy)
+                            share=settings.documents_share, resolver=parts.link_resolver, policy=parts.link_policy)
+    providers = [reading.provider, memory, recall, timeline] if parts.providers is None else list(parts.providers)
     engine = Engine(
         store, client, personas,
         ModelSettings(model=settings.model, window=settings.window, reply_tokens=settings.reply_reserve,
                       tail_tokens=settings.tail_budget, temperature=settings.temperature),
-        providers=[reading.provider, memory, recall, timeline],
+        providers=providers,
         operator_rules=settings.system_prompt,
         default_timezone=settings.timezone,
         clock=clock,
-        models=life.router,
+        models=parts.models or life.router,
     )
-    life.attach(engine)
-    return Services(settings, store, personas, client, engine, reading, memory, recall, life)
+    life.checkins = build_checkins(settings, engine)
+    service = build_service(settings, engine, personas, life, memory=memory, reading=reading)
+    return Services(settings, store, personas, client, engine, reading, memory, recall, life, service)
+
+
+def policy_of(settings: Settings) -> Policy:
+    """The operator's admission rules and prices, as the service layer takes them."""
+    return Policy.of(daily_tokens=settings.daily_tokens, cached_token_weight=settings.cached_token_weight,
+                     default_timezone=settings.timezone, admins=settings.admins,
+                     allowed_users=settings.allowed_users, open_to_all=settings.open_to_all,
+                     price_input=settings.price_input, price_cached_input=settings.price_cached_input,
+                     price_output=settings.price_output, price_currency=settings.price_currency)
+
+
+def build_service(settings: Settings, engine: Engine, personas: PersonaCatalog, life: Life, *,
+                  memory: LongTermMemory | None, reading: Reading | None) -> CompanionService:
+    audio = life.audio
+    return CompanionService(
+        engine, personas, Admission(engine.store, policy_of(settings), life.safety),
+        memory=memory, reading=reading, choices=life.choices, checkins=life.checkins, models=life.menu,
+        voice=VoiceAbility(speaks=bool(audio and audio.speaks), listens=bool(audio and audio.listens)))
 
 
 def build_memory(settings: Settings, store: Store, client: ModelClient, *,
@@ -106,11 +171,11 @@ def build_memory(settings: Settings, store: Store, client: ModelClient, *,
         base_url, api_key = settings.embedding_endpoint()
         embedder = Embedder(model=settings.embedding_model, base_url=base_url, api_key=api_key,
                             dimensions=settings.embedding_dimensions)
-    recall = RecallProvider(store, embedder=embedder, default_timezone=settings.timezone)
+    recall = RecallProvider(store, embedder=embedder, default_timezone=settings.timezone, clock=clock)
     store.forget_hooks.append(memory.forget_user)
     timeline = TimelineProvider(store, default_timezone=settings.timezone,
                                 session_gap=timedelta(minutes=settings.session_gap_minutes), clock=clock)
     return memory, recall, timeline
 
 
-__all__ = ["Owner", "Services", "build_services"]
+__all__ = ["Owner", "Parts", "Services", "build_services"]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_DB = Path("data") / "companion.db"
 DEFAULT_MODEL = "gpt-4o-mini"
 SAFE_DEFAULT_WINDOW = 8192
+DEFAULT_WEB_PORT = 8081  # the Mini App's; the webhook listens on 8080
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files on the official Bot API
 
 # Context windows of well-known models, matched on the name after any "vendor/" prefix
@@ -87,6 +88,7 @@ HINTS = {
     "COMPANION_ADMINS": "use comma-separated Telegram user ids, e.g. 1001,1002",
     "COMPANION_ALLOWED_USERS": "use comma-separated Telegram user ids, e.g. 1001,1002",
     "COMPANION_MODELS": "use comma-separated name=window pairs, e.g. gpt-4o-mini=128000,deepseek-chat=131072",
+    "COMPANION_WEB_URL": "set it to the public https address of the Mini App, e.g. https://bot.example.org/app",
     "COMPANION_CHECKIN_QUIET": "use a span of local hours such as 22-9 or 23:30-07:00, or off",
 }
 StrList = Annotated[list[str], NoDecode]
@@ -112,6 +114,10 @@ class Settings(BaseSettings):
     prompt_cache_key: bool = Field(True, validation_alias="COMPANION_PROMPT_CACHE_KEY")
     model_deadline_seconds: float = Field(60.0, validation_alias="COMPANION_MODEL_DEADLINE", gt=0)
     stream_stall_seconds: float = Field(45.0, validation_alias="COMPANION_STREAM_STALL", gt=0)
+    # requests OPENAI_BASE_URL takes at once; None: 1 on localhost or a private address, else no limit; 0: no limit
+    model_slots: int | None = Field(None, validation_alias="COMPANION_MODEL_SLOTS", ge=0)
+    # a turn takes the endpoint over from background work (sent again later) instead of waiting for it
+    model_preempt: bool = Field(False, validation_alias="COMPANION_MODEL_PREEMPT")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = Field(
         "INFO", validation_alias="COMPANION_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field("text", validation_alias="COMPANION_LOG_FORMAT")
@@ -169,6 +175,20 @@ class Settings(BaseSettings):
     age_confirmation: bool = Field(False, validation_alias="COMPANION_AGE_CONFIRMATION")
     minimum_age: int = Field(18, validation_alias="COMPANION_MINIMUM_AGE", ge=1, le=99)
 
+    # --- The Mini App (bot/web; README "Mini App") ------------------------------------------
+    # Served in the bot's process when either is set, and alone by `companion web`.
+    web_url: str | None = Field(None, validation_alias="COMPANION_WEB_URL")  # the public https address of /app
+    web_host: str = Field("127.0.0.1", validation_alias="COMPANION_WEB_HOST", min_length=1)
+    web_port: int | None = Field(None, validation_alias="COMPANION_WEB_PORT", ge=1, le=65535)
+    web_auth_max_age_hours: float = Field(24.0, validation_alias="COMPANION_WEB_AUTH_MAX_AGE", gt=0)
+
+    @field_validator("web_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is not None and (urlparse(value).scheme != "https" or not urlparse(value).hostname):
+            raise ValueError("Telegram opens Mini Apps over https only; use e.g. https://bot.example.org/app")
+        return value
+
     @field_validator("models")
     @classmethod
     def _model_entries(cls, value: list[str]) -> list[str]:
@@ -217,7 +237,8 @@ class Settings(BaseSettings):
 
     @field_validator("openai_base_url", "telegram_api_base", "webhook_url", "audio_base_url", "fallback_base_url",
                      "moderation_base_url", "stt_model", "tts_model", "fallback_model", "moderation_model",
-                     "stt_language", "memory_model", "embedding_model", "embedding_base_url", mode="before")
+                     "stt_language", "memory_model", "embedding_model", "embedding_base_url", "web_url", "web_port",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -314,6 +335,42 @@ class Settings(BaseSettings):
                 f"COMPANION_WEBHOOK_LISTEN: '{self.webhook_listen}' is not host:port, e.g. 0.0.0.0:8080"
             ) from None
 
+    @property
+    def web_enabled(self) -> bool:
+        """The bot serves the Mini App beside polling or the webhook."""
+        return self.web_url is not None or self.web_port is not None
+
+    @property
+    def web_listen_port(self) -> int:
+        return self.web_port or DEFAULT_WEB_PORT
+
+    def first_run_problems(self, *, telegram: bool = True) -> list[str]:
+        """What stops a first start, one line each, naming the setting and how to fill it:
+        a missing key or token, the placeholders of a .env copied from .env.example
+        unchanged, and a private bot that would refuse everyone, its owner too."""
+        problems = []
+        try:
+            self.require_model_access()
+        except SettingsError as exc:
+            problems.append(str(exc))
+        key = self.api_key() or ""
+        if key and is_placeholder(key):
+            problems.append(f"OPENAI_API_KEY is still the placeholder of .env.example ({key}): put your "
+                            "provider's API key there (it starts sk-... for OpenAI, DeepSeek and Moonshot)")
+        if not telegram:
+            return problems
+        token = (self.telegram_bot_token.get_secret_value().strip() if self.telegram_bot_token else "")
+        if not token:
+            problems.append(f"TELEGRAM_BOT_TOKEN is not set: {HINTS['TELEGRAM_BOT_TOKEN']}")
+        elif is_placeholder(token):
+            problems.append("TELEGRAM_BOT_TOKEN is still the sample of .env.example: create a bot with @BotFather "
+                            "(/newbot) and paste the token it gives you")
+        if not self.open_to_all and not self.admins and not self.allowed_users:
+            problems.append("COMPANION_ADMINS is empty and COMPANION_OPEN is false, so the bot would refuse "
+                            "everyone, you too: put your Telegram user id in COMPANION_ADMINS (send any message to "
+                            "@userinfobot to learn it; the bot's refusal also says it), or set COMPANION_OPEN=true")
+        return problems
+
     def require_telegram(self) -> str:
         if not self.telegram_bot_token or not self.telegram_bot_token.get_secret_value().strip():
             raise SettingsError(f"TELEGRAM_BOT_TOKEN is not set: {HINTS['TELEGRAM_BOT_TOKEN']}")
@@ -358,6 +415,16 @@ def _env_name(field_name: str) -> str:
 # error message never repeats them.
 SECRET_FIELDS = tuple(name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation))
 _SECRET_NAMES = {_env_name(name) for name in SECRET_FIELDS}
+
+
+SAMPLE_VALUES = {"sk-...", "123456:ABC-your-token-from-BotFather", "123456:ABC..."}
+
+
+def is_placeholder(value: str) -> bool:
+    """A value left as .env.example has it, or obviously a placeholder ("sk-...", "<your key>")."""
+    value = value.strip()
+    return (value in SAMPLE_VALUES or value.endswith("...") or "your-token" in value.lower()
+            or "your_key" in value.lower() or (value.startswith("<") and value.endswith(">")))
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -25,6 +25,27 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Cannot reach the model right now. Your message is saved — try again later.",
         "zh": "暂时连不上模型。你的消息已保存，请稍后再试。",
     },
+    "error.unreachable": {
+        "en": "Cannot reach the model server ({detail}). The operator should start it, or fix OPENAI_BASE_URL. "
+              "Your message is saved.",
+        "zh": "连不上模型服务器（{detail}）。请运营者启动它，或修正 OPENAI_BASE_URL。你的消息已保存。",
+    },
+    "error.dns": {
+        "en": "Cannot find the model server ({detail}). The operator should check the host name in OPENAI_BASE_URL. "
+              "Your message is saved.",
+        "zh": "找不到模型服务器（{detail}）。请运营者检查 OPENAI_BASE_URL 里的主机名。你的消息已保存。",
+    },
+    "error.tls": {
+        "en": "A secure connection to the model server failed ({detail}). The operator should check OPENAI_BASE_URL "
+              "(http:// or https://) and the server's certificate. Your message is saved.",
+        "zh": "与模型服务器的安全连接失败（{detail}）。请运营者检查 OPENAI_BASE_URL（http:// 还是 https://）和服务器证书。"
+              "你的消息已保存。",
+    },
+    "error.wrong_url": {
+        "en": "The model server's address is wrong ({detail}). The operator should check OPENAI_BASE_URL: "
+              "it usually ends in /v1. Your message is saved.",
+        "zh": "模型服务器的地址不对（{detail}）。请运营者检查 OPENAI_BASE_URL：它通常以 /v1 结尾。你的消息已保存。",
+    },
     "error.server": {
         "en": "The model's server had a problem. Your message is saved — try again.",
         "zh": "模型服务器出了问题。你的消息已保存，请再试一次。",
@@ -34,8 +55,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "模型服务拒绝了 API 密钥。请运营者检查 OPENAI_API_KEY。",
     },
     "error.not_found": {
-        "en": "The model endpoint does not know this model. The operator should check COMPANION_MODEL.",
-        "zh": "模型服务找不到这个模型。请运营者检查 COMPANION_MODEL。",
+        "en": "The model endpoint does not know this model ({detail}). The operator should check COMPANION_MODEL.",
+        "zh": "模型服务找不到这个模型（{detail}）。请运营者检查 COMPANION_MODEL。",
     },
     "error.context_too_long": {
         "en": "The conversation is too long for this model even after shortening. "
@@ -56,9 +77,85 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     # terminal chat
     "chat.help": {
-        "en": "Type a message and press Enter. Commands: /new (new conversation), /history (recent "
-              "messages), /context (what the model sees), /help, /quit.",
-        "zh": "输入消息后回车。命令：/new（新对话）、/history（最近消息）、/context（模型看到的内容）、/help、/quit。",
+        "en": "Type a message and press Enter. Commands:\n"
+              "/new — start a new conversation (the old one is kept)\n"
+              "/history — the recent messages; /history list — your conversations; /history N — resume one\n"
+              "/retry — another answer to your last message; then /prev and /next to page, /use to keep one\n"
+              "/continue — continue my last reply\n"
+              "/undo — take the last exchange out of my memory\n"
+              "/context — what the model sees now\n"
+              "/search words — find something in our history\n"
+              "/memory — what I always keep in mind; /memory add TEXT, /memory edit N TEXT, /memory delete N\n"
+              "/persona — who I am; /persona N or NAME switches\n"
+              "/me — tell me who you are\n"
+              "/docs — your documents; /docs add PATH reads a file, /docs attach N, /docs detach N\n"
+              "/asof N — the novel's timeline: I know it only up to chapter N\n"
+              "/export — this conversation as Markdown and JSON files\n"
+              "/usage — tokens used and estimated cost\n"
+              "/model — the model that answers; /model N or NAME chooses\n"
+              "/tz — your time zone; /lang en|zh|auto — language of these texts\n"
+              "/forget — delete all your data\n"
+              "/help, /quit",
+        "zh": "输入消息后回车。命令：\n"
+              "/new — 开始新对话（旧对话会保留）\n"
+              "/history — 最近的消息；/history list — 你的对话列表；/history 编号 — 恢复其中一个\n"
+              "/retry — 重新回答你的上一条消息；之后用 /prev、/next 翻看，/use 保留其中一个\n"
+              "/continue — 接着我上一条回复继续写\n"
+              "/undo — 让我忘掉最近一轮对话\n"
+              "/context — 模型现在看到的内容\n"
+              "/search 关键词 — 在我们的历史里搜索\n"
+              "/memory — 我一直记着的事；/memory add 内容、/memory edit 编号 内容、/memory delete 编号\n"
+              "/persona — 当前角色；/persona 编号或名字 切换角色\n"
+              "/me — 告诉我你是谁\n"
+              "/docs — 你的文档；/docs add 路径 读取文件，/docs attach 编号、/docs detach 编号\n"
+              "/asof N — 小说时间线：我只知道到第 N 章为止的情节\n"
+              "/export — 把本次对话导出为 Markdown 和 JSON 文件\n"
+              "/usage — 用量与估算费用\n"
+              "/model — 回答你的模型；/model 编号或名字 选择\n"
+              "/tz — 你的时区；/lang en|zh|auto — 这些文字的语言\n"
+              "/forget — 删除你的全部数据\n"
+              "/help、/quit",
+    },
+    "chat.alternatives": {
+        "en": "[answer {index} of {count}: /prev and /next show the others, /use keeps the one shown]",
+        "zh": "[第 {index}/{count} 个回答：/prev、/next 查看其他回答，/use 保留当前这个]",
+    },
+    "chat.alternative_kept": {
+        "en": "[answer {index} of {count}, the one I remember]",
+        "zh": "[第 {index}/{count} 个回答，我记住的是这个]",
+    },
+    "chat.no_alternatives": {
+        "en": "There is only one answer to page through. Type /retry for another.",
+        "zh": "目前只有一个回答。输入 /retry 获取另一个。",
+    },
+    "chat.forget_confirm": {
+        "en": "Type /forget yes to delete everything; anything else keeps it.",
+        "zh": "输入 /forget yes 删除全部；输入其他任何内容则保留。",
+    },
+    "chat.exported": {
+        "en": "This conversation, {count} messages, is in {files}.",
+        "zh": "本次对话（共 {count} 条消息）已写入 {files}。",
+    },
+    "chat.telegram_only": {
+        "en": "{command} works in Telegram only: the terminal chat cannot send voice notes or write to you first.",
+        "zh": "{command} 只能在 Telegram 中使用：终端聊天无法发送语音，也不能主动找你。",
+    },
+    "chat.docs_usage": {
+        "en": "Usage: /docs, /docs add PATH, /docs attach N, /docs detach N (N as listed by /docs).",
+        "zh": "用法：/docs、/docs add 路径、/docs attach 编号、/docs detach 编号（编号见 /docs 列表）。",
+    },
+    "chat.persona_choose": {
+        "en": "Type /persona N or a name to talk to another character; each one keeps its own conversations "
+              "with you.",
+        "zh": "输入 /persona 编号或名字，和另一个角色聊天；每个角色都有自己和你的对话。",
+    },
+    "chat.docs_title": {
+        "en": "📚 Your documents. [x] = attached to this conversation:",
+        "zh": "📚 你的文档。[x] 表示已附加到本次对话：",
+    },
+    "chat.history_list": {
+        "en": "Your conversations with {persona} (newest first; /history N resumes one):",
+        "zh": "你与{persona}的对话（最新的在前；/history 编号 恢复其中一个）：",
     },
     "chat.new": {
         "en": "Started a new conversation with {persona}. The old one is kept.",
@@ -75,6 +172,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "chat.retrying": {
         "en": "[the reply broke off; retrying]",
         "zh": "[回复中断，正在重试]",
+    },
+    # the turn, every face
+    "turn.cut": {
+        "en": "Your message was longer than I can read at once: I read the first {sent} of its {total} "
+              "characters. The whole message is stored and searchable (/search); to have me read all of it, "
+              "send it as a document.",
+        "zh": "你的消息太长，我一次读不完：只读了全部 {total} 个字符中的前 {sent} 个。完整消息已保存，可以搜索（/search）；"
+              "想让我读完全文，请把它作为文档发送。",
     },
     # Telegram
     "tg.failed": {
@@ -614,6 +719,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "“{title}” has no chapters I could find, so there is no timeline to set.",
         "zh": "《{title}》没有可识别的章节，因此无法设置时间线。",
     },
+    # the Mini App (bot/web)
+    "tg.app_open": {
+        "en": "Your characters, memory, documents, history and settings, on one page:",
+        "zh": "你的角色、记忆、文档、历史和设置，都在一个页面里：",
+    },
+    "tg.app_button": {"en": "Open the app", "zh": "打开应用"},
+    "tg.app_not_set": {
+        "en": "The app is not set up on this bot (the operator sets COMPANION_WEB_URL). The chat commands work: /help.",
+        "zh": "这个机器人还没有开启应用（需要运营者设置 COMPANION_WEB_URL）。聊天命令照常可用：/help。",
+    },
+    "tg.app_private_only": {"en": "Open the app from a private chat with me.", "zh": "请在与我的私聊中打开应用。"},
 }
 
 
@@ -628,6 +744,20 @@ def text(key: str, language: str | None = "en", **values: object) -> str:
     entry = CATALOGUE[key]
     template = entry.get(language_of(language), entry["en"])
     return template.format(**values) if values else template
+
+
+def render(notice, language: str | None = "en") -> str:
+    """The text of a service-layer `Notice` (memory/service/results.py): its values that
+    are Notices are rendered first, in the same language; `then` follows on a new line."""
+    language = notice.lang or language
+    values = {key: render(value, language) if hasattr(value, "key") and hasattr(value, "then") else value
+              for key, value in notice.values.items()}
+    if notice.key.startswith("error."):
+        shown = error_text(notice.key[len("error."):], language, str(values.get("detail", "")))
+    else:
+        template = CATALOGUE[notice.key]
+        shown = text(notice.key, language, **values) if "{" in template["en"] else text(notice.key, language)
+    return shown + ("\n" + render(notice.then, language) if notice.then is not None else "")
 
 
 def error_text(kind: str, language: str | None, detail: str = "") -> str:

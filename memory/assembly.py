@@ -122,6 +122,24 @@ class AssembledRequest:
     boundary_message_id: int  # the boundary this request used
     boundary_moved: bool = False
     omitted_tail: list[str] = field(default_factory=list)  # tail sections that did not fit
+    tail_tokens: int = 0  # what the tail (with its frame) adds to the last user message
+    # (characters sent, characters stored) when the newest message was shortened to fit
+    cut: tuple[int, int] | None = None
+    final: tuple | None = field(default=None, repr=False)  # (text, tokens, ids) of the last user message
+    prefix_tokens: int = field(default=0, repr=False)  # tokens of the messages before it
+    prefix_length: int = field(default=-1, repr=False)  # how many messages come before it
+
+    @property
+    def room(self) -> int:
+        """The o200k tokens the prompt could still take without passing the window."""
+        return max(0, self.budget.prompt_limit - self.total_tokens)
+
+    def history_start(self) -> int | None:
+        """The id of the oldest stored message this request holds verbatim (None: none)."""
+        ids = [i for m in self.messages if m.section in ("history", "user")
+               for i in (m.source_ids or [i for part in m.parts or [] if part.section == "user"
+                                          for i in part.source_ids or []])]
+        return min(ids) if ids else None
 
     def payload(self) -> list[dict[str, str]]:
         """The `messages` argument for chat.completions."""
@@ -215,7 +233,10 @@ def assemble(
 ) -> AssembledRequest:
     """Build the request. `history` holds the visible messages from the boundary on, the
     newest user message(s) last; `final_user_text` adds an unstored final user message
-    (an instruction such as "continue", or a preview in the context inspector)."""
+    (an instruction such as "continue", or a preview in the context inspector).
+
+    The tail takes at most its reserve here; `with_tail` then lets it fill the room the
+    history left (recall, see `Engine.build_request`) without moving the boundary."""
     limit = budget.prompt_limit
     tail_budget = budget.ours(budget.tail_tokens)
     fixed = REQUEST_OVERHEAD + system_tokens + MESSAGE_OVERHEAD
@@ -257,8 +278,7 @@ def assemble(
     for row in earlier:
         messages.append(RequestMessage(row.role, row.content, "history", row.tokens, source_ids=[row.id]))
 
-    chosen, omitted = _fit_tail(tail_parts, tail_budget)
-    last_text, last_tokens, last_ids = None, 0, None
+    last_text, last_tokens, last_ids, cut = None, 0, None, None
     if final_user_text is not None:
         last_text, last_tokens = final_user_text, count_tokens(final_user_text)
     elif current:
@@ -269,17 +289,35 @@ def assemble(
         if overflow > 0:
             last_text = truncate_to_tokens(row.content, max(16, row.tokens - overflow))
             last_tokens = count_tokens(last_text)
+            cut = (len(last_text), len(row.content))
+    request = AssembledRequest(messages, 0, budget, boundary_message_id, boundary_moved, prefix_length=len(messages),
+                               cut=cut)
+    request.final = (last_text, last_tokens, last_ids) if last_text is not None else None
+    request.prefix_tokens = REQUEST_OVERHEAD + sum(m.tokens + MESSAGE_OVERHEAD for m in messages)
+    return with_tail(request, tail_parts, tail_budget)
 
-    if last_text is not None:
+
+def with_tail(request: AssembledRequest, tail_parts: Sequence[TailPart], tail_room: int) -> AssembledRequest:
+    """The request with this tail folded into its last user message, within `tail_room`
+    tokens; everything before that message is kept as it is (no second assembly)."""
+    chosen, omitted = _fit_tail(tail_parts, tail_room)
+    messages = list(request.messages[:request.prefix_length])
+    tail_tokens = 0
+    if request.final is not None:
+        last_text, last_tokens, last_ids = request.final
         if chosen:
             tail_text = "\n\n".join(text for _, text, _ in chosen)
             content = f"{TAIL_HEADER}\n{tail_text}\n{TAIL_FOOTER}\n\n{last_text}"
             parts = [Part(part.section, tokens, list(part.source_ids) or None) for part, _, tokens in chosen]
             parts.append(Part("user", last_tokens, last_ids))
             tokens = count_tokens(content)  # exact: BPE may merge across the joins
+            tail_tokens = tokens - last_tokens
             messages.append(RequestMessage("user", content, "user", tokens, parts=parts))
         else:
             messages.append(RequestMessage("user", last_text, "user", last_tokens, source_ids=last_ids))
-
-    total = REQUEST_OVERHEAD + sum(m.tokens + MESSAGE_OVERHEAD for m in messages)
-    return AssembledRequest(messages, total, budget, boundary_message_id, boundary_moved, omitted)
+    total = request.prefix_tokens + sum(m.tokens + MESSAGE_OVERHEAD for m in messages[request.prefix_length:])
+    result = AssembledRequest(messages, total, request.budget, request.boundary_message_id, request.boundary_moved,
+                              omitted, tail_tokens, cut=request.cut)
+    result.final, result.prefix_tokens, result.prefix_length = request.final, request.prefix_tokens, \
+        request.prefix_length
+    return result

@@ -16,6 +16,13 @@ next successful compaction also summarises the dropped turns: whatever visible m
 lies before the boundary and is covered by no segment (a drop, a forgotten segment, an
 import) is summarised, in chunks that fit one request.
 
+Summaries ride the conversation's prompt cache (memory/model_tasks.py): the turns being
+folded are the oldest of the window, so the request is the conversation's own request
+(system, static part, history, byte for byte, through the last answered message), then
+the instruction naming the first N messages; the cache serves all of it but the
+instruction, and a one-slot server still holds the whole conversation for the next turn. Turns already outside the window (dropped,
+imported) cannot: they go in the standalone form, quoted in chunks, which is rare.
+
 When the summaries themselves pass `summary_share` of the window, all but the newest are
 folded into one higher-level segment of at most a quarter of that share (a fold rewrites
 the start of the memory section, so it is made rare); the folded ones stay in the
@@ -26,12 +33,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from memory.assembly import AssembledRequest, Budget
 from memory.model_client import ModelClient
-from memory.model_tasks import ask, conversation_language, strip_fences
+from memory.model_tasks import Prefix, TaskPrompt, ask, conversation_language, strip_fences
 from memory.store import HistoryRow, Message, Store, from_text
 from memory.timeline import short_stamp
 from memory.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, count_tokens, truncate_to_tokens
@@ -237,6 +245,14 @@ _LABELS = {
            "Summaries to merge:"),
     "zh": ("此前内容的摘要（仅供参考，不要重复）：", "对话片段：", "要合并的摘要："),
 }
+# The prefixed form: the excerpt is the conversation above, not quoted again.
+_EXCERPT_ABOVE = {
+    "en": "The excerpt to summarise is the start of the conversation above, after the long-term memory: its first "
+          "{count} messages, from {first} to {last}; the last of them begins “{snippet}”. Summarise those only; the "
+          "long-term memory already holds what came before, and the later messages stay as they are.",
+    "zh": "要概括的对话片段是上面长期记忆之后那段对话的开头：前 {count} 条消息，从 {first} 到 {last}；"
+          "其中最后一条的开头是“{snippet}”。只概括这些消息；之前的内容已经在长期记忆里，之后的消息保持原样。",
+}
 
 
 class Compactor:
@@ -258,12 +274,15 @@ class Compactor:
 
     async def compact(self, conversation_id: int, *, persona: Persona, user_name: str, budget: Budget,
                       budget_tokens: int, zone: ZoneInfo, language_hint: str | None = None,
-                      model: str | None = None, commit: Callable[[], None] = lambda: None
-                      ) -> CompactionResult | None:
+                      model: str | None = None, commit: Callable[[], None] = lambda: None,
+                      prefix: Callable[[int | None], list | None] | None = None,
+                      prefix_cache_key: str | None = None) -> CompactionResult | None:
         """Summarise what must be, fold what grew too big, and write it all at once.
 
         `commit` runs inside the writing transaction (the caller re-renders the memory
-        section there). Returns None when there was nothing to do.
+        section there). `prefix(through_message_id)`: the conversation's own request (the
+        engine's `task_prefix`), for the turns still in the window; None sends every
+        summary in the standalone form. Returns None when there was nothing to do.
         """
         policy = self.policy
         conversation = self.store.conversation(conversation_id)
@@ -276,17 +295,32 @@ class Compactor:
         window = budget.ours(budget.window)
         cap = summary_cap(budget, policy)
         chunk_limit = max(1000, min(int(window * policy.chunk_share), window - cap - 2000))
-        chunks = [chunk for run in runs for chunk in _chunks(run, chunk_limit)]
+        boundary = conversation.boundary_message_id
+        pieces: list[tuple[list[Message], Prefix | None]] = []
+        for run in runs:
+            outside = [m for m in run if m.id < boundary] if prefix is not None else list(run)
+            inside = run[len(outside):]
+            pieces += [(chunk, None) for chunk in _chunks(outside, chunk_limit)]
+            if inside and prefix is not None and prefix(inside[-1].id):
+                # in the window: one request, whatever its length (it fits the conversation's own).
+                # Its prefix is the whole conversation, not only the turns it folds: on a
+                # server with one slot, the next turn then finds all of it still cached.
+                pieces.append((list(inside), partial(prefix, None)))
+            elif inside:
+                pieces += [(chunk, None) for chunk in _chunks(inside, chunk_limit)]
+        chunks = [chunk for chunk, _ in pieces]
         calls_left = policy.max_calls
         existing = self.summaries.active(conversation_id)
         plan = list(existing)
         result = CompactionResult()
         language = conversation_language((m.content for c in chunks[:2] for m in c[:50]), language_hint)
         task = _Task(self, persona=persona, user_name=user_name, zone=zone, language=language,
-                     model=model or self.model, conversation_id=conversation_id)
-        for chunk in chunks[:calls_left]:
+                     model=model or self.model, conversation_id=conversation_id, prefix_cache_key=prefix_cache_key)
+        for chunk, chunk_prefix in pieces[:calls_left]:
             before = [s for s in plan if s.last_message_id < chunk[0].id]
-            segment = await task.summarize(chunk, before[-1] if before else None, chunk_limit, cap)
+            segment = await task.summarize(chunk, before[-1] if before else None, chunk_limit, cap,
+                                           prefix=chunk_prefix)
+            task.fold_prefix = chunk_prefix or task.fold_prefix
             plan = sorted([*plan, segment], key=lambda s: s.first_message_id)
             result.segments.append(segment)
             result.summarized_messages += len(chunk)
@@ -321,6 +355,8 @@ class _Task:
     language: str
     model: str
     conversation_id: int
+    prefix_cache_key: str | None = None
+    fold_prefix: Prefix | None = None  # the prefix the last summary rode, for the folds after it
 
     def _name(self, message: Message) -> str:
         if message.speaker_name and message.role == "user":
@@ -330,9 +366,12 @@ class _Task:
     def _limits(self, target: int) -> dict[str, int]:
         return {"words": max(40, int(target * 0.7)), "chars": max(60, target)}
 
-    async def _ask(self, system: str, user: str, target: int, kind: str) -> tuple[str, int]:
-        answer = await ask(self.compactor.client, model=self.model, system=system, user=user,
-                           max_tokens=target * 2 + 64, cache_key=f"memory-{kind}-{self.conversation_id}")
+    async def _ask(self, system: str, user: str, target: int, kind: str, *, instruction: str | None = None,
+                   prefix: Prefix | None = None) -> tuple[str, int]:
+        prompt = TaskPrompt(system, user, instruction=instruction if prefix else None, prefix=prefix,
+                            prefix_cache_key=self.prefix_cache_key, language=self.language)
+        answer = await ask(self.compactor.client, model=self.model, prompt=prompt, max_tokens=target * 2 + 64,
+                           cache_key=f"memory-{kind}-{self.conversation_id}", task=kind)
         text = strip_fences(answer)
         if not text:
             raise ValueError(f"the model wrote an empty {kind}")
@@ -343,7 +382,7 @@ class _Task:
         return text, tokens
 
     async def summarize(self, chunk: Sequence[Message], previous: Segment | None, chunk_limit: int,
-                        cap: int) -> Segment:
+                        cap: int, prefix: Prefix | None = None) -> Segment:
         source_tokens = sum(m.tokens for m in chunk)
         target = min(max(80, source_tokens // 8), max(80, cap // 3), self.compactor.policy.max_summary_tokens)
         context_title, excerpt_title, _ = _LABELS[self.language]
@@ -357,7 +396,14 @@ class _Task:
             parts.append(f"[{short_stamp(from_text(message.created_at), self.zone)}] {self._name(message)}: {content}")
         system = _SUMMARY_PROMPTS[self.language].format(user=self.user_name, persona=self.persona.name,
                                                         **self._limits(target))
-        text, tokens = await self._ask(system, "\n".join(parts), target, "summary")
+        instruction = None
+        if prefix is not None:
+            snippet = " ".join(chunk[-1].content.split())[:60]
+            instruction = "\n\n".join([system, _EXCERPT_ABOVE[self.language].format(
+                count=len(chunk), first=short_stamp(from_text(chunk[0].created_at), self.zone),
+                last=short_stamp(from_text(chunk[-1].created_at), self.zone), snippet=snippet)])
+        text, tokens = await self._ask(system, "\n".join(parts), target, "summary", instruction=instruction,
+                                       prefix=prefix)
         return Segment(None, 1, chunk[0].id, chunk[-1].id, chunk[0].created_at, chunk[-1].created_at, text, tokens)
 
     async def fold(self, plan: list[Segment], cap: int) -> list[Segment]:
@@ -375,7 +421,8 @@ class _Task:
                           f"{short_stamp(from_text(segment.last_at), self.zone)}]", segment.content]
         system = _FOLD_PROMPTS[self.language].format(user=self.user_name, persona=self.persona.name,
                                                      **self._limits(target))
-        text, tokens = await self._ask(system, "\n".join(lines), target, "fold")
+        text, tokens = await self._ask(system, "\n".join(lines), target, "fold",
+                                       instruction=f"{system}\n\n" + "\n".join(lines), prefix=self.fold_prefix)
         folded = Segment(None, max(s.level for s in oldest) + 1, oldest[0].first_message_id,
                          oldest[-1].last_message_id, oldest[0].first_at, oldest[-1].last_at, text, tokens,
                          tuple(oldest))

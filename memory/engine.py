@@ -27,10 +27,10 @@ import logging
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from memory.assembly import AssembledRequest, Budget, ContextTooSmall, StaticBlock, TailPart, assemble
+from memory.assembly import AssembledRequest, Budget, ContextTooSmall, StaticBlock, TailPart, assemble, with_tail
 from memory.model_client import Completion, ErrorKind, ModelClient, ModelError
 from memory.routing import ModelRoute, ModelRouter
 from memory.store import Conversation, HistoryRow, Message, Owner, Store, User, utc_now
@@ -70,6 +70,14 @@ class TurnContext:
     query: str  # the text of the new user message(s)
     budget: Budget
     request: AssembledRequest | None = None  # after a turn: the request that was sent
+    # After a turn: the model that answered the conversation and its cache key, and
+    # `prefix(through_message_id)`, the conversation's own request (system, static part,
+    # history through that message; None: through the last answered one), or None when
+    # that message is outside the window. A background task that reads the conversation
+    # sends it, then its instruction, so the provider's prompt cache serves the prefix.
+    model: str | None = None
+    cache_key: str | None = None
+    prefix: "Callable[[int | None], list[dict[str, str]] | None] | None" = None
 
 
 class ContextProvider:
@@ -81,6 +89,12 @@ class ContextProvider:
 
     def tail_parts(self, context: TurnContext) -> Sequence[TailPart]:
         """Per-turn context (lore, recall, passages, new facts)."""
+        return ()
+
+    def late_tail_parts(self, context: TurnContext, room: int) -> Sequence[TailPart]:
+        """Per-turn context that depends on what the request already holds (recall of the
+        stored turns it leaves out): called with the request assembled without it
+        (`context.request`) and `room`, the o200k tokens the prompt can still take."""
         return ()
 
     def decorate_history(self, context: TurnContext, rows: Sequence[HistoryRow]) -> Sequence[HistoryRow]:
@@ -112,6 +126,8 @@ class TurnResult:
     reply: Message | None = None
     error: ModelError | None = None
     completion: Completion | None = None
+    # (characters the model got, characters stored) when the newest message was cut to fit
+    cut: tuple[int, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -321,8 +337,10 @@ class Engine:
         return text, tokens
 
     def build_request(self, conversation: Conversation, *, user: User | None, query: str,
-                      final_user_text: str | None = None, window: int | None = None) -> AssembledRequest:
-        """The exact request for this conversation now. Does not persist anything."""
+                      final_user_text: str | None = None, window: int | None = None,
+                      tail: bool = True) -> AssembledRequest:
+        """The exact request for this conversation now. Does not persist anything.
+        `tail=False` leaves the per-turn tail out (a background task's prefix)."""
         persona = self.persona(conversation.persona_id)
         route = self.route(conversation, persona)
         budget = self.budget(route.model, window, model_window=route.window, persona=persona)
@@ -330,22 +348,67 @@ class Engine:
         system_text, system_tokens = self.system_text(persona, user)
         static_blocks = [block for p in self.providers for block in p.static_blocks(context)]
         zone = _zone(user.timezone if user else None, self.default_timezone)
-        tail = [time_part(self.clock(), zone)]
-        tail += [part for p in self.providers for part in p.tail_parts(context)]
         history = self.store.history_since(conversation.id, conversation.boundary_message_id)
-        depth = min(persona.lorebook.deepest_scan, MAX_LORE_SCAN_MESSAGES) if persona.lorebook else 0
-        recent = [row.content for row in history[-depth:]] if depth else []
-        if final_user_text:
-            recent.append(final_user_text)
-        lore = persona.lore_text(recent, user.name if user else "User", count_tokens,
-                                 budget.ours(budget.tail_tokens) // 3)
-        if lore:
-            tail.append(TailPart("lore", lore))
+        parts: list[TailPart] = []
+        if tail:
+            parts = [time_part(self.clock(), zone)]
+            parts += [part for p in self.providers for part in p.tail_parts(context)]
+            depth = min(persona.lorebook.deepest_scan, MAX_LORE_SCAN_MESSAGES) if persona.lorebook else 0
+            recent = [row.content for row in history[-depth:]] if depth else []
+            if final_user_text:
+                recent.append(final_user_text)
+            lore = persona.lore_text(recent, user.name if user else "User", count_tokens,
+                                     budget.ours(budget.tail_tokens) // 3)
+            if lore:
+                parts.append(TailPart("lore", lore))
         for provider in self.providers:
             history = provider.decorate_history(context, history)
-        return assemble(system_text=system_text, system_tokens=system_tokens, history=history,
-                        boundary_message_id=conversation.boundary_message_id, budget=budget,
-                        static_blocks=static_blocks, tail_parts=tail, final_user_text=final_user_text)
+        request = assemble(system_text=system_text, system_tokens=system_tokens, history=history,
+                           boundary_message_id=conversation.boundary_message_id, budget=budget,
+                           static_blocks=static_blocks, tail_parts=parts, final_user_text=final_user_text)
+        if not tail:
+            return request
+        # Recall sees what this request holds and the room it leaves; the history's part
+        # does not depend on the tail, so only the last message is built again.
+        late_context = replace(context, request=request)
+        late = [part for p in self.providers for part in p.late_tail_parts(late_context, request.room)]
+        if late:
+            request = with_tail(request, parts + late, max(budget.ours(budget.tail_tokens),
+                                                           request.tail_tokens + request.room))
+        return request
+
+    def task_prefix(self, conversation_id: int, *, user: User | None,
+                    through_message_id: int | None = None) -> list[dict[str, str]] | None:
+        """The conversation's own next request, byte for byte, up to and including the
+        history message `through_message_id` (None: through the last answered message):
+        the system message, the static part, the history. A background task that reads the
+        conversation sends this, then its instruction as the final user message, and the
+        provider's cache (or a local server's slot) serves the whole prefix. None when that
+        message is not in the window (it was compacted or dropped)."""
+        conversation = self.store.conversation(conversation_id)
+        request = self.build_request(conversation, user=user, query="", final_user_text="", tail=False)
+        messages: list[dict[str, str]] = []
+        trailing_user_ids: list[int] = []
+        found = through_message_id is None
+        for message in request.messages:
+            if message.section == "user":
+                break  # the empty final message stood for the task's instruction
+            row_id = message.source_ids[0] if message.section == "history" and message.source_ids else None
+            if row_id is not None:
+                if through_message_id is not None and row_id > through_message_id:
+                    break
+                found = found or row_id == through_message_id
+                trailing_user_ids = trailing_user_ids + [row_id] if message.role == "user" else []
+            messages.append({"role": message.role, "content": message.content})
+        if through_message_id is None:
+            # a turn in progress: its question (at the end) is not part of what was answered
+            while trailing_user_ids and self._pending(trailing_user_ids[-1]):
+                trailing_user_ids.pop()
+                messages.pop()
+        return messages if found and len(messages) > 1 else None
+
+    def _pending(self, message_id: int | None) -> bool:
+        return message_id is not None and self.store.message(message_id).status == "pending"
 
     # -- turns ------------------------------------------------------------------------
     async def submit(self, conversation_id: int, text: str, *, user: User | None = None,
@@ -455,19 +518,30 @@ class Engine:
         return int(window * 0.75)
 
     def _record(self, outcome: "_Generation", user: User | None, status: str, message_id: int | None) -> None:
+        """One usage row. A server that reports no usage (llama-cpp-python streams none)
+        gets our own count, marked `usage_estimated`, so daily limits and /usage still
+        work; the calibration learns only from reported counts, never from estimates."""
         completion = outcome.completion
         usage = completion.usage if completion else None
         request = outcome.request
+        estimated = usage is not None and (not usage.reported or not usage.prompt_tokens)
+        prompt_tokens = usage.prompt_tokens if usage else 0
+        completion_tokens = usage.completion_tokens if usage else 0
+        if estimated and request is not None:
+            ratio = self.calibration.ratio(completion.model)
+            prompt_tokens = round(request.total_tokens * ratio)
+            completion_tokens = usage.completion_tokens or round(count_tokens(completion.text) * ratio)
         self.store.record_usage(
             conversation_id=outcome.conversation.id, user_id=user.id if user else None,
             model=completion.model if completion else outcome.model, outcome=status,
-            prompt_tokens=usage.prompt_tokens if usage else 0, cached_tokens=usage.cached_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            prompt_tokens=prompt_tokens, cached_tokens=usage.cached_tokens if usage else 0,
+            completion_tokens=completion_tokens,
             estimated_prompt_tokens=request.total_tokens if request else 0,
             first_token_ms=completion.first_token_ms if completion else None,
             latency_ms=completion.latency_ms if completion else 0, message_id=message_id,
+            usage_estimated=estimated,
         )
-        if usage and usage.prompt_tokens and request and not outcome.images:  # images are not in our count
+        if usage and not estimated and request and not outcome.images:  # images are not in our count
             ratio = self.calibration.observe(completion.model, request.total_tokens, usage.prompt_tokens)
             self.store.save_calibration(completion.model, ratio)
 
@@ -484,7 +558,7 @@ class Engine:
             self.store.set_statuses([m.id for m in user_messages], "complete")
             self._record(outcome, user, status, reply.id if reply else None)
         self._after_turn(outcome, user)
-        return TurnResult(status, user_messages, reply, None, completion)
+        return TurnResult(status, user_messages, reply, None, completion, outcome.request.cut)
 
     def _fail_turn(self, outcome: "_Generation", user_messages: list[Message], user: User | None) -> TurnResult:
         error = outcome.error
@@ -498,7 +572,8 @@ class Engine:
             self.store.set_statuses([m.id for m in user_messages], "failed")
             self._record(outcome, user, "failed", reply.id if reply else None)
         log.warning("turn failed in conversation %s: %s", outcome.conversation.id, error)
-        return TurnResult("interrupted" if reply else "failed", user_messages, reply, error)
+        return TurnResult("interrupted" if reply else "failed", user_messages, reply, error,
+                          cut=outcome.request.cut if outcome.request else None)
 
     # -- operations on the last exchange -------------------------------------------------
     async def regenerate(self, conversation_id: int, *, user: User | None = None, sink: ReplySink | None = None,
@@ -617,8 +692,11 @@ class Engine:
                 task.cancel()
 
     def _after_turn(self, outcome: "_Generation", user: User | None) -> None:
-        context = TurnContext(outcome.conversation, outcome.persona, user, "", outcome.request.budget,
-                              outcome.request)
+        conversation_id = outcome.conversation.id
+        context = TurnContext(
+            outcome.conversation, outcome.persona, user, "", outcome.request.budget, outcome.request,
+            model=outcome.model, cache_key=f"conversation-{conversation_id}",
+            prefix=lambda through=None: self.task_prefix(conversation_id, user=user, through_message_id=through))
         for provider in self.providers:
             task = asyncio.get_running_loop().create_task(self._guarded(provider.after_turn(context)))
             self._background.add(task)

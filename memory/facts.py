@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from memory.model_client import ModelClient
-from memory.model_tasks import ask, conversation_language, json_items
+from memory.model_tasks import Prefix, TaskPrompt, ask, conversation_language, json_items
 from memory.store import Message, Owner, Store, from_text
 from memory.timeline import stamp
 
@@ -194,6 +194,13 @@ _LABELS = {
     "en": ("Known facts:", "(none yet)", "New messages:"),
     "zh": ("已知事实：", "（暂无）", "新消息："),
 }
+# The prefixed form: the messages are the conversation above, not quoted again.
+_IN_PREFIX = {
+    "en": "New messages: the last {count} messages of the conversation above, from the one written {stamp} on; "
+          "number them 1 to {count} in order, and use those numbers in sources.",
+    "zh": "新消息：上面对话中的最后 {count} 条消息，从 {stamp} 发的那条开始；按顺序编号为 1 到 {count}，"
+          "sources 里用这些编号。",
+}
 
 
 @dataclass
@@ -222,16 +229,40 @@ class FactExtractor:
         user = "\n".join([known_title, *(known_lines or [none_yet]), "", new_title, *message_lines])
         return _PROMPTS[language].format(user=user_name, persona=persona_name), user
 
+    def instruction(self, messages: Sequence[Message], known: Sequence[Fact], *, user_name: str,
+                    persona_name: str, zone: ZoneInfo, language: str) -> str:
+        """The prefixed form: the same instructions and known facts, and the new messages
+        named by their place at the end of the conversation above instead of quoted."""
+        known_title, none_yet, _ = _LABELS[language]
+        known_lines = [f"#{f.id}" + (f" ({f.topic})" if f.topic else "") + f" {f.text}" for f in known]
+        where = _IN_PREFIX[language].format(count=len(messages),
+                                            stamp=stamp(from_text(messages[0].created_at), zone))
+        return "\n".join([_PROMPTS[language].format(user=user_name, persona=persona_name), "",
+                          known_title, *(known_lines or [none_yet]), "", where])
+
     async def extract(self, owner: Owner, persona_id: str, messages: Sequence[Message], *, user_name: str,
                       persona_name: str, zone: ZoneInfo, language_hint: str | None = None,
-                      model: str | None = None, cache_key: str = "memory-facts") -> ExtractionResult:
+                      model: str | None = None, cache_key: str = "memory-facts",
+                      prefix: Prefix | None = None, prefix_cache_key: str | None = None) -> ExtractionResult:
+        """`prefix`: the conversation's own request through the last of `messages` (see
+        memory/model_tasks.py); the messages are then numbered 1… by their place."""
         known = self.facts.active(owner, persona_id)
         language = conversation_language((m.content for m in messages), language_hint)
         system, user = self.prompt(messages, known, user_name=user_name, persona_name=persona_name,
                                    zone=zone, language=language)
-        answer = await ask(self.client, model=model or self.model, system=system, user=user,
-                           max_tokens=self.max_tokens, cache_key=cache_key)
-        return self.merge(owner, persona_id, json_items(answer, "facts"), messages, known)
+        prompt = TaskPrompt(system, user, language=language)
+        if prefix is not None:
+            prompt.instruction = self.instruction(messages, known, user_name=user_name, persona_name=persona_name,
+                                                  zone=zone, language=language)
+            prompt.prefix, prompt.prefix_cache_key = prefix, prefix_cache_key
+        answer = await ask(self.client, model=model or self.model, prompt=prompt, max_tokens=self.max_tokens,
+                           cache_key=cache_key, task="facts")
+        items = json_items(answer, "facts")
+        if prompt.prefixed:
+            by_place = {place: m.id for place, m in enumerate(messages, 1)}
+            for item in items:  # places 1… to message ids
+                item["sources"] = [by_place.get(i, -1) for i in _ints(item.get("sources"))]
+        return self.merge(owner, persona_id, items, messages, known)
 
     def merge(self, owner: Owner, persona_id: str, items: Sequence[dict], messages: Sequence[Message],
               known: Sequence[Fact]) -> ExtractionResult:

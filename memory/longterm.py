@@ -9,6 +9,14 @@ transaction, and the boundary only moves forward, so the turn sees the state bef
 after, never half of it. A failure is logged and retried on a later turn, after a backoff
 in turns (1, 2, 4 … 16), while the core's batch dropping keeps requests within the window.
 
+Both ride the conversation's prompt cache: their requests are the conversation's own
+request up to the messages they read, then their instruction (memory/model_tasks.py), and
+they pass the endpoint's gate as background work, behind every turn (memory/model_gate.py).
+With `COMPANION_MEMORY_MODEL` set to another model than the conversation's, that cannot
+hold (another model, another cache): they go in their standalone form, fact extraction
+every `facts_every` user messages in chunks of `FACT_CHUNK_TOKENS`, summaries once per
+compaction.
+
 Newly learned facts wait in the tail for the next compaction; if they outgrow a third of
 the tail budget they are moved into the static section at once instead (rare: the model
 learns a few facts a week, a compaction comes every few dozen turns).
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Sequence
 
 from memory.assembly import Budget, StaticBlock, TailPart
@@ -144,7 +153,15 @@ class LongTermMemory(ContextProvider):
             backoff.succeeded()
 
     def _task_model(self, context: TurnContext) -> str:
-        return self.task_model or context.persona.model.model or self.model
+        """COMPANION_MEMORY_MODEL, else the model that answers the conversation (whose
+        cache holds it)."""
+        return self.task_model or context.model or context.persona.model.model or self.model
+
+    def _prefix(self, context: TurnContext):
+        """The conversation's own request builder, when the task goes to the same model."""
+        if context.prefix is None or self._task_model(context) != context.model:
+            return None
+        return context.prefix
 
     def _unread_messages(self, conversation_id: int) -> list[Message]:
         """Visible messages after the extraction cursor, up to the turn still in progress."""
@@ -166,20 +183,29 @@ class LongTermMemory(ContextProvider):
         if sum(1 for m in unread if m.role == "user") < self.facts_every:
             return []
         zone = _zone(user.timezone if user else None, self.default_timezone)
+        prefix = self._prefix(context)
+        boundary = self.store.conversation(conversation.id).boundary_message_id
         results = []
         for _ in range(2):
-            chunk, size = [], 0
-            for message in unread:
-                if chunk and size + message.tokens > FACT_CHUNK_TOKENS:
-                    break
-                chunk.append(message)
-                size += message.tokens
-            if not chunk:
+            if not unread:
                 break
+            chunk_prefix = None
+            if prefix is not None and unread[0].id >= boundary and prefix(unread[-1].id):
+                chunk = unread  # all in the conversation's own request: one request reads them
+                chunk_prefix = partial(prefix, chunk[-1].id)
+            else:
+                chunk, size = [], 0
+                for message in unread:
+                    if chunk and (size + message.tokens > FACT_CHUNK_TOKENS
+                                  or (prefix is not None and message.id >= boundary)):
+                        break  # the rest, in the window, rides the prefix next
+                    chunk.append(message)
+                    size += message.tokens
             results.append(await self.extractor.extract(
                 conversation.owner, conversation.persona_id, chunk, user_name=user.name if user else "User",
                 persona_name=context.persona.name, zone=zone, language_hint=user.language if user else None,
-                model=self._task_model(context), cache_key=f"memory-facts-{conversation.id}"))
+                model=self._task_model(context), cache_key=f"memory-facts-{conversation.id}",
+                prefix=chunk_prefix, prefix_cache_key=context.cache_key))
             self.block.set_facts_cursor(conversation.id, chunk[-1].id)
             unread = unread[len(chunk):]
         if self._facts_tail(conversation, context.budget)[2]:
@@ -199,7 +225,8 @@ class LongTermMemory(ContextProvider):
             conversation.id, persona=context.persona, user_name=user.name if user else "User", budget=budget,
             budget_tokens=history_budget(context.request), zone=zone,
             language_hint=user.language if user else None, model=self._task_model(context),
-            commit=lambda: self.block.refresh(self.store.conversation(conversation.id), user, budget))
+            commit=lambda: self.block.refresh(self.store.conversation(conversation.id), user, budget),
+            prefix=self._prefix(context), prefix_cache_key=context.cache_key)
         if result is not None:
             log.info("compacted conversation %s: %d messages into %d summaries, %d folds", conversation.id,
                      result.summarized_messages, len(result.segments), result.folds)

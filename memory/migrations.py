@@ -184,6 +184,18 @@ def m002_user_preferences_groups_and_update_journal(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_usage_estimated(db: Database) -> None:
+    run_sql(
+        db,
+        """
+        -- 1: the server reported no usage (llama-cpp-python streams none); the row holds our
+        -- own count of the request instead, and the calibration never learns from it.
+        ALTER TABLE usage ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
+        """,
+    )
+
+
 def migration_sets() -> list[Migrations]:
     """Every migration set, in the order they are applied (imported here, late, because
     feature modules import the Store that calls this)."""

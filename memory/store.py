@@ -644,14 +644,15 @@ class Store:
                      outcome: str, prompt_tokens: int = 0, cached_tokens: int = 0,
                      completion_tokens: int = 0, estimated_prompt_tokens: int = 0,
                      first_token_ms: int | None = None, latency_ms: int = 0,
-                     message_id: int | None = None) -> None:
+                     message_id: int | None = None, usage_estimated: bool = False) -> None:
         with self.db.atomic():
             self.db.execute(
                 "INSERT INTO usage (conversation_id, user_id, message_id, model, prompt_tokens, cached_tokens, "
-                "completion_tokens, estimated_prompt_tokens, first_token_ms, latency_ms, outcome, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "completion_tokens, estimated_prompt_tokens, first_token_ms, latency_ms, outcome, created_at, "
+                "usage_estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [conversation_id, user_id, message_id, model, prompt_tokens, cached_tokens,
-                 completion_tokens, estimated_prompt_tokens, first_token_ms, latency_ms, outcome, self.now()],
+                 completion_tokens, estimated_prompt_tokens, first_token_ms, latency_ms, outcome, self.now(),
+                 int(usage_estimated)],
             )
 
     def usage_totals(self, *, user_id: int | None = None, since: str | None = None) -> dict[str, int]:

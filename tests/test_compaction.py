@@ -4,7 +4,7 @@ import random
 
 from memory.compaction import SummaryStore, _chunks
 from memory.store import Message, Owner
-from tests.conftest import make_memory_engine
+from tests.conftest import make_memory_engine, memory_of
 from tests.fakes.openai_server import Reply, count_prompt
 
 WORDS = "river moon tea garden 月亮 星星 回家 故事 letter dream walk quiet 花园 小猫".split()
@@ -47,7 +47,7 @@ async def test_compaction_runs_in_batches_and_the_prefix_changes_only_then(store
     engine, user, conversation = setup(store, fake_openai, window=4096, facts_every=0)
     await run_turns(engine, conversation, user, 45)
 
-    summaries = [r for r in fake_openai.task_requests if r.body["prompt_cache_key"].startswith("memory-summary")]
+    summaries = [r for r in fake_openai.task_requests if r.task == "summary"]
     requests = fake_openai.chat_requests
     assert 4 <= len(summaries) <= 9  # a batch of many turns each time, not one turn per request
     changed = 0
@@ -65,8 +65,25 @@ async def test_compaction_runs_in_batches_and_the_prefix_changes_only_then(store
     assert store.message(boundary).role == "user"
     section = memory_section(requests[-1])
     assert "Summary: [" in section and "Summary of our earlier conversation" in section
-    # the summariser got timestamped turns, named, in order
-    excerpt = summaries[0].messages[-1]["content"]
+    # the summariser rode the conversation's cache: its request is the turn's own request
+    # before it, byte for byte, through the last folded turn, then the task
+    first = summaries[0]
+    turn_before = max((r for r in requests if r.at <= first.at), key=lambda r: r.at)
+    assert first.messages[:-1] == turn_before.messages[:len(first.messages) - 1]
+    assert first.body["prompt_cache_key"] == turn_before.body["prompt_cache_key"]
+    assert "the conversation above" in first.messages[-1]["content"]
+    await engine.close()
+
+
+async def test_with_another_memory_model_the_excerpt_is_quoted_standalone(store, fake_openai):
+    """Another model has another cache: the summary goes in its standalone form, the turns
+    quoted, timestamped, named and in order."""
+    fake_openai.default_reply = chatty()
+    engine, user, conversation = setup(store, fake_openai, window=4096, facts_every=0, memory_model="small-model")
+    await run_turns(engine, conversation, user, 30)
+    summary = next(r for r in fake_openai.task_requests if r.task == "summary")
+    assert summary.body["model"] == "small-model" and summary.messages[0]["role"] == "system"
+    excerpt = summary.messages[-1]["content"]
     assert "Mia: turn 0:" in excerpt and excerpt.index("turn 0:") < excerpt.index("turn 1:")
     await engine.close()
 
@@ -99,7 +116,7 @@ async def test_summaries_that_grow_too_big_fold_into_a_higher_level(store, fake_
     fake_openai.task_reply = lambda body: Reply("Summary: " + "they talked about the moon and tea. " * 12)
     engine, user, conversation = setup(store, fake_openai, window=4096, facts_every=0, summary_share=0.05)
     await run_turns(engine, conversation, user, 45)
-    folds = [r for r in fake_openai.task_requests if r.body["prompt_cache_key"].startswith("memory-fold")]
+    folds = [r for r in fake_openai.task_requests if r.task == "fold"]
     assert folds
     rows = store.db.execute("SELECT level, folded_into FROM summary_segments ORDER BY id").fetchall()
     assert any(level == 2 for level, _ in rows)
@@ -116,8 +133,9 @@ async def test_chinese_conversation_is_summarised_in_chinese(store, fake_openai)
     for turn in range(30):
         await engine.submit(conversation.id, f"第{turn}天：今天我又去花园散步了，看到很多星星。" * 3, user=user)
         await engine.drain()
-    summary = next(r for r in fake_openai.task_requests if r.body["prompt_cache_key"].startswith("memory-summary"))
-    assert "你负责为" in summary.messages[0]["content"] and "用中文" in summary.messages[0]["content"]
+    summary = next(r for r in fake_openai.task_requests if r.task == "summary")
+    task = summary.messages[-1]["content"]
+    assert task.startswith("【这是给你的任务") and "你负责为" in task and "用中文" in task
     await engine.close()
 
 
@@ -125,7 +143,7 @@ async def test_forgetting_a_message_drops_its_summary_and_it_is_summarised_again
     fake_openai.default_reply = chatty()
     engine, user, conversation = setup(store, fake_openai, window=8192, facts_every=0)
     await run_turns(engine, conversation, user, 35)
-    memory = engine.providers[0]
+    memory = memory_of(engine)
     first = SummaryStore(store).active(conversation.id)[0]
     memory.forget_messages(conversation.id, [first.first_message_id])
     assert first.id not in [s.id for s in SummaryStore(store).active(conversation.id)]
@@ -143,7 +161,7 @@ async def test_forgetting_a_message_clears_the_stored_memory_section_that_quotes
     block = lambda: store.db.execute("SELECT block, stale FROM memory_state WHERE conversation_id = ?",
                                      [conversation.id]).fetchone()
     assert first.content in block()[0]
-    engine.providers[0].forget_messages(conversation.id, [first.first_message_id])
+    memory_of(engine).forget_messages(conversation.id, [first.first_message_id])
     assert block() == ("", 1)  # rendered afresh, without the summary, before its next use
     await engine.close()
 
@@ -159,7 +177,7 @@ def test_chunks_fit_the_limit_and_keep_questions_with_answers():
 async def test_forgetting_a_user_drops_group_summaries_of_their_messages_and_their_facts(store, fake_openai):
     fake_openai.default_reply = chatty()
     engine = make_memory_engine(store, fake_openai, window=4096, facts_every=0)
-    memory = engine.providers[0]
+    memory = memory_of(engine)
     mia = store.ensure_user("local", "mia", display_name="Mia")
     bob = store.ensure_user("local", "bob", display_name="Bob")
     group = engine.conversation_for(Owner.group("tg:-100"), user=mia)

@@ -9,7 +9,7 @@ from tests.conftest import make_memory_engine
 from tests.test_recall import fill, recall_part, settle
 
 STRAWBERRIES = ("I adore strawberries with cream.", "Noted, cream it is.")
-QUESTION = "Do you remember the strawberry thing?"
+QUESTION = "Do you remember the strawbery thing?"  # a typo: no word or stem of the message
 
 
 async def test_embeddings_find_what_the_words_miss(store, fake_openai):

@@ -49,6 +49,22 @@ async def test_reply_usage_and_calibration_are_recorded(engine, fake_openai):
     assert result.reply.reply_to == result.user_messages[-1].id
 
 
+async def test_a_server_that_sends_no_usage_gets_an_estimate_and_no_calibration(engine, fake_openai):
+    """llama-cpp-python streams no usage: the row holds our own count, marked estimated,
+    and the budget's calibration never learns from it (nor from zeros)."""
+    fake_openai.enqueue(Reply("Fine, thanks.", usage=False), Reply("Still fine.", prompt_tokens=0))
+    user, conversation = local_user(engine)
+    await engine.submit(conversation.id, "How are you?", user=user)
+    await engine.submit(conversation.id, "And now?", user=user)
+    rows = engine.store.db.execute(
+        "SELECT prompt_tokens, completion_tokens, estimated_prompt_tokens, usage_estimated FROM usage ORDER BY id"
+    ).fetchall()
+    assert fake_openai.chat_requests[0].body["stream_options"] == {"include_usage": True}
+    for prompt, completion, estimate, estimated in rows:
+        assert estimated == 1 and prompt == estimate > 0 and completion > 0
+    assert engine.store.calibration_ratios() == {} and engine.calibration.ratio("fake-model") == 1.0
+
+
 async def test_history_is_resent_and_stored_replies_are_byte_identical(engine, fake_openai):
     user, conversation = local_user(engine)
     replies = ["First **reply**.\n\nWith lines.  ", "第二个回复。", "Third."]

@@ -7,8 +7,8 @@ import random
 from datetime import datetime, timedelta, timezone
 
 from memory.store import Owner, Store
-from tests.conftest import make_memory_engine
-from tests.fakes.openai_server import Reply, count_prompt, default_task_reply
+from tests.conftest import make_memory_engine, memory_of
+from tests.fakes.openai_server import Reply, count_prompt, default_task_reply, task_kind
 
 
 class ScriptedFacts:
@@ -18,7 +18,7 @@ class ScriptedFacts:
         self.answers = list(answers)
 
     def __call__(self, body):
-        if body["prompt_cache_key"].startswith("memory-facts") and self.answers:
+        if task_kind(body) == "facts" and self.answers:
             return Reply(self.answers.pop(0))
         return default_task_reply(body)
 
@@ -57,16 +57,19 @@ async def test_facts_are_learned_replaced_deduplicated_and_moved_in_only_at_comp
         facts_json({"text": "mia's cat is now called Mocha!"}),  # the same fact again
     )
     engine, user, owner, conversation = setup(store, fake_openai, window=4096, facts_every=1)
-    memory = engine.providers[0]
+    memory = memory_of(engine)
     first = await turn(engine, conversation, user, "My cat is called Mochi.")
     [fact] = memory.list_facts(owner, "assistant")
     assert fact.text == "Mia's cat is called Mochi." and fact.origin == "model"
     assert fact.source_ids == (first.user_messages[0].id,) and fact.said_at == first.user_messages[0].created_at
-    extraction = fake_openai.task_requests[0].messages[-1]["content"]
-    assert f"#{first.user_messages[0].id} [" in extraction and "Mia: My cat is called Mochi." in extraction
+    # the extraction is the conversation's own request (its cache serves it), then the task
+    extraction = fake_openai.task_requests[0]
+    assert extraction.task == "facts" and extraction.body["prompt_cache_key"] == f"conversation-{conversation.id}"
+    assert "messages of the conversation above" in extraction.messages[-1]["content"]
 
     await turn(engine, conversation, user, "Actually I renamed her Mocha.")
     request = fake_openai.chat_requests[-1]
+    assert request.messages[:len(extraction.messages) - 1] == extraction.messages[:-1]
     assert "Mia's cat is called Mochi." in tail(request) and memory_section(request) == ""
     assert [f.text for f in memory.list_facts(owner, "assistant")] == ["Mia's cat is now called Mocha."]
     assert store.db.execute("SELECT status, replaced_by FROM facts WHERE id = 1").fetchone() == ("replaced", 2)
@@ -85,7 +88,7 @@ async def test_facts_are_learned_replaced_deduplicated_and_moved_in_only_at_comp
             break
     assert "Facts to keep in mind:\n- Mia's cat is now called Mocha." in memory_section(request)
     assert "Facts learned since" not in tail(request)
-    compactions = [r for r in fake_openai.task_requests if r.body["prompt_cache_key"].startswith("memory-summary")]
+    compactions = [r for r in fake_openai.task_requests if r.task == "summary"]
     assert len(compactions) == 1  # the section first changed at the compaction
     await engine.close()
 
@@ -94,7 +97,7 @@ async def test_users_own_edits_apply_at_once_and_deleted_facts_are_not_relearned
     fake_openai.task_reply = ScriptedFacts(facts_json({"text": "Mia lives in Paris."}),
                                            facts_json({"text": "Mia lives in Paris."}))
     engine, user, owner, conversation = setup(store, fake_openai, window=8192, facts_every=1)
-    memory = engine.providers[0]
+    memory = memory_of(engine)
     await turn(engine, conversation, user, "I live in Paris.")
     birthday = memory.add_fact(owner, "assistant", "  Mia's birthday is  12 May. ")
     assert birthday.text == "Mia's birthday is 12 May." and birthday.origin == "user"
@@ -129,7 +132,7 @@ async def test_fact_commands_refuse_bad_input_clearly(store, fake_openai):
     import pytest
 
     engine, user, owner, conversation = setup(store, fake_openai)
-    memory = engine.providers[0]
+    memory = memory_of(engine)
     with pytest.raises(FactError, match="cannot be empty"):
         memory.add_fact(owner, "assistant", "   ")
     with pytest.raises(FactError, match="at most 500 characters"):
@@ -147,7 +150,7 @@ async def test_the_request_never_exceeds_a_4k_window_with_every_memory_part(tmp_
     counter = iter(range(1000))
     fake_openai.task_reply = lambda body: (
         Reply(facts_json({"text": f"Fact number {next(counter)}: Mia likes " + " ".join(rng.choices(words, k=12))}))
-        if body["prompt_cache_key"].startswith("memory-facts") else default_task_reply(body))
+        if task_kind(body) == "facts" else default_task_reply(body))
     engine, user, owner, conversation = setup(store, fake_openai, window=4096, facts_every=1, clock=lambda: now[0])
     for index in range(45):
         now[0] += timedelta(hours=rng.choice([0, 0, 1, 5, 30]))

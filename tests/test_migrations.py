@@ -17,7 +17,7 @@ EXPECTED_COLUMNS = {
                  "created_at", "platform_message_id", "status", "reply_to"],
     "usage": ["id", "conversation_id", "user_id", "message_id", "model", "prompt_tokens", "cached_tokens",
               "completion_tokens", "estimated_prompt_tokens", "first_token_ms", "latency_ms", "outcome",
-              "created_at"],
+              "created_at", "usage_estimated"],
     "calibration": ["model", "ratio", "samples", "updated_at"],
     "inbox": ["id", "conversation_id", "user_id", "speaker_name", "content", "platform_message_id",
               "created_at"],

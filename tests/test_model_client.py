@@ -1,10 +1,14 @@
 """The model client against the fake OpenAI-compatible server, over real HTTP."""
 
 import asyncio
+import socket
+import time
 
 import pytest
 
-from memory.model_client import ErrorKind, ModelClient, ModelError
+from bot.texts import error_text
+from memory.model_client import ErrorKind, ModelClient, ModelError, classify
+from tests.fakes.bad_endpoints import BadEndpoint, closed_port
 from tests.fakes.openai_server import Reply
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
@@ -80,11 +84,12 @@ async def test_persistent_500_gives_up_with_a_server_error(fake_openai):
     assert len(fake_openai.chat_requests) >= 2
 
 
-@pytest.mark.parametrize("status,kind", [(400, ErrorKind.BAD_REQUEST), (401, ErrorKind.AUTH),
-                                         (403, ErrorKind.AUTH), (404, ErrorKind.NOT_FOUND),
-                                         (422, ErrorKind.BAD_REQUEST)])
-async def test_client_errors_are_never_retried(client, fake_openai, status, kind):
-    fake_openai.enqueue(Reply.error(status, "no"), Reply("should not be asked for"))
+@pytest.mark.parametrize("status,kind,message", [
+    (400, ErrorKind.BAD_REQUEST, "no"), (401, ErrorKind.AUTH, "no"), (403, ErrorKind.AUTH, "no"),
+    (404, ErrorKind.NOT_FOUND, "The model `fake` does not exist"), (404, ErrorKind.WRONG_URL, "no"),
+    (422, ErrorKind.BAD_REQUEST, "no")])
+async def test_client_errors_are_never_retried(client, fake_openai, status, kind, message):
+    fake_openai.enqueue(Reply.error(status, message), Reply("should not be asked for"))
     with pytest.raises(ModelError) as caught:
         await chat(client)
     assert caught.value.kind is kind and caught.value.status == status
@@ -148,9 +153,78 @@ async def test_stop_event_ends_the_reply_early(client, fake_openai):
     assert completion.text == "word " * 3
 
 
-async def test_unreachable_endpoint_is_a_connection_error():
-    client = ModelClient(base_url="http://127.0.0.1:9/v1", api_key="k", deadline_seconds=1.5, max_backoff=0.2)
+# -- endpoint errors that say what is wrong -------------------------------------------
+
+
+@pytest.fixture
+def bad_endpoint():
+    with BadEndpoint() as server:
+        yield server
+
+
+async def failure(base_url, **options):
+    """The error a chat against `base_url` ends with, and how long that took."""
+    client = ModelClient(base_url=base_url, api_key="k", deadline_seconds=options.pop("deadline", 60),
+                         **{"stall_seconds": 45, "max_backoff": 0.2, **options})
+    started = time.monotonic()
     with pytest.raises(ModelError) as caught:
         await chat(client)
     await client.close()
-    assert caught.value.kind in (ErrorKind.CONNECTION, ErrorKind.TIMEOUT)
+    return caught.value, time.monotonic() - started
+
+
+async def test_a_closed_port_is_unreachable_within_seconds_not_after_the_deadline():
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    error, seconds = await failure(url)  # the deadline is a minute: unreachable gives up first
+    assert error.kind is ErrorKind.UNREACHABLE and url in error.detail and "refused" in error.detail
+    assert seconds < 20
+    told = error_text(str(error.kind), "en", error.detail)
+    assert url in told and "OPENAI_BASE_URL" in told
+
+
+async def test_tls_to_a_plain_http_server_is_a_tls_error(fake_openai):
+    url = fake_openai.url.replace("http://", "https://")
+    error, _ = await failure(url)
+    assert error.kind is ErrorKind.TLS and url in error.detail
+    assert fake_openai.chat_requests == []
+
+
+def test_a_name_that_does_not_resolve_is_a_dns_error():
+    """A connection error whose cause is the resolver's, as the HTTP layers raise it (no
+    test may ask a real resolver)."""
+    try:
+        try:
+            raise socket.gaierror(-2, "Name or service not known")
+        except socket.gaierror as cause:
+            raise ConnectionError("Cannot connect to host no-such-host.invalid:80") from cause
+    except ConnectionError as exc:
+        error = classify(exc, "http://no-such-host.invalid/v1")
+    assert error.kind is ErrorKind.DNS and "no-such-host.invalid" in error.detail
+    assert "host name" in error_text(str(error.kind), "en", error.detail)
+
+
+@pytest.mark.parametrize("mode", ["fastapi_404", "html_404", "html_200"])
+async def test_a_page_that_is_not_a_chat_endpoint_names_the_base_url(bad_endpoint, mode):
+    error, _ = await failure(bad_endpoint.url(mode))
+    assert error.kind is ErrorKind.WRONG_URL and bad_endpoint.url(mode) in error.detail
+    told = error_text(str(error.kind), "en", error.detail)
+    assert "OPENAI_BASE_URL" in told and "/v1" in told and "COMPANION_MODEL" not in told
+
+
+async def test_a_base_url_without_v1_names_the_base_url(fake_openai):
+    error, _ = await failure(fake_openai.base_url)  # the fake serves /v1/chat/completions only
+    assert error.kind is ErrorKind.WRONG_URL
+    assert "OPENAI_BASE_URL" in error_text(str(error.kind), "en", error.detail)
+
+
+@pytest.mark.parametrize("mode", ["ollama_no_model", "openai_no_model"])
+async def test_only_a_real_unknown_model_names_companion_model(bad_endpoint, mode):
+    error, _ = await failure(bad_endpoint.url(mode))
+    assert error.kind is ErrorKind.NOT_FOUND and error.status == 404
+    told = error_text(str(error.kind), "en", error.detail)
+    assert "COMPANION_MODEL" in told and "OPENAI_BASE_URL" not in told
+
+
+async def test_a_server_that_never_answers_is_a_timeout_naming_it(bad_endpoint):
+    error, _ = await failure(bad_endpoint.url("hang"), deadline=2, stall_seconds=0.5)
+    assert error.kind is ErrorKind.TIMEOUT and bad_endpoint.url("hang") in error.detail

@@ -1,9 +1,15 @@
 """`companion backup` and `companion doctor` as an operator runs them."""
 
 import sqlite3
+from pathlib import Path
+import time
 
 from memory.store import Owner, Store
+from tests.fakes.bad_endpoints import closed_port
+from tests.fakes.openai_server import Reply
 from tests.test_cli import companion, model_env
+
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def test_backup_is_a_consistent_copy_and_refuses_to_overwrite(tmp_path, db_path):
@@ -27,7 +33,8 @@ def test_backup_is_a_consistent_copy_and_refuses_to_overwrite(tmp_path, db_path)
 
 
 def test_doctor_reports_each_check(fake_openai, telegram, db_path):
-    env = model_env(fake_openai, db_path, TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_BASE=telegram.base_url)
+    env = model_env(fake_openai, db_path, TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_BASE=telegram.base_url,
+                    COMPANION_ADMINS="1001")
     result = companion(["doctor"], env_extra=env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -39,8 +46,44 @@ def test_doctor_reports_each_check(fake_openai, telegram, db_path):
 
 
 def test_doctor_fails_on_a_bad_endpoint_and_missing_token(db_path):
-    env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "COMPANION_DB": str(db_path),
-           "COMPANION_MODEL_DEADLINE": "2"}
+    """Nothing listening: said at once (not after the minute-long deadline), with the address."""
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    env = {"OPENAI_BASE_URL": url, "COMPANION_DB": str(db_path)}
+    started = time.monotonic()
     result = companion(["doctor"], env_extra=env)
+    assert time.monotonic() - started < 20
     assert result.returncode == 1
     assert "FAIL model" in result.stdout and "FAIL telegram" in result.stdout
+    model = next(line for line in result.stdout.splitlines() if "model" in line.split()[1:2])
+    assert model.startswith("FAIL model") and "unreachable" in model and url in model and "refused" in model
+
+
+def test_doctor_on_a_copied_env_example_reports_each_placeholder_and_creates_nothing(tmp_path):
+    (tmp_path / ".env").write_text((REPOSITORY / ".env.example").read_text())
+    result = companion(["doctor"], cwd=tmp_path)
+    assert result.returncode == 1
+    out = result.stdout
+    assert "FAIL settings   OPENAI_API_KEY is still the placeholder" in out
+    assert "TELEGRAM_BOT_TOKEN is still the sample of .env.example" in out and "@BotFather" in out
+    assert "COMPANION_ADMINS is empty and COMPANION_OPEN is false" in out and "@userinfobot" in out
+    assert "does not exist yet" in out
+    assert "not tried: OPENAI_API_KEY is a placeholder" in out  # no request to any endpoint
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]  # no data/companion.db
+
+
+def test_doctor_creates_no_database(fake_openai, tmp_path):
+    db_path = tmp_path / "data" / "companion.db"
+    result = companion(["doctor"], env_extra=model_env(fake_openai, db_path), cwd=tmp_path)
+    assert "ok   database   " in result.stdout and "does not exist yet" in result.stdout
+    assert not db_path.exists() and not db_path.parent.exists()
+
+
+def test_doctor_names_openai_base_url_for_a_wrong_path_and_companion_model_for_an_unknown_model(fake_openai,
+                                                                                               db_path):
+    wrong_path = companion(["doctor"], env_extra=model_env(fake_openai, db_path, OPENAI_BASE_URL=fake_openai.base_url))
+    line = next(line for line in wrong_path.stdout.splitlines() if line.startswith("FAIL model"))
+    assert "OPENAI_BASE_URL" in line and "/v1" in line and "COMPANION_MODEL" not in line
+    fake_openai.enqueue(Reply.error(404, "The model `fake-model` does not exist", "model_not_found"))
+    unknown = companion(["doctor"], env_extra=model_env(fake_openai, db_path))
+    line = next(line for line in unknown.stdout.splitlines() if line.startswith("FAIL model"))
+    assert "COMPANION_MODEL" in line and "OPENAI_BASE_URL" not in line

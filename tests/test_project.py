@@ -37,3 +37,60 @@ def test_ci_runs_exactly_the_readme_test_command():
     command = re.search(r"```sh\n(.+?)\n```", section, re.S).group(1).strip()
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert command in ci_lines
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def top_level_imports() -> dict[str, set[str]]:
+    """Our modules and the modules of ours each imports when it is imported (imports at
+    the top of the file, not those inside functions, which run later)."""
+    ours = {module_name(path): path for package in ("bot", "memory", "personas")
+            for path in (ROOT / package).rglob("*.py")}
+    graph = {}
+    for name, path in ours.items():
+        targets = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            modules = []
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                modules = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            targets |= {module for module in modules if module in ours and module != name}
+        graph[name] = targets
+    return graph
+
+
+def test_no_import_cycle():
+    graph = top_level_imports()
+    state: dict[str, str] = {}
+    cycles = []
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = "open"
+        for target in sorted(graph[name]):
+            if target.startswith(name + "."):  # a package importing its own modules is no cycle
+                continue
+            if state.get(target) == "open":
+                cycles.append(trail[trail.index(target):] + [name, target] if target in trail else [name, target])
+            elif target not in state:
+                visit(target, trail + [name])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [])
+    assert not cycles, cycles
+
+
+def test_telegram_handlers_get_the_service_layer_not_the_store():
+    for path in (ROOT / "bot" / "telegram" / "handlers").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                    for alias in node.names}
+        assert not imported & {"Store", "Engine"}, path
+        parameters = {arg.arg for node in ast.walk(tree) if isinstance(node, ast.AsyncFunctionDef)
+                      for arg in node.args.args}
+        assert not parameters & {"store", "engine", "memory"}, path

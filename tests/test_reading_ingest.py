@@ -84,7 +84,8 @@ def test_the_shared_novels_keep_their_chapters(ingestor, documents, alice):
     assert journey.document.chapter_count == 100 and pride.document.chapter_count == 61
     assert documents.chapters(journey.document.id)[99].title.startswith("第一百回")
     assert journey.document.chars == len(documents.text(journey.document.id))
-    assert set(journey.as_json()) == {"id", "title", "format", "encoding", "chars", "tokens", "chapters", "seconds"}
+    assert set(journey.as_json()) == {"id", "title", "format", "encoding", "chars", "tokens", "chapters", "volumes", "toc_entries",
+                           "stripped_lines", "seconds", "stages"}
     assert journey.as_json()["chapters"] == 100 and journey.as_json()["tokens"] > 600_000
 
 

@@ -109,3 +109,19 @@ def test_every_setting_is_documented_in_readme_and_env_example():
     names = [field.validation_alias for field in Settings.model_fields.values()]
     assert [name for name in names if name not in readme] == []
     assert [name for name in names if name not in example] == []
+
+
+def test_mini_app_settings(monkeypatch):
+    settings = load_settings()
+    assert not settings.web_enabled and settings.web_auth_max_age_hours == 24
+    monkeypatch.setenv("COMPANION_WEB_URL", "https://bot.example.org/app")
+    settings = load_settings()
+    assert settings.web_enabled and settings.web_listen_port == 8081 and settings.web_host == "127.0.0.1"
+    monkeypatch.setenv("COMPANION_WEB_PORT", "9000")
+    assert load_settings().web_listen_port == 9000
+    monkeypatch.setenv("COMPANION_WEB_URL", "http://bot.example.org/app")
+    with pytest.raises(SettingsError, match="COMPANION_WEB_URL.*https"):
+        load_settings()
+    monkeypatch.setenv("COMPANION_WEB_URL", "")
+    monkeypatch.setenv("COMPANION_WEB_PORT", "")
+    assert not load_settings().web_enabled

@@ -121,17 +121,22 @@ async def test_usage_and_export(companion, telegram, fake_openai):
 
 async def test_timezone_and_language(companion, telegram, fake_openai):
     texts = await say(companion, "/tz +8", 1)
-    assert "Etc/GMT-8" in texts[-1]
+    assert texts[-1].startswith("Time zone set to UTC+08:00.")  # as people read it, not the POSIX Etc/GMT-8
     assert companion.store.find_user("tg", ALICE).timezone == "Etc/GMT-8"
     texts = await say(companion, "/tz Mars/Olympus", 2)
     assert "Mars/Olympus" in texts[-1]
     texts = await say(companion, "/lang zh", 3)
     assert texts[-1] == "菜单已切换为中文。"
     texts = await say(companion, "/tz", 4)
-    assert texts[-1].startswith("你的时区是 Etc/GMT-8")
+    assert texts[-1].startswith("你的时区是 UTC+08:00")
     fake_openai.enqueue("ok")
     await say(companion, "what time is it", 5)
     assert "(Etc/GMT-8, UTC+08:00)" in fake_openai.chat_requests[-1].messages[-1]["content"]
+    texts = await say(companion, "/tz UTC+8", 6)
+    assert texts[-1].startswith("时区已设为 UTC+08:00。")
+    texts = await say(companion, "/tz Asia/Shanghai", 7)
+    assert texts[-1].startswith("时区已设为 Asia/Shanghai (UTC+08:00)。")
+    assert companion.store.find_user("tg", ALICE).timezone == "Asia/Shanghai"
 
 
 async def test_context_command_shows_sections(companion, telegram, fake_openai):
@@ -259,3 +264,19 @@ async def test_memory_command_lists_adds_edits_and_deletes_pinned_facts(companio
     await telegram.wait_until(lambda: "Mochi" not in (telegram.message(ALICE, listing.message_id).text or ""), 5)
     texts = await say(companion, "/memory delete 9", 7)
     assert "Usage" in texts[-1]
+
+
+async def test_a_message_longer_than_the_window_is_answered_with_what_was_cut(tmp_path, telegram, fake_openai):
+    harness = await BotHarness(tmp_path, telegram, fake_openai, context_tokens=4096).start()
+    fake_openai.enqueue("That was a lot.")
+    long_message = " ".join(f"word{n}" for n in range(6000))
+    telegram.private_message(long_message)
+    texts = await harness.replies(ALICE, 2)
+    assert texts[0] == "That was a lot."
+    assert "I read the first" in texts[1] and f"of its {len(long_message):,} characters" in texts[1]
+    assert "/search" in texts[1] and "document" in texts[1]
+    sent = fake_openai.chat_requests[-1].messages[-1]["content"]
+    assert len(sent) < len(long_message)
+    conversation = alice_conversation(harness)
+    assert harness.store.last_exchange(conversation.id)[0][0].content == long_message  # stored whole
+    await harness.stop()

@@ -20,7 +20,7 @@ def test_the_leading_mention_goes():
 
 
 def desk(**settings) -> ReadingDesk:
-    return ReadingDesk(None, None, Settings(**settings), None)
+    return ReadingDesk(None, Settings(**settings), None)
 
 
 def test_size_refusals_name_the_limit_that_applies():

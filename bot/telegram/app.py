@@ -1,10 +1,13 @@
 """The Telegram app: builds the bot and the dispatcher from the services, and runs it.
 
 Services reach handlers through the Dispatcher's workflow data (`Dispatcher(**deps)`,
-handler parameters by name): `engine`, `store`, `settings`, `turns`, `replies`, `me`
-(the bot's own Telegram user), `personas`, `memory` (pinned facts), for documents `jobs`,
-`reading_desk`, `novel_desk`, and for companion life `voice`, `choices`, `model_menu`,
-`checkins`. One Router per handler module.
+handler parameters by name): `service` (the service layer, memory/service: every
+command and the turn), `settings`, `turns` (its turns streamed into Telegram),
+`replies`, `me` (the bot's own Telegram user), `personas` (card import and export),
+for documents `jobs`, `reading_desk`, `novel_desk`, and `voice`. Handlers never get the
+Store. Per update, middlewares add `user`, `lang`, `is_admin` (People) and `ctx`,
+`place` (ChatPreamble). One Router per handler module, made fresh by its
+`make_router()` for each dispatcher.
 
 Start-up: the token is checked with getMe (a clear error if Telegram refuses it), the
 command menu is registered in English and Chinese (failure tolerated), turns a crash
@@ -21,11 +24,11 @@ import logging
 import secrets
 import sys
 
-from aiogram import Bot, Dispatcher, Router
+from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramUnauthorizedError
-from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent, Update
+from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent, MenuButtonWebApp, Update, WebAppInfo
 from aiogram.types import User as TelegramUser
 
 from bot.logs import add_secret, redact
@@ -34,9 +37,9 @@ from bot.settings import Settings
 from bot.telegram.age_gate import AgeGate
 from bot.telegram.checkin_loop import CheckinLoop
 from bot.telegram.handlers import (account, admin, characters, chat, checkins, commands, documents, history,
-                                   memory, models, personas, stop, voice)
+                                   memory, mini_app, models, personas, stop, voice)
 from bot.telegram.jobs import ActiveJobs
-from bot.telegram.middlewares import JournalOnReceipt, People, UpdateJournal, load_json
+from bot.telegram.middlewares import ChatPreamble, JournalOnReceipt, People, UpdateJournal, load_json
 from bot.telegram.novels import NovelDesk
 from bot.telegram.reading import ReadingDesk
 from bot.telegram.resilience import TelegramRetry
@@ -46,6 +49,7 @@ from bot.telegram.streaming import ActiveReplies, StreamSettings
 from bot.telegram.turns import TurnRunner
 from bot.telegram.voice import VoiceDesk
 from bot.texts import text
+from memory.store import User
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 8.0
@@ -60,14 +64,14 @@ COMMANDS = {
            ("persona", "Who I am; switch character"), ("me", "Tell me who you are"),
            ("card", "This character as a card"), ("voice", "Voice replies on/off"),
            ("checkin", "Let me write first"), ("model", "Choose the model"), ("tz", "Your time zone"),
-           ("lang", "Menu language"), ("forget", "Delete all your data")],
+           ("lang", "Menu language"), ("app", "Open the app"), ("forget", "Delete all your data")],
     "zh": [("start", "打个招呼"), ("help", "我能做什么"), ("new", "开始新对话"), ("history", "你的对话"),
            ("retry", "换一个回答"), ("continue", "接着写"), ("undo", "撤销上一轮"), ("memory", "我记着的关于你的事"),
            ("context", "我现在看到的内容"), ("search", "搜索历史"), ("usage", "用量与费用"), ("export", "导出对话"),
            ("docs", "你的文档"), ("characters", "小说人物"), ("asof", "小说时间线：截至第 N 章"),
            ("persona", "当前角色；切换角色"), ("me", "告诉我你是谁"), ("card", "把当前角色导出为角色卡"),
            ("voice", "语音回复开关"), ("checkin", "允许我主动找你"), ("model", "选择模型"),
-           ("tz", "你的时区"), ("lang", "菜单语言"), ("forget", "删除你的全部数据")],
+           ("tz", "你的时区"), ("lang", "菜单语言"), ("app", "打开应用"), ("forget", "删除你的全部数据")],
 }
 
 
@@ -78,65 +82,52 @@ def build_bot(settings: Settings, token: str) -> Bot:
     return Bot(token)
 
 
+HANDLER_MODULES = (stop, admin, account, history, commands, memory, mini_app, personas, documents, characters,
+                   voice, models, checkins, chat)  # in this order: the chat router takes whatever is left
+
+
 def build_dispatcher(services: Services, me: TelegramUser, *, stream_settings: StreamSettings | None = None) -> Dispatcher:
     pin_response_types()
     settings = services.settings
+    service = services.service
     replies = ActiveReplies()
     life = services.life
     voice_desk = VoiceDesk(life.audio, life.choices)
-    turns = TurnRunner(services.engine, replies, stream_settings=stream_settings, daily_tokens=settings.daily_tokens,
-                       cached_token_weight=settings.cached_token_weight, default_timezone=settings.timezone,
-                       admins=settings.admins, safety=life.safety, voice=voice_desk)
+    turns = TurnRunner(service, replies, stream_settings=stream_settings, voice=voice_desk)
     jobs = ActiveJobs()
-    dispatcher = Dispatcher(engine=services.engine, store=services.store, settings=settings, turns=turns,
-                            memory=services.memory, replies=replies, me=me, personas=services.personas, jobs=jobs,
-                            reading_desk=ReadingDesk(services.reading, services.engine, settings, jobs),
-                            novel_desk=NovelDesk(services.reading, services.engine, services.personas, jobs))
-    dispatcher.workflow_data.update(voice=voice_desk, choices=life.choices, model_menu=life.menu,
-                                    checkins=life.checkins)
+    dispatcher = Dispatcher(service=service, settings=settings, turns=turns, replies=replies, me=me,
+                            personas=services.personas, jobs=jobs, voice=voice_desk,
+                            reading_desk=ReadingDesk(service, settings, jobs),
+                            novel_desk=NovelDesk(service, services.personas, jobs))
     journal = UpdateJournal(services.store)
     dispatcher["journal"] = journal
     dispatcher.update.outer_middleware(journal)
-    dispatcher.update.outer_middleware(People(services.store, admins=settings.admins,
-                                              allowed_users=settings.allowed_users,
-                                              open_to_all=settings.open_to_all))
+    dispatcher.update.outer_middleware(People(service))
     if settings.age_confirmation:
         dispatcher.update.outer_middleware(AgeGate(life.choices, minimum_age=settings.minimum_age))
+    preamble = ChatPreamble(turns)
+    for observer in (dispatcher.message, dispatcher.edited_message, dispatcher.callback_query):
+        observer.middleware(preamble)
     if life.checkins is not None:
-        checkin_loop = CheckinLoop(life.checkins, turns, poll_seconds=settings.checkin_poll_seconds,
+        checkin_loop = CheckinLoop(service, voice_desk, poll_seconds=settings.checkin_poll_seconds,
                                    stream_settings=stream_settings)
         dispatcher["checkin_loop"] = checkin_loop
         dispatcher.startup.register(checkin_loop.start)
         dispatcher.shutdown.register(checkin_loop.stop)
-    for module in (stop, admin, account, history, commands, memory, personas, documents, characters, voice,
-                   models, checkins, chat):
-        dispatcher.include_router(_detached(module.router))
+    for module in HANDLER_MODULES:
+        dispatcher.include_router(module.make_router())
     dispatcher.errors.register(_on_error)
     return dispatcher
 
 
-def _detached(router: Router) -> Router:
-    """Handler modules keep one module-level Router each (the aiogram way); a process that
-    builds a second dispatcher (a restart inside tests) must first take them back."""
-    parent = router.parent_router
-    if parent is not None:
-        parent.sub_routers.remove(router)
-        router._parent_router = None
-    return router
-
-
-async def _on_error(event: ErrorEvent, store, bot: Bot, lang: str = "en", event_chat=None,
-                    event_thread_id: int | None = None) -> bool:
+async def _on_error(event: ErrorEvent, service, bot: Bot, lang: str = "en", event_chat=None,
+                    event_thread_id: int | None = None, user: User | None = None) -> bool:
     """Nothing crashes the polling loop: log, mark users who blocked the bot inactive, and
     tell the user in one line that it failed, so a failure is never silence."""
-    if isinstance(event.exception, TelegramForbiddenError):
-        update = event.update
-        sender = update.event.from_user if hasattr(update.event, "from_user") else None
-        user = store.find_user("tg", sender.id) if sender else None
-        if user is not None:
-            store.update_user(user.id, status="blocked")
-            log.info("user %s blocked the bot; marked inactive", sender.id)
-            return True
+    if isinstance(event.exception, TelegramForbiddenError) and user is not None:
+        service.user_left(user)
+        log.info("user %s blocked the bot; marked inactive", user.external_id)
+        return True
     log.error("handling update %s failed", event.update.update_id, exc_info=event.exception)
     if event_chat is not None and event.update.event_type in ("message", "callback_query"):
         try:
@@ -147,9 +138,9 @@ async def _on_error(event: ErrorEvent, store, bot: Bot, lang: str = "en", event_
 
 
 async def register_commands(bot: Bot) -> None:
-    for language, commands in COMMANDS.items():
+    for language, menu in COMMANDS.items():
         try:
-            await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in commands],
+            await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in menu],
                                       scope=BotCommandScopeDefault(),
                                       language_code=None if language == "en" else language)
         except Exception as exc:  # noqa: BLE001 - the menu is a convenience
@@ -178,9 +169,8 @@ async def prepare(services: Services, bot: Bot, *, stream_settings: StreamSettin
     me = await bot.get_me()
     dispatcher = build_dispatcher(services, me, stream_settings=stream_settings)
     await register_commands(bot)
-    recovered = services.engine.recover()
-    if services.life.checkins is not None:
-        recovered += services.life.checkins.recover()
+    await set_menu_button(bot, services.settings.web_url)
+    recovered = services.service.recover()
     journal: UpdateJournal = dispatcher["journal"]
     bot.session.middleware(JournalOnReceipt(journal))
     journal.prune()
@@ -221,20 +211,53 @@ async def run_bot(settings: Settings) -> int:
 
         dispatcher.shutdown.register(on_shutdown)
         log.info("running as @%s", me.username)
-        if settings.webhook_url:
-            try:
-                await run_webhook(dispatcher, bot, settings)
-            except TelegramAPIError as exc:  # setWebhook refused, after retries
-                print(redact(f"companion: Telegram refused the webhook ({exc}); check COMPANION_WEBHOOK_URL (a public "
-                      "https URL)"), file=sys.stderr)
-                return 1
-        else:
-            await dispatcher.start_polling(bot, allowed_updates=dispatcher.resolve_used_update_types(),
-                                           close_bot_session=False)
-        return 0
+        try:
+            web_runner = await start_mini_app(services, token) if settings.web_enabled else None
+        except OSError as exc:
+            print(f"companion: the Mini App cannot listen on {settings.web_host}:{settings.web_listen_port} "
+                  f"({exc.strerror or exc}); set COMPANION_WEB_PORT to a free port", file=sys.stderr)
+            return 1
+        try:
+            return await _receive_updates(dispatcher, bot, settings)
+        finally:
+            if web_runner is not None:
+                await web_runner.cleanup()
     finally:
         await bot.session.close()
         await services.close()
+
+
+async def start_mini_app(services: Services, token: str):
+    """The Mini App beside polling or the webhook (its own port: COMPANION_WEB_PORT)."""
+    from bot.web.server import start_web, web_app_for
+
+    settings = services.settings
+    return await start_web(web_app_for(services, token), settings.web_host, settings.web_listen_port)
+
+
+async def set_menu_button(bot: Bot, web_url: str | None) -> None:
+    """The bot's menu button opens the Mini App (for every private chat); a failure is tolerated."""
+    if not web_url:
+        return
+    try:
+        await bot.set_chat_menu_button(menu_button=MenuButtonWebApp(text="App", web_app=WebAppInfo(url=web_url)))
+    except Exception as exc:  # noqa: BLE001 - the menu button is a convenience; /app still works
+        log.warning("could not set the Mini App menu button: %s", exc)
+
+
+async def _receive_updates(dispatcher: Dispatcher, bot: Bot, settings: Settings) -> int:
+    """Long polling, or the webhook when COMPANION_WEBHOOK_URL is set, until stopped."""
+    if settings.webhook_url:
+        try:
+            await run_webhook(dispatcher, bot, settings)
+        except TelegramAPIError as exc:  # setWebhook refused, after retries
+            print(redact(f"companion: Telegram refused the webhook ({exc}); check COMPANION_WEBHOOK_URL (a public "
+                  "https URL)"), file=sys.stderr)
+            return 1
+    else:
+        await dispatcher.start_polling(bot, allowed_updates=dispatcher.resolve_used_update_types(),
+                                       close_bot_session=False)
+    return 0
 
 
 async def run_webhook(dispatcher: Dispatcher, bot: Bot, settings: Settings) -> None:

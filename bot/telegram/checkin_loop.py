@@ -20,19 +20,20 @@ from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 
 from bot.telegram.context import ChatContext
 from bot.telegram.streaming import StreamSettings, TelegramReply
-from bot.telegram.turns import TurnRunner
+from bot.telegram.voice import VoiceDesk
 from bot.texts import language_of
-from memory.checkins import Checkins, Claim
+from memory.checkins import Claim
+from memory.service import CompanionService, TurnStatus
 from memory.store import Owner
 
 log = logging.getLogger(__name__)
 
 
 class CheckinLoop:
-    def __init__(self, checkins: Checkins, turns: TurnRunner, *, poll_seconds: float = 60.0,
+    def __init__(self, service: CompanionService, voice: VoiceDesk | None = None, *, poll_seconds: float = 60.0,
                  stream_settings: StreamSettings | None = None) -> None:
-        self.checkins = checkins
-        self.turns = turns
+        self.service = service
+        self.voice = voice
         self.poll_seconds = poll_seconds
         self.stream_settings = stream_settings or StreamSettings()
         self._pass = asyncio.Lock()
@@ -60,38 +61,27 @@ class CheckinLoop:
         """Send every check-in that is due now; returns how many were sent."""
         async with self._pass:
             sent = 0
-            for claim in self.checkins.claim_due("tg"):
+            for claim in self.service.due_checkins("tg"):
                 sent += await self._send(bot, claim)
             return sent
 
     async def _send(self, bot: Bot, claim: Claim) -> bool:
         user = claim.user
         ctx = ChatContext(int(user.external_id), None, True, Owner.user(user.id), user, language_of(user.ui_language))
-        if self.turns.over_budget(ctx):
-            self.checkins.finish(claim, "skipped")
-            return False
-        result = await self.checkins.write(claim)
-        if result.reply is None:
-            log.warning("check-in for user %s failed: %s", user.id, result.error)
-            return False
-        screening = await self.turns.screen_reply(ctx, result)
-        if screening is not None and screening.refused:
-            self.checkins.finish(claim, "withheld")
+        outcome = await self.service.write_checkin(claim)
+        if outcome.status is not TurnStatus.ANSWERED:
             return False
         try:
             ids = await TelegramReply(bot, ctx.chat_id, private=True, settings=self.stream_settings).finish(
-                result.reply.content)
+                outcome.shown)
         except TelegramForbiddenError:
-            self.checkins.store.update_user(user.id, status="blocked")
-            self.checkins.finish(claim, "failed")
+            self.service.checkin_sent(claim, delivered=False, blocked=True)
             return False
         except TelegramAPIError as exc:
             log.warning("check-in for user %s not delivered: %s", user.id, exc)
-            self.checkins.finish(claim, "failed")
+            self.service.checkin_sent(claim, delivered=False)
             return False
-        if ids:
-            self.checkins.store.set_platform_message_id(result.reply.id, ids[0])
-        self.checkins.finish(claim, "sent")
-        if self.turns.voice is not None:
-            await self.turns.voice.say(bot, ctx, result.reply.content)
+        self.service.checkin_sent(claim, outcome.reply.id, ids[0] if ids else None)
+        if self.voice is not None:
+            await self.voice.say(bot, ctx, outcome.shown)
         return True

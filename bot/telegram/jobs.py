@@ -24,7 +24,8 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.telegram.callbacks import CancelJob
 from bot.telegram.context import ChatContext
-from bot.texts import error_text, language_of, text
+from bot.render import document_error_text
+from bot.texts import error_text, text
 from memory.documents import DocumentError
 from memory.model_client import ModelError
 from memory.reading import Cancelled, CancelToken, Progress
@@ -127,13 +128,6 @@ class StatusMessage:
             log.info("final status edit failed (%s); sending it instead", error)
             await self.bot.send_message(self.ctx.chat_id, content, message_thread_id=self.ctx.thread_id,
                                         reply_markup=markup)
-
-
-def document_error_text(error: DocumentError, lang: str) -> str:
-    """The library's precise English message, or the catalogue's translation of its code."""
-    if language_of(lang) == "en":
-        return error.message
-    return text(f"doc.error.{error.code.value}", lang)
 
 
 async def run_job(bot: Bot, ctx: ChatContext, jobs: ActiveJobs, name: str,

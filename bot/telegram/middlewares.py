@@ -16,6 +16,10 @@
    everyone else gets one polite refusal and costs no model call. Group messages not
    addressed to the bot pass (flagged `allowed`), since they are only kept as context.
 
+Then, as an inner middleware of messages and button presses, `ChatPreamble` builds
+where it happens once (`ctx`, and `place` for the service layer), and skips a message
+replayed after a crash that is already handled (finishing what the crash cut short).
+
 Updates are parsed with `load_json` (the bot session's `json_loads`, and the webhook's):
 JSON may carry a lone UTF-16 surrogate ("\\ud800"), which a Python str holds but UTF-8
 cannot encode, so journaling the update, storing its text and sending it to the model
@@ -38,10 +42,12 @@ from aiogram import BaseMiddleware
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.methods import GetUpdates, TelegramMethod
-from aiogram.types import Chat, TelegramObject, Update
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
+from bot.telegram.context import ChatContext
 from bot.texts import language_of, text
+from memory.service import Access, CompanionService
 from memory.store import Store, to_text
 
 log = logging.getLogger(__name__)
@@ -159,36 +165,30 @@ def _group_chatter(update: Update, data: dict[str, Any]) -> bool:
 
 
 class People(BaseMiddleware):
-    def __init__(self, store: Store, *, admins: list[int], allowed_users: list[int], open_to_all: bool) -> None:
-        self.store = store
-        self.admins = set(admins)
-        self.allowed_users = set(allowed_users)
-        self.open_to_all = open_to_all
+    """The Telegram user as our `User`, the language of the texts, and admission (the
+    service layer's access rule): a refused user hears so once and costs no model call."""
+
+    def __init__(self, service: CompanionService) -> None:
+        self.service = service
 
     async def __call__(self, handler: Handler, update: TelegramObject, data: dict[str, Any]) -> Any:
         sender: TelegramUser | None = data.get("event_from_user")
         if sender is None or sender.is_bot:
             return await handler(update, data)
-        user = self.store.ensure_user("tg", sender.id, display_name=sender.full_name,
-                                      language=sender.language_code)
-        if user.status != "active":
-            self.store.update_user(user.id, status="active")
-            user = self.store.user(user.id)
+        user = self.service.arrive("tg", sender.id, display_name=sender.full_name, language=sender.language_code)
         lang = language_of(user.ui_language)
-        is_admin = sender.id in self.admins
-        allowed = is_admin or self.open_to_all or sender.id in self.allowed_users or user.allowed
+        allowed = self.service.admission.allowed(user)
         if not allowed and not _group_chatter(update, data):
-            await self._refuse_once(update, data, user, sender.id, lang)
+            assert isinstance(update, Update)
+            told = update.event_type in ("message", "callback_query")  # refused once, where it can be said
+            if told and self.service.admit(user) is Access.REFUSED:
+                await self._refuse(update, data, sender.id, lang)
             return None
-        data.update(user=user, lang=lang, is_admin=is_admin, allowed=allowed)
+        data.update(user=user, lang=lang, is_admin=self.service.is_admin(user), allowed=allowed)
         return await handler(update, data)
 
-    async def _refuse_once(self, update: TelegramObject, data: dict[str, Any], user, sender_id: int,
-                           lang: str) -> None:
-        assert isinstance(update, Update)
-        if user.refused_at is not None or update.event_type not in ("message", "callback_query"):
-            return
-        self.store.update_user(user.id, refused_at=self.store.now())
+    @staticmethod
+    async def _refuse(update: TelegramObject, data: dict[str, Any], sender_id: int, lang: str) -> None:
         chat: Chat | None = data.get("event_chat")
         if chat is not None:
             try:
@@ -196,3 +196,32 @@ class People(BaseMiddleware):
                                                message_thread_id=data.get("event_thread_id"))
             except Exception:  # noqa: BLE001 - a refusal that cannot be delivered changes nothing
                 log.info("could not deliver the refusal to %s", sender_id)
+
+
+class ChatPreamble(BaseMiddleware):
+    """Before every message and button handler: `ctx` (ChatContext) and `place`; and for
+    a message replayed after a crash that is already stored, the replay rules of the
+    service layer instead of the handler (`TurnRunner.already_handled`)."""
+
+    def __init__(self, turns: Any) -> None:
+        self.turns = turns
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user, lang = data.get("user"), data.get("lang", "en")
+        if user is None:
+            return await handler(event, data)
+        if isinstance(event, CallbackQuery):
+            if event.message is None:  # a button under an inline message: no chat of ours
+                return await handler(event, data)
+            ctx = ChatContext.of_callback(event, user, lang)
+        elif isinstance(event, Message):
+            ctx = ChatContext.of(event, user, lang)
+        else:
+            return await handler(event, data)
+        data.update(ctx=ctx, place=ctx.place)
+        update: Update | None = data.get("event_update")
+        if (data.get("replayed") and isinstance(event, Message) and update is not None
+                and update.event_type == "message"
+                and await self.turns.already_handled(data["bot"], ctx, event.message_id)):
+            return None
+        return await handler(event, data)

@@ -19,45 +19,34 @@ from bot.telegram.callbacks import ExportCard, PickCharacter
 from bot.telegram.context import ChatContext
 from bot.telegram.jobs import ActiveJobs, run_job
 from bot.telegram.views import send_markdown, short
-from bot.texts import text
-from memory.engine import Engine
+from bot.texts import render, text
 from memory.persona_catalog import PersonaCatalog
-from memory.reading import Attachment, Reading, context_for
+from memory.service import CompanionService
 from personas import card_to_json, card_to_png
-
-OFF = {"off", "all", "0", "none", "全书", "关闭"}
 
 
 class NovelDesk:
-    def __init__(self, reading: Reading, engine: Engine, catalog: PersonaCatalog, jobs: ActiveJobs):
-        self.reading = reading
-        self.engine = engine
+    def __init__(self, service: CompanionService, catalog: PersonaCatalog, jobs: ActiveJobs):
+        self.service = service
         self.catalog = catalog
         self.jobs = jobs
-
-    def novel(self, ctx: ChatContext) -> Attachment | None:
-        conversation = ctx.conversation(self.engine)
-        attachments = self.reading.documents.attachments(conversation.id)
-        link = self.reading.documents.persona_link(conversation.persona_id)
-        for attachment in attachments:
-            if link is not None and attachment.document.id == link.document_id:
-                return attachment
-        with_chapters = [a for a in attachments if a.document.chapter_count]
-        return (with_chapters or attachments or [None])[-1]
 
     def _upto_text(self, upto: int | None, lang: str) -> str:
         return text("doc.upto", lang, number=upto) if upto else ""
 
+    async def _say(self, bot: Bot, ctx: ChatContext, line: str) -> None:
+        await bot.send_message(ctx.chat_id, line, message_thread_id=ctx.thread_id)
+
     # -- /characters --------------------------------------------------------------------------
     async def list_characters(self, bot: Bot, ctx: ChatContext) -> None:
-        novel = self.novel(ctx)
+        novel = self.service.novel(ctx.place)
         if novel is None:
-            await bot.send_message(ctx.chat_id, text("doc.no_novel", ctx.lang), message_thread_id=ctx.thread_id)
+            await self._say(bot, ctx, text("doc.no_novel", ctx.lang))
             return
         document, upto = novel.document, novel.limit
         found, status = await run_job(bot, ctx, self.jobs, document.title, lambda progress, cancel:
-                                      self.reading.characters.find(document.id, upto, progress=progress,
-                                                                   cancel=cancel), stage="scan")
+                                      self.service.characters(ctx.place, progress=progress, cancel=cancel),
+                                      stage="scan")
         if found is None:
             return
         if not found:
@@ -71,29 +60,23 @@ class NovelDesk:
 
     async def pick(self, bot: Bot, ctx: ChatContext, choice: PickCharacter) -> None:
         upto = choice.upto or None
-        characters = self.reading.characters.cached(choice.document_id, upto)
-        try:
-            document = self.reading.documents.owned_document(ctx.user.id, choice.document_id)
-        except KeyError:
-            characters = None
-        if not characters or choice.index >= len(characters):
+        listed = self.service.listed_character(ctx.place, choice.document_id, upto, choice.index)
+        if listed is None:
             await bot.send_message(ctx.chat_id, text("doc.characters_gone", ctx.lang))
             return
-        character = characters[choice.index]
-        persona, status = await run_job(bot, ctx, self.jobs, character.name, lambda progress, cancel:
-                                        self.reading.personas.create(ctx.user, document.id, character, upto,
-                                                                     progress=progress, cancel=cancel), stage="scan")
-        if persona is None:
+        document, character = listed
+        switch, status = await run_job(bot, ctx, self.jobs, character.name, lambda progress, cancel:
+                                       self.service.play_character(ctx.place, document.id, character, upto,
+                                                                   progress=progress, cancel=cancel), stage="scan")
+        if switch is None:
             return
-        conversation = self.reading.personas.start(self.engine, ctx.user, persona, document.id, upto)
-        self.reading.provider.schedule_summaries(context_for(self.engine, conversation, ctx.user))
+        persona = switch.persona
         card = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
             text=text("doc.button_card", ctx.lang), callback_data=ExportCard(persona_id=persona.id).pack())]])
         await status.finish(text("doc.playing", ctx.lang, name=persona.name, title=document.title,
                                  upto=self._upto_text(upto, ctx.lang)), card)
-        greeting = self.engine.store.messages(conversation.id, limit=1)
-        if greeting:
-            await send_markdown(bot, ctx.chat_id, greeting[0].content)
+        if switch.last is not None:
+            await send_markdown(bot, ctx.chat_id, switch.last.content)
 
     async def send_card(self, bot: Bot, ctx: ChatContext, persona_id: str) -> None:
         if not self.catalog.may_use(persona_id, ctx.user):
@@ -106,41 +89,13 @@ class NovelDesk:
 
     # -- /asof ----------------------------------------------------------------------------------
     async def set_timeline(self, bot: Bot, ctx: ChatContext, argument: str | None) -> None:
-        novel = self.novel(ctx)
-
-        async def say(key: str, **values: object) -> None:
-            await bot.send_message(ctx.chat_id, text(key, ctx.lang, **values), message_thread_id=ctx.thread_id)
-
-        if novel is None:
-            await say("doc.no_novel")
-            return
-        document = novel.document
-        if not document.chapter_count:
-            await say("doc.no_chapters", title=document.title)
-            return
-        chapters = self.reading.provider.chapters(document.id)
-        choice = (argument or "").strip().lower()
-        number = int(choice) if choice.isdigit() and 0 < int(choice) <= document.chapter_count else None
-        if choice not in OFF and number is None:
-            current = text("doc.asof_whole", ctx.lang) if novel.limit is None else text(
-                "doc.asof_chapter", ctx.lang, number=novel.limit, chapter=chapters[novel.limit - 1].title)
-            await say("doc.asof_usage", title=document.title, current=current, count=document.chapter_count)
-            return
-        conversation = ctx.conversation(self.engine)
-        if number is None:
-            outcome = text("doc.asof_cleared", ctx.lang, title=document.title)
-        else:
-            outcome = text("doc.asof_set", ctx.lang, title=document.title, current=text(
-                "doc.asof_chapter", ctx.lang, number=number, chapter=chapters[number - 1].title))
-        link = self.reading.documents.persona_link(conversation.persona_id)
-        if link is None or link.document_id != document.id:
-            self.reading.documents.set_upto(conversation.id, document.id, number)
-            await bot.send_message(ctx.chat_id, outcome, message_thread_id=ctx.thread_id)
+        plan = self.service.plan_timeline(ctx.place, argument)
+        if plan.retime_persona is None:
+            await self._say(bot, ctx, render(await self.service.apply_timeline(ctx.place, plan), ctx.lang))
             return
         # The persona was made from this novel: its profile and lore follow the timeline.
-        persona, status = await run_job(bot, ctx, self.jobs, link.character_name, lambda progress, cancel:
-                                        self.reading.personas.retime(conversation.persona_id, number,
-                                                                     progress=progress, cancel=cancel), stage="scan")
-        if persona is not None:
-            self.reading.documents.set_upto(conversation.id, document.id, number)
-            await status.finish(outcome)
+        outcome, status = await run_job(bot, ctx, self.jobs, plan.retime_name, lambda progress, cancel:
+                                        self.service.apply_timeline(ctx.place, plan, progress=progress,
+                                                                    cancel=cancel), stage="scan")
+        if outcome is not None:
+            await status.finish(render(outcome, ctx.lang))

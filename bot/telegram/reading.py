@@ -18,7 +18,6 @@ The glue between the thin handlers in `handlers/documents.py` and `memory.readin
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 from pathlib import PurePosixPath
@@ -32,10 +31,10 @@ from bot.telegram.callbacks import ToggleDocument
 from bot.telegram.context import ChatContext
 from bot.telegram.jobs import ActiveJobs, run_job
 from bot.telegram.views import short
-from bot.texts import text
+from bot.texts import render, text
 from memory.documents import DocumentError, ErrorCode
-from memory.engine import Engine
-from memory.reading import IngestResult, Reading, context_for
+from memory.reading import IngestResult
+from memory.service import CompanionService
 from memory.vision import ImageInput
 
 MAX_LINKS = 3
@@ -73,9 +72,8 @@ def _megabytes(size: int) -> str:
 
 
 class ReadingDesk:
-    def __init__(self, reading: Reading, engine: Engine, settings: Settings, jobs: ActiveJobs):
-        self.reading = reading
-        self.engine = engine
+    def __init__(self, service: CompanionService, settings: Settings, jobs: ActiveJobs):
+        self.service = service
         self.settings = settings
         self.jobs = jobs
 
@@ -100,7 +98,7 @@ class ReadingDesk:
             return None
         name = document.file_name or "document"
 
-        async def work(progress, cancel) -> IngestResult:
+        async def work(progress, cancel):
             try:
                 data = (await bot.download(document, destination=io.BytesIO())).getvalue()
             except TelegramBadRequest as error:  # "file is too big": its size was not declared
@@ -109,34 +107,23 @@ class ReadingDesk:
                 raise DocumentError(ErrorCode.TOO_LARGE, "This file is over the 20 MB Telegram lets bots "
                                     "download. Send a smaller file or split it.") from None
             cancel.check()
-            return await asyncio.to_thread(self.reading.ingestor.ingest_bytes, data, name, ctx.user,
-                                           content_type=document.mime_type, progress=progress, cancel=cancel)
+            return await self.service.read_bytes(ctx.place, data, name, content_type=document.mime_type,
+                                                 progress=progress, cancel=cancel)
 
-        result, status = await run_job(bot, ctx, self.jobs, name, work)
-        if result is not None:
-            await status.finish(self._attach(ctx, result))
+        read, status = await run_job(bot, ctx, self.jobs, name, work)
+        if read is None:
+            return None
+        result, notice = read
+        await status.finish(render(notice, ctx.lang))
         return result
 
     async def read_links(self, bot: Bot, ctx: ChatContext, links: list[str]) -> None:
         """Read each link and attach it; refusals are shown and the rest goes on."""
         for link in links:
-            result, status = await run_job(bot, ctx, self.jobs, short(link, 60), lambda progress, cancel:
-                                           self.reading.ingestor.ingest_url(link, ctx.user, progress=progress,
-                                                                            cancel=cancel))
-            if result is not None:
-                await status.finish(self._attach(ctx, result))
-
-    def _attach(self, ctx: ChatContext, result: IngestResult) -> str:
-        """Attach to the chat's conversation; the text that says what was read and how."""
-        conversation = ctx.conversation(self.engine)
-        document = result.document
-        self.reading.documents.attach(conversation.id, document.id)
-        planned = self.reading.provider.schedule_summaries(context_for(self.engine, conversation, ctx.user))
-        mode = next(p.mode for p in planned if p.document_id == document.id)
-        summary = text("doc.read", ctx.lang, title=document.title, chars=f"{document.chars:,}",
-                       chapters=document.chapter_count, tokens=f"{document.tokens:,}",
-                       seconds=f"{result.seconds:.1f}", mode=text(f"doc.mode.{mode}", ctx.lang))
-        return summary + ("\n" + text("doc.read_again", ctx.lang) if result.duplicate else "")
+            read, status = await run_job(bot, ctx, self.jobs, short(link, 60), lambda progress, cancel:
+                                         self.service.read_link(ctx.place, link, progress=progress, cancel=cancel))
+            if read is not None:
+                await status.finish(render(read[1], ctx.lang))
 
     # -- pictures ---------------------------------------------------------------------------
     async def images(self, bot: Bot, message: Message) -> list[ImageInput]:
@@ -150,28 +137,15 @@ class ReadingDesk:
 
     # -- /docs --------------------------------------------------------------------------------
     def listing(self, ctx: ChatContext) -> tuple[str, InlineKeyboardMarkup | None]:
-        documents = self.reading.documents.documents_of(ctx.user.id)
-        if not documents:
+        view = self.service.documents(ctx.place)
+        if not view.items:
             return text("doc.list_empty", ctx.lang), None
-        attached = self.reading.documents.attached_ids(ctx.conversation(self.engine).id)
         rows = []
-        for document in documents[:30]:
+        for item in view.items:
+            document = item.document
             chapters = f" · {document.chapter_count} ch." if document.chapter_count else ""
-            label = f"{'✅' if document.id in attached else '▫️'} {short(document.title, 40)} · " \
+            label = f"{'✅' if item.attached else '▫️'} {short(document.title, 40)} · " \
                     f"{document.chars:,} chars{chapters}"
             rows.append([InlineKeyboardButton(text=label,
                                               callback_data=ToggleDocument(document_id=document.id).pack())])
         return text("doc.list_title", ctx.lang), InlineKeyboardMarkup(inline_keyboard=rows)
-
-    def toggle(self, ctx: ChatContext, document_id: int) -> str | None:
-        """Attach or detach one of the user's documents; the note to show, or None."""
-        try:
-            document = self.reading.documents.owned_document(ctx.user.id, document_id)
-        except KeyError:
-            return None
-        conversation = ctx.conversation(self.engine)
-        if self.reading.documents.detach(conversation.id, document.id):
-            return text("doc.detached", ctx.lang, title=document.title)
-        self.reading.documents.attach(conversation.id, document.id)
-        self.reading.provider.schedule_summaries(context_for(self.engine, conversation, ctx.user))
-        return text("doc.attached", ctx.lang, title=document.title)

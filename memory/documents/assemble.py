@@ -17,12 +17,12 @@ Then the chapters are chosen, in this order of trust:
 
 from __future__ import annotations
 
-from .chapters import chapters_from_starts, detect_chapters
+from .chapters import Structure, chapters_from_starts, detect_structure
 from .errors import DocumentError, ErrorCode
 from .headings import heading_number
 from .limits import DocumentLimits
 from .model import Chapter, ExtractedDocument, SectionedDocument
-from .normalize import normalize_text
+from .normalize import normalize_text, without_lines
 
 _STRONG_SOURCES = ("toc", "styles")
 
@@ -32,8 +32,9 @@ def assemble(document: SectionedDocument, fallback_title: str, limits: DocumentL
     starts: list[tuple[int, str, int | None]] = []
     length = 0
     pending: tuple[str, int | None] | None = None
+    stripped: list[str] = []
     for section in document.sections:
-        text = normalize_text(section.text)
+        text = normalize_text(section.text, stripped)
         if section.title is not None:
             number = section.number if section.number is not None else heading_number(section.title)
             pending = (section.title, number)
@@ -52,7 +53,12 @@ def assemble(document: SectionedDocument, fallback_title: str, limits: DocumentL
     text = "".join(pieces)
     if not text:
         raise _no_text(document.format)
-    chapters, source = _choose_chapters(text, chapters_from_starts(text, starts), document.chapter_source)
+    structure = detect_structure(text)
+    if structure.junk and len(document.sections) == 1:  # offsets of other sections would move
+        stripped.extend(text[start:end] for start, end in structure.junk)
+        text, structure = _without_junk(text, structure)
+    chapters, source = _choose_chapters(chapters_from_starts(text, starts), structure, document.chapter_source)
+    detected = source == "headings"
     return ExtractedDocument(
         title=(document.title or "").strip() or fallback_title,
         format=document.format,
@@ -61,11 +67,37 @@ def assemble(document: SectionedDocument, fallback_title: str, limits: DocumentL
         chapters=chapters,
         author=(document.author or "").strip() or None,
         chapter_source=source,
+        stripped_lines=tuple(stripped),
+        volumes=structure.volumes if detected else 0,
+        toc_entries=structure.toc_entries if detected else 0,
     )
 
 
-def _choose_chapters(text: str, structural: list[Chapter], source: str) -> tuple[list[Chapter], str]:
-    detected = detect_chapters(text)
+def _without_junk(text: str, structure: Structure) -> tuple[str, Structure]:
+    """The text without the structure's junk lines, and the chapters moved with it.
+
+    Done by moving offsets rather than detecting again: junk lines are never headings,
+    so the same chapters start at the same heading lines. Each removed line takes its
+    newline, and at most one more where blank lines around it collapse, so a heading
+    lies at most one character per removed line before its shifted offset."""
+    cleaned = without_lines(text, structure.junk)
+    starts = []
+    removed = index = 0
+    for chapter in structure.chapters:
+        while index < len(structure.junk) and structure.junk[index][0] < chapter.start:
+            junk_start, junk_end = structure.junk[index]
+            removed += junk_end + 1 - junk_start
+            index += 1
+        line_end = text.find("\n", chapter.start)
+        line = text[chapter.start : len(text) if line_end == -1 else line_end]
+        estimate = chapter.start - removed
+        found = cleaned.find(line, max(0, estimate - index - 2), estimate + len(line) + 1)
+        starts.append((found if found != -1 else max(0, estimate), chapter.title, chapter.number))
+    return cleaned, Structure(chapters_from_starts(cleaned, starts), structure.volumes, structure.toc_entries)
+
+
+def _choose_chapters(structural: list[Chapter], structure: Structure, source: str) -> tuple[list[Chapter], str]:
+    detected = structure.chapters
     if source in _STRONG_SOURCES and len(structural) >= 2 and len(detected) <= 2 * len(structural):
         return structural, source
     if len(detected) >= 2:

@@ -22,6 +22,10 @@ Big5, sometimes UTF-16 from Windows tools, with or without a BOM. The order:
    wins ties: a wrong double-byte codec produces rare characters. If even the winner
    has almost no common hanzi, the bytes are not Chinese (cp1252 smart quotes pair up
    with the next letter into valid GB18030) and go on to step 6;
+5b. mixed files, pasted together from pages in two encodings (a GB18030 novel with a
+   site's UTF-8 advertisements between chapters): line by line, strict UTF-8 or else
+   GB18030, when every line decodes one way or the other and the GB18030 lines read
+   as Chinese. The document's encoding is then the GB18030 of its text;
 6. charset-normalizer, on a prefix only: it is thorough but slow (seconds on
    multi-megabyte input), so it is the fallback, not the first try.
 """
@@ -89,6 +93,9 @@ def decode_text(data: bytes, declared: str | None = None) -> DecodedText:
     if attempt is not None:
         return attempt
     attempt = _chinese_double_byte(data)
+    if attempt is not None:
+        return attempt
+    attempt = _mixed_lines(data)
     if attempt is not None:
         return attempt
     return _detect(data)
@@ -167,6 +174,27 @@ def _chinese_double_byte(data: bytes) -> DecodedText | None:
     if share < 0.05:
         return None  # decodes, but as nonsense: a single-byte Western encoding, say
     return best
+
+
+def _mixed_lines(data: bytes, codec: str = "gb18030") -> DecodedText | None:
+    lines = []
+    other = []
+    for line in data.split(b"\n"):
+        try:
+            lines.append(line.decode("utf-8"))
+            continue
+        except UnicodeDecodeError:
+            pass
+        try:
+            decoded = line.decode(codec)
+        except UnicodeDecodeError:
+            return None
+        lines.append(decoded)
+        other.append(decoded)
+    share = _common_hanzi_share("".join(other))
+    if share is None or share < 0.05:
+        return None
+    return DecodedText("\n".join(lines), codec)
 
 
 # The most frequent Chinese characters, simplified and traditional. In real Chinese

@@ -40,6 +40,11 @@ class ExtractedDocument:
     # NCX/nav or PDF bookmarks), "styles" (DOCX heading styles, HTML h1-h3),
     # "pages" (one chapter per PDF page) or "none".
     chapter_source: str = "none"
+    # What cleaning found: lines dropped as scrape junk (site banners, advertisements,
+    # running headers), volume headings above chapters, table-of-contents entries.
+    stripped_lines: tuple[str, ...] = ()
+    volumes: int = 0
+    toc_entries: int = 0
 
     def chapter_text(self, chapter: Chapter) -> str:
         return self.text[chapter.start : chapter.end]

@@ -9,7 +9,8 @@ What it does, in order: CRLF/CR and the other Unicode line separators become ``\
 BOMs and C0 control characters (other than tab and newline) go; NFC; trailing
 whitespace goes from every line and lines holding only whitespace become empty; runs
 of blank lines collapse to one; lines that are obviously download-site banners go
-("本书由…整理", "更多精彩请访问 www…", "手机阅读…"). Leading indentation (the
+("本书由…整理", "更多精彩请访问 www…", "手机阅读…", "Downloaded from www.… - free
+novels"). Leading indentation (the
 full-width spaces Chinese text uses) is kept.
 
 Project Gutenberg plain-text files get their own step, `strip_gutenberg`, which keeps
@@ -43,6 +44,12 @@ _BANNER_PATTERNS = re.compile(
     r"|(?:www\.|WWW\.|https?://)[^\n]{0,60}"
     r"(?:下[载載]|首[发發]|小[说說]|整理|阅读|閱讀|[电電]子[书書]|免[费費]|txt|TXT|本站|最新章[节節])"
 )
+# …and the English sites' ("Downloaded from www.… - read free novels online"), tried
+# only on lines with an address (the case-insensitive words are slow to look for).
+_ENGLISH_BANNER = re.compile(
+    r"(?i:download(?:ed)?|read|visit|free|e-?books?|novels?)\b[^\n]{0,40}(?:www\.|https?://)"
+    r"|(?:www\.|https?://)[^\n]{0,60}\b(?i:free|novels?|e-?books?|books|download)\b"
+)
 _MAX_BANNER_LINE = 160
 
 _GUTENBERG_START = re.compile(
@@ -59,8 +66,10 @@ _MAX_GUTENBERG_FOOTER = 100_000  # the licence after the END marker is about 19,
 _HEADER_FIELD = re.compile(r"^(Title|Author):[ \t]*(.+)$", re.MULTILINE)
 
 
-def normalize_text(text: str) -> str:
-    """Normalize newlines, invisible characters, blank lines and banner lines."""
+def normalize_text(text: str, stripped: list[str] | None = None) -> str:
+    """Normalize newlines, invisible characters, blank lines and banner lines.
+
+    The banner lines dropped are appended to `stripped`, when given (for the report)."""
     if "\r" in text or _LINE_SEPARATORS.search(text):
         text = _LINE_SEPARATORS.sub("\n", text)
     if _INVISIBLE.search(text):
@@ -68,13 +77,21 @@ def normalize_text(text: str) -> str:
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     text = "\n".join([line.rstrip() for line in text.split("\n")])
-    text = drop_banner_lines(text)
+    banners = banner_lines(text)
+    if stripped is not None:
+        stripped.extend(text[start:end] for start, end in banners)
+    text = without_lines(text, banners, collapse=False)
     text = _BLANK_RUNS.sub("\n\n", text)
     return text.strip("\n").rstrip()
 
 
 def drop_banner_lines(text: str) -> str:
     """Remove short lines that advertise a download site; keep everything else."""
+    return without_lines(text, banner_lines(text))
+
+
+def banner_lines(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the short lines that advertise a download site, in order."""
     doomed: set[tuple[int, int]] = set()
     for keyword in _BANNER_KEYWORDS:
         position = text.find(keyword)
@@ -84,18 +101,27 @@ def drop_banner_lines(text: str) -> str:
             if end == -1:
                 end = len(text)
             short = end - start <= _MAX_BANNER_LINE
-            if short and (start, end) not in doomed and _BANNER_PATTERNS.search(text, start, end):
+            if short and (start, end) not in doomed and (
+                    _BANNER_PATTERNS.search(text, start, end)
+                    or (keyword in ("www", "http") and _ENGLISH_BANNER.search(text, start, end))):
                 doomed.add((start, end))
             position = text.find(keyword, end)
-    if not doomed:
+    return sorted(doomed)
+
+
+def without_lines(text: str, lines: list[tuple[int, int]], collapse: bool = True) -> str:
+    """`text` without the given (start, end) lines (sorted) and their newlines; blank
+    runs left behind collapse to one blank line (unless the caller does that next)."""
+    if not lines:
         return text
     pieces: list[str] = []
     cursor = 0
-    for start, end in sorted(doomed):
+    for start, end in lines:
         pieces.append(text[cursor:start])
         cursor = end + 1  # the line's newline goes with it
     pieces.append(text[cursor:])
-    return "".join(pieces)
+    joined = "".join(pieces)
+    return _BLANK_RUNS.sub("\n\n", joined).strip("\n") if collapse else joined
 
 
 @dataclass(frozen=True, slots=True)

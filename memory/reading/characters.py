@@ -2,19 +2,22 @@
 
 Two passes, cheapest first:
 
-1. A frequency pass over the text (chapters 1..N when a timeline is set) proposes
-   candidate names: for Chinese, the two- and three-character strings that come right
-   before a speech verb (行者道, 八戒笑道, 贾母问道); for English, capitalized words and
-   "Mr./Mrs./Miss" names that are rarely written in lower case. Their counts rank the
-   result in the end, and hallucinated names (never in the text) are dropped.
+1. The text's own cast (`cast.find_cast`, chapters 1..N when a timeline is set):
+   people found by speech attributions and honorifics, their aliases merged, places
+   and organisations set apart.
 2. The model reads a few chapter chunks spread over the book (each within a token
-   budget that fits the model's window) with the candidates as a hint, and answers
+   budget that fits the model's window) with the cast's names as a hint, and answers
    with JSON: name, aliases, one line. Replies are parsed robustly (code fences,
    trailing text, cut-off JSON); a chunk whose reply cannot be read is skipped.
+3. The answer is held to the text: names that are the text's places or organisations
+   go to the lore (`CharacterFinder.places`), not the cast; characters that are one
+   person of the text's cast ("Lizzy" and "Elizabeth", "Bingley" and "Mr. Bingley")
+   become one; mentions in the text rank the result, and hallucinated names (never in
+   the text) are dropped.
 
 The result is cached per document and chapter limit. Progress is reported per chunk
 and the job can be cancelled between chunks. If the model gives nothing usable at all,
-the frequency candidates are returned (without their lines) rather than nothing.
+the text's cast is returned (without lines) rather than nothing.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from dataclasses import asdict, dataclass, field
 
 from memory.model_client import ModelClient, ModelError
 from memory.reading.ask import ask
+from memory.reading.cast import Cast, find_cast
 from memory.reading.model_json import parse_model_json, string_list, text_field
 from memory.reading.progress import CancelToken, Progress, Stages
 from memory.reading.store import DocumentStore
 
 MAX_CHARACTERS = 12
+PLACES_KEY = "@places"  # the cache row of the places set apart
 CHUNKS = 4
 _SPEECH = re.compile(r"([\u4e00-\u9fff]{2,3}?)(?:笑|问|叫|答|喝|骂|哭|怒|喜|便|又|也|忙|只|却)?(?:道|说道|曰)[：:，,“「]")
 _NOT_NAMES_ZH = set("我们 你们 他们 她们 那人 这人 众人 二人 两个 一个 只见 不知 不是 如何 怎么 今日 如今 这个 那个 自己 心中 大圣 "
@@ -130,6 +135,11 @@ class CharacterFinder:
         data = self.documents.cached(document_id, "characters", "", upto)
         return None if data is None else [Character(**item) for item in json.loads(data)]
 
+    def places(self, document_id: int, upto: int | None = None) -> list[str]:
+        """Places and organisations the last `find` set apart (lore, not characters)."""
+        data = self.documents.cached(document_id, "characters", PLACES_KEY, upto)
+        return [] if data is None else json.loads(data)
+
     async def find(self, document_id: int, upto: int | None = None, *, progress: Progress | None = None,
                    cancel: CancelToken | None = None) -> list[Character]:
         """The main characters (chapters 1..upto), most mentioned first; cached."""
@@ -142,7 +152,8 @@ class CharacterFinder:
         passages = self.documents.passages(document_id, upto)
         text = "".join(p.text for p in passages)
         # Scanning a long book takes a while: off the event loop, like ingestion.
-        candidates = await asyncio.to_thread(candidate_names, text)
+        cast = await asyncio.to_thread(find_cast, text)
+        candidates = [(person.name, person.mentions) for person in cast.people]
         stages.done("scan")
         merged: dict[str, Character] = {}
         chunks = self._chunks(passages)
@@ -160,7 +171,9 @@ class CharacterFinder:
                                                                          if a != known.name]))
                     known.line = known.line or character.line
             stages.report("read", (number + 1) / len(chunks))
-        result = await asyncio.to_thread(self._rank, list(merged.values()), candidates, text)
+        found, places = reconcile(list(merged.values()), cast)
+        result = await asyncio.to_thread(self._rank, found, cast, text)
+        self.documents.cache(document_id, "characters", PLACES_KEY, upto, json.dumps(places, ensure_ascii=False))
         self.documents.cache(document_id, "characters", "", upto, json.dumps([asdict(c) for c in result],
                                                                               ensure_ascii=False))
         stages.done("read")
@@ -196,13 +209,41 @@ class CharacterFinder:
         return characters_from_reply(parse_model_json(reply))
 
     @staticmethod
-    def _rank(found: list[Character], candidates: list[tuple[str, int]], text: str) -> list[Character]:
+    def _rank(found: list[Character], cast: Cast, text: str) -> list[Character]:
         """Mentions in the text decide the order; names the text never contains are dropped."""
         if not found:
-            found = [Character(name) for name, _ in candidates[:MAX_CHARACTERS]]
+            found = [Character(p.name, aliases=list(p.aliases)) for p in cast.people[:MAX_CHARACTERS]]
         for character in found:
             character.aliases = [a for a in character.aliases if a and a != character.name and a in text]
             character.mentions = max((text.count(name) for name in character.names), default=0)
         found = [c for c in found if c.mentions > 0]
         found.sort(key=lambda c: -c.mentions)
         return found[:MAX_CHARACTERS]
+
+
+def reconcile(found: list[Character], cast: Cast) -> tuple[list[Character], list[str]]:
+    """The model's characters held to the text's cast: (people, places).
+
+    A character whose name is one of the text's places or organisations goes to the
+    places; characters that are the same person of the cast are merged into the first
+    (its line kept, the others' names added as aliases)."""
+    people: list[Character] = []
+    places = list(cast.places)
+    by_member: dict[str, Character] = {}
+    for character in found:
+        if cast.is_place(character.name) and cast.member(character.name) is None:
+            if character.name not in places:
+                places.append(character.name)
+            continue
+        member = next((m for m in map(cast.member, character.names) if m is not None), None)
+        if member is None:
+            people.append(character)
+            continue
+        known = by_member.get(member.name)
+        if known is None:
+            by_member[member.name] = character
+            people.append(character)
+            continue
+        known.aliases = list(dict.fromkeys(known.aliases + [n for n in character.names if n != known.name]))
+        known.line = known.line or character.line
+    return people, places

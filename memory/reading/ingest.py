@@ -8,13 +8,22 @@ messages):
             (any text encoding, EPUB, PDF, DOCX, HTML; zip-bomb and size limits);
   index     the text is cut into passages (at paragraphs, never across a chapter);
             every passage's o200k tokens are counted once, in tiktoken batches (a
-            chapter's tokens and the document's are sums of its passages'), and the
-            passages with their full-text index rows (CJK as bigrams) are written by
-            `DocumentStore.save` in short transactions, visible only when complete.
-            Counting runs in a worker thread a few batches ahead of the writes:
-            tiktoken works without the GIL, so on two cores it overlaps with the index
-            forms and the writes. (Python work in that thread would not overlap: it
-            would only make the writer wait for the GIL.)
+            chapter's tokens and the document's are sums of its passages'), its
+            full-text index form (CJK as bigrams) is made for the whole batch at once
+            in numpy (`index_forms`), and the passages with their index rows are
+            written by `DocumentStore.save` in short transactions, visible only when
+            complete. Counting and index forms run in a worker thread a few batches
+            ahead of the writes: tiktoken, numpy and SQLite all work without the GIL,
+            so on two cores the writes (FTS5 tokenizing, the larger part) overlap with
+            the counting. Python-level work is kept out of that thread: it would only
+            make the writer wait for the GIL.
+
+Where the time goes is measured on every run (`IngestResult.stages`, seconds per
+stage: extract, passages, tokens, index forms, write, commit, checkpoint; tokens and
+index forms run beside the writes, so the stages add up to more than the wall time)
+and reported by `python -m benchmarks documents`. (Loading the tokenizer in a thread
+beside the extraction was tried and dropped: both hold the GIL, so it only slowed
+the extraction down.)
 
 The synchronous entry points do CPU work and blocking I/O: call them from a worker
 thread (`asyncio.to_thread`) in async code, as `ingest_url` does. Progress goes to a
@@ -30,7 +39,7 @@ import asyncio
 import hashlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Full, Queue
 from typing import Generator, Iterator, TypeVar
@@ -49,6 +58,7 @@ from memory.documents import (
     split_passages,
 )
 from memory.documents.extract import too_large
+from memory.reading.index_forms import index_forms
 from memory.reading.progress import CancelToken, Progress, Stages
 from memory.reading.store import (
     DocumentHeader,
@@ -58,10 +68,10 @@ from memory.reading.store import (
     StoredDocument,
 )
 from memory.store import User
-from memory.tokens import count_many
+from memory.tokens import load_encoding
 
 PASSAGE_CHARS = 1000
-BATCH = 256  # passages per tiktoken batch and per write transaction (bounds memory and lock time)
+BATCH = 512  # passages per tiktoken batch and per write transaction (bounds memory and lock time)
 WEIGHTS = {"download": 0.1, "extract": 0.2, "index": 0.7}
 T = TypeVar("T")
 
@@ -71,12 +81,18 @@ class IngestResult:
     document: StoredDocument
     duplicate: bool  # the same text was already stored for this user
     seconds: float  # the whole ingestion: extraction, token counts, index
+    volumes: int = 0  # volume headings above the chapters
+    toc_entries: int = 0  # table-of-contents lines recognised (front matter, not chapters)
+    stripped_lines: int = 0  # banner, advertisement and running-header lines dropped
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (see the module doc)
 
     def as_json(self) -> dict:
         """The `companion ingest --json` object."""
         d = self.document
         return {"id": d.id, "title": d.title, "format": d.format, "encoding": d.encoding, "chars": d.chars,
-                "tokens": d.tokens, "chapters": d.chapter_count, "seconds": round(self.seconds, 3)}
+                "tokens": d.tokens, "chapters": d.chapter_count, "volumes": self.volumes,
+                "toc_entries": self.toc_entries, "stripped_lines": self.stripped_lines,
+                "seconds": round(self.seconds, 3), "stages": {k: round(v, 3) for k, v in self.stages.items()}}
 
 
 class Ingestor:
@@ -142,6 +158,7 @@ class Ingestor:
     def _store(self, extracted: ExtractedDocument, owner: User, source: str, stages: Stages,
                cancel: CancelToken | None, started: float) -> IngestResult:
         stages.done("extract")
+        timings = {"extract": time.perf_counter() - started}
         if cancel is not None:
             cancel.check()
         text = extracted.text
@@ -153,12 +170,15 @@ class Ingestor:
             format=extracted.format, encoding=extracted.encoding, source=source, sha256=sha256, chars=len(text),
             chapter_source=extracted.chapter_source,
             chapters=[StoredChapter(c.index, c.title, c.number, c.start, c.end, 0) for c in extracted.chapters])
+        cut = time.perf_counter()
         pieces = self.pieces(extracted)
+        timings["passages"] = time.perf_counter() - cut
         stored, duplicate = self.documents.save(
-            header, lambda: prefetched(self._prepared(pieces, cancel)), cancel=cancel,
-            on_batch=lambda done: stages.report("index", done / len(pieces)))
+            header, lambda: prefetched(self._prepared(pieces, cancel, timings)), cancel=cancel,
+            on_batch=lambda done: stages.report("index", done / len(pieces)), timings=timings)
         stages.done("index")
-        return IngestResult(stored, duplicate, time.perf_counter() - started)
+        return IngestResult(stored, duplicate, time.perf_counter() - started, extracted.volumes,
+                            extracted.toc_entries, len(extracted.stripped_lines), timings)
 
     def pieces(self, extracted: ExtractedDocument) -> list[tuple[int | None, int, int, str]]:
         """(chapter_index, start, end, text) of every passage. Each passage runs to the
@@ -170,16 +190,27 @@ class Ingestor:
         return [(span.chapter_index, start, end, text[start:end]) for span, start, end in zip(spans, starts, ends)]
 
     @staticmethod
-    def _prepared(pieces: list[tuple[int | None, int, int, str]],
-                  cancel: CancelToken | None) -> Iterator[list[PreparedPassage]]:
-        """Batches of passages with their token counts."""
+    def _prepared(pieces: list[tuple[int | None, int, int, str]], cancel: CancelToken | None,
+                  timings: dict[str, float]) -> Iterator[list[PreparedPassage]]:
+        """Batches of passages with their token counts and index forms."""
+        timings.setdefault("tokens", 0.0)
+        timings.setdefault("index forms", 0.0)
+        encode = load_encoding().encode_ordinary
         for first in range(0, len(pieces), BATCH):
             if cancel is not None:
                 cancel.check()
             batch = pieces[first:first + BATCH]
-            counts = count_many([piece[3] for piece in batch])
-            yield [PreparedPassage(chapter, start, end, tokens, piece)
-                   for (chapter, start, end, piece), tokens in zip(batch, counts)]
+            texts = [piece[3] for piece in batch]
+            started = time.perf_counter()
+            # One text at a time: tiktoken's batch call spreads a batch over a thread
+            # pool, which on a busy two-core machine costs more CPU than it saves.
+            counts = [len(encode(text)) for text in texts]
+            counted = time.perf_counter()
+            bodies = index_forms(texts)
+            timings["tokens"] += counted - started
+            timings["index forms"] += time.perf_counter() - counted
+            yield [PreparedPassage(chapter, start, end, tokens, piece, body)
+                   for (chapter, start, end, piece), tokens, body in zip(batch, counts, bodies)]
 
 
 def prefetched(items: Iterator[T], depth: int = 3) -> Generator[T, None, None]:

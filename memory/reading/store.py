@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable, Iterable, Iterator, Sequence
@@ -120,6 +121,7 @@ class PreparedPassage:
     end: int
     tokens: int
     text: str
+    body: str | None = None  # its full-text index form, if made already (else index_form(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,15 +191,20 @@ class DocumentStore:
         # WAL + NORMAL: a commit cannot corrupt the file; a power cut may lose the last
         # ones, and a document not marked ready is deleted at the next start anyway.
         connection.execute("PRAGMA synchronous = NORMAL")
+        # No checkpoint after every thousand pages of a big book: one at the end of the
+        # document (`save`), so the pages its passages and index rewrite are copied into
+        # the database file (and synced) once, not again and again.
+        connection.execute("PRAGMA wal_autocheckpoint = 0")
         return connection
 
     def save(self, header: DocumentHeader, batches: Callable[[], Iterator[Sequence[PreparedPassage]]], *,
-             cancel: CancelToken | None = None,
-             on_batch: Callable[[int], None] | None = None) -> tuple[StoredDocument, bool]:
+             cancel: CancelToken | None = None, on_batch: Callable[[int], None] | None = None,
+             timings: dict[str, float] | None = None) -> tuple[StoredDocument, bool]:
         """Write a document from batches of passages (in reading order); returns it, and
         whether the owner already had this text (then nothing is written and `batches`
         is never called). A failure or a cancellation leaves nothing behind.
-        `on_batch(passages written)` is called after each batch.
+        `on_batch(passages written)` is called after each batch; `timings`, when
+        given, gets the seconds spent writing rows ("write") and committing ("commit").
 
         Runs entirely on a connection of its own, so it may run in a worker thread; the
         batches may be produced concurrently (see `ingest.prefetched`): SQLite works
@@ -224,11 +231,16 @@ class DocumentStore:
             marker = f"d{document_id}"
             written = total = 0
             chapter_tokens: dict[int, int] = {}
+            timings = timings if timings is not None else {}
+            timings.setdefault("write", 0.0)
+            timings.setdefault("commit", 0.0)
             for batch in produced:
                 if cancel is not None:
                     cancel.check()
-                bodies = [index_form(passage.text) for passage in batch]
-                with _transaction(connection):
+                bodies = [index_form(p.text) if p.body is None else p.body for p in batch]
+                writing = time.perf_counter()
+                connection.execute("BEGIN IMMEDIATE")
+                try:
                     # Ids are given here (inside the write lock) so that each table
                     # takes the whole batch in one executemany call.
                     first_id = connection.execute("SELECT coalesce(max(id), 0) + 1 FROM document_passages") \
@@ -241,6 +253,13 @@ class DocumentStore:
                     connection.executemany(
                         "INSERT INTO document_passages_fts (rowid, document, body) VALUES (?, ?, ?)",
                         [(first_id + n, marker, body) for n, body in enumerate(bodies)])
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+                committing = time.perf_counter()
+                connection.execute("COMMIT")
+                timings["write"] += committing - writing
+                timings["commit"] += time.perf_counter() - committing
                 for passage in batch:
                     total += passage.tokens
                     if passage.chapter_index is not None:
@@ -261,6 +280,9 @@ class DocumentStore:
                                    [total, document_id])
             row = connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?",
                                      [document_id]).fetchone()
+            checkpoint = time.perf_counter()
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            timings["checkpoint"] = time.perf_counter() - checkpoint
             return StoredDocument(*row), False
         except BaseException:
             if produced is not None and hasattr(produced, "close"):

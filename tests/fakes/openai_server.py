@@ -7,11 +7,21 @@ show are one field away: an HTTP error with headers (429 + Retry-After), a strea
 mid-reply, a stream that ends without a finish reason, a malformed chunk, a stall.
 
 Background memory work (summaries, fact extraction) runs while the next reply may be
-requested, so it must not take replies scripted for the chat. Its requests carry a
-`prompt_cache_key` starting with `memory-`; they are answered from `task_queue`
-(`enqueue_task`), else by `task_reply`, and listed in `task_requests`; `chat_requests`
-holds only the requests for replies. The default task answers are an empty fact list and
-a short summary quoting the excerpt's first line.
+requested, so it must not take replies scripted for the chat. Its requests carry an
+`X-Companion-Task` header (or a `prompt_cache_key` starting with `memory-`), read as
+`RecordedRequest.task`; they are answered from `task_queue` (`enqueue_task`), else by
+`task_reply`, and listed in `task_requests`; `chat_requests` holds only the requests for
+replies. The default task answers are an empty fact list and a short summary quoting the
+excerpt's first line (or, in the prefixed form, the first message of the history).
+
+`single_slot = True` makes it behave like llama-cpp-python's server (one slot): a new chat
+request interrupts the one streaming (that stream ends without a finish reason, as the
+real server's does), and it keeps one prompt cache: each request's prompt (rendered with a
+ChatML template, o200k tokens) is compared with the previous prompt plus its reply, the
+common prefix is reported as `prompt_tokens_details.cached_tokens`, and only the rest is
+"evaluated" (`eval_seconds_per_token` each). `slot_log` holds one `SlotEntry` per request
+(prompt and cached tokens, whether it was interrupted); `full_reevaluations()` counts the
+long prompts evaluated mostly afresh.
 
 Embeddings are deterministic: a hashed bag of character bigrams and words (`embed_text`),
 so texts that share words or characters are close, as with a real model; `embedding_error`
@@ -65,6 +75,7 @@ class Reply:
     stall_after: int | None = None  # stop sending after N content chunks, for stall_seconds
     stall_seconds: float = 30.0
     error_after: int | None = None  # send an error object in the stream (as OpenRouter does) after N chunks
+    usage: bool = True  # False: no usage chunk even when asked for (llama-cpp-python sends none)
     keepalive: bool = False  # SSE comment lines (": keep-alive") and multi-line data events, as proxies send
     wait_for: threading.Event | None = None  # hold the response until the test sets this event
 
@@ -101,6 +112,46 @@ class RecordedRequest:
     def messages(self) -> list[dict[str, Any]]:
         return self.body.get("messages", [])
 
+    @property
+    def task(self) -> str | None:
+        """The background task this request is (facts, summary, fold, reading…), else None."""
+        return task_of(self.headers, self.body)
+
+
+@dataclass
+class SlotEntry:
+    """One request through the single slot."""
+
+    task: str | None  # None: a turn
+    prompt_tokens: int
+    cached_tokens: int
+    interrupted: bool = False  # a newer request cut its stream
+    completed: bool = False  # its stream ran to the finish reason
+
+    @property
+    def evaluated(self) -> int:
+        return self.prompt_tokens - self.cached_tokens
+
+
+def render_chatml(messages: list[dict[str, Any]]) -> str:
+    """The prompt a local server builds from the messages (SmolLM2's ChatML template)."""
+    parts = []
+    for message in messages:
+        content = message.get("content") or ""
+        if isinstance(content, list):
+            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        parts.append(f"<|im_start|>{message.get('role')}\n{content}<|im_end|>\n")
+    return "".join(parts) + "<|im_start|>assistant\n"
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    length = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        length += 1
+    return length
+
 
 EMBEDDING_DIMENSIONS = 256
 
@@ -119,16 +170,36 @@ def embed_text(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]
     return [v / norm for v in vector]
 
 
-def is_task(body: dict[str, Any]) -> bool:
-    return str(body.get("prompt_cache_key") or "").startswith("memory-")
+def task_of(headers: dict[str, str], body: dict[str, Any]) -> str | None:
+    """The client's `X-Companion-Task` header; else the kind in a `memory-<kind>-…` cache key."""
+    for name, value in headers.items():
+        if name.lower() == "x-companion-task":
+            return value
+    key = str(body.get("prompt_cache_key") or "")
+    return key.split("-")[1] if key.startswith("memory-") else None
+
+
+def task_kind(body: dict[str, Any]) -> str:
+    """facts | fold | summary, from what the task asks (for `task_reply` functions, which
+    see only the body)."""
+    text = "\n".join(str(m.get("content") or "") for m in body.get("messages", [])[-2:])
+    if '{"facts": [' in text:
+        return "facts"
+    if "Summaries to merge:" in text or "要合并的摘要：" in text:
+        return "fold"
+    return "summary"
 
 
 def default_task_reply(body: dict[str, Any]) -> Reply:
-    key = str(body.get("prompt_cache_key") or "")
-    if key.startswith("memory-facts"):
+    if task_kind(body) == "facts":
         return Reply('{"facts": []}')
-    excerpt = body["messages"][-1]["content"].splitlines()
-    quoted = next((line for line in excerpt if line.startswith("[")), excerpt[-1])
+    messages = body["messages"]
+    excerpt = messages[-1]["content"].splitlines()
+    quoted = next((line for line in excerpt if line.startswith("[") and not line.startswith("[A task")), None)
+    if quoted is None:  # the prefixed form: the excerpt is the conversation before the task
+        first = next((m for m in messages[1:-1] if m["role"] in ("user", "assistant")
+                      and not m["content"].startswith("[")), messages[-1])
+        quoted = f"[{first['role']}] {first['content']}"
     return Reply(f"Summary: {quoted[:160]}")
 
 
@@ -147,6 +218,16 @@ class FakeOpenAI(ThreadedServer):
         self.flagged_words: set[str] = set()
         self.audio_error: int | None = None
         self.moderation_error: int | None = None
+        self.single_slot = False
+        self.eval_seconds_per_token = 0.0
+        self.slot_log: list[SlotEntry] = []
+        self._slot_tokens: list[int] = []  # what the slot's cache holds: the last prompt and its reply
+        self._slot_interrupt: asyncio.Event | None = None  # set to cut the stream in the slot
+
+    def full_reevaluations(self, min_tokens: int = 1000) -> list[SlotEntry]:
+        """Requests of at least `min_tokens` prompt tokens of which the cache served less than half."""
+        with self.lock:
+            return [e for e in self.slot_log if e.prompt_tokens >= min_tokens and e.cached_tokens * 2 < e.prompt_tokens]
 
     # -- scripting --------------------------------------------------------------------
     @property
@@ -169,13 +250,13 @@ class FakeOpenAI(ThreadedServer):
     def chat_requests(self) -> list[RecordedRequest]:
         """Requests for replies (not background memory work)."""
         with self.lock:
-            return [r for r in self.requests if r.path.endswith("/chat/completions") and not is_task(r.body)]
+            return [r for r in self.requests if r.path.endswith("/chat/completions") and r.task is None]
 
     @property
     def task_requests(self) -> list[RecordedRequest]:
         """Background memory requests (summaries, fact extraction)."""
         with self.lock:
-            return [r for r in self.requests if r.path.endswith("/chat/completions") and is_task(r.body)]
+            return [r for r in self.requests if r.path.endswith("/chat/completions") and r.task is not None]
 
     @property
     def embedding_requests(self) -> list[RecordedRequest]:
@@ -290,9 +371,9 @@ class FakeOpenAI(ThreadedServer):
         return web.json_response({"id": "modr-fake", "model": body.get("model") or "omni-moderation-latest",
                                   "results": results})
 
-    def _next_reply(self, body: dict[str, Any]) -> Reply:
+    def _next_reply(self, body: dict[str, Any], task: str | None) -> Reply:
         with self.lock:
-            if is_task(body):
+            if task is not None:
                 return self.task_queue.popleft() if self.task_queue else self.task_reply(body)
             return self.queue.popleft() if self.queue else self.default_reply(body)
 
@@ -302,14 +383,14 @@ class FakeOpenAI(ThreadedServer):
         with self.lock:
             self.requests.append(record)
         try:
-            return await self._answer(request, body)
+            return await self._answer(request, body, record.task)
         except ConnectionResetError:  # the client went away mid-answer (a killed bot process)
             return web.Response(status=499)
         finally:
             record.finished_at = time.time()
 
-    async def _answer(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        reply = self._next_reply(body)
+    async def _answer(self, request: web.Request, body: dict[str, Any], task: str | None) -> web.StreamResponse:
+        reply = self._next_reply(body, task)
         if reply.wait_for is not None:
             await asyncio.to_thread(reply.wait_for.wait, 30)
         if reply.delay:
@@ -317,9 +398,40 @@ class FakeOpenAI(ThreadedServer):
         if reply.status != 200:
             return web.json_response(reply.error_body or {}, status=reply.status, headers=reply.headers)
         usage = self._usage(body, reply)
+        slot = None
+        if self.single_slot:
+            slot, interrupt = await self._take_slot(body, task)
+            usage["prompt_tokens"] = slot.prompt_tokens
+            usage["prompt_tokens_details"] = {"cached_tokens": slot.cached_tokens}
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            reply = Reply(**{**reply.__dict__, "chunk_delay": reply.chunk_delay or 0.002})
         if not body.get("stream"):
             return web.json_response(self._completion(body, reply, usage), headers=reply.headers)
-        return await self._stream(request, body, reply, usage)
+        if slot is None:
+            return await self._stream(request, body, reply, usage)
+        try:
+            return await self._stream(request, body, reply, usage, interrupt=interrupt, slot=slot)
+        finally:
+            if self._slot_interrupt is interrupt:
+                self._slot_interrupt = None
+
+    async def _take_slot(self, body: dict[str, Any], task: str | None) -> tuple[SlotEntry, asyncio.Event]:
+        """Interrupt whatever streams, and evaluate this prompt against the slot's cache
+        (llama-cpp-python matches at most all but the prompt's last token)."""
+        from memory.tokens import load_encoding
+
+        if self._slot_interrupt is not None:
+            self._slot_interrupt.set()
+        interrupt = self._slot_interrupt = asyncio.Event()
+        tokens = load_encoding().encode_ordinary(render_chatml(body.get("messages", [])))
+        hit = common_prefix(self._slot_tokens, tokens[:-1])
+        self._slot_tokens = tokens
+        entry = SlotEntry(task, len(tokens), hit)
+        with self.lock:
+            self.slot_log.append(entry)
+        if self.eval_seconds_per_token:
+            await asyncio.sleep((len(tokens) - hit) * self.eval_seconds_per_token)
+        return entry, interrupt
 
     def _usage(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         prompt = reply.prompt_tokens if reply.prompt_tokens is not None else count_prompt(body)
@@ -349,8 +461,8 @@ class FakeOpenAI(ThreadedServer):
             "usage": usage,
         }
 
-    async def _stream(self, request: web.Request, body: dict[str, Any], reply: Reply,
-                      usage: dict[str, Any]) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, body: dict[str, Any], reply: Reply, usage: dict[str, Any],
+                      interrupt: asyncio.Event | None = None, slot: SlotEntry | None = None) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **reply.headers})
         await response.prepare(request)
         model = body.get("model", "fake-model")
@@ -374,6 +486,10 @@ class FakeOpenAI(ThreadedServer):
         await response.write(chunk({"role": "assistant", "content": ""}))
         pieces = [reply.text[i:i + reply.chunk_size] for i in range(0, len(reply.text), reply.chunk_size)]
         for index, piece in enumerate(pieces):
+            if interrupt is not None and interrupt.is_set():  # a newer request took the slot
+                slot.interrupted = True
+                await response.write_eof()
+                return response
             if reply.cut_after is not None and index == reply.cut_after:
                 request.transport.close()  # type: ignore[union-attr]
                 return response
@@ -393,10 +509,20 @@ class FakeOpenAI(ThreadedServer):
         if reply.cut_after is not None and reply.cut_after >= len(pieces):
             request.transport.close()  # type: ignore[union-attr]
             return response
+        if slot is not None:
+            from memory.tokens import load_encoding
+
+            if interrupt.is_set():
+                slot.interrupted = True
+                await response.write_eof()
+                return response
+            slot.completed = True
+            if self._slot_interrupt is interrupt:  # the slot's cache now holds the reply too
+                self._slot_tokens = self._slot_tokens + load_encoding().encode_ordinary(reply.text)
         if reply.finish_reason is not None:
             await response.write(chunk({}, reply.finish_reason))
             stream_options = body.get("stream_options") or {}
-            if stream_options.get("include_usage"):
+            if stream_options.get("include_usage") and reply.usage:
                 await response.write(frame({**payload({}, choices=False), "usage": usage}))
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()

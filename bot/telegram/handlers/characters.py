@@ -8,37 +8,34 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.telegram.callbacks import ExportCard, PickCharacter
 from bot.telegram.context import ChatContext
-from bot.telegram.handlers.commands import callback_context
 from bot.telegram.novels import NovelDesk
 from bot.texts import text
-from memory.store import User
 
-router = Router(name="characters")
+def make_router() -> Router:
+    router = Router(name="characters")
 
+    @router.message(Command("characters"))
+    async def characters(message: Message, bot: Bot, ctx: ChatContext, novel_desk: NovelDesk) -> None:
+        if not ctx.private:
+            await message.answer(text("doc.private_only", ctx.lang))
+            return
+        await novel_desk.list_characters(bot, ctx)
 
-@router.message(Command("characters"))
-async def characters(message: Message, bot: Bot, user: User, lang: str, novel_desk: NovelDesk) -> None:
-    if message.chat.type != "private":
-        await message.answer(text("doc.private_only", lang))
-        return
-    await novel_desk.list_characters(bot, ChatContext.of(message, user, lang))
+    @router.callback_query(PickCharacter.filter())
+    async def pick(callback: CallbackQuery, callback_data: PickCharacter, bot: Bot, ctx: ChatContext,
+                   novel_desk: NovelDesk) -> None:
+        await callback.answer()
+        await novel_desk.pick(bot, ctx, callback_data)
 
+    @router.callback_query(ExportCard.filter())
+    async def card(callback: CallbackQuery, callback_data: ExportCard, bot: Bot, ctx: ChatContext,
+                   novel_desk: NovelDesk) -> None:
+        await callback.answer()
+        await novel_desk.send_card(bot, ctx, callback_data.persona_id)
 
-@router.callback_query(PickCharacter.filter())
-async def pick(callback: CallbackQuery, callback_data: PickCharacter, bot: Bot, user: User, lang: str,
-               novel_desk: NovelDesk) -> None:
-    await callback.answer()
-    await novel_desk.pick(bot, callback_context(callback, user, lang), callback_data)
+    @router.message(Command("asof"))
+    async def asof(message: Message, command: CommandObject, bot: Bot, ctx: ChatContext,
+                   novel_desk: NovelDesk) -> None:
+        await novel_desk.set_timeline(bot, ctx, command.args)
 
-
-@router.callback_query(ExportCard.filter())
-async def card(callback: CallbackQuery, callback_data: ExportCard, bot: Bot, user: User, lang: str,
-               novel_desk: NovelDesk) -> None:
-    await callback.answer()
-    await novel_desk.send_card(bot, callback_context(callback, user, lang), callback_data.persona_id)
-
-
-@router.message(Command("asof"))
-async def asof(message: Message, command: CommandObject, bot: Bot, user: User, lang: str,
-               novel_desk: NovelDesk) -> None:
-    await novel_desk.set_timeline(bot, ChatContext.of(message, user, lang), command.args)
+    return router

@@ -8,15 +8,16 @@ from aiogram.types import CallbackQuery, MessageGenerationStopped
 
 from bot.telegram.streaming import ActiveReplies, StopReply
 
-router = Router(name="stop")
+def make_router() -> Router:
+    router = Router(name="stop")
 
+    @router.callback_query(StopReply.filter())
+    async def stop_button(callback: CallbackQuery, callback_data: StopReply, replies: ActiveReplies) -> None:
+        replies.stop(callback.message.chat.id, callback_data.reply_id)
+        await callback.answer()
 
-@router.callback_query(StopReply.filter())
-async def stop_button(callback: CallbackQuery, callback_data: StopReply, replies: ActiveReplies) -> None:
-    replies.stop(callback.message.chat.id, callback_data.reply_id)
-    await callback.answer()
+    @router.stopped_message_generation()
+    async def stopped_draft(event: MessageGenerationStopped, replies: ActiveReplies) -> None:
+        replies.stop(event.chat.id, event.draft_id)
 
-
-@router.stopped_message_generation()
-async def stopped_draft(event: MessageGenerationStopped, replies: ActiveReplies) -> None:
-    replies.stop(event.chat.id, event.draft_id)
+    return router

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli import Failure, with_services
+from bot.cli.common import Failure, with_services
 from bot.services import Services
 from memory.persona_catalog import PersonaEntry, describe
 from personas.cards import MAX_CARD_FILE_BYTES

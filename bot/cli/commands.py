@@ -1,112 +1,26 @@
-"""The `companion` command line.
-
-Exit codes everywhere: 0 done, 1 the operation failed or the input was refused, 2 bad
-settings or usage. Problems are one line on stderr, never a traceback.
-"""
+"""The core `companion` commands: chat, context, import, run, backup, doctor."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import getpass
 import json
-import logging
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import click
 
+from bot.cli.common import Failure, check_persona, configure, load_or_exit, with_services
 from bot.inspect import render_summary, request_json
 from bot.logs import configure_logging, redact
-from bot.services import Services, build_services
-from bot.settings import Settings, SettingsError, load_settings
-from memory.assembly import ContextTooSmall
+from bot.services import Services
 from memory.importer import import_chat, read_chat_file
 from memory.store import Owner, User
-from personas import PersonaError
 
 
-class Failure(click.ClickException):
-    """The operation failed or the input was refused (exit code 1)."""
-
-    exit_code = 1
-
-    def show(self, file: Any = None) -> None:
-        click.echo(redact(f"companion: {self.message}"), err=True)
-
-
-class BadSettings(click.ClickException):
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(redact(f"companion: {self.message}"), err=True)
-
-
-def configure(settings: Settings) -> None:
-    configure_logging(settings.log_level, settings.log_format, settings.secrets())
-
-
-def load_or_exit(**overrides: Any) -> Settings:
-    try:
-        return load_settings(**overrides)
-    except SettingsError as exc:
-        raise BadSettings(str(exc)) from None
-
-
-def with_services(*, needs_model: bool = False) -> Callable:
-    """Load settings, build services, run the (async) command in one event loop, close the
-    services in that same loop, and map errors to exit codes."""
-
-    def decorate(command: Callable) -> Callable:
-        @functools.wraps(command)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            settings = load_or_exit()
-            configure(settings)
-            if needs_model:
-                try:
-                    settings.require_model_access()
-                except SettingsError as exc:
-                    raise BadSettings(str(exc)) from None
-
-            async def run_command() -> Any:
-                services = build_services(settings)
-                try:
-                    return await command(services, *args, **kwargs)
-                finally:
-                    await services.close()
-
-            try:
-                code = asyncio.run(run_command())
-            except (PersonaError, ContextTooSmall, ValueError, KeyError) as exc:
-                logging.getLogger(__name__).debug("command failed", exc_info=True)
-                # str() of a KeyError is its repr, in quotes; other messages may end in a quote
-                message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-                raise Failure(message) from None
-            if code:
-                sys.exit(code)
-
-        return wrapper
-
-    return decorate
-
-
-def check_persona(services: Services, persona_id: str | None) -> str | None:
-    if persona_id is not None and services.personas.get(persona_id) is None:
-        raise click.BadParameter(f"no persona '{persona_id}' (see: companion personas list --all)",
-                                 param_hint="--persona")
-    return persona_id
-
-
-@click.group()
-@click.version_option(package_name="companion-bot")
-def main() -> None:
-    """A Telegram companion bot with lossless long memory."""
-
-
-@main.command()
+@click.command()
 @click.option("--user", "user_spec", default=None, help="Local user name (default: your login name).")
 @click.option("--persona", "persona_id", default=None, help="Persona id (default: the default persona).")
 @with_services(needs_model=True)
@@ -116,10 +30,10 @@ async def chat(services: Services, user_spec: str | None, persona_id: str | None
 
     check_persona(services, persona_id)
     user = services.resolve_user(user_spec or getpass.getuser())
-    return await TerminalChat(services, user, persona_id).run()
+    return await TerminalChat(services.service, user, persona_id).run()
 
 
-@main.command()
+@click.command()
 @click.option("--user", "user_spec", required=True, help="Local user name, or tg:<id> for a Telegram user.")
 @click.option("--persona", "persona_id", default=None, help="Persona id (default: the default persona).")
 @click.option("--message", default=None, help="Show the request as if this were the next message.")
@@ -141,7 +55,7 @@ async def context(services: Services, user_spec: str, persona_id: str | None, me
         click.echo(render_summary(request, model))
 
 
-@main.command(name="import")
+@click.command(name="import")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--user", "user_spec", required=True, help="Local user name, or tg:<id> for a Telegram user.")
 @click.option("--persona", "persona_id", default=None, help="Persona id (default: the default persona).")
@@ -170,23 +84,23 @@ def _import_user(services: Services, spec: str) -> User:
     return services.resolve_user(spec)
 
 
-@main.command()
+@click.command()
 def run() -> None:
     """Start the Telegram bot (long polling, or a webhook when COMPANION_WEBHOOK_URL is set)."""
     from bot.telegram.app import run_bot
 
     settings = load_or_exit()
-    try:
-        settings.require_telegram()
-        settings.require_model_access()
-    except SettingsError as exc:
-        raise BadSettings(str(exc)) from None
+    problems = settings.first_run_problems()
+    if problems:  # before anything is created or reached: one line each, exit code 2
+        for problem in problems:
+            click.echo(redact(f"companion: {problem}"), err=True)
+        sys.exit(2)
     configure(settings)
     code = asyncio.run(run_bot(settings))
     sys.exit(code)
 
 
-@main.command()
+@click.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def backup(path: Path) -> None:
     """Copy the database to PATH (safe while the bot runs)."""
@@ -200,7 +114,7 @@ def backup(path: Path) -> None:
     click.echo(f"backed up {settings.db} to {path} ({size:,} bytes, integrity ok)")
 
 
-@main.command()
+@click.command()
 def doctor() -> None:
     """Check settings, database, personas, the model endpoint and Telegram."""
     from bot.operations import run_checks
@@ -212,17 +126,3 @@ def doctor() -> None:
         click.echo(redact(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}"))
     if not all(check.ok for check in checks):
         sys.exit(1)
-
-# Imported last: the persona commands use `with_services` and `Failure` from above.
-from bot.cli_personas import personas  # noqa: E402
-
-main.add_command(personas)
-
-
-# Documents and novels live in their own module; registered here, after the helpers
-# they import from this one.
-from bot.cli_documents import characters, ingest  # noqa: E402
-
-main.add_command(ingest)
-main.add_command(characters)
-

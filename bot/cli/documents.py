@@ -20,7 +20,7 @@ from typing import Iterator
 
 import click
 
-from bot.cli import Failure, with_services
+from bot.cli.common import Failure, with_services
 from bot.services import Services
 from bot.texts import text
 from memory.documents import DocumentError
@@ -90,9 +90,11 @@ async def ingest(services: Services, path: Path, user_spec: str | None, attach: 
         click.echo(json.dumps(result.as_json(), ensure_ascii=False))
         return
     d = result.document
+    volumes = f" in {result.volumes} volumes" if result.volumes else ""
+    junk = f", {result.stripped_lines} junk lines stripped" if result.stripped_lines else ""
     click.echo(f"document {d.id}: “{d.title}” ({d.format}{', ' + d.encoding if d.encoding else ''}), "
-               f"{d.chars:,} characters, {d.chapter_count} chapters, {d.tokens:,} tokens, {result.seconds:.2f} s"
-               + (" (already stored)" if result.duplicate else ""))
+               f"{d.chars:,} characters, {d.chapter_count} chapters{volumes}{junk}, {d.tokens:,} tokens, "
+               f"{result.seconds:.2f} s" + (" (already stored)" if result.duplicate else ""))
     if mode is not None:
         click.echo(f"attached to conversation {conversation.id}: read {mode}")
 
@@ -141,7 +143,8 @@ async def characters(services: Services, document_id: int, user_spec: str | None
         card_path.write_bytes(card_to_png(persona) if card_path.suffix.lower() == ".png" else card_to_json(persona))
     if as_json:
         payload: dict = {"document": document.id, "upto": upto, "characters": [
-            {"name": c.name, "aliases": c.aliases, "line": c.line, "mentions": c.mentions} for c in found]}
+            {"name": c.name, "aliases": c.aliases, "line": c.line, "mentions": c.mentions} for c in found],
+            "places": reading.characters.places(document.id, upto)}
         if persona is not None:
             payload["persona"] = persona.id
         click.echo(json.dumps(payload, ensure_ascii=False))
