@@ -2,6 +2,7 @@
 
 import random
 
+from memory.assembly import TAIL_FOOTER
 from memory.compaction import SummaryStore, _chunks
 from memory.store import Message, Owner
 from tests.conftest import make_memory_engine, memory_of
@@ -66,10 +67,14 @@ async def test_compaction_runs_in_batches_and_the_prefix_changes_only_then(store
     section = memory_section(requests[-1])
     assert "Summary: [" in section and "Summary of our earlier conversation" in section
     # the summariser rode the conversation's cache: its request is the turn's own request
-    # before it, byte for byte, through the last folded turn, then the task
+    # before it, byte for byte, as the next turn resends it (the turn's question without
+    # that turn's tail), through the last folded turn, then the task
     first = summaries[0]
     turn_before = max((r for r in requests if r.at <= first.at), key=lambda r: r.at)
-    assert first.messages[:-1] == turn_before.messages[:len(first.messages) - 1]
+    resent = [dict(m) for m in turn_before.messages]
+    resent[-1]["content"] = resent[-1]["content"].split(TAIL_FOOTER + "\n\n", 1)[-1]
+    prefix = first.messages[:-1]
+    assert prefix[:len(resent)] == resent[:len(prefix)] and len(prefix) > 1
     assert first.body["prompt_cache_key"] == turn_before.body["prompt_cache_key"]
     assert "the conversation above" in first.messages[-1]["content"]
     await engine.close()

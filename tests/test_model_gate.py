@@ -13,7 +13,7 @@ from memory.compaction import SummaryStore
 from memory.model_client import ModelClient
 from memory.model_gate import ModelGate, default_slots
 from memory.store import Owner
-from tests.conftest import make_engine, make_memory_engine
+from tests.conftest import make_engine, make_memory_engine, memory_of
 from tests.fakes.openai_server import Reply, default_task_reply, task_kind
 
 WORDS = "river moon tea garden letter dream walk quiet lantern harbour violin orchard".split()
@@ -70,7 +70,7 @@ async def test_forty_turns_on_one_slot_cut_no_stream_and_keep_the_conversation_c
     assert len(fake_openai.full_reevaluations()) <= 1  # the compaction's new memory section, once
     assert {e.task for e in background if e.completed} >= {"facts", "summary"}
     assert sum(1 for e in background if e.task == "facts" and e.completed) >= 9  # every 4 turns
-    memory = engine.providers[0]
+    memory = memory_of(engine)
     assert memory.list_facts(Owner.user(user.id), "assistant")
     assert SummaryStore(store).active(conversation.id)
     served = sum(e.cached_tokens for e in log) / sum(e.prompt_tokens for e in log)
