@@ -248,7 +248,8 @@ async def test_the_recall_budget_follows_the_room_left_and_never_passes_the_wind
         assert recalled <= share * 4096
         assert request.total_tokens <= request.budget.prompt_limit  # never past the window
         assert request.total_tokens + request.room == request.budget.prompt_limit
-    assert tokens[0] < tokens[1] < tokens[2]  # more room, more hits (the tail reserve is 409)
+    # more room, more hits (the tail reserve is 409), until the hits this question has run out
+    assert tokens[0] < tokens[1] <= tokens[2]
     assert tokens[2] > 409
     await engine.close()
 
