@@ -49,7 +49,10 @@ def bot_environment(folder: Path, telegram: FakeTelegram, model: FakeOpenAI, **e
     env.update(OPENAI_BASE_URL=model.url, OPENAI_API_KEY=API_KEY, COMPANION_MODEL="fake-model",
                COMPANION_CONTEXT_TOKENS="32768", COMPANION_DB=str(folder / "bot.db"),
                TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_BASE=telegram.base_url,
-               COMPANION_OPEN="true", COMPANION_LOG_FORMAT="json", COMPANION_LOG_LEVEL="INFO")
+               COMPANION_OPEN="true", COMPANION_LOG_FORMAT="json", COMPANION_LOG_LEVEL="INFO",
+               # the fake serves every request at once, as a cloud provider does; the gate's
+               # default for an endpoint on 127.0.0.1 (one slot) would answer chats one at a time
+               COMPANION_MODEL_SLOTS="0")
     env.update(extra)
     return env
 

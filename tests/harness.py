@@ -39,7 +39,8 @@ class BotHarness:
         values = dict(openai_base_url=openai.url, openai_api_key="sk-test", model="fake-model",
                       context_tokens=32_768, db=tmp_path / "bot.db", telegram_bot_token=telegram.token,
                       telegram_api_base=telegram.base_url, admins=[DEFAULT_USER_ID],
-                      model_deadline_seconds=3, stream_stall_seconds=1, **FAST_CHAT_LIMITS)
+                      model_deadline_seconds=3, stream_stall_seconds=1, **FAST_CHAT_LIMITS,
+                      model_slots=0)  # the fake serves every request at once (see tests/bot_process.py)
         values.update(overrides)
         self.settings = Settings(**values)
         self.services: Services | None = None

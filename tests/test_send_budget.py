@@ -114,8 +114,6 @@ async def test_a_429_for_one_chat_pauses_only_that_chat(tmp_path, enforcing, fak
     assert final.at >= refused[0].at + refused[0].retry_after - 0.05
 
 
-@pytest.mark.xfail(reason="since merging main (service-layer refactor) only one chat meets the injected flood: "
-                          "under investigation, see the report of issue 19", strict=False)
 async def test_a_global_429_pauses_the_whole_bot(tmp_path, enforcing, fake_openai):
     harness = await start_bot(tmp_path, enforcing, fake_openai, seconds=2.5)
     users = write_at_once(enforcing, 6, first_id=7200)
