@@ -68,7 +68,7 @@ from typing import Any
 from benchmarks.common import percentile, print_table, proc_cpu_seconds, proc_status_kb
 from bot.telegram.send_budget import LocalSendBudget
 from tests.bot_process import BotProcess
-from tests.fakes.openai_server import FakeOpenAI, Reply, is_task
+from tests.fakes.openai_server import FakeOpenAI, Reply, memory_task
 from tests.fakes.telegram_limits import FloodLimits, counted
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -303,7 +303,7 @@ def measure(name: str, users: int, turns: int, think: tuple[float, float], model
     queued = [t["queued_ms"] for t in turn_logs]
     model_ms = [t["model_ms"] for t in turn_logs if t["model_ms"]]
     end_to_end = [(telegram.answered[k] - telegram.pushed[k]) * 1000 for k in telegram.answered]
-    chat_requests = [r for r in requests if r.path.endswith("/chat/completions") and not is_task(r.body)]
+    chat_requests = [r for r in requests if r.path.endswith("/chat/completions") and not memory_task(r.task)]
     fake_model_s = {}  # (user, turn) -> the model's time as the fake measured it (first request of the turn)
     model_done = {}  # (user, turn) -> when the fake model ended that stream, on the fake Bot API's clock
     clock_offset = time.monotonic() - time.time()  # the fake model's times are time.time()
@@ -371,7 +371,7 @@ def measure(name: str, users: int, turns: int, think: tuple[float, float], model
         "log_warning_samples": sorted({str(r.get("message"))[:160] for r in warnings})[:5],
         "bot_exit_code": exit_code,
         "telegram_calls": dict(sorted(by_method.items())), "peak_send_message_per_s": peak_per_second(sends),
-        "model_requests": {"reply": len(chat_requests), "memory tasks": sum(1 for r in requests if is_task(r.body)),
+        "model_requests": {"reply": len(chat_requests), "memory tasks": sum(1 for r in requests if memory_task(r.task)),
                            "embeddings": sum(1 for r in requests if r.path.endswith("/embeddings")),
                            "unfinished": sum(1 for r in chat_requests if r.finished_at is None)},
         "history": history,
