@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from memory.assembly import AssembledRequest
 from memory.engine import Engine, ReplySink, TurnResult
 from memory.facts import FactError
+from memory.importer import COMPANION_FORMAT
 from memory.moderation import Screening
 from memory.persona_catalog import PersonaCatalog
 from memory.service.admission import Admission
@@ -65,7 +66,6 @@ from memory.store import Conversation, Message, User, from_text, to_text
 from memory.vision import ImageInput
 
 log = logging.getLogger(__name__)
-EXPORT_FORMAT = "companion-chat/1"
 TIMELINE_OFF = {"off", "all", "0", "none", "全书", "关闭"}
 LANGUAGE_CHOICES = ("en", "zh", "auto")
 VOICE_ON, VOICE_OFF = ("on", "开"), ("off", "关")
@@ -453,9 +453,12 @@ class CompanionService:
 
     def export(self, place: Place) -> Export:
         """/export: the conversation as Markdown (to read) and JSON (to import again)."""
-        conversation = self.conversation(place)
+        return self.export_conversation(self.conversation(place), place.user)
+
+    def export_conversation(self, conversation: Conversation, user: User) -> Export:
+        """One of the user's conversations, current or older (the caller has checked it is
+        theirs), as /export writes it."""
         persona = self.engine.persona(conversation.persona_id)
-        user = place.user
         messages = []
         markdown = [f"# {persona.name} — conversation {conversation.id}", ""]
         for message in self.store.iter_messages(conversation.id):
@@ -466,7 +469,7 @@ class CompanionService:
                              "created_at": message.created_at})
             when = from_text(message.created_at).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
             markdown += [f"**{name}** · {when}", "", message.content, ""]
-        document = {"format": EXPORT_FORMAT, "persona": {"id": persona.id, "name": persona.name},
+        document = {"format": COMPANION_FORMAT, "persona": {"id": persona.id, "name": persona.name},
                     "messages": messages}
         base = f"{persona.id}-{conversation.id}-{datetime.now(timezone.utc):%Y%m%d}"
         return Export(conversation, self.store.count_messages(conversation.id), [

@@ -16,12 +16,10 @@ it in the same words as the chat.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 from memory.compaction import SummaryStore
 from memory.facts import FactError
-from memory.importer import COMPANION_FORMAT
 from memory.service.facade import CompanionService
 from memory.service.results import Notice, Place, SwitchKind
 from memory.service.zones import zone_label
@@ -322,22 +320,10 @@ class SelfService:
 
     def export(self, user: User, conversation_id: int) -> tuple[str, bytes]:
         """/export of one conversation as JSON (the format `companion import` reads): (file
-        name, bytes). The current conversation goes through /export's own call; an older one
-        is written here in the same format, without resuming it (`CompanionService.export`
-        takes only the current one)."""
-        place = self.place(user)
+        name, bytes), without resuming it."""
         conversation = self._own_conversation(user, conversation_id)
-        if conversation.id == self.service.conversation(place).id:
-            file = next(f for f in self.service.export(place).files if f.name.endswith(".json"))
-            return file.name, file.data
-        persona = self.engine.persona(conversation.persona_id)
-        messages = [{"role": m.role, "name": self._message(m, persona.name, user)["who"], "content": m.content,
-                     "created_at": m.created_at}
-                    for m in self.store.iter_messages(conversation.id) if m.status != "hidden"]
-        document = {"format": COMPANION_FORMAT, "persona": {"id": persona.id, "name": persona.name},
-                    "messages": messages}
-        return (f"{persona.id}-{conversation.id}.json",
-                json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"))
+        file = next(f for f in self.service.export_conversation(conversation, user).files if f.name.endswith(".json"))
+        return file.name, file.data
 
     # -- settings ----------------------------------------------------------------------
     def settings(self, user: User) -> dict:
