@@ -126,6 +126,21 @@ _ZH_SURNAMES = set(
 _NOT_NOUN_TAGS = set("vadpcurmqtfy")
 _ZH_FULL_NAME_LOOKUPS = 40
 _ZH_FULL_NAME_SHARE = 0.02
+_ZH_INFIX_SHARE = 0.2  # 牛魔王 is a fair share of the uses of 牛王
+_ZH_NOT_INFIX = _ZH_NOT_FIRST | _ZH_NOT_LAST | set("一二三四五六七八九十百千万几")  # 手一指 is no name
+# Naming himself: a first-person word (not 我们/我等), then within the clause a naming
+# word, then the name; nobody else in between (你, 他, 我师父, 我徒弟, 我母; 贫僧将悟空叫做
+# 行者 names 悟空).
+_ZH_FIRST_PERSON = re.compile(r"我(?![们等])|吾(?!等)|俺(?!们)|贫僧|老孙|小僧|贫道|老身|奴家|妾身|在下|老汉|小人|朕")
+_ZH_OTHER_PERSON = re.compile(r"[你您汝尔他她其伊父母爹娘妻夫兄弟姐妹哥嫂徒儿女师祖主将把替给教]")
+_ZH_NAMING = re.compile(r"法名|法号|法讳|叫做|唤做|名唤|名叫|名为|道号|号曰|号作|号为|贱号|小名|乳名|俗名|表字|"
+                        r"(?<=[我吾])(?:乃是|乃|就是|便是|是)")
+_ZH_NAMING_CONNECTORS = "是为作做曰个，：:“‘「『 "
+_ZH_NAME_END = re.compile(r"(?:[，。！？、；：”’」』\s]|是也|也|哩|呢|啊|了)")
+_ZH_SPEECH_OPENING = re.compile(r"(?:道|曰)[：:，,]?[“「]")
+_SELF_NAMING_COOCCURRENCE = 0.1  # share of the rarer name's sentences a self-naming still allows
+_MIN_EPITHET_SPEECHES = 10  # a title that speaks this often is used as a name (菩萨道)
+_EPITHET_DOMINANCE = 2  # its most frequent wearer wears it this many times more than the next
 
 _ZH_SENTENCE = re.compile(r"[^。！？!?\n]+")
 _COOCCURRENCE_LIMIT = 0.03  # names of one person share a sentence less often than this (share of the rarer)
@@ -346,6 +361,10 @@ def _chinese_cast(text: str) -> Cast:
                        and not _word_of_another_kind(name)})
     people_names = [name for name in candidates
                     if name not in places and name not in _ZH_GENERIC and counts[name] >= 5]
+    # A two-character name may be the ends of a longer one (牛王 of 牛魔王, 十王 of 十代阎王).
+    infixed = {full: name for name in people_names if len(name) == 2 for full in _infixed(text, name, people_names)}
+    people_names += list(infixed)
+    counts.update({full: text.count(full) for full in infixed})
     # Union-find over names: containment, then shared surnames that take turns.
     parent = {name: name for name in people_names}
 
@@ -392,9 +411,38 @@ def _chinese_cast(text: str) -> Cast:
         for holder in holders[1:]:
             if root(holder) != root(holders[0]) and one_person(holders[0], holder):
                 union(holders[0], holder)
+    # The short form of a longer name (牛王, 牛魔王), when the two take turns.
+    for full, short in infixed.items():
+        if full in parent and short in parent and root(full) != root(short):
+            sentences = sentences or _ZH_SENTENCE.findall(text)
+            if _take_turns(sentences, [full, short]):
+                union(full, short)
+    # A speaker who names himself (猴王道：“…我原有个法名，叫做孙悟空”; 唐僧道：“贫僧俗家
+    # 姓陈，法名玄奘”) is the person of that name, unless the two names often stand in one
+    # sentence: a disguise (行者 says 我是小钻风 while the narration names them both).
+    for speaker, named in _self_namings(text, people_names):
+        if root(speaker) != root(named):
+            sentences = sentences or _ZH_SENTENCE.findall(text)
+            if _take_turns(sentences, [speaker, named], _SELF_NAMING_COOCCURRENCE):
+                union(speaker, named)
+    # A bare title that speaks as a name (菩萨道：“…”) is the one person who wears it most
+    # (观音菩萨), when that person is named in most of the title's scenes.
+    epithets = _epithets(text, twos, titled, people_names, root)
+    for holder, (_, stem) in epithets.items():
+        for name in (holder, stem, *_infixed(text, stem, people_names)):
+            if name and name not in parent:
+                parent[name] = name
+                people_names.append(name)
+                counts[name] = text.count(name)
+            if name:
+                union(holder, name)
     groups: dict[str, list[str]] = defaultdict(list)
     for name in people_names:
         groups[root(name)].append(name)
+    titles_of: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for holder, (epithet, stem) in epithets.items():
+        bare = text.count(epithet) - sum(count for name, count in titled.items() if name.endswith(epithet))
+        titles_of[root(holder)].append((epithet, max(0, bare)))
     people = []
     for members in groups.values():
         # Shown by the name it speaks under most, a full name if it is used fairly often.
@@ -403,8 +451,10 @@ def _chinese_cast(text: str) -> Cast:
         outer = [m for m in members if not any(m != o and m in o for o in members)]
         mentions = sum(counts[m] for m in outer) + sum(
             max(0, counts[m] - sum(counts[o] for o in members if o != m and m in o)) for m in members if m not in outer)
-        people.append(CastMember(members[0], list(dict.fromkeys(members[1:])), mentions,
-                                 sum(speakers[m] for m in members)))
+        titles = titles_of[root(members[0])]
+        mentions += sum(count for _, count in titles)
+        people.append(CastMember(members[0], list(dict.fromkeys(members[1:] + [t for t, _ in titles])), mentions,
+                                 sum(speakers[m] for m in members) + sum(twos[t] for t, _ in titles)))
     people.sort(key=lambda p: -p.mentions)
     return Cast(people, places)
 
@@ -412,8 +462,10 @@ def _chinese_cast(text: str) -> Cast:
 def _starts_phrases(text: str, name: str) -> bool:
     """A full name stands at the head of a phrase (after punctuation, 那, 却说…) in a fair
     share of its uses; "保唐僧" (a verb before 唐僧) does not."""
-    heads = len(re.findall(rf"(?:^|[^{_CJK}]|那|这|却说|只见|原来){re.escape(name)}", text, re.M))
-    return heads >= _ZH_PHRASE_HEAD_SHARE * text.count(name)
+    starts = [match.start() for match in re.finditer(re.escape(name), text)]
+    heads = sum(1 for at in starts if at == 0 or not "\u4e00" <= text[at - 1] <= "\u9fff" or text[at - 1] in "那这"
+                or text[at - 2 : at] in ("却说", "只见", "原来"))
+    return heads >= _ZH_PHRASE_HEAD_SHARE * len(starts)
 
 
 def _word_of_another_kind(name: str) -> bool:
@@ -430,13 +482,104 @@ def _trim_zh(name: str) -> str | None:
     return name
 
 
-def _take_turns(sentences: list[str], names: list[str]) -> bool:
+def _take_turns(sentences: list[str], names: list[str], limit: float = _COOCCURRENCE_LIMIT) -> bool:
     """True when the names almost never share a sentence (see the module doc)."""
     present = [sum(1 for s in sentences if name in s) for name in names]
     if min(present) == 0:
         return False
     together = sum(1 for s in sentences if all(name in s for name in names))
-    return together <= _COOCCURRENCE_LIMIT * min(present)
+    return together <= limit * min(present)
+
+
+def _self_namings(text: str, names: list[str]) -> list[tuple[str, str]]:
+    """(speaker, name) for each speech in which a known speaker names himself: 猴王道：
+    “不劳师父盛意，我原有个法名，叫做孙悟空” gives (猴王, 孙悟空); 三藏道：“…我的法名叫
+    做陈玄奘” gives (三藏, 玄奘). "我与你起个法名" names the other one, and is skipped."""
+    known = set(names)
+    longest = max(map(len, names), default=0)
+    by_ending = sorted(names, key=len, reverse=True)
+    found = []
+    for opening in _ZH_SPEECH_OPENING.finditer(text):
+        before = _ZH_MANNER.sub("", text[max(0, opening.start() - 10) : opening.start()])
+        speaker = next((name for name in by_ending if before.endswith(name)), None)
+        if speaker is None:
+            continue
+        close = text.find("”", opening.end(), opening.end() + 400)
+        speech = text[opening.end() : close if close > 0 else opening.end() + 400]
+        for naming in _ZH_NAMING.finditer(speech):
+            clause = re.split(r"[。！？]", speech[max(0, naming.start() - 16) : naming.end()])[-1]
+            firsts = list(_ZH_FIRST_PERSON.finditer(clause))
+            between = clause[firsts[-1].end() : len(clause) - len(naming.group(0))] if firsts else ""
+            if not firsts or _ZH_OTHER_PERSON.search(between) or any(name in between for name in known):
+                continue
+            rest = speech[naming.end() : naming.end() + longest + 4].lstrip(_ZH_NAMING_CONNECTORS)
+            named = _name_at(rest, known, longest)
+            if named is not None and named != speaker:
+                found.append((speaker, named))
+    return found
+
+
+def _name_at(rest: str, known: set[str], longest: int) -> str | None:
+    """The known name that `rest` starts with (or starts with after a surname: 陈+玄奘),
+    ending where the phrase ends (not 牛魔王的兄弟, not 托塔天王三太子)."""
+    for skip in (0, 1):
+        if skip and rest[:1] not in _ZH_SURNAMES:
+            break
+        for size in range(min(longest, len(rest) - skip), 1, -1):
+            name = rest[skip : skip + size]
+            if name in known and _ZH_NAME_END.match(rest, skip + size):
+                return name
+    return None
+
+
+def _epithets(text: str, speakers: Counter, titled: Counter, names: list[str], root) -> dict[str, tuple[str, str]]:
+    """{holder: (title, stem)}: a title said alone as a name (菩萨道：, 139 times) that one
+    person wears far more than anyone else (观音菩萨 50, the next 18), and whose scenes
+    mostly name that person: 菩萨 is 观音菩萨 (stem 观音, used alone too). 太子 is not 哪吒
+    太子: the princes of other kingdoms have the title's later scenes."""
+    found = {}
+    known = set(names)
+    for title in _ZH_HONORIFICS:
+        if title in known or speakers[title] < _MIN_EPITHET_SPEECHES:
+            continue
+        wearers: Counter[str] = Counter()
+        for name, count in titled.items():
+            if name.endswith(title) and name != title:
+                wearers[root(name) if name in known else name] += count
+        ranked = wearers.most_common(2)
+        if not ranked or (len(ranked) > 1 and ranked[0][1] < _EPITHET_DOMINANCE * ranked[1][1]):
+            continue
+        holder = ranked[0][0]
+        if not holder.endswith(title):  # a group of names: its form with the title
+            holder = max((n for n in titled if n.endswith(title) and n in known and root(n) == holder),
+                         key=lambda n: titled[n])
+        stem = holder[: -len(title)]
+        stem = stem if len(stem) >= 2 and text.count(stem) >= titled[holder] + 5 and stem not in _ZH_GENERIC else ""
+        group = [n for n in names if n in known and holder in known and root(n) == root(holder)] or [holder]
+        group += [stem, *_infixed(text, stem, names)] if stem else []  # 观音, 观世音
+        if _covers_scenes(text, group, title):
+            found[holder] = (title, stem)
+    return found
+
+
+def _infixed(text: str, name: str, known: list[str]) -> list[str]:
+    """Longer names of which a two-character name is the two ends, used a fair share as
+    often (牛魔王 of 牛王, 观世音 of 观音); not a numeral or particle inside (手一指)."""
+    if len(name) != 2:
+        return []
+    total = text.count(name)
+    middles = Counter(re.findall(rf"{re.escape(name[0])}([{_CJK}]{{1,2}}){re.escape(name[1])}", text))
+    return [name[0] + middle + name[1] for middle, count in middles.most_common(2)
+            if count >= max(5, _ZH_INFIX_SHARE * total) and not set(middle) & _ZH_NOT_INFIX
+            and name[0] + middle + name[1] not in known and _trim_zh(name[0] + middle + name[1])
+            and name[0] + middle + name[1] not in _ZH_GENERIC]
+
+
+def _covers_scenes(text: str, names: list[str], title: str) -> bool:
+    """Most scenes in which the title is said also name the person."""
+    scenes = {m.start() // _SCENE_CHARS for m in re.finditer(re.escape(title), text)}
+    named = {m.start() // _SCENE_CHARS for name in names for m in re.finditer(re.escape(name), text)}
+    return len(scenes) >= _MIN_SHARED_SCENES and len(scenes & named) >= _SHARED_SCENES * len(scenes)
 
 
 def _same_scenes(text: str, first: str, second: str) -> bool:
