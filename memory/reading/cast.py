@@ -139,6 +139,7 @@ _ZH_NAMING_CONNECTORS = "是为作做曰个，：:“‘「『 "
 _ZH_NAME_END = re.compile(r"(?:[，。！？、；：”’」』\s]|是也|也|哩|呢|啊|了)")
 _ZH_SPEECH_OPENING = re.compile(r"(?:道|曰)[：:，,]?[“「]")
 _SELF_NAMING_COOCCURRENCE = 0.1  # share of the rarer name's sentences a self-naming still allows
+_FULL_NAME_USE = 0.3  # a full name written this share as often as the group's most used name is shown
 _MIN_EPITHET_SPEECHES = 10  # a title that speaks this often is used as a name (菩萨道)
 _EPITHET_DOMINANCE = 2  # its most frequent wearer wears it this many times more than the next
 
@@ -171,6 +172,28 @@ class Cast:
                 return person
         return None
 
+    def person_named(self, name: str) -> CastMember | None:
+        """`member`, or for a Chinese name not in the cast the one person whose name it
+        spells out: a name inside it (观世音菩萨 holds 观世音, 太宗皇帝 holds 太宗), or a
+        longer name with a character left out (牛魔王 of 牛王). A title alone (菩萨 in 文殊
+        菩萨) proves nothing; two people found in it, nobody."""
+        exact = self.member(name)
+        name = name.strip()
+        if exact is not None or not re.fullmatch(f"[{_CJK}]{{3,8}}", name):
+            return exact
+        best: dict[int, set[int]] = defaultdict(set)
+        for index, person in enumerate(self.people):
+            for known in person.names:
+                if len(known) < 2 or known in _ZH_HONORIFICS or known in _ZH_GENERIC:
+                    continue
+                if known in name or (len(known) >= 2 and known[0] == name[0] and known[-1] == name[-1]
+                                     and len(name) - len(known) <= 2 and _spells(known, name)):
+                    best[len(known)].add(index)
+        if not best:
+            return None
+        owners = best[max(best)]
+        return self.people[owners.pop()] if len(owners) == 1 else None
+
     def is_place(self, name: str) -> bool:
         """One of the places, a longer name of one ("Netherfield Park"), or a name made
         like a place (… Hall, …山, …国) that is no one of the cast."""
@@ -183,6 +206,12 @@ class Cast:
         if _PLACE_WORD.search(name):
             return True
         return bool(re.fullmatch(f"[{_CJK}]{{2,6}}", name)) and name[-1] in _ZH_PLACE_ENDINGS | _ZH_ORGANISATION_ENDINGS
+
+
+def _spells(short: str, long: str) -> bool:
+    """The characters of `short` appear in `long` in order."""
+    rest = iter(long)
+    return all(char in rest for char in short)
 
 
 def is_chinese(text: str) -> bool:
@@ -365,6 +394,17 @@ def _chinese_cast(text: str) -> Cast:
     infixed = {full: name for name in people_names if len(name) == 2 for full in _infixed(text, name, people_names)}
     people_names += list(infixed)
     counts.update({full: text.count(full) for full in infixed})
+    # A bare title that speaks as a name (菩萨道：“…”) is the one person who wears it most
+    # (观音菩萨, also called 观音 and 观世音), when that person is named in most of the
+    # title's scenes; the wearer then goes through the merges below like any name.
+    epithets = _epithets(text, twos, titled, people_names)
+    epithet_names = {holder: [n for n in (stem, *_infixed(text, stem, people_names)) if n]
+                     for holder, (_, stem) in epithets.items()}
+    for holder, names in epithet_names.items():
+        for name in (holder, *names):
+            if name not in people_names:
+                people_names.append(name)
+                counts[name] = text.count(name)
     # Union-find over names: containment, then shared surnames that take turns.
     parent = {name: name for name in people_names}
 
@@ -425,17 +465,9 @@ def _chinese_cast(text: str) -> Cast:
             sentences = sentences or _ZH_SENTENCE.findall(text)
             if _take_turns(sentences, [speaker, named], _SELF_NAMING_COOCCURRENCE):
                 union(speaker, named)
-    # A bare title that speaks as a name (菩萨道：“…”) is the one person who wears it most
-    # (观音菩萨), when that person is named in most of the title's scenes.
-    epithets = _epithets(text, twos, titled, people_names, root)
-    for holder, (_, stem) in epithets.items():
-        for name in (holder, stem, *_infixed(text, stem, people_names)):
-            if name and name not in parent:
-                parent[name] = name
-                people_names.append(name)
-                counts[name] = text.count(name)
-            if name:
-                union(holder, name)
+    for holder, names in epithet_names.items():
+        for name in names:
+            union(holder, name)
     groups: dict[str, list[str]] = defaultdict(list)
     for name in people_names:
         groups[root(name)].append(name)
@@ -445,9 +477,12 @@ def _chinese_cast(text: str) -> Cast:
         titles_of[root(holder)].append((epithet, max(0, bare)))
     people = []
     for members in groups.values():
-        # Shown by the name it speaks under most, a full name if it is used fairly often.
+        # Shown by the name it speaks under most, a full name if it speaks or is written
+        # fairly often (牛魔王 beside 牛王, 观音菩萨 beside 观音).
         top = max(speakers[m] for m in members)
-        members.sort(key=lambda n: (-(len(n) >= 3 and speakers[n] >= 0.1 * top), -speakers[n], -counts[n]))
+        most = max(counts[m] for m in members)
+        members.sort(key=lambda n: (-(len(n) >= 3 and (speakers[n] >= 0.1 * top or counts[n] >= _FULL_NAME_USE * most)),
+                                    -speakers[n], -counts[n]))
         outer = [m for m in members if not any(m != o and m in o for o in members)]
         mentions = sum(counts[m] for m in outer) + sum(
             max(0, counts[m] - sum(counts[o] for o in members if o != m and m in o)) for m in members if m not in outer)
@@ -532,7 +567,7 @@ def _name_at(rest: str, known: set[str], longest: int) -> str | None:
     return None
 
 
-def _epithets(text: str, speakers: Counter, titled: Counter, names: list[str], root) -> dict[str, tuple[str, str]]:
+def _epithets(text: str, speakers: Counter, titled: Counter, names: list[str]) -> dict[str, tuple[str, str]]:
     """{holder: (title, stem)}: a title said alone as a name (菩萨道：, 139 times) that one
     person wears far more than anyone else (观音菩萨 50, the next 18), and whose scenes
     mostly name that person: 菩萨 is 观音菩萨 (stem 观音, used alone too). 太子 is not 哪吒
@@ -542,22 +577,14 @@ def _epithets(text: str, speakers: Counter, titled: Counter, names: list[str], r
     for title in _ZH_HONORIFICS:
         if title in known or speakers[title] < _MIN_EPITHET_SPEECHES:
             continue
-        wearers: Counter[str] = Counter()
-        for name, count in titled.items():
-            if name.endswith(title) and name != title:
-                wearers[root(name) if name in known else name] += count
-        ranked = wearers.most_common(2)
+        ranked = Counter({name: count for name, count in titled.items()
+                          if name.endswith(title) and name != title}).most_common(2)
         if not ranked or (len(ranked) > 1 and ranked[0][1] < _EPITHET_DOMINANCE * ranked[1][1]):
             continue
         holder = ranked[0][0]
-        if not holder.endswith(title):  # a group of names: its form with the title
-            holder = max((n for n in titled if n.endswith(title) and n in known and root(n) == holder),
-                         key=lambda n: titled[n])
         stem = holder[: -len(title)]
         stem = stem if len(stem) >= 2 and text.count(stem) >= titled[holder] + 5 and stem not in _ZH_GENERIC else ""
-        group = [n for n in names if n in known and holder in known and root(n) == root(holder)] or [holder]
-        group += [stem, *_infixed(text, stem, names)] if stem else []  # 观音, 观世音
-        if _covers_scenes(text, group, title):
+        if _covers_scenes(text, [holder, *([stem, *_infixed(text, stem, names)] if stem else [])], title):
             found[holder] = (title, stem)
     return found
 

@@ -235,7 +235,7 @@ def reconcile(found: list[Character], cast: Cast) -> tuple[list[Character], list
             if character.name not in places:
                 places.append(character.name)
             continue
-        member = next((m for m in map(cast.member, character.names) if m is not None), None)
+        member = next((m for m in map(cast.person_named, character.names) if m is not None), None)
         if member is None:
             people.append(character)
             continue
