@@ -132,8 +132,11 @@ _ZH_NOT_INFIX = _ZH_NOT_FIRST | _ZH_NOT_LAST | set("一二三四五六七八九�
 # word, then the name; nobody else in between (你, 他, 我师父, 我徒弟, 我母; 贫僧将悟空叫做
 # 行者 names 悟空).
 _ZH_FIRST_PERSON = re.compile(r"我(?![们等])|吾(?!等)|俺(?!们)|贫僧|老孙|小僧|贫道|老身|奴家|妾身|在下|老汉|小人|朕")
-_ZH_OTHER_PERSON = re.compile(r"[你您汝尔他她其伊父母爹娘妻夫兄弟姐妹哥嫂徒儿女师祖主将把替给教]")
-_ZH_NAMING = re.compile(r"法名|法号|法讳|叫做|唤做|名唤|名叫|名为|道号|号曰|号作|号为|贱号|小名|乳名|俗名|表字|"
+_ZH_SECOND_PERSON = re.compile(r"[你汝尔](?![们等])")
+_ZH_OTHER_PERSON = re.compile(r"[你您汝尔他她其伊父母爹娘妻夫兄弟姐妹哥嫂徒儿女师祖主令尊郎舅姑叔伯婆将把替给教]")
+_ANSWER_GAP = 40  # characters between a speech and the next one that answers it
+_ZH_NAMING = re.compile(r"法名|法号|法讳|叫做|叫作|唤做|唤作|名唤|名叫|名为|称为|称做|道号|号曰|号作|号为|贱号|小名|"
+                        r"乳名|俗名|表字|混名|"
                         r"(?<=[我吾])(?:乃是|乃|就是|便是|是)")
 _ZH_NAMING_CONNECTORS = "是为作做曰个，：:“‘「『 "
 _ZH_NAME_END = re.compile(r"(?:[，。！？、；：”’」』\s]|是也|也|哩|呢|啊|了)")
@@ -460,10 +463,13 @@ def _chinese_cast(text: str) -> Cast:
     # A speaker who names himself (猴王道：“…我原有个法名，叫做孙悟空”; 唐僧道：“贫僧俗家
     # 姓陈，法名玄奘”) is the person of that name, unless the two names often stand in one
     # sentence: a disguise (行者 says 我是小钻风 while the narration names them both).
-    for speaker, named in _self_namings(text, people_names):
+    # The namings themselves put both names in one sentence, and are not counted; a
+    # name inside the other (大圣道：“我乃齐天大圣”) is taken as said.
+    for (speaker, named), votes in Counter(_self_namings(text, people_names)).items():
         if root(speaker) != root(named):
             sentences = sentences or _ZH_SENTENCE.findall(text)
-            if _take_turns(sentences, [speaker, named], _SELF_NAMING_COOCCURRENCE):
+            if speaker in named or named in speaker or _take_turns(
+                    sentences, [speaker, named], _SELF_NAMING_COOCCURRENCE, allowed=votes):
                 union(speaker, named)
     for holder, names in epithet_names.items():
         for name in names:
@@ -517,41 +523,66 @@ def _trim_zh(name: str) -> str | None:
     return name
 
 
-def _take_turns(sentences: list[str], names: list[str], limit: float = _COOCCURRENCE_LIMIT) -> bool:
-    """True when the names almost never share a sentence (see the module doc)."""
+def _take_turns(sentences: list[str], names: list[str], limit: float = _COOCCURRENCE_LIMIT, allowed: int = 0) -> bool:
+    """True when the names almost never share a sentence (see the module doc), not
+    counting `allowed` sentences known to hold both for another reason."""
     present = [sum(1 for s in sentences if name in s) for name in names]
     if min(present) == 0:
         return False
     together = sum(1 for s in sentences if all(name in s for name in names))
-    return together <= limit * min(present)
+    return together - allowed <= limit * min(present)
 
 
 def _self_namings(text: str, names: list[str]) -> list[tuple[str, str]]:
     """(speaker, name) for each speech in which a known speaker names himself: 猴王道：
     “不劳师父盛意，我原有个法名，叫做孙悟空” gives (猴王, 孙悟空); 三藏道：“…我的法名叫
-    做陈玄奘” gives (三藏, 玄奘). "我与你起个法名" names the other one, and is skipped."""
+    做陈玄奘” gives (三藏, 玄奘). A speech that names the one spoken to (祖师道：“…我与
+    你起个法名，叫做孙悟空，好么？”) names whoever answers (猴王笑道：“好！…”)."""
     known = set(names)
     longest = max(map(len, names), default=0)
     by_ending = sorted(names, key=len, reverse=True)
-    found = []
+    speeches = []  # (speaker or None, where the speech opens, the speech)
     for opening in _ZH_SPEECH_OPENING.finditer(text):
         before = _ZH_MANNER.sub("", text[max(0, opening.start() - 10) : opening.start()])
         speaker = next((name for name in by_ending if before.endswith(name)), None)
+        close = text.find("”", opening.end(), opening.end() + 400)
+        speeches.append((speaker, opening.start(), text[opening.end() : close if close > 0 else opening.end() + 400]))
+    found = []
+    for index, (speaker, start, speech) in enumerate(speeches):
         if speaker is None:
             continue
-        close = text.find("”", opening.end(), opening.end() + 400)
-        speech = text[opening.end() : close if close > 0 else opening.end() + 400]
         for naming in _ZH_NAMING.finditer(speech):
             clause = re.split(r"[。！？]", speech[max(0, naming.start() - 16) : naming.end()])[-1]
-            firsts = list(_ZH_FIRST_PERSON.finditer(clause))
-            between = clause[firsts[-1].end() : len(clause) - len(naming.group(0))] if firsts else ""
-            if not firsts or _ZH_OTHER_PERSON.search(between) or any(name in between for name in known):
-                continue
+            clause = clause[: len(clause) - len(naming.group(0))]
             rest = speech[naming.end() : naming.end() + longest + 4].lstrip(_ZH_NAMING_CONNECTORS)
             named = _name_at(rest, known, longest)
-            if named is not None and named != speaker:
-                found.append((speaker, named))
+            if named is None:
+                continue
+            person = _named_one(clause, known)
+            if person == "self":
+                person = speaker
+            elif person == "addressee":  # the next speech, if it answers at once
+                answer = speeches[index + 1] if index + 1 < len(speeches) else None
+                opened = start + len(speech) + 2
+                person = answer[0] if answer and answer[1] - opened <= _ANSWER_GAP else None
+            if person is not None and person != named:
+                found.append((person, named))
     return found
+
+
+def _named_one(clause: str, known: set[str]) -> str | None:
+    """Whom the naming that ends `clause` names: "self" after a first-person word, the
+    "addressee" after 你 (我与你起个法名，叫做…), None when anyone else stands between
+    (我师父, 我徒弟, 贫僧将悟空叫做行者: the naming is of someone else)."""
+    marks = [(m.end(), "self") for m in _ZH_FIRST_PERSON.finditer(clause)]
+    marks += [(m.end(), "addressee") for m in _ZH_SECOND_PERSON.finditer(clause)]
+    if not marks:
+        return None
+    end, person = max(marks)
+    between = clause[end:]
+    if _ZH_OTHER_PERSON.search(between) or any(name in between for name in known):
+        return None
+    return person
 
 
 def _name_at(rest: str, known: set[str], longest: int) -> str | None:
