@@ -218,11 +218,14 @@ class CharacterFinder:
             found = [Character(p.name, aliases=list(p.aliases)) for p in cast.people[:MAX_CHARACTERS]]
         for character in found:
             member = next((m for m in map(cast.person_named, character.names) if m is not None), None)
+            # Counted by the model's names and the cast's own count, not by the cast's
+            # names one by one ("Gardiner" is Mr. and Mrs. Gardiner).
+            counts = [text.count(name) for name in character.names if name in text]
             if member is not None:
                 character.aliases = list(dict.fromkeys(character.aliases + member.names))
+                counts.append(member.mentions)
             character.aliases = [a for a in character.aliases if a and a != character.name and a in text]
-            character.mentions = max([text.count(name) for name in character.names]
-                                     + [member.mentions if member is not None else 0])
+            character.mentions = max(counts, default=0)
         found = [c for c in found if c.mentions > 0]
         found.sort(key=lambda c: -c.mentions)
         return found[:MAX_CHARACTERS]
