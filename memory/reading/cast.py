@@ -19,14 +19,25 @@ common diminutives go to their given name ("Lizzy", "Eliza" → "Elizabeth"), an
 "Miss <surname>" goes to the only daughter of that surname named in full ("Miss
 Bingley" → "Caroline"), or is left out when several share it ("Miss Bennet"):
 better no entry than the same person twice. Different honorifics of one surname
-stay different people (Mr. ≠ Mrs. Bennet). Chinese: a name inside a longer one is
-the same person (悟空 ⊂ 孙悟空, 八戒 ⊂ 猪八戒), and three-character names sharing
-their surname (孙悟空, 孙行者, 孙大圣) are one person when they almost never stand
-in the same sentence: two people who share a surname meet and talk, two names of one
-person take turns (co-occurrence).
+stay different people (Mr. ≠ Mrs. Bennet). Chinese, all from the text:
 
-Everything is a few regex scans and counts over the text (a 2-million-character
-novel in well under a second); nothing here calls a model.
+* a name inside a longer one is the same person (悟空 ⊂ 孙悟空, 八戒 ⊂ 猪八戒), and so
+  is a longer name of which it is the two ends (牛王, 牛魔王; 观音, 观世音);
+* three-character names sharing their surname (孙悟空, 孙行者, 孙大圣) are one person
+  when they almost never stand in the same sentence: two people who share a surname
+  meet and talk, two names of one person take turns (co-occurrence);
+* a speaker who names himself is that name (猴王道：“…我原有个法名，叫做孙悟空”;
+  唐僧道：“贫僧俗家姓陈，法名玄奘”), and a speech that names the one spoken to (“我与
+  你起个法名，叫做孙悟空，好么？”) names whoever answers at once; a naming with anyone
+  else in it (我师父…, 贫僧将悟空叫做行者) proves nothing, nor does one whose two names
+  keep standing together (a disguise: 行者 says 我是小钻风);
+* a title said alone as a name (菩萨道：“…”) is the one person who wears it far more
+  than anyone else (观音菩萨) when most of the title's scenes name that person; a
+  title of many (太子, 国王, 长老 of 唐长老 and 金蝉长老) stays nobody's.
+
+Everything is regex scans and counts over the text (西游记, 735,000 characters, in
+about 1.5 s on a quiet machine); nothing here calls a model. `Cast.person_named`
+holds names a model proposes to the same people (观世音菩萨, 太宗皇帝).
 """
 
 from __future__ import annotations
