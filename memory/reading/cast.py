@@ -200,7 +200,7 @@ class Cast:
             for known in person.names:
                 if len(known) < 2 or known in _ZH_HONORIFICS or known in _ZH_GENERIC:
                     continue
-                if known in name or (len(known) >= 2 and known[0] == name[0] and known[-1] == name[-1]
+                if known in name or (known[0] == name[0] and known[-1] == name[-1]
                                      and len(name) - len(known) <= 2 and _spells(known, name)):
                     best[len(known)].add(index)
         if not best:
@@ -552,14 +552,15 @@ def _self_namings(text: str, names: list[str]) -> list[tuple[str, str]]:
     known = set(names)
     longest = max(map(len, names), default=0)
     by_ending = sorted(names, key=len, reverse=True)
-    speeches = []  # (speaker or None, where the speech opens, the speech)
+    speeches = []  # (speaker or None, where its attribution starts, where it ends, the speech)
     for opening in _ZH_SPEECH_OPENING.finditer(text):
         before = _ZH_MANNER.sub("", text[max(0, opening.start() - 10) : opening.start()])
         speaker = next((name for name in by_ending if before.endswith(name)), None)
         close = text.find("”", opening.end(), opening.end() + 400)
-        speeches.append((speaker, opening.start(), text[opening.end() : close if close > 0 else opening.end() + 400]))
+        close = close if close > 0 else opening.end() + 400
+        speeches.append((speaker, opening.start(), close, text[opening.end() : close]))
     found = []
-    for index, (speaker, start, speech) in enumerate(speeches):
+    for index, (speaker, _, end, speech) in enumerate(speeches):
         if speaker is None:
             continue
         for naming in _ZH_NAMING.finditer(speech):
@@ -574,8 +575,7 @@ def _self_namings(text: str, names: list[str]) -> list[tuple[str, str]]:
                 person = speaker
             elif person == "addressee":  # the next speech, if it answers at once
                 answer = speeches[index + 1] if index + 1 < len(speeches) else None
-                opened = start + len(speech) + 2
-                person = answer[0] if answer and answer[1] - opened <= _ANSWER_GAP else None
+                person = answer[0] if answer and answer[1] - end <= _ANSWER_GAP else None
             if person is not None and person != named:
                 found.append((person, named))
     return found
@@ -638,10 +638,10 @@ def _infixed(text: str, name: str, known: list[str]) -> list[str]:
         return []
     total = text.count(name)
     middles = Counter(re.findall(rf"{re.escape(name[0])}([{_CJK}]{{1,2}}){re.escape(name[1])}", text))
-    return [name[0] + middle + name[1] for middle, count in middles.most_common(2)
+    longer = [(name[0] + middle + name[1], middle, count) for middle, count in middles.most_common(2)]
+    return [full for full, middle, count in longer
             if count >= max(5, _ZH_INFIX_SHARE * total) and not set(middle) & _ZH_NOT_INFIX
-            and name[0] + middle + name[1] not in known and _trim_zh(name[0] + middle + name[1])
-            and name[0] + middle + name[1] not in _ZH_GENERIC]
+            and full not in known and _trim_zh(full) and full not in _ZH_GENERIC]
 
 
 def _covers_scenes(text: str, names: list[str], title: str) -> bool:
