@@ -56,7 +56,7 @@ async def run_checks(settings: Settings) -> list[Check]:
     services = build_services(settings if exists else settings.model_copy(update={"db": Path(":memory:")}))
     try:
         if exists:
-            integrity = services.store.db.execute("PRAGMA integrity_check").fetchone()[0]
+            integrity = services.store.integrity()
             counts = services.store.counts()
             checks.append(Check("database", integrity == "ok",
                                 f"{settings.db}: integrity {integrity}; {counts['users']} users, "

@@ -47,22 +47,13 @@ from personas import Persona
 
 log = logging.getLogger(__name__)
 
-_MESSAGE_COLUMNS = ("id, conversation_id, role, content, tokens, created_at, status, user_id, speaker_name, "
-                    "platform_message_id, reply_to")
-
-
 def visible_messages(store: Store, conversation_id: int, *, after_id: int = 0, before_id: int | None = None,
                      limit: int | None = None) -> list[Message]:
     """The conversation's visible messages with after_id < id < before_id, oldest first."""
-    sql = (f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND id > ? AND id < ? "
-           "AND status != 'hidden' ORDER BY id")
-    params = [conversation_id, after_id, before_id if before_id is not None else 2 ** 62]
-    if limit is not None:
-        sql, params = sql + " LIMIT ?", [*params, limit]
-    return [Message(*row) for row in store.db.execute(sql, params).fetchall()]
+    return store.visible_messages(conversation_id, after_id=after_id, before_id=before_id, limit=limit)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Segment:
     id: int | None  # None: planned, not stored yet
     level: int
@@ -331,7 +322,7 @@ class Compactor:
             result.folds += 1
             calls_left -= 1
 
-        with self.store.db.atomic():
+        with self.store.transaction():
             if [s.id for s in self.summaries.active(conversation_id)] != [s.id for s in existing]:
                 log.info("segments of conversation %s changed during compaction; retrying later", conversation_id)
                 return None

@@ -567,7 +567,7 @@ class Engine:
     def _finish_turn(self, outcome: "_Generation", user_messages: list[Message], user: User | None) -> TurnResult:
         completion = outcome.completion
         status = "interrupted" if completion.finish_reason == "stopped" else "complete"
-        with self.store.db.atomic():
+        with self.store.transaction():
             reply = None
             if completion.text.strip():
                 reply = self.store.add_message(
@@ -582,7 +582,7 @@ class Engine:
     def _fail_turn(self, outcome: "_Generation", user_messages: list[Message], user: User | None) -> TurnResult:
         error = outcome.error
         reply = None
-        with self.store.db.atomic():
+        with self.store.transaction():
             if error.partial.strip():
                 reply = self.store.add_message(
                     outcome.conversation.id, "assistant", error.partial, status="interrupted",
@@ -608,7 +608,7 @@ class Engine:
                 self.store.set_status(reply.id, "hidden")
             result = await self._run_turn(conversation_id, user_messages, user=user, sink=sink, stop=stop)
             if not result.ok and reply is not None:
-                with self.store.db.atomic():
+                with self.store.transaction():
                     self.store.set_statuses([m.id for m in user_messages], "complete")
                     if result.reply is not None:
                         self.store.set_status(result.reply.id, "hidden")
@@ -625,11 +625,11 @@ class Engine:
             outcome = await self._generate(conversation_id, reply.content[-500:], user=user, sink=sink,
                                            stop=stop, final_user_text=CONTINUE_INSTRUCTION)
             if outcome.error is not None:
-                with self.store.db.atomic():
+                with self.store.transaction():
                     self._record(outcome, user, "failed", None)
                 return TurnResult("failed", [], None, outcome.error)
             addition = outcome.completion.text
-            with self.store.db.atomic():
+            with self.store.transaction():
                 extended = self.store.replace_content(reply.id, join_continuation(reply.content, addition))
                 self._record(outcome, user, "complete", reply.id)
             self._after_turn(outcome, user)
@@ -645,10 +645,10 @@ class Engine:
             outcome = await self._generate(conversation_id, query, user=user, sink=sink, stop=None,
                                            final_user_text=instruction)
             if outcome.error is not None:
-                with self.store.db.atomic():
+                with self.store.transaction():
                     self._record(outcome, user, "failed", None)
                 return TurnResult("failed", [], None, outcome.error)
-            with self.store.db.atomic():
+            with self.store.transaction():
                 message = self.store.add_message(conversation_id, "assistant", outcome.completion.text,
                                                  speaker_name=outcome.persona.name)
                 self._record(outcome, user, "complete", message.id)
@@ -690,7 +690,7 @@ class Engine:
             user_messages, current = self.store.last_exchange(chosen.conversation_id)
             if chosen.role != "assistant" or not user_messages or chosen.reply_to != user_messages[-1].id:
                 raise ValueError("only a reply to the latest message can be chosen")
-            with self.store.db.atomic():
+            with self.store.transaction():
                 for alternative in self.store.alternatives(chosen.reply_to):
                     if alternative.id != chosen.id and alternative.status != "hidden":
                         self.store.set_status(alternative.id, "hidden")

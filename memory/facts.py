@@ -144,6 +144,11 @@ class FactStore:
                 "AND persona_id = ? AND status = 'active'", [self.store.now(), fact_id, *params, persona_id])
         return cursor.rowcount > 0
 
+    def forget_user(self, user_id: int) -> None:
+        """Every fact the user stated in their own conversations."""
+        with self.db.atomic():
+            self.db.execute("DELETE FROM facts WHERE user_id = ?", [user_id])
+
     def forget_messages(self, message_ids: Iterable[int]) -> int:
         """Remove model-made facts whose every source message is being forgotten."""
         forgotten = set(message_ids)

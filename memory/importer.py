@@ -232,7 +232,7 @@ def import_chat(store: Store, owner: Owner, persona_id: str, chat: ParsedChat, *
                 title: str | None = None) -> ImportResult:
     """Write the chat as a new conversation, which becomes the owner's active one with the persona."""
     counts = count_many([m.content for m in chat.messages])
-    with store.db.atomic():
+    with store.transaction():
         conversation = store.start_conversation(owner, persona_id, title=title)
         for message, at, tokens in zip(chat.messages, _filled_times(chat), counts):
             store.add_message(

@@ -281,17 +281,12 @@ class LongTermMemory(ContextProvider):
         messages or the replies to them (summarised again without them), group facts stated
         only there, and their own facts. Their own conversations' summaries, state and
         embeddings go with those rows."""
-        rows = self.store.db.execute(
-            f"SELECT conversation_id, id FROM messages WHERE id IN ({self.store.FORGOTTEN_MESSAGES}) "
-            "AND conversation_id IN (SELECT id FROM conversations WHERE group_key IS NOT NULL)",
-            [user_id, user_id]).fetchall()
         by_conversation: dict[int, list[int]] = {}
-        for conversation_id, message_id in rows:
+        for conversation_id, message_id in self.store.forgotten_group_messages(user_id):
             by_conversation.setdefault(conversation_id, []).append(message_id)
         for conversation_id, message_ids in by_conversation.items():
             self.forget_messages(conversation_id, message_ids)
-        with self.store.db.atomic():
-            self.store.db.execute("DELETE FROM facts WHERE user_id = ?", [user_id])
+        self.facts.forget_user(user_id)
 
     def forget_messages(self, conversation_id: int, message_ids: Sequence[int]) -> None:
         """Drop what was derived from messages being forgotten: the summaries that cover them

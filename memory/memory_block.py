@@ -44,19 +44,14 @@ class MemoryState:
     facts_cursor: int
 
 
-class MemoryBlock:
-    def __init__(self, store: Store, summaries: SummaryStore, facts: FactStore, *,
-                 policy: CompactionPolicy | None = None, facts_share: float = 0.05,
-                 default_timezone: str = "UTC"):
+class MemoryStateStore:
+    """The `memory_state` rows: each conversation's rendered section, its sources and the
+    facts cursor (the last message the fact extractor read)."""
+
+    def __init__(self, store: Store):
         self.store = store
         self.db = store.db
-        self.summaries = summaries
-        self.facts = facts
-        self.policy = policy or CompactionPolicy()
-        self.facts_share = facts_share
-        self.default_timezone = default_timezone
 
-    # -- state --------------------------------------------------------------------------
     def state(self, conversation_id: int) -> MemoryState | None:
         row = self.db.execute(
             "SELECT conversation_id, block, block_tokens, source_ids, fact_ids, stale, facts_cursor "
@@ -70,10 +65,6 @@ class MemoryBlock:
         self.db.execute("INSERT OR IGNORE INTO memory_state (conversation_id, updated_at) VALUES (?, ?)",
                         [conversation_id, self.store.now()])
 
-    def facts_cursor(self, conversation_id: int) -> int:
-        state = self.state(conversation_id)
-        return state.facts_cursor if state else 0
-
     def set_facts_cursor(self, conversation_id: int, message_id: int) -> None:
         with self.db.atomic():
             self._ensure_row(conversation_id)
@@ -81,15 +72,53 @@ class MemoryBlock:
                             [message_id, conversation_id])
 
     def mark_stale(self, owner: Owner, persona_id: str, *, clear: bool = False) -> None:
-        """A user's fact edit: every conversation of this owner and persona re-renders its section.
-        `clear` also drops the stored text at once (messages being forgotten: the old section
-        may quote them); a stale section is rendered afresh before it is used anyway."""
+        """Every conversation of this owner and persona re-renders its section; `clear`
+        also drops the stored text."""
         where, params = owner.where()
         clearing = ", block = '', block_tokens = 0" if clear else ""
         with self.db.atomic():
             self.db.execute(
                 f"UPDATE memory_state SET stale = 1{clearing} WHERE conversation_id IN "
                 f"(SELECT id FROM conversations WHERE {where} AND persona_id = ?)", [*params, persona_id])
+
+    def save_section(self, conversation_id: int, text: str, tokens: int, source_ids: tuple[str, ...],
+                     fact_ids: list[int]) -> None:
+        with self.db.atomic():
+            self._ensure_row(conversation_id)
+            self.db.execute(
+                "UPDATE memory_state SET block = ?, block_tokens = ?, source_ids = ?, fact_ids = ?, stale = 0, "
+                "updated_at = ? WHERE conversation_id = ?",
+                [text, tokens, json.dumps(source_ids), json.dumps(fact_ids), self.store.now(), conversation_id])
+
+
+class MemoryBlock:
+    def __init__(self, store: Store, summaries: SummaryStore, facts: FactStore, *,
+                 policy: CompactionPolicy | None = None, facts_share: float = 0.05,
+                 default_timezone: str = "UTC"):
+        self.store = store
+        self.states = MemoryStateStore(store)
+        self.summaries = summaries
+        self.facts = facts
+        self.policy = policy or CompactionPolicy()
+        self.facts_share = facts_share
+        self.default_timezone = default_timezone
+
+    # -- state --------------------------------------------------------------------------
+    def state(self, conversation_id: int) -> MemoryState | None:
+        return self.states.state(conversation_id)
+
+    def facts_cursor(self, conversation_id: int) -> int:
+        state = self.state(conversation_id)
+        return state.facts_cursor if state else 0
+
+    def set_facts_cursor(self, conversation_id: int, message_id: int) -> None:
+        self.states.set_facts_cursor(conversation_id, message_id)
+
+    def mark_stale(self, owner: Owner, persona_id: str, *, clear: bool = False) -> None:
+        """A user's fact edit: every conversation of this owner and persona re-renders its section.
+        `clear` also drops the stored text at once (messages being forgotten: the old section
+        may quote them); a stale section is rendered afresh before it is used anyway."""
+        self.states.mark_stale(owner, persona_id, clear=clear)
 
     # -- rendering ------------------------------------------------------------------------
     def caps(self, budget: Budget) -> tuple[int, int]:
@@ -132,13 +161,7 @@ class MemoryBlock:
     def refresh(self, conversation: Conversation, user: User | None, budget: Budget) -> MemoryState:
         """Render the section anew and store it (at compaction, after a user's edit, on first use)."""
         text, tokens, source_ids, facts = self.render(conversation, user, budget)
-        with self.db.atomic():
-            self._ensure_row(conversation.id)
-            self.db.execute(
-                "UPDATE memory_state SET block = ?, block_tokens = ?, source_ids = ?, fact_ids = ?, stale = 0, "
-                "updated_at = ? WHERE conversation_id = ?",
-                [text, tokens, json.dumps(source_ids), json.dumps([f.id for f in facts]), self.store.now(),
-                 conversation.id])
+        self.states.save_section(conversation.id, text, tokens, source_ids, [f.id for f in facts])
         return self.state(conversation.id)  # type: ignore[return-value]
 
     def static_block(self, context: TurnContext) -> StaticBlock | None:

@@ -159,10 +159,35 @@ class ModerationEvent:
     created_at: str
 
 
+class ModerationEvents:
+    """The `moderation_events` rows: what was flagged, for the operator's review."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def record(self, direction: str, action: str, checker: str, categories: list[str], excerpt: str,
+               user_id: int | None, conversation_id: int | None, message_id: int | None) -> None:
+        with self.store.db.atomic():
+            self.store.db.execute(
+                "INSERT INTO moderation_events (user_id, conversation_id, message_id, direction, action, checker, "
+                "categories, excerpt, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [user_id, conversation_id, message_id, direction, action, checker,
+                 json.dumps(categories, ensure_ascii=False), excerpt, self.store.now()])
+
+    def latest(self, user_id: int | None = None, limit: int = 100) -> list[ModerationEvent]:
+        """The newest events first, of one user or of everyone."""
+        where, params = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("", [])
+        rows = self.store.db.execute(
+            "SELECT id, user_id, conversation_id, message_id, direction, action, checker, categories, excerpt, "
+            f"created_at FROM moderation_events {where} ORDER BY id DESC LIMIT ?", [*params, limit]).fetchall()
+        return [ModerationEvent(*row[:7], json.loads(row[7]), *row[8:]) for row in rows]
+
+
 class SafetyGate:
     def __init__(self, store: Store, checkers: Sequence[Checker], *, input_policy: Policy = Policy.REFUSE,
                  output_policy: Policy = Policy.REFUSE) -> None:
         self.store = store
+        self.events_store = ModerationEvents(store)
         self.checkers = list(checkers)
         self.policies = {"input": input_policy if checkers else Policy.OFF,
                          "output": output_policy if checkers else Policy.OFF}
@@ -210,23 +235,15 @@ class SafetyGate:
 
     def _record(self, direction: str, policy: Policy, verdict: Verdict, text: str, user_id: int | None,
                 conversation_id: int | None, message_id: int | None) -> None:
-        with self.store.db.atomic():
-            self.store.db.execute(
-                "INSERT INTO moderation_events (user_id, conversation_id, message_id, direction, action, checker, "
-                "categories, excerpt, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [user_id, conversation_id, message_id, direction, str(policy), verdict.checker,
-                 json.dumps(list(verdict.categories), ensure_ascii=False), text[:EXCERPT_CHARS], self.store.now()])
+        self.events_store.record(direction, str(policy), verdict.checker, list(verdict.categories),
+                                 text[:EXCERPT_CHARS], user_id, conversation_id, message_id)
         log.warning("moderation flagged %s (%s): %s", direction, policy, ", ".join(verdict.categories),
                     extra={"moderation": {"direction": direction, "action": str(policy), "checker": verdict.checker,
                                           "categories": list(verdict.categories), "user_id": user_id,
                                           "conversation_id": conversation_id}})
 
     def events(self, user_id: int | None = None, limit: int = 100) -> list[ModerationEvent]:
-        where, params = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("", [])
-        rows = self.store.db.execute(
-            "SELECT id, user_id, conversation_id, message_id, direction, action, checker, categories, excerpt, "
-            f"created_at FROM moderation_events {where} ORDER BY id DESC LIMIT ?", [*params, limit]).fetchall()
-        return [ModerationEvent(*row[:7], json.loads(row[7]), *row[8:]) for row in rows]
+        return self.events_store.latest(user_id, limit)
 
     async def close(self) -> None:
         for checker in self.checkers:

@@ -65,6 +65,7 @@ from memory.assembly import TailPart
 from memory.compaction import visible_messages
 from memory.embeddings import EmbeddingIndex, Embedder
 from memory.engine import ContextProvider, TurnContext, _zone
+from memory.recall_index import RecallIndex
 from memory.store import Conversation, Message, Store, from_text, to_text, utc_now
 from memory.textsearch import _CJK_CHARS, _CJK_RUN
 from memory.timeline import WEEKDAYS
@@ -235,15 +236,15 @@ class TermStats:
     """Document counts of index terms and the index words of a stem, cached: counting a
     common term scans its whole posting list, and the counts change slowly."""
 
-    def __init__(self, store: Store, max_entries: int = 50_000):
-        self.db = store.db
+    def __init__(self, index: RecallIndex, max_entries: int = 50_000):
+        self.index = index
         self.max_entries = max_entries
         self._cache: OrderedDict[str, tuple[int, int]] = OrderedDict()  # term -> (count, total when counted)
         self._words: OrderedDict[str, tuple[list[str], int]] = OrderedDict()  # stem -> (index words, total)
 
     def total(self) -> int:
         """About how many messages are indexed (ids are dense enough for a threshold)."""
-        return self.db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+        return self.index.highest_message_id()
 
     def count(self, token: str, total: int) -> int:
         if token.endswith("*"):
@@ -252,8 +253,7 @@ class TermStats:
         if cached is not None and cached[1] * 1.1 >= total:
             self._cache.move_to_end(token)
             return cached[0]
-        row = self.db.execute("SELECT doc FROM messages_fts_terms WHERE term = ?", [token]).fetchone()
-        self._cache[token] = (row[0] if row else 0, total)
+        self._cache[token] = (self.index.documents_with(token), total)
         while len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)
         return self._cache[token][0]
@@ -266,9 +266,7 @@ class TermStats:
         character stands for the bigrams that start with it, a prefix query)."""
         if len(key) == 1 and _CJK_RUN.match(key):
             if key not in self._cache or self._cache[key][1] * 1.1 < total:
-                row = self.db.execute("SELECT coalesce(sum(doc), 0) FROM messages_fts_terms "
-                                      "WHERE term >= ? AND term < ?", [key, chr(ord(key) + 1)]).fetchone()
-                self._cache[key] = (min(row[0], total), total)
+                self._cache[key] = (min(self.index.documents_with_prefix(key), total), total)
             return [key + "*"]
         if not key.isascii() or not key.isalpha() or len(key) < 3:
             return [key]
@@ -277,8 +275,7 @@ class TermStats:
             self._words.move_to_end(key)
             return cached[0]
         prefix = key[:-1] if key.endswith(("i", "e", "y")) and len(key) > 3 else key
-        rows = self.db.execute("SELECT term, doc FROM messages_fts_terms WHERE term >= ? AND term < ? LIMIT 200",
-                               [prefix, prefix + "{"]).fetchall()
+        rows = self.index.terms_between(prefix, prefix + "{", 200)
         words = [term for term, doc in rows if stem(term) == key]
         for term, doc in rows:
             if term in words:
@@ -326,13 +323,13 @@ class RecallProvider(ContextProvider):
     def __init__(self, store: Store, *, settings: RecallSettings | None = None, embedder: Embedder | None = None,
                  default_timezone: str = "UTC", clock=utc_now):
         self.store = store
-        self.db = store.db
+        self.recall_index = RecallIndex(store)
         self.settings = settings or RecallSettings()
         self.embedder = embedder
         self.index = EmbeddingIndex(store, embedder.model) if embedder else None
         self.default_timezone = default_timezone
         self.clock = clock
-        self.terms = TermStats(store)
+        self.terms = TermStats(self.recall_index)
         self._keys: OrderedDict[int, tuple[int, frozenset[str]]] = OrderedDict()  # id -> (length, keys)
         self._query_vectors: OrderedDict[tuple[int, str], object] = OrderedDict()
         self._indexing: set[int] = set()
@@ -348,17 +345,11 @@ class RecallProvider(ContextProvider):
     # -- scope ----------------------------------------------------------------------------
     def scope(self, conversation: Conversation) -> list[int]:
         """The owner's conversations with this persona: recall reaches into earlier ones too."""
-        where, params = conversation.owner.where()
-        return [row[0] for row in self.db.execute(
-            f"SELECT id FROM conversations WHERE {where} AND persona_id = ?",
-            [*params, conversation.persona_id]).fetchall()]
+        return self.store.conversation_ids_of(conversation.owner, conversation.persona_id)
 
     def _outside(self, scope: Sequence[int], window: tuple[int, int]) -> bool:
         """Whether any visible message of the scope is outside the window."""
-        marks = ",".join("?" * len(scope))
-        return self.db.execute(
-            f"SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id IN ({marks}) AND status != 'hidden' "
-            "AND NOT (conversation_id = ? AND id >= ?))", [*scope, *window]).fetchone()[0] == 1
+        return self.recall_index.any_outside(scope, window)
 
     # -- ranking --------------------------------------------------------------------------
     def _query(self, text: str, total: int, names: frozenset[str] = frozenset()) -> _Query:
@@ -388,16 +379,8 @@ class RecallProvider(ContextProvider):
             return []
         expression = " OR ".join(f'"{word[:-1]}"*' if word.endswith("*") else f'"{word}"'
                                  for word in dict.fromkeys(words))  # words hold no quotes
-        marks = ",".join("?" * len(scope))
-        sql = ("SELECT m.id, m.content, m.tokens FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
-               f"WHERE messages_fts MATCH ? AND m.conversation_id IN ({marks}) AND m.status != 'hidden' "
-               "AND NOT (m.conversation_id = ? AND m.id >= ?)")
-        params: list = [expression, *scope, *window]
-        if span is not None:
-            sql += " AND m.created_at >= ? AND m.created_at < ?"
-            params += [to_text(span[0]), to_text(span[1])]
-        return self.db.execute(sql + " ORDER BY bm25(messages_fts) LIMIT ?",
-                               [*params, self.settings.candidates]).fetchall()
+        texts = (to_text(span[0]), to_text(span[1])) if span is not None else None
+        return self.recall_index.matching(expression, scope, window, span=texts, limit=self.settings.candidates)
 
     def _message_keys(self, message_id: int, content: str) -> frozenset[str]:
         cached = self._keys.get(message_id)
@@ -512,10 +495,8 @@ class RecallProvider(ContextProvider):
             found = visible_messages(self.store, message.conversation_id, after_id=message.id, limit=1)
             wanted = "assistant"
         else:
-            found = self.db.execute(
-                "SELECT id FROM messages WHERE conversation_id = ? AND id < ? AND status != 'hidden' "
-                "ORDER BY id DESC LIMIT 1", [message.conversation_id, message.id]).fetchone()
-            found = [self.store.message(found[0])] if found else []
+            found_id = self.store.visible_id_before(message.conversation_id, message.id)
+            found = [self.store.message(found_id)] if found_id is not None else []
             wanted = "user"
         if not found or found[0].role != wanted:
             return None
@@ -547,12 +528,10 @@ class RecallProvider(ContextProvider):
         scope = self.scope(conversation)
         if cap <= 40 or not self._outside(scope, window):
             return []  # no room, or the whole history is in the request
-        recent = self.db.execute(
-            "SELECT content FROM messages WHERE conversation_id = ? AND status NOT IN ('hidden', 'pending') "
-            "ORDER BY id DESC LIMIT ?", [conversation.id, self.settings.context_messages]).fetchall()
+        recent = self.store.last_settled_contents(conversation.id, self.settings.context_messages)
         zone = _zone(context.user.timezone if context.user else None, self.default_timezone)
         names = [context.persona.name, context.user.name if context.user else ""]
-        ranked = self.rank(conversation, context.query, context_text="\n".join(r[0] for r in recent),
+        ranked = self.rank(conversation, context.query, context_text="\n".join(recent),
                            query_vector=query_vector, window=window, zone=zone, names=names)
         in_scope = set(scope)
         chosen: dict[int, Message] = {}

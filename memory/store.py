@@ -1,7 +1,16 @@
 """The one class that owns the database.
 
-`Store` opens the SQLite file in WAL mode, applies pending migrations, and offers the
-few operations the engine and the faces need; nobody else writes SQL. Every message is
+`Store` opens the SQLite file in WAL mode, applies the migration sets it is handed
+(`memory.schema`), offers transactions (`transaction()`), and holds the core tables'
+queries: users, groups, conversations, messages with their full-text index, the inbox,
+the update journal, usage and calibration. Each feature's own tables have a storage class
+of their own that holds their SQL on this connection (`FactStore`, `SummaryStore`,
+`MemoryStateStore`, `EmbeddingIndex`, `RecallIndex`, `PersonaCatalog`, `UserChoices`,
+`Checkins`, `ModerationEvents`, `DocumentStore`); nobody else writes SQL or touches
+`db` (tests/test_project.py holds the list). A forget runs the cascade of the feature
+storages' forget steps that the composition root hands in, then erases the core rows.
+
+Every message is
 stored with the exact text the model gets, its token count (computed here, once, at
 insert) and a UTC timestamp. Nothing is deleted except by the user's explicit forget.
 
@@ -9,7 +18,7 @@ Reads that run on every turn (`history_since`) touch only the messages after the
 conversation's persisted boundary, through the (conversation_id, id) index, so their
 cost follows the window, not the length of the history.
 
-Transactions (`db.atomic()`) begin IMMEDIATE: other connections write to the same file
+Transactions (`transaction()`, and the storage classes' `db.atomic()`) begin IMMEDIATE: other connections write to the same file
 (document ingestion in worker threads, `companion ingest` or a second bot process
 starting), and a deferred transaction that reads before it writes fails at once with
 "database is locked" when another connection committed in between; the busy timeout
@@ -238,6 +247,15 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def transaction(self) -> contextlib.AbstractContextManager:
+        """One transaction around several storage calls (nested: a savepoint). Callers
+        outside the storage classes use this, never the connection."""
+        return self.db.atomic()
+
+    def integrity(self) -> str:
+        """SQLite's own check of the file: 'ok', or what is damaged."""
+        return self._one("PRAGMA integrity_check")[0]
+
     def now(self) -> str:
         return to_text(self.clock())
 
@@ -371,6 +389,12 @@ class Store:
         )
         return [Conversation(*row[:7], bool(row[7]), row[8]) for row in rows]
 
+    def conversation_ids_of(self, owner: Owner, persona_id: str) -> list[int]:
+        """The ids of every conversation of this owner with this persona."""
+        where, params = owner.where()
+        return [row[0] for row in self._rows(f"SELECT id FROM conversations WHERE {where} AND persona_id = ?",
+                                             [*params, persona_id])]
+
     def set_boundary(self, conversation_id: int, message_id: int) -> None:
         with self.db.atomic():
             self.db.execute(
@@ -476,6 +500,49 @@ class Store:
         with self.db.atomic():
             self.db.execute("UPDATE messages SET platform_message_id = ? WHERE id = ?",
                             [str(platform_message_id), message_id])
+
+    def visible_messages(self, conversation_id: int, *, after_id: int = 0, before_id: int | None = None,
+                         limit: int | None = None) -> list[Message]:
+        """The conversation's visible messages with after_id < id < before_id, oldest first."""
+        sql = (f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND id > ? AND id < ? "
+               "AND status != 'hidden' ORDER BY id")
+        params = [conversation_id, after_id, before_id if before_id is not None else 2 ** 62]
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", [*params, limit]
+        return [Message(*row) for row in self._rows(sql, params)]
+
+    def visible_before(self, conversation_id: int, before_id: int, *, role: str | None = None) -> str | None:
+        """When the newest visible message before `before_id` (of this role) was sent."""
+        row = self._one(
+            "SELECT created_at FROM messages WHERE conversation_id = ? AND id < ? AND status != 'hidden' "
+            + ("AND role = ? " if role else "") + "ORDER BY id DESC LIMIT 1",
+            [conversation_id, before_id, *([role] if role else [])])
+        return row[0] if row else None
+
+    def visible_id_before(self, conversation_id: int, before_id: int) -> int | None:
+        """The id of the newest visible message before `before_id`."""
+        row = self._one("SELECT id FROM messages WHERE conversation_id = ? AND id < ? AND status != 'hidden' "
+                        "ORDER BY id DESC LIMIT 1", [conversation_id, before_id])
+        return row[0] if row else None
+
+    def first_visible_at(self, conversation_id: int) -> str | None:
+        """When the conversation's first visible message was sent."""
+        row = self._one("SELECT created_at FROM messages WHERE conversation_id = ? AND status != 'hidden' "
+                        "ORDER BY id LIMIT 1", [conversation_id])
+        return row[0] if row else None
+
+    def last_settled_at(self, conversation_id: int) -> str | None:
+        """When the newest message that is neither hidden nor pending (not part of the turn
+        being answered) was sent."""
+        row = self._one("SELECT created_at FROM messages WHERE conversation_id = ? "
+                        "AND status NOT IN ('hidden', 'pending') ORDER BY id DESC LIMIT 1", [conversation_id])
+        return row[0] if row else None
+
+    def last_settled_contents(self, conversation_id: int, limit: int) -> list[str]:
+        """The texts of the newest `limit` settled messages, newest first."""
+        return [row[0] for row in self._rows(
+            "SELECT content FROM messages WHERE conversation_id = ? AND status NOT IN ('hidden', 'pending') "
+            "ORDER BY id DESC LIMIT ?", [conversation_id, limit])]
 
     def history_since(self, conversation_id: int, first_id: int) -> list[HistoryRow]:
         """Visible messages from `first_id` on, oldest first: what the window may hold."""
@@ -601,12 +668,19 @@ class Store:
     FORGOTTEN_MESSAGES = ("SELECT id FROM messages WHERE user_id = ? OR (role = 'assistant' AND reply_to IN "
                           "(SELECT id FROM messages WHERE user_id = ?))")
 
+    def forgotten_group_messages(self, user_id: int) -> list[tuple[int, int]]:
+        """(conversation id, message id) of what a forget of this user erases in group
+        conversations: their messages and the character's replies to them."""
+        return self._rows(
+            f"SELECT conversation_id, id FROM messages WHERE id IN ({self.FORGOTTEN_MESSAGES}) "
+            "AND conversation_id IN (SELECT id FROM conversations WHERE group_key IS NOT NULL)", [user_id, user_id])
+
     def forget_user(self, user_id: int) -> None:
         """Erase everything of one user: their conversations, their messages in groups and the
         character's replies to them (a reply often repeats what it answers), usage, pending
         inputs, journaled updates and the user row, then compact the indexes and the file so
-        the text is gone from disk too. Feature areas add their own tables through
-        `forget_hooks`."""
+        the text is gone from disk too. Feature storages erase their own rows first, through
+        the forget cascade."""
         user = self.user(user_id)
         with self.db.atomic():
             for hook in self.forget_hooks:

@@ -135,30 +135,22 @@ class TimelineProvider(ContextProvider):
     def decorate_history(self, context: TurnContext, rows: Sequence[HistoryRow]) -> Sequence[HistoryRow]:
         if not rows:
             return rows
-        previous = self.store.db.execute(
-            "SELECT created_at FROM messages WHERE conversation_id = ? AND id < ? AND status != 'hidden' "
-            "ORDER BY id DESC LIMIT 1", [context.conversation.id, rows[0].id]).fetchone()
-        previous_user = self.store.db.execute(
-            "SELECT created_at FROM messages WHERE conversation_id = ? AND id < ? AND status != 'hidden' "
-            "AND role = 'user' ORDER BY id DESC LIMIT 1", [context.conversation.id, rows[0].id]).fetchone()
-        return with_date_lines(rows, previous[0] if previous else None, self.zone(context), self.session_gap,
-                               previous_user[0] if previous_user else None)
+        conversation_id, first_id = context.conversation.id, rows[0].id
+        previous = self.store.visible_before(conversation_id, first_id)
+        previous_user = self.store.visible_before(conversation_id, first_id, role="user")
+        return with_date_lines(rows, previous, self.zone(context), self.session_gap, previous_user)
 
     def tail_parts(self, context: TurnContext) -> Sequence[TailPart]:
         conversation_id = context.conversation.id
-        first = self.store.db.execute(
-            "SELECT created_at FROM messages WHERE conversation_id = ? AND status != 'hidden' "
-            "ORDER BY id LIMIT 1", [conversation_id]).fetchone()
+        first = self.store.first_visible_at(conversation_id)
         if first is None:
             return ()
         # the newest message that is not part of the turn being answered
-        previous = self.store.db.execute(
-            "SELECT created_at FROM messages WHERE conversation_id = ? AND status NOT IN ('hidden', 'pending') "
-            "ORDER BY id DESC LIMIT 1", [conversation_id]).fetchone()
+        previous = self.store.last_settled_at(conversation_id)
         now, zone = self.clock(), self.zone(context)
-        if previous is None or now - from_text(previous[0]) < self.session_gap:
+        if previous is None or now - from_text(previous) < self.session_gap:
             return ()  # the middle of a session: the current time says enough
-        began, last = from_text(first[0]), from_text(previous[0])
+        began, last = from_text(first), from_text(previous)
         text = f"The previous message was sent {stamp(last, zone)} ({ago(last, now)})."
         if last - began >= timedelta(days=1):
             text += f" This conversation began {stamp(began, zone)} ({ago(began, now)})."

@@ -107,7 +107,7 @@ class UpdateJournal(BaseMiddleware):
 
     def receive(self, updates: list[Update]) -> None:
         """Journal updates as they arrive, in one transaction; redeliveries are left out."""
-        with self.store.db.atomic():
+        with self.store.transaction():
             for update in updates:
                 if self._journal(update):
                     self._received.add(update.update_id)
