@@ -24,6 +24,7 @@ from pathlib import Path
 from benchmarks.common import SHARED_DATA, percentile, print_table
 from memory.engine import Engine, ModelSettings
 from memory.model_client import ModelClient
+from memory.schema import open_store
 from memory.store import Owner, Store
 from memory.tokens import count_many, count_tokens, load_encoding
 from personas import PersonaLibrary
@@ -122,7 +123,7 @@ def tokenizer_figures() -> dict:
 def run() -> dict:
     results: dict = {"assembly": [], "tokenizer": {}}
     with tempfile.TemporaryDirectory() as folder:
-        store = Store(Path(folder) / "bench.db")
+        store = open_store(Path(folder) / "bench.db")
         client = ModelClient(base_url="http://127.0.0.1:9/v1", api_key="unused")
         conversations = {size: build_conversation(store, size) for size in SIZES}
         for window in WINDOWS:

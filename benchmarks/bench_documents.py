@@ -66,9 +66,9 @@ sys.path.insert(1, {here!r})
 
 from benchmarks.common import proc_status_kb
 from memory.reading import DocumentStore, Ingestor
-from memory.store import Store
+from memory.schema import open_store
 with tempfile.TemporaryDirectory() as folder:
-    store = Store(Path(folder) / "bench.db")
+    store = open_store(Path(folder) / "bench.db")
     owner = store.ensure_user("local", "bench")
     documents = DocumentStore(store)
     started, cpu = time.perf_counter(), time.process_time()
@@ -105,9 +105,9 @@ if {warm!r}:
     from memory.tokens import load_encoding
     load_encoding()
 from memory.reading import DocumentStore, Ingestor
-from memory.store import Store
+from memory.schema import open_store
 with tempfile.TemporaryDirectory() as folder:
-    store = Store(Path(folder) / "bench.db")
+    store = open_store(Path(folder) / "bench.db")
     owner = store.ensure_user("local", "bench")
     documents = DocumentStore(store)
     started = time.perf_counter()
@@ -131,7 +131,7 @@ def assembly_figures() -> dict:
     from memory.model_client import ModelClient
     from memory.reading import DocumentStore, Ingestor, ReadingProvider, Summarizer, context_for
     from memory.reading.store import SummaryRow
-    from memory.store import Store
+    from memory.schema import open_store
     from memory.tokens import count_tokens
     from personas import PersonaLibrary
 
@@ -141,7 +141,7 @@ def assembly_figures() -> dict:
     window = 262_144
     figures: dict = {}
     with tempfile.TemporaryDirectory() as folder:
-        store = Store(Path(folder) / "bench.db")
+        store = open_store(Path(folder) / "bench.db")
         conversation_id = build_conversation(store, 100_000)
         owner = store.user(store.conversation(conversation_id).user_id)
         client = ModelClient(base_url="http://127.0.0.1:9/v1", api_key="unused")

@@ -52,6 +52,7 @@ from memory.engine import Engine, ModelSettings, TurnContext
 from memory.longterm import LongTermMemory
 from memory.model_client import Completion, Usage
 from memory.recall import RecallProvider
+from memory.schema import open_store
 from memory.store import Owner, Store, to_text
 from memory.timeline import TimelineProvider
 from memory.tokens import count_many, count_tokens, truncate_to_tokens
@@ -280,7 +281,7 @@ def summarize_prefix(figures: list[dict], first: int) -> dict:
 
 async def prefix_benchmark(folder: Path, policy: CompactionPolicy | None = None) -> dict:
     turns = synthetic_turns(TURNS)
-    store = Store(folder / "prefix.db")
+    store = open_store(folder / "prefix.db")
     engine, model, conversation_id, _, _ = await replay(store, turns, 32_768, policy=policy)
     tokens = TokenCache()
     ours = prefix_figures(model.requests, tokens)
@@ -437,7 +438,7 @@ async def embed_all(store: Store, conversation_id: int, embedder: Embedder, reca
 async def recall_benchmark(folder: Path) -> dict:
     turns = synthetic_turns(TURNS, seed=21)
     facts = planted_facts()
-    store = Store(folder / "recall.db")
+    store = open_store(folder / "recall.db")
     engine, _, conversation_id, _, recall = await replay(store, turns, 16_384,
                                                          plant={f.turn: f.sentence for f in facts})
     conversation = store.conversation(conversation_id)
@@ -524,7 +525,7 @@ def time_requests(engine: Engine, conversation_id: int, queries: list[str]) -> l
 
 
 async def assembly_benchmark(folder: Path) -> dict:
-    store = Store(folder / "assembly.db")
+    store = open_store(folder / "assembly.db")
     model = FakeModel()
     # every conversation left compacted to half its history budget, so the sizes compare
     engine, memory, _ = memory_engine(store, model, 262_144, lambda: START + timedelta(days=400),
@@ -686,7 +687,7 @@ def imported_conversation(folder: Path, conversation, window: int):
     from memory.importer import import_chat, parse_sillytavern
 
     _DATABASES.append(conversation.key)
-    store = Store(folder / f"natural-{conversation.key}-{window}-{len(_DATABASES)}.db")
+    store = open_store(folder / f"natural-{conversation.key}-{window}-{len(_DATABASES)}.db")
     user = store.ensure_user("local", f"u{len(_DATABASES)}", display_name=conversation.user)
     chat = parse_sillytavern(sillytavern_jsonl(conversation), ZoneInfo("UTC"))
     result = import_chat(store, Owner.user(user.id), "character", chat)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable
 
 from bot.settings import Settings
 from memory import life_schema
@@ -24,6 +25,7 @@ from memory.user_choices import UserChoices
 @dataclass
 class Life:
     choices: UserChoices
+    forget_user: Callable[[int], None]  # the forget cascade's step for the life tables
     menu: ModelMenu
     router: ModelRouter
     safety: SafetyGate
@@ -37,11 +39,11 @@ class Life:
 
 
 def build_life(settings: Settings, store: Store) -> Life:
-    store.forget_hooks.append(lambda user_id: life_schema.forget_user(store.db, user_id))
     choices = UserChoices(store)
     menu = ModelMenu(ModelOption(settings.model, settings.window),
                      [ModelOption(name, window) for name, window in settings.model_options()])
-    return Life(choices, menu, ModelRouter(menu, choices), build_safety(settings, store), audio=build_audio(settings))
+    return Life(choices, life_schema.forget_step(store), menu, ModelRouter(menu, choices), build_safety(settings, store),
+                audio=build_audio(settings))
 
 
 def build_checkins(settings: Settings, engine: Engine) -> Checkins | None:

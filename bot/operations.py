@@ -1,33 +1,14 @@
-"""Operator tasks behind `companion backup` and `companion doctor`."""
+"""Operator tasks behind `companion backup` and `companion doctor` (the copy itself is
+the storage's: `memory.store.backup_database`)."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.settings import Settings, is_placeholder
-
-
-def backup_database(source: Path, target: Path) -> int:
-    """Copy the database with SQLite's online backup API: consistent even while the bot
-    writes to it. Refuses to overwrite. Returns the size of the copy in bytes."""
-    if not source.exists():
-        raise FileNotFoundError(f"no database at {source} (COMPANION_DB)")
-    if target.exists():
-        raise FileExistsError(f"{target} exists; choose a new file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as reader, sqlite3.connect(partial) as writer:
-        reader.backup(writer)
-        writer.execute("PRAGMA journal_mode = DELETE")
-        result = writer.execute("PRAGMA integrity_check").fetchone()[0]
-    if result != "ok":
-        partial.unlink(missing_ok=True)
-        raise RuntimeError(f"the copy failed its integrity check: {result}")
-    partial.rename(target)
-    return target.stat().st_size
+from memory.store import backup_database
 
 
 @dataclass
@@ -125,3 +106,6 @@ async def _check_telegram(settings: Settings) -> Check:
         return Check("telegram", False, f"getMe failed: {exc}")
     finally:
         await bot.session.close()
+
+
+__all__ = ["Check", "backup_database", "run_checks"]

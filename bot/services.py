@@ -5,8 +5,9 @@ nothing else constructs a Store, a ModelClient, an Engine or the service layer. 
 (or anything embedding the bot) hands in `Parts` to replace what the settings would
 build: the clock, the store, the model client, the persona files, the context
 providers, how links are resolved. Everything else is built as in production, so the
-forget cascade (each feature registers its `Store.forget_hooks` when it is built) is
-the production one in every test.
+forget cascade (`forget_cascade`, handed to the Store once every feature is built) is
+the production one in every test. The Store is handed its schema here too
+(`memory.schema.migration_sets`).
 
 Order: the store; the persona catalog; the model client (with its fallback); the
 long-term memory, recall and timeline providers; companion life (model menu and
@@ -32,6 +33,7 @@ from memory.persona_catalog import PersonaCatalog
 from memory.reading import Reading, build_reading
 from memory.recall import RecallProvider
 from memory.routing import ModelRouter
+from memory.schema import migration_sets
 from memory.service import Admission, CompanionService, Policy, VoiceAbility
 from memory.service.self_service import SelfService
 from memory.store import Owner, Store, User, utc_now
@@ -106,7 +108,8 @@ def build_services(settings: Settings, parts: Parts | None = None, *, clock: Cal
     if link_policy is not None:
         parts.link_policy = link_policy
     clock = parts.clock
-    store = parts.store or Store(settings.db, synchronous=settings.db_durability.upper(), clock=clock)
+    store = parts.store or Store(settings.db, migration_sets=migration_sets(),
+                                 synchronous=settings.db_durability.upper(), clock=clock)
     library = parts.library or PersonaLibrary([settings.personas_dir] if settings.personas_dir else [])
     personas = PersonaCatalog(store, library)
     client = parts.client or with_fallback(settings, ModelClient(
@@ -135,8 +138,19 @@ def build_services(settings: Settings, parts: Parts | None = None, *, clock: Cal
         models=parts.models or life.router,
     )
     life.checkins = build_checkins(settings, engine)
+    store.set_forget_cascade(forget_cascade(personas, recall, memory, life))
     service = build_service(settings, engine, personas, life, memory=memory, reading=reading)
     return Services(settings, store, personas, client, engine, reading, memory, recall, life, service)
+
+
+def forget_cascade(personas: PersonaCatalog, recall: RecallProvider, memory: LongTermMemory,
+                   life: Life) -> list[Callable[[int], None]]:
+    """What a user's forget erases besides the core rows, in order: their private personas;
+    recall's in-memory indexes (they may point at the rows about to go); what long-term
+    memory derived from them (group summaries re-made without them, their facts: it reads
+    their messages, so before those go); the life tables. memory/reading's steps
+    (documents and what is held about them) still register themselves and run after."""
+    return [personas.forget_user, recall.forget_user, memory.forget_user, life.forget_user]
 
 
 def policy_of(settings: Settings) -> Policy:
@@ -172,7 +186,6 @@ def build_memory(settings: Settings, store: Store, client: ModelClient, *,
         embedder = Embedder(model=settings.embedding_model, base_url=base_url, api_key=api_key,
                             dimensions=settings.embedding_dimensions)
     recall = RecallProvider(store, embedder=embedder, default_timezone=settings.timezone, clock=clock)
-    store.forget_hooks.append(memory.forget_user)
     timeline = TimelineProvider(store, default_timezone=settings.timezone,
                                 session_gap=timedelta(minutes=settings.session_gap_minutes), clock=clock)
     return memory, recall, timeline

@@ -3,16 +3,19 @@ confirmation), check-in plans and the ledger of check-ins, and moderation events
 
 Its own migration set (`companion.life`), applied after the core set. Every table is
 keyed by the user and erased with them: `ON DELETE CASCADE` where SQLite enforces it,
-and `forget_user` (which the composition root adds to `Store.forget_hooks`), so that
-nothing depends on the order in which rows go.
+and `forget_user` (a step of the forget cascade that the composition root hands the
+Store), so that nothing depends on the order in which rows go.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from memory.migrations import run_sql
+from memory.store import Store
 
 migrations = Migrations("companion.life")
 
@@ -82,6 +85,11 @@ def m001_choices_checkins_moderation(db: Database) -> None:
         CREATE INDEX moderation_events_by_user ON moderation_events (user_id, id);
         """,
     )
+
+
+def forget_step(store: Store) -> Callable[[int], None]:
+    """The forget cascade's step for these tables, on this store's connection."""
+    return lambda user_id: forget_user(store.db, user_id)
 
 
 def forget_user(db: Database, user_id: int) -> None:

@@ -276,8 +276,8 @@ class LongTermMemory(ContextProvider):
         return deleted
 
     def forget_user(self, user_id: int) -> None:
-        """Drop what was derived from a user who is being erased (a `Store.forget_hooks`
-        entry; call before their rows go): summaries of group conversations that cover their
+        """Drop what was derived from a user who is being erased (a forget cascade
+        step; runs before their rows go): summaries of group conversations that cover their
         messages or the replies to them (summarised again without them), group facts stated
         only there, and their own facts. Their own conversations' summaries, state and
         embeddings go with those rows."""

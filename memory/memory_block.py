@@ -13,6 +13,8 @@ them byte for byte. Facts the model learns in between ride in the tail (see
 Rendering is deterministic: the active segments in message order, the facts in id order,
 dates in the user's time zone, each part capped to its share of the window (the newest
 summaries and facts are kept when a cap bites; older ones stay in the database).
+
+`MemoryStateStore` holds the `memory_state` rows and their SQL; `MemoryBlock` renders.
 """
 
 from __future__ import annotations

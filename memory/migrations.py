@@ -6,8 +6,9 @@ Each runs in its own transaction together with the record that it ran, so a fail
 migration leaves the database as it was.
 
 The core set lives here. A feature area with tables of its own (documents, long-term
-memory…) keeps its own set in its own module and is listed in `migration_sets()`, which
-the Store applies in order; the core set always comes first.
+memory…) keeps its own set in its own module and is listed in
+`memory.schema.migration_sets()`, which the composition root hands to the Store; the
+core set always comes first.
 
 Plain SQL is used where the schema needs what sqlite-utils' `create()` cannot say
 (CHECK constraints, ON DELETE CASCADE, FTS5 options).
@@ -195,12 +196,3 @@ def m003_usage_estimated(db: Database) -> None:
         """,
     )
 
-
-def migration_sets() -> list[Migrations]:
-    """Every migration set, in the order they are applied (imported here, late, because
-    feature modules import the Store that calls this)."""
-    from memory import life_schema, memory_migrations, persona_catalog
-    from memory.reading import schema as documents_schema
-
-    return [migrations, persona_catalog.migrations, documents_schema.migrations, memory_migrations.migrations,
-            life_schema.migrations]

@@ -15,7 +15,8 @@ Policies (`Policy`), per direction:
 - log: the turn goes on silently;
 - off: that direction is not checked.
 Every flagged message is recorded in `moderation_events` (what, which checker, which
-categories, the first characters) and logged, whatever the policy.
+categories, the first characters; the rows are `ModerationEvents`') and logged, whatever
+the policy.
 
 A checker that fails (the endpoint is down) lets the message through and logs a warning:
 the hook is a filter for a companion bot, and failing closed would make the whole bot

@@ -95,7 +95,6 @@ class PersonaCatalog:
         self.store = store
         self.library = library
         self._cache: dict[str, tuple[str, PersonaEntry]] = {}  # id -> (stored JSON, entry)
-        store.forget_hooks.append(self._forget_user)
 
     # -- lookups the engine uses --------------------------------------------------------
     def get(self, persona_id: str) -> Persona | None:
@@ -244,7 +243,9 @@ class PersonaCatalog:
         row = self.store.db.execute("SELECT avatar FROM stored_personas WHERE id = ?", [persona_id]).fetchone()
         return row[0] if row else None
 
-    def _forget_user(self, user_id: int) -> None:
+    def forget_user(self, user_id: int) -> None:
+        """A forget cascade step: the personas this user made privately (novel characters,
+        imported cards) go with them."""
         self.store.db.execute("DELETE FROM stored_personas WHERE owner_user_id = ?", [user_id])
         self._cache.clear()
 

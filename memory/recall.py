@@ -43,7 +43,8 @@ Ranking, for questions the way people ask them ("What did Maya paint?", 她去�
 
 Cost: a few FTS5 queries and the scoring of at most `candidates` messages per turn, with
 stems, term counts and vocabulary expansions cached; it adds under 50 ms p50 at 100k
-messages (benchmark `memory`).
+messages (benchmark `memory`). The queries themselves are storage's: the full-text index's in
+`RecallIndex` (memory/recall_index.py), the messages' and conversations' in the Store.
 """
 
 from __future__ import annotations
@@ -275,7 +276,7 @@ class TermStats:
             self._words.move_to_end(key)
             return cached[0]
         prefix = key[:-1] if key.endswith(("i", "e", "y")) and len(key) > 3 else key
-        rows = self.index.terms_between(prefix, prefix + "{", 200)
+        rows = self.index.terms_between(prefix, prefix + "{")
         words = [term for term, doc in rows if stem(term) == key]
         for term, doc in rows:
             if term in words:
@@ -333,10 +334,9 @@ class RecallProvider(ContextProvider):
         self._keys: OrderedDict[int, tuple[int, frozenset[str]]] = OrderedDict()  # id -> (length, keys)
         self._query_vectors: OrderedDict[tuple[int, str], object] = OrderedDict()
         self._indexing: set[int] = set()
-        store.forget_hooks.append(self._forget_user)
 
-    def _forget_user(self, user_id: int) -> None:
-        """A `Store.forget_hooks` entry: nothing held in memory outlives the rows it came from."""
+    def forget_user(self, user_id: int) -> None:
+        """A forget cascade step: nothing held in memory outlives the rows it came from."""
         if self.index is not None:
             self.index.clear()
         self._query_vectors.clear()

@@ -32,10 +32,10 @@ class RecallIndex:
         return self.db.execute("SELECT coalesce(sum(doc), 0) FROM messages_fts_terms "
                                "WHERE term >= ? AND term < ?", [prefix, chr(ord(prefix) + 1)]).fetchone()[0]
 
-    def terms_between(self, low: str, high: str, limit: int = 200) -> list[tuple[str, int]]:
-        """(term, document count) of the index terms with low <= term < high."""
-        return self.db.execute("SELECT term, doc FROM messages_fts_terms WHERE term >= ? AND term < ? LIMIT ?",
-                               [low, high, limit]).fetchall()
+    def terms_between(self, low: str, high: str) -> list[tuple[str, int]]:
+        """(term, document count) of the first 200 index terms with low <= term < high."""
+        return self.db.execute("SELECT term, doc FROM messages_fts_terms WHERE term >= ? AND term < ? LIMIT 200",
+                               [low, high]).fetchall()
 
     def any_outside(self, scope: Sequence[int], window: tuple[int, int]) -> bool:
         """Whether any visible message of the scope's conversations is outside the window

@@ -32,11 +32,11 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Generator, Iterable, Iterator
+from typing import Callable, Generator, Iterable, Iterator, Sequence
 
 from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
 
-from memory.migrations import migration_sets
 from memory.textsearch import index_form, match_expression
 from memory.tokens import count_tokens
 
@@ -216,12 +216,34 @@ _USER_FIELDS = {"display_name", "language", "timezone", "persona_id", "language_
                 "me_description", "status", "allowed", "refused_at"}
 
 
+def backup_database(source: Path, target: Path) -> int:
+    """Copy the database with SQLite's online backup API: consistent even while the bot
+    writes to it. Refuses to overwrite. Returns the size of the copy in bytes."""
+    if not source.exists():
+        raise FileNotFoundError(f"no database at {source} (COMPANION_DB)")
+    if target.exists():
+        raise FileExistsError(f"{target} exists; choose a new file name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as reader, sqlite3.connect(partial) as writer:
+        reader.backup(writer)
+        writer.execute("PRAGMA journal_mode = DELETE")
+        result = writer.execute("PRAGMA integrity_check").fetchone()[0]
+    if result != "ok":
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"the copy failed its integrity check: {result}")
+    partial.rename(target)
+    return target.stat().st_size
+
+
 class Store:
-    def __init__(self, path: str | Path, *, clock: Clock = utc_now,
+    def __init__(self, path: str | Path, *, migration_sets: Sequence[Migrations], clock: Clock = utc_now,
                  counter: Callable[[str], int] = count_tokens, synchronous: str = "NORMAL"):
-        """`synchronous`: NORMAL (default) makes a commit durable against a crash of the
-        process, and costs no fsync per commit in WAL mode; FULL also survives a power
-        loss or OS crash, at an fsync (milliseconds on many disks) per commit."""
+        """`migration_sets`: the schema, applied in order (the composition root hands in
+        `memory.schema.migration_sets()`). `synchronous`: NORMAL (default) makes a commit
+        durable against a crash of the process, and costs no fsync per commit in WAL mode;
+        FULL also survives a power loss or OS crash, at an fsync (milliseconds on many
+        disks) per commit."""
         self.path = Path(path)
         self.clock = clock
         self.count = counter
@@ -233,7 +255,10 @@ class Store:
         self.db.execute("PRAGMA busy_timeout = 30000")
         # Deleted content is overwritten on disk, so a forgotten user's text does not linger.
         self.db.execute("PRAGMA secure_delete = ON")
-        # Feature areas with tables of their own register cleanup here.
+        # What a forget erases besides the core tables: the composition root hands in the
+        # feature storages' steps, in order (`set_forget_cascade`). memory/reading still
+        # registers its own steps in `forget_hooks`; they run after the cascade.
+        self.forget_cascade: list[Callable[[int], None]] = []
         self.forget_hooks: list[Callable[[int], None]] = []
         self.compact_hooks: list[Callable[[], None]] = []
         if str(path) != ":memory:":
@@ -241,11 +266,16 @@ class Store:
         if synchronous.upper() not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-        for migration_set in migration_sets():
+        for migration_set in migration_sets:
             migration_set.apply(self.db)
 
     def close(self) -> None:
         self.db.close()
+
+    def set_forget_cascade(self, steps: Sequence[Callable[[int], None]]) -> None:
+        """The feature storages' forget steps, run in this order inside the forget's
+        transaction, before the core rows go (a step may read what it derives from)."""
+        self.forget_cascade = list(steps)
 
     def transaction(self) -> contextlib.AbstractContextManager:
         """One transaction around several storage calls (nested: a savepoint). Callers
@@ -683,8 +713,8 @@ class Store:
         the forget cascade."""
         user = self.user(user_id)
         with self.db.atomic():
-            for hook in self.forget_hooks:
-                hook(user_id)
+            for step in [*self.forget_cascade, *self.forget_hooks]:
+                step(user_id)
             message_ids = f"{self.FORGOTTEN_MESSAGES} OR conversation_id IN " \
                           "(SELECT id FROM conversations WHERE user_id = ?)"
             params = [user_id, user_id, user_id]

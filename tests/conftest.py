@@ -16,6 +16,7 @@ from bot.settings import Settings
 from memory.assembly import TAIL_HEADER
 from memory.engine import Engine
 from memory.model_client import ModelClient
+from memory.schema import open_store
 from memory.store import Store, utc_now
 from personas import PersonaLibrary
 from tests.fakes.openai_server import FakeOpenAI
@@ -46,7 +47,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(db_path: Path):
-    store = Store(db_path)
+    store = open_store(db_path)
     yield store
     store.close()
 

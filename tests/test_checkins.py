@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from memory.checkins import CHECKIN_INSTRUCTION, Checkins, QuietHours, parse_every, parse_quiet
-from memory.store import Owner, Store
+from memory.schema import open_store
+from memory.store import Owner
 from tests.conftest import make_engine
 from tests.fakes.clock import ManualClock
 
@@ -58,7 +59,7 @@ def clock():
 
 @pytest.fixture
 async def world(tmp_path, fake_openai, clock):
-    store = Store(tmp_path / "c.db", clock=clock)
+    store = open_store(tmp_path / "c.db", clock=clock)
     engine = make_engine(store, fake_openai, clock=clock)
     checkins = Checkins(engine, unanswered_limit=2)
     yield store, engine, checkins
@@ -156,7 +157,7 @@ async def test_silence_pauses_check_ins_until_the_user_writes(world, clock, fake
 
 async def test_a_restart_neither_loses_nor_doubles_a_check_in(tmp_path, fake_openai, clock):
     path = tmp_path / "restart.db"
-    store = Store(path, clock=clock)
+    store = open_store(path, clock=clock)
     engine = make_engine(store, fake_openai, clock=clock)
     checkins = Checkins(engine)
     alice = user_in(store)
@@ -166,7 +167,7 @@ async def test_a_restart_neither_loses_nor_doubles_a_check_in(tmp_path, fake_ope
 
     # restart: the plan survived; the check-in is claimed, written, and the process dies before sending
     clock.advance(hours=7)
-    store = Store(path, clock=clock)
+    store = open_store(path, clock=clock)
     engine = make_engine(store, fake_openai, clock=clock)
     checkins = Checkins(engine)
     claim = checkins.claim_due()[0]
@@ -176,7 +177,7 @@ async def test_a_restart_neither_loses_nor_doubles_a_check_in(tmp_path, fake_ope
     store.close()
 
     # restart again: the unfinished claim is abandoned, its text hidden, and nothing is sent twice
-    store = Store(path, clock=clock)
+    store = open_store(path, clock=clock)
     engine = make_engine(store, fake_openai, clock=clock)
     checkins = Checkins(engine)
     assert checkins.recover() == 1
@@ -193,7 +194,7 @@ async def test_a_restart_neither_loses_nor_doubles_a_check_in(tmp_path, fake_ope
 
 def test_two_passes_over_one_database_claim_a_check_in_once(tmp_path, fake_openai, clock):
     path = tmp_path / "two.db"
-    first_store, second_store = Store(path, clock=clock), Store(path, clock=clock)
+    first_store, second_store = open_store(path, clock=clock), open_store(path, clock=clock)
     first = Checkins(make_engine(first_store, fake_openai, clock=clock))
     second = Checkins(make_engine(second_store, fake_openai, clock=clock))
     alice = user_in(first_store)

@@ -4,7 +4,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from memory.store import Store
+from memory.schema import open_store
 from tests.bot_process import COMMAND, clean_environment
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.conftest import said, said_all
@@ -31,7 +31,7 @@ def test_piped_chat_answers_every_line_and_exits(fake_openai, db_path):
     last = fake_openai.chat_requests[-1].messages
     assert said_all(last[1:5]) == [
         "Hi, I'm Xiaoming", "Hello! Nice to meet you.", "你还记得我叫什么吗？", "你好！我记得你叫小明。"]
-    store = Store(db_path)
+    store = open_store(db_path)
     assert store.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 6
     store.close()
 
@@ -126,7 +126,7 @@ def test_chat_reads_bytes_that_are_not_utf8_as_replacement_characters(fake_opena
     result = subprocess.run(COMMAND + ["chat", "--user", "ann"], input=b"caf\xe9 \xff\xfe\nnext line\n",
                             capture_output=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
-    store = Store(db_path)
+    store = open_store(db_path)
     rows = store.db.execute("SELECT content FROM messages WHERE role = 'user' ORDER BY id").fetchall()
     store.close()
     assert [row[0] for row in rows] == ["caf\ufffd \ufffd\ufffd", "next line"]

@@ -3,7 +3,7 @@ a real database file, the fake model over HTTP."""
 
 import json
 
-from memory.store import Store
+from memory.schema import open_store
 from personas import read_card
 from tests.fakes.documents import shared_data_file
 from tests.fakes.novels import ZH_CHARACTERS_REPLY, ZH_PROFILE_REPLY, NovelModel, chinese_novel
@@ -11,7 +11,7 @@ from tests.test_cli import companion, model_env
 
 
 def counts(db_path):
-    store = Store(db_path)
+    store = open_store(db_path)
     try:
         return {table: store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                 for table in ("documents", "document_passages", "document_passages_fts")}

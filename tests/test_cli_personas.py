@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from memory.store import Store
+from memory.schema import open_store
 from personas import card_to_dict, read_card
 from personas.images import read_png_text
 from personas.schema import MAX_PERSONA_TEXT_BYTES
@@ -37,7 +37,7 @@ def run(args, env):
 
 
 def stored_personas(db_path) -> int:
-    store = Store(db_path)
+    store = open_store(db_path)
     try:
         return store.db.execute("SELECT count(*) FROM stored_personas").fetchone()[0]
     finally:
@@ -159,7 +159,7 @@ def test_private_personas_are_listed_with_all_and_can_be_published_and_deleted(e
     from memory.persona_catalog import PersonaCatalog
     from personas import Persona, PersonaLibrary
 
-    store = Store(db_path)
+    store = open_store(db_path)
     owner = store.ensure_user("tg", 4242, display_name="Bea")
     PersonaCatalog(store, PersonaLibrary()).add(Persona(id="bea-cat", name="Bea's cat"), source="card", owner=owner)
     store.close()

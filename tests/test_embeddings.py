@@ -73,6 +73,7 @@ async def test_after_a_forget_no_stale_vector_points_at_someone_elses_message(st
     """Forget frees ids that SQLite hands out again: a search index held in memory must not
     map the forgotten user's old vectors onto whoever's message or conversation gets them."""
     recall = RecallProvider(store, embedder=Embedder(model="m", base_url=fake_openai.url, api_key="k"))
+    store.set_forget_cascade([recall.forget_user])  # as the composition root does
     carol = store.ensure_user("local", "carol")
     carols = store.start_conversation(Owner.user(carol.id), "assistant")  # conversation 1
     store.add_message(carols.id, "user", "carol one")  # messages 1, 2

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from memory.importer import ChatImportError, parse_chat, parse_send_date, read_chat_file
-from memory.store import Owner, Store
+from memory.schema import open_store
+from memory.store import Owner
 from tests.test_cli import companion, model_env
 from tests.conftest import said
 
@@ -58,7 +59,7 @@ def write_jsonl(path, records):
 
 
 def rows(db_path):
-    store = Store(db_path)
+    store = open_store(db_path)
     found = store.db.execute(
         "SELECT c.persona_id, c.active, m.role, m.content, m.created_at, m.status, m.speaker_name "
         "FROM messages m JOIN conversations c ON c.id = m.conversation_id ORDER BY m.id").fetchall()
@@ -112,7 +113,7 @@ def test_own_export_imports_to_the_named_persona(tmp_path, fake_openai, db_path)
     imported = rows(db_path)
     assert [(r[0], r[2], r[4]) for r in imported] == [
         ("luna", "user", "2024-01-02T03:04:05.000+00:00"), ("luna", "assistant", "2024-01-02T03:04:09.000+00:00")]
-    store = Store(db_path)
+    store = open_store(db_path)
     user = store.find_user("tg", 4242)
     active = store.active_conversation(Owner.user(user.id), "luna")  # what chat and context continue
     assert [m.content for m in store.messages(active.id)] == ["hello", "hi!"]

@@ -6,7 +6,7 @@ from datetime import timedelta
 from memory import life_schema
 from memory.checkins import Checkins
 from memory.moderation import SafetyGate, WordList
-from memory.store import Store
+from memory.schema import open_store
 from memory.user_choices import UserChoices
 from tests.conftest import make_engine
 
@@ -21,7 +21,7 @@ EXPECTED_COLUMNS = {
 
 
 def test_blank_database_gets_the_life_tables(db_path):
-    Store(db_path).close()
+    open_store(db_path).close()
     db = sqlite3.connect(db_path)
     for table, columns in EXPECTED_COLUMNS.items():
         assert [row[1] for row in db.execute(f"PRAGMA table_info({table})")] == columns, table
@@ -31,7 +31,7 @@ def test_blank_database_gets_the_life_tables(db_path):
 
 
 async def test_forgetting_a_user_erases_every_life_row(store, fake_openai):
-    store.forget_hooks.append(lambda user_id: life_schema.forget_user(store.db, user_id))
+    store.set_forget_cascade([life_schema.forget_step(store)])
     engine = make_engine(store, fake_openai)
     alice, bob = store.ensure_user("tg", 1), store.ensure_user("tg", 2)
     for user in (alice, bob):

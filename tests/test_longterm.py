@@ -6,7 +6,8 @@ import json
 import random
 from datetime import datetime, timedelta, timezone
 
-from memory.store import Owner, Store
+from memory.schema import open_store
+from memory.store import Owner
 from tests.conftest import make_memory_engine, memory_of
 from tests.fakes.openai_server import Reply, count_prompt, default_task_reply, task_kind
 
@@ -162,7 +163,7 @@ async def test_fact_commands_refuse_bad_input_clearly(store, fake_openai):
 
 async def test_the_request_never_exceeds_a_4k_window_with_every_memory_part(tmp_path, fake_openai):
     now = [datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)]
-    store = Store(tmp_path / "small.db", clock=lambda: now[0])
+    store = open_store(tmp_path / "small.db", clock=lambda: now[0])
     rng = random.Random(11)
     words = "river moon tea garden 月亮 星星 回家 故事 Mochi Paris 小芳 letter".split()
     fake_openai.default_reply = lambda body: Reply(" ".join(rng.choice(words) for _ in range(rng.randint(5, 120))))

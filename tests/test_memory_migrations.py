@@ -3,8 +3,7 @@
 import sqlite3
 
 from memory import memory_migrations
-from memory.migrations import migration_sets
-from memory.store import Store
+from memory.schema import migration_sets, open_store
 
 EXPECTED_COLUMNS = {
     "summary_segments": ["id", "conversation_id", "level", "first_message_id", "last_message_id", "first_at",
@@ -18,7 +17,7 @@ EXPECTED_COLUMNS = {
 
 
 def test_blank_database_gets_the_memory_schema(db_path):
-    Store(db_path).close()
+    open_store(db_path).close()
     db = sqlite3.connect(db_path)
     for table, columns in EXPECTED_COLUMNS.items():
         assert [row[1] for row in db.execute(f"PRAGMA table_info({table})")] == columns, table
@@ -31,6 +30,7 @@ def test_blank_database_gets_the_memory_schema(db_path):
 
 
 def test_deleting_a_conversation_deletes_what_was_derived_from_it(store):
+    from memory.schema import open_store
     from memory.store import Owner
 
     user = store.ensure_user("local", "a")

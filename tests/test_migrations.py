@@ -2,8 +2,8 @@
 
 import sqlite3
 
-from memory.migrations import migration_sets, migrations
-from memory.store import Store
+from memory.migrations import migrations
+from memory.schema import migration_sets, open_store
 
 EXPECTED_COLUMNS = {
     "users": ["id", "platform", "external_id", "display_name", "language", "timezone", "created_at",
@@ -25,7 +25,7 @@ EXPECTED_COLUMNS = {
 
 
 def test_blank_database_gets_expected_schema(db_path):
-    Store(db_path).close()
+    open_store(db_path).close()
     db = sqlite3.connect(db_path)
     for table, columns in EXPECTED_COLUMNS.items():
         assert [row[1] for row in db.execute(f"PRAGMA table_info({table})")] == columns, table
@@ -40,8 +40,8 @@ def test_blank_database_gets_expected_schema(db_path):
 
 
 def test_reopening_applies_nothing_twice(db_path):
-    Store(db_path).close()
-    Store(db_path).close()
+    open_store(db_path).close()
+    open_store(db_path).close()
     db = sqlite3.connect(db_path)
     expected = sum(len(s._migrations) for s in migration_sets())
     assert db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == expected

@@ -90,7 +90,7 @@ async def test_an_unavailable_endpoint_lets_messages_through_and_the_word_list_s
 async def test_forgetting_a_user_removes_their_events(store):
     from memory import life_schema
 
-    store.forget_hooks.append(lambda user_id: life_schema.forget_user(store.db, user_id))
+    store.set_forget_cascade([life_schema.forget_step(store)])
     gate = SafetyGate(store, [WordList(["x"])])
     alice = store.ensure_user("tg", 1)
     await gate.screen_input("x", user_id=alice.id, conversation_id=None)

@@ -4,7 +4,8 @@ import sqlite3
 from pathlib import Path
 import time
 
-from memory.store import Owner, Store
+from memory.schema import open_store
+from memory.store import Owner
 from tests.fakes.bad_endpoints import closed_port
 from tests.fakes.openai_server import Reply
 from tests.test_cli import companion, model_env
@@ -13,7 +14,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def test_backup_is_a_consistent_copy_and_refuses_to_overwrite(tmp_path, db_path):
-    store = Store(db_path)
+    store = open_store(db_path)
     conversation = store.start_conversation(Owner.user(store.ensure_user("local", "a").id), "assistant")
     for i in range(100):
         store.add_message(conversation.id, "user", f"message {i}")

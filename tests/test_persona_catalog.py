@@ -22,7 +22,9 @@ from tests.card_samples import (
 
 @pytest.fixture
 def catalog(store):
-    return PersonaCatalog(store, PersonaLibrary())
+    catalog = PersonaCatalog(store, PersonaLibrary())
+    store.set_forget_cascade([catalog.forget_user])  # as the composition root does
+    return catalog
 
 
 def test_files_and_stored_personas_are_found_by_id(catalog, store):

@@ -9,7 +9,8 @@ import pytest
 from memory.documents import extract_bytes
 from memory.reading import Cancelled, CancelToken, DocumentStore, Ingestor
 from memory.reading.store import DocumentHeader, PreparedPassage, search_terms
-from memory.store import Owner, Store
+from memory.schema import open_store
+from memory.store import Owner
 from memory.tokens import count_tokens
 from tests.fakes.novels import chinese_novel, english_novel
 
@@ -144,7 +145,7 @@ def test_an_ingestion_a_crash_interrupted_is_deleted_at_the_next_start(db_path, 
     leftover.close()
     DocumentStore(store)  # a recent one may be another process at work: kept
     assert documents.counts()["documents"] == 1
-    later = Store(db_path, clock=lambda: store.clock() + timedelta(hours=2))
+    later = open_store(db_path, clock=lambda: store.clock() + timedelta(hours=2))
     DocumentStore(later)
     assert DocumentStore(later).counts()["documents"] == 0
     later.close()

@@ -5,13 +5,14 @@ from bot.services import Parts, build_services
 from bot.settings import Settings
 from memory.model_client import ModelClient
 from memory.service import Place
+from memory.schema import open_store
 from memory.store import Store
 from personas import PersonaLibrary
 from tests.conftest import compose
 
 
 async def test_parts_replace_what_the_settings_would_build(tmp_path, fake_openai):
-    store = Store(tmp_path / "given.db")
+    store = open_store(tmp_path / "given.db")
     client = ModelClient(base_url=fake_openai.url, api_key="k", deadline_seconds=5, stall_seconds=2)
     settings = Settings(openai_base_url="http://127.0.0.1:9/v1", openai_api_key="sk-unused", model="fake-model",
                         context_tokens=8192, db=tmp_path / "never.db")

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from memory.store import Owner, Store
+from memory.schema import open_store
+from memory.store import Owner
 from memory.tokens import count_tokens
 
 
@@ -33,7 +34,7 @@ def test_message_stored_with_token_count_and_utc_time(store):
 
 
 def test_everything_survives_a_restart(db_path):
-    store = Store(db_path)
+    store = open_store(db_path)
     user = store.ensure_user("local", "carol")
     conversation = store.start_conversation(Owner.user(user.id), "assistant")
     for i in range(50):
@@ -41,7 +42,7 @@ def test_everything_survives_a_restart(db_path):
     store.set_boundary(conversation.id, 10)
     store.close()
 
-    reopened = Store(db_path)
+    reopened = open_store(db_path)
     assert [m.content for m in reopened.messages(conversation.id)] == [f"turn {i}" for i in range(50)]
     assert reopened.conversation(conversation.id).boundary_message_id == 10
     assert reopened.active_conversation(Owner.user(user.id), "assistant").id == conversation.id
@@ -127,7 +128,7 @@ def test_usage_and_calibration_rows(store):
 
 def test_injected_clock_sets_timestamps(db_path):
     moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    store = Store(db_path, clock=lambda: moment)
+    store = open_store(db_path, clock=lambda: moment)
     conversation = store.start_conversation(Owner.user(store.ensure_user("local", "i").id), "assistant")
     assert store.add_message(conversation.id, "user", "x").created_at == "2026-01-02T03:04:05.000+00:00"
     store.close()
@@ -145,7 +146,7 @@ def test_update_journal_deduplicates_and_prunes(store):
 
 
 def test_forget_user_leaves_no_row_and_no_bytes(db_path):
-    store = Store(db_path)
+    store = open_store(db_path)
     marker = "ZQXJ-forget-me-7781"
     alice = store.ensure_user("tg", 1, display_name="Alice")
     bob = store.ensure_user("tg", 2, display_name="Bob")
@@ -191,7 +192,7 @@ def test_forget_user_takes_the_replies_to_them_in_groups(store):
 def test_a_transaction_that_reads_first_waits_for_another_connections_write(db_path):
     # A deferred transaction would read, see another connection commit, and then fail to
     # write with "database is locked" at once (no busy wait helps a stale snapshot).
-    mine, other = Store(db_path), Store(db_path)
+    mine, other = open_store(db_path), open_store(db_path)
     reading = threading.Event()
     writer = threading.Thread(target=lambda: (reading.wait(), other.ensure_user("tg", 2)))
     writer.start()

@@ -8,6 +8,7 @@ import pytest
 
 from bot.settings import Settings
 from bot.telegram.app import run_bot
+from memory.schema import open_store
 from memory.store import Owner
 from tests.fakes.openai_server import Reply
 from tests.fakes.telegram_server import DEFAULT_USER_ID
@@ -353,9 +354,9 @@ def crashed_with(db_path, telegram, build) -> None:
     already confirmed (it will not be delivered again)."""
     from aiogram.types import Update
 
-    from memory.store import Store
+    from memory.schema import open_store
 
-    store = Store(db_path)
+    store = open_store(db_path)
     user = store.ensure_user("tg", ALICE)
     build(store, user, store.start_conversation(Owner.user(user.id), "assistant"))
     for raw in telegram.pending_updates():

@@ -11,7 +11,8 @@ from bot.telegram.callbacks import ChoosePersona, PersonaPage
 from bot.telegram.formatting import format_reply
 from bot.telegram.views import short
 from bot.texts import text
-from memory.store import Owner, Store
+from memory.schema import open_store
+from memory.store import Owner
 from personas import Persona, card_to_dict, read_card
 from personas.images import read_png_text
 from tests.card_samples import as_json, png_with_chunk_before_iend, png_with_pillow_text, rich_v2_card, to_base64_json
@@ -179,7 +180,7 @@ async def test_a_card_upload_replayed_after_a_crash_is_not_imported_twice(open_b
     await open_bot.stop()
     # as if the process died after storing the persona, before the update was marked handled
     update_id = max(telegram.deliveries)
-    store = Store(open_bot.settings.db)
+    store = open_store(open_bot.settings.db)
     with store.db.atomic():
         store.db.execute("UPDATE updates SET done_at = NULL, payload = ? WHERE update_id = ?",
                          [json.dumps({"update_id": update_id, "message": message}), update_id])

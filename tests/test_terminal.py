@@ -3,7 +3,7 @@ against the fake model; the database file is read afterwards."""
 
 import json
 
-from memory.store import Store
+from memory.schema import open_store
 from tests.test_cli import companion, model_env
 
 
@@ -12,7 +12,7 @@ def chat(fake, db_path, stdin, *, cwd=None, **extra):
 
 
 def rows(db_path, sql, params=()):
-    store = Store(db_path)
+    store = open_store(db_path)
     try:
         return store.db.execute(sql, params).fetchall()
     finally:

@@ -4,7 +4,8 @@ hour), conversation age in the tail; the current time without a per-turn tail li
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from memory.store import HistoryRow, Owner, Store, to_text
+from memory.schema import open_store
+from memory.store import HistoryRow, Owner, to_text
 from memory.timeline import ago, with_date_lines
 from tests.conftest import make_memory_engine
 from tests.fakes.openai_server import Reply
@@ -68,7 +69,7 @@ def test_ago_reads_naturally():
 
 async def test_the_model_learns_when_things_were_said_without_breaking_the_prefix(tmp_path, fake_openai):
     now = [START]
-    store = Store(tmp_path / "t.db", clock=lambda: now[0])
+    store = open_store(tmp_path / "t.db", clock=lambda: now[0])
     engine = make_memory_engine(store, fake_openai, clock=lambda: now[0], facts_every=0)
     user = store.ensure_user("local", "mia", display_name="Mia")
     store.update_user(user.id, timezone="Asia/Shanghai")
