@@ -94,3 +94,76 @@ def test_telegram_handlers_get_the_service_layer_not_the_store():
         parameters = {arg.arg for node in ast.walk(tree) if isinstance(node, ast.AsyncFunctionDef)
                       for arg in node.args.args}
         assert not parameters & {"store", "engine", "memory"}, path
+
+
+# The storage modules, and in a module that also holds other code, its storage classes
+# (None: the whole module). Only these write SQL or touch a Store's connection (`.db`);
+# everyone else calls their methods (memory/store.py, "Storage that owns its SQL").
+STORAGE = {
+    "memory/store.py": None,
+    "memory/schema.py": None,
+    "memory/migrations.py": None,
+    "memory/memory_migrations.py": None,
+    "memory/life_schema.py": None,
+    "memory/recall_index.py": None,
+    "memory/reading/schema.py": None,
+    "memory/reading/store.py": None,
+    "memory/facts.py": {"FactStore"},
+    "memory/compaction.py": {"SummaryStore"},
+    "memory/memory_block.py": {"MemoryStateStore"},
+    "memory/embeddings.py": {"EmbeddingIndex"},
+    "memory/moderation.py": {"ModerationEvents"},
+    "memory/user_choices.py": {"UserChoices"},
+    "memory/checkins.py": {"Checkins"},
+    "memory/persona_catalog.py": {"PersonaCatalog", "m001_stored_personas", "m002_persona_origins"},
+}
+SQL = re.compile(r"\b(SELECT|INSERT INTO|INSERT OR|UPDATE \w+ SET|DELETE FROM|CREATE (TABLE|INDEX|VIRTUAL)|"
+                 r"ALTER TABLE|DROP TABLE|PRAGMA|BEGIN|COMMIT|VACUUM)\b")
+CONNECTION_CALLS = {"execute", "executemany", "executescript", "atomic", "enable_wal", "enable_fts"}
+
+
+def sql_outside_storage(tree: ast.Module) -> list[str]:
+    """What a module's code outside its storage definitions does with SQL: a string that
+    reads like SQL, a call of a connection's methods, or a touch of a store's `.db`."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value):
+            found.append(f"line {node.lineno}: SQL {node.value.strip()[:40]!r}")
+        elif isinstance(node, ast.Attribute) and node.attr == "db" and (
+                isinstance(node.value, ast.Name) and node.value.id in ("store", "self")
+                or isinstance(node.value, ast.Attribute) and node.value.attr == "store"):
+            found.append(f"line {node.lineno}: .db")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in CONNECTION_CALLS:
+            found.append(f"line {node.lineno}: .{node.func.attr}()")
+    return found
+
+
+def test_only_storage_classes_run_sql():
+    offences = {}
+    for package in ("bot", "memory"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = path.relative_to(ROOT).as_posix()
+            allowed = STORAGE.get(name, set())
+            if allowed is None:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            docstring = tree.body[0] if tree.body and isinstance(tree.body[0], ast.Expr) else None
+            for node in tree.body:
+                if node is docstring or getattr(node, "name", None) in allowed:
+                    continue
+                found = sql_outside_storage(ast.Module(body=[node], type_ignores=[]))
+                if found:
+                    offences.setdefault(name, []).extend(found)
+    assert not offences, offences
+
+
+def test_the_store_imports_no_feature():
+    """Not even late: the schema and the forget cascade are handed to it (bot/services.py),
+    so the Store depends on no feature and no feature on the Store's importing it."""
+    tree = ast.parse((ROOT / "memory" / "store.py").read_text(encoding="utf-8"))
+    ours = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            and (node.module or "").startswith("memory")}
+    ours |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+             if alias.name.startswith("memory")}
+    assert ours <= {"memory.textsearch", "memory.tokens"}, ours
