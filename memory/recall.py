@@ -324,13 +324,13 @@ class RecallProvider(ContextProvider):
     def __init__(self, store: Store, *, settings: RecallSettings | None = None, embedder: Embedder | None = None,
                  default_timezone: str = "UTC", clock=utc_now):
         self.store = store
-        self.recall_index = RecallIndex(store)
+        self.text_index = RecallIndex(store)
         self.settings = settings or RecallSettings()
         self.embedder = embedder
         self.index = EmbeddingIndex(store, embedder.model) if embedder else None
         self.default_timezone = default_timezone
         self.clock = clock
-        self.terms = TermStats(self.recall_index)
+        self.terms = TermStats(self.text_index)
         self._keys: OrderedDict[int, tuple[int, frozenset[str]]] = OrderedDict()  # id -> (length, keys)
         self._query_vectors: OrderedDict[tuple[int, str], object] = OrderedDict()
         self._indexing: set[int] = set()
@@ -349,7 +349,7 @@ class RecallProvider(ContextProvider):
 
     def _outside(self, scope: Sequence[int], window: tuple[int, int]) -> bool:
         """Whether any visible message of the scope is outside the window."""
-        return self.recall_index.any_outside(scope, window)
+        return self.text_index.any_outside(scope, window)
 
     # -- ranking --------------------------------------------------------------------------
     def _query(self, text: str, total: int, names: frozenset[str] = frozenset()) -> _Query:
@@ -380,7 +380,7 @@ class RecallProvider(ContextProvider):
         expression = " OR ".join(f'"{word[:-1]}"*' if word.endswith("*") else f'"{word}"'
                                  for word in dict.fromkeys(words))  # words hold no quotes
         texts = (to_text(span[0]), to_text(span[1])) if span is not None else None
-        return self.recall_index.matching(expression, scope, window, span=texts, limit=self.settings.candidates)
+        return self.text_index.matching(expression, scope, window, span=texts, limit=self.settings.candidates)
 
     def _message_keys(self, message_id: int, content: str) -> frozenset[str]:
         cached = self._keys.get(message_id)

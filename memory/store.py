@@ -18,11 +18,12 @@ Reads that run on every turn (`history_since`) touch only the messages after the
 conversation's persisted boundary, through the (conversation_id, id) index, so their
 cost follows the window, not the length of the history.
 
-Transactions (`transaction()`, and the storage classes' `db.atomic()`) begin IMMEDIATE: other connections write to the same file
-(document ingestion in worker threads, `companion ingest` or a second bot process
-starting), and a deferred transaction that reads before it writes fails at once with
-"database is locked" when another connection committed in between; the busy timeout
-cannot help it. Taking the write lock first makes it wait its turn instead.
+Transactions (`transaction()`, and the storage classes' `db.atomic()`) begin IMMEDIATE:
+other connections write to the same file (document ingestion in worker threads,
+`companion ingest` or a second bot process starting), and a deferred transaction that
+reads before it writes fails at once with "database is locked" when another connection
+committed in between; the busy timeout cannot help it. Taking the write lock first makes
+it wait its turn instead.
 """
 
 from __future__ import annotations

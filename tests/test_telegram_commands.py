@@ -6,6 +6,7 @@ import re
 import json
 
 from bot.telegram.callbacks import ForgetMe, ResumeConversation, RetryTurn, ShowAlternative, UseAlternative
+from memory.schema import open_store
 from memory.store import Owner
 from tests.fakes.openai_server import Reply
 from tests.fakes.telegram_server import DEFAULT_USER_ID
@@ -204,7 +205,7 @@ async def test_unanswered_update_after_a_crash_is_answered_on_restart(tmp_path, 
     harness = await BotHarness(tmp_path, telegram, fake_openai).start()
     await harness.stop()
     # a crash: the update was journaled, its message stored, and the turn never finished
-    store = harness.services.store.__class__(harness.settings.db)
+    store = open_store(harness.settings.db)
     sent = telegram.private_message("are you still there?")
     user = store.ensure_user("tg", ALICE)
     conversation = store.start_conversation(Owner.user(user.id), "assistant")
