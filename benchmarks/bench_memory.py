@@ -138,6 +138,8 @@ class FakeModel:
         self.fact_calls = 0
 
     async def stream_chat(self, *, model, messages, max_tokens=None, cache_key=None, on_delta=None, **_):
+        if callable(messages):  # a memory task's prompt is built when it is sent (model_tasks.TaskPrompt)
+            messages = messages()
         if cache_key and cache_key.startswith("memory-"):
             self.task_calls += 1
             text = self._task(cache_key, messages, max_tokens or 400)
