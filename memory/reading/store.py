@@ -16,6 +16,7 @@ whole text of a book is read only to render it once (the caller caches the resul
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import threading
@@ -143,6 +144,17 @@ class DocumentHeader:
 _DOCUMENT_COLUMNS = ("id, owner_user_id, title, author, format, encoding, source, sha256, chars, tokens, "
                      "chapter_count, chapter_source, created_at")
 _PASSAGE_COLUMNS = "id, document_id, chapter_index, start, end, tokens, text"
+# A batch of passages (ids first_id, first_id + 1, …) goes in with one statement per
+# table, its rows handed over as one JSON array: SQLite then indexes the whole batch in
+# one call that does not hold the GIL, where executemany would take the GIL back after
+# every row (and wait for it while other threads hold it: the writes would crawl while
+# the tokenizer loads beside them).
+_INSERT_PASSAGES = (
+    "INSERT INTO document_passages (id, document_id, chapter_index, start, end, tokens, text) "
+    "SELECT ?1 + key, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+    "json_extract(value, '$[3]'), json_extract(value, '$[4]') FROM json_each(?3)")
+_INSERT_INDEX_ROWS = ("INSERT INTO document_passages_fts (rowid, document, body) "
+                      "SELECT ?1 + key, ?2, value FROM json_each(?3)")
 
 
 def _chapter_filter(limit: int | None, alias: str = "") -> tuple[str, list]:
@@ -205,7 +217,8 @@ class DocumentStore:
         whether the owner already had this text (then nothing is written and `batches`
         is never called). A failure or a cancellation leaves nothing behind.
         `on_batch(passages written)` is called after each batch; `timings`, when
-        given, gets the seconds spent writing rows ("write") and committing ("commit").
+        given, gets the seconds spent writing the passages' rows ("rows"), their index
+        rows ("index"), and committing ("commit", with the last transaction's work).
         `counts`, when given, returns the token counts of all the passages, in order,
         once they are written (they are counted meanwhile, elsewhere): the passages'
         own `tokens` are then ignored, and the counts go in with the last transaction,
@@ -238,33 +251,31 @@ class DocumentStore:
             chapter_tokens: dict[int, int] = {}
             placed: list[tuple[int, int | None, int]] = []  # (id, chapter_index, tokens) of each passage
             timings = timings if timings is not None else {}
-            timings.setdefault("write", 0.0)
-            timings.setdefault("commit", 0.0)
+            for stage in ("rows", "index", "commit"):
+                timings.setdefault(stage, 0.0)
             for batch in produced:
                 if cancel is not None:
                     cancel.check()
-                bodies = [index_form(p.text) if p.body is None else p.body for p in batch]
+                rows = json.dumps([[p.chapter_index, p.start, p.end, p.tokens, p.text] for p in batch],
+                                  ensure_ascii=False)
+                bodies = json.dumps([index_form(p.text) if p.body is None else p.body for p in batch],
+                                    ensure_ascii=False)
                 writing = time.perf_counter()
                 connection.execute("BEGIN IMMEDIATE")
                 try:
-                    # Ids are given here (inside the write lock) so that each table
-                    # takes the whole batch in one executemany call.
+                    # Ids are given here, inside the write lock.
                     first_id = connection.execute("SELECT coalesce(max(id), 0) + 1 FROM document_passages") \
                         .fetchone()[0]
-                    connection.executemany(
-                        "INSERT INTO document_passages (id, document_id, chapter_index, start, end, tokens, text) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [(first_id + n, document_id, p.chapter_index, p.start, p.end, p.tokens, p.text)
-                         for n, p in enumerate(batch)])
-                    connection.executemany(
-                        "INSERT INTO document_passages_fts (rowid, document, body) VALUES (?, ?, ?)",
-                        [(first_id + n, marker, body) for n, body in enumerate(bodies)])
+                    connection.execute(_INSERT_PASSAGES, [first_id, document_id, rows])
+                    indexing = time.perf_counter()
+                    connection.execute(_INSERT_INDEX_ROWS, [first_id, marker, bodies])
                 except BaseException:
                     connection.execute("ROLLBACK")
                     raise
                 committing = time.perf_counter()
                 connection.execute("COMMIT")
-                timings["write"] += committing - writing
+                timings["rows"] += indexing - writing
+                timings["index"] += committing - indexing
                 timings["commit"] += time.perf_counter() - committing
                 placed.extend((first_id + n, p.chapter_index, p.tokens) for n, p in enumerate(batch))
                 written += len(batch)
@@ -272,13 +283,16 @@ class DocumentStore:
                     on_batch(written)
             if cancel is not None:
                 cancel.check()
+            waiting = time.perf_counter()
             tokens = list(counts()) if counts is not None else [count for _, _, count in placed]
+            timings["tokens wait"] = time.perf_counter() - waiting
             if len(tokens) != len(placed):
                 raise RuntimeError(f"{len(tokens)} token counts for {len(placed)} passages")
             for (_, chapter, _), count in zip(placed, tokens):
                 total += count
                 if chapter is not None:
                     chapter_tokens[chapter] = chapter_tokens.get(chapter, 0) + count
+            finishing = time.perf_counter()
             with _transaction(connection):
                 if counts is not None:
                     connection.executemany("UPDATE document_passages SET tokens = ? WHERE id = ?",
@@ -293,6 +307,7 @@ class DocumentStore:
             row = connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?",
                                      [document_id]).fetchone()
             checkpoint = time.perf_counter()
+            timings["commit"] += checkpoint - finishing
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             timings["checkpoint"] = time.perf_counter() - checkpoint
             return StoredDocument(*row), False
