@@ -11,20 +11,29 @@ messages):
             document's are sums of its passages'), its full-text index form (CJK as
             bigrams) is made a batch at a time in numpy (`index_forms`), and the
             passages with their index rows are written by `DocumentStore.save` in
-            short transactions, visible only when complete. Index forms are made in a
-            worker thread a few batches ahead of the writes, and the token counts in
-            another (`TokenCounter`, which also loads the tokenizer), so the writes
-            never wait for them: the counts go in with the last transaction. tiktoken,
-            numpy and SQLite work without the GIL, so on two cores the writes (FTS5
-            indexing, the larger part) overlap with the counting; Python-level work is
-            kept out of those threads (it would only make the writer wait for the GIL).
+            short transactions, visible only when complete.
+
+How the work is spread over two cores. Only SQLite's FTS5 indexing (the largest
+part), tiktoken's counting and numpy work without the GIL; extraction, the tokenizer's
+loading and everything else in Python hold it. So:
+
+  * the writer (the calling thread) extracts, cuts the passages, then writes them a
+    batch at a time, each batch with one statement per table (`DocumentStore.save`),
+    so that it spends the indexing outside the GIL instead of taking it back per row;
+  * a worker thread makes the index forms of the batches a few ahead (`prefetched`);
+  * `TokenCounter`'s thread starts once the first batch is handed to the writer, so
+    the tokenizer's loading (a quarter of a second, holding the GIL) overlaps with the
+    first batch's indexing rather than with the extraction (both hold the GIL: that
+    only slowed the extraction down), then counts, a slice of passages at a time;
+  * the writer checkpoints the index pages into the database file while the counts
+    are still being made, then counts the slices left itself, and writes the counts
+    with the last transaction, the one that makes the document ready.
 
 Where the time goes is measured on every run (`IngestResult.stages`, seconds per
-stage: extract, passages, tokenizer, tokens, index forms, write, commit, checkpoint;
-the tokenizer, tokens and index forms run beside the writes, so the stages add up to more than the wall time)
-and reported by `python -m benchmarks documents`. (Loading the tokenizer in a thread
-beside the extraction was tried and dropped: both hold the GIL, so it only slowed
-the extraction down.)
+stage: extract, passages, rows, index forms, index, tokenizer, tokens, tokens wait,
+commit, checkpoint; the tokenizer, tokens and index forms run beside the writes, so the
+stages add up to more than the wall time) and reported by `python -m benchmarks
+documents`.
 
 The synchronous entry points do CPU work and blocking I/O: call them from a worker
 thread (`asyncio.to_thread`) in async code, as `ingest_url` does. Progress goes to a
@@ -72,7 +81,7 @@ from memory.store import User
 from memory.tokens import load_encoding
 
 PASSAGE_CHARS = 1000
-BATCH = 512  # passages per tiktoken batch and per write transaction (bounds memory and lock time)
+BATCH = 512  # passages per index-forms batch and per write transaction (bounds memory and lock time)
 WEIGHTS = {"download": 0.1, "extract": 0.2, "index": 0.7}
 T = TypeVar("T")
 
