@@ -73,6 +73,7 @@ from memory.reading.progress import CancelToken, Progress, Stages
 from memory.reading.store import (
     DocumentHeader,
     DocumentStore,
+    PassageBatch,
     PreparedPassage,
     StoredChapter,
     StoredDocument,
@@ -206,10 +207,10 @@ class Ingestor:
 
     @staticmethod
     def _prepared(pieces: list[tuple[int | None, int, int, str]], cancel: CancelToken | None,
-                  timings: dict[str, float], first_ready: Callable[[], None]) -> Iterator[list[PreparedPassage]]:
-        """Batches of passages with their index forms (their tokens come from a
-        `TokenCounter`). `first_ready()` is called once the first batch is made, just
-        before the writer gets it."""
+                  timings: dict[str, float], first_ready: Callable[[], None]) -> Iterator[PassageBatch]:
+        """Batches of passages with their index forms, ready for SQLite (their tokens
+        come from a `TokenCounter`). `first_ready()` is called once the first batch is
+        made, just before the writer gets it."""
         timings.setdefault("index forms", 0.0)
         for first in range(0, len(pieces), BATCH):
             if cancel is not None:
@@ -220,8 +221,8 @@ class Ingestor:
             timings["index forms"] += time.perf_counter() - started
             if first == 0:
                 first_ready()
-            yield [PreparedPassage(chapter, start, end, 0, piece, body)
-                   for (chapter, start, end, piece), body in zip(batch, bodies)]
+            yield PassageBatch.of([PreparedPassage(chapter, start, end, 0, piece, body)
+                                   for (chapter, start, end, piece), body in zip(batch, bodies)])
 
 
 class TokenCounter:

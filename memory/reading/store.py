@@ -126,6 +126,24 @@ class PreparedPassage:
 
 
 @dataclass(frozen=True, slots=True)
+class PassageBatch:
+    """Passages with the JSON that `save` hands to SQLite for them, made ahead (by the
+    thread that prepares the batches, so the writer does not hold the GIL for it)."""
+
+    passages: Sequence[PreparedPassage]
+    rows: str  # [[chapter_index, start, end, tokens, text], …]
+    bodies: str  # [index form, …]
+
+    @classmethod
+    def of(cls, passages: Sequence[PreparedPassage]) -> "PassageBatch":
+        return cls(passages,
+                   json.dumps([[p.chapter_index, p.start, p.end, p.tokens, p.text] for p in passages],
+                              ensure_ascii=False),
+                   json.dumps([index_form(p.text) if p.body is None else p.body for p in passages],
+                              ensure_ascii=False))
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentHeader:
     """What is known of a document before its passages are counted and indexed."""
 
@@ -203,13 +221,15 @@ class DocumentStore:
         # WAL + NORMAL: a commit cannot corrupt the file; a power cut may lose the last
         # ones, and a document not marked ready is deleted at the next start anyway.
         connection.execute("PRAGMA synchronous = NORMAL")
-        # No checkpoint after every thousand pages of a big book: one at the end of the
-        # document (`save`), so the pages its passages and index rewrite are copied into
-        # the database file (and synced) once, not again and again.
+        # No checkpoint after every thousand pages of a big book: `save` checkpoints
+        # once its batches are written and once more after the last transaction, so
+        # the pages its index rewrites are copied into the database file (and synced)
+        # once, not again and again.
         connection.execute("PRAGMA wal_autocheckpoint = 0")
         return connection
 
-    def save(self, header: DocumentHeader, batches: Callable[[], Iterator[Sequence[PreparedPassage]]], *,
+    def save(self, header: DocumentHeader,
+             batches: Callable[[], Iterator[Sequence[PreparedPassage] | PassageBatch]], *,
              cancel: CancelToken | None = None, on_batch: Callable[[int], None] | None = None,
              timings: dict[str, float] | None = None,
              counts: Callable[[], Sequence[int]] | None = None) -> tuple[StoredDocument, bool]:
@@ -253,22 +273,20 @@ class DocumentStore:
             timings = timings if timings is not None else {}
             for stage in ("rows", "index", "commit"):
                 timings.setdefault(stage, 0.0)
-            for batch in produced:
+            for item in produced:
                 if cancel is not None:
                     cancel.check()
-                rows = json.dumps([[p.chapter_index, p.start, p.end, p.tokens, p.text] for p in batch],
-                                  ensure_ascii=False)
-                bodies = json.dumps([index_form(p.text) if p.body is None else p.body for p in batch],
-                                    ensure_ascii=False)
+                prepared = item if isinstance(item, PassageBatch) else PassageBatch.of(item)
+                batch = prepared.passages
                 writing = time.perf_counter()
                 connection.execute("BEGIN IMMEDIATE")
                 try:
                     # Ids are given here, inside the write lock.
                     first_id = connection.execute("SELECT coalesce(max(id), 0) + 1 FROM document_passages") \
                         .fetchone()[0]
-                    connection.execute(_INSERT_PASSAGES, [first_id, document_id, rows])
+                    connection.execute(_INSERT_PASSAGES, [first_id, document_id, prepared.rows])
                     indexing = time.perf_counter()
-                    connection.execute(_INSERT_INDEX_ROWS, [first_id, marker, bodies])
+                    connection.execute(_INSERT_INDEX_ROWS, [first_id, marker, prepared.bodies])
                 except BaseException:
                     connection.execute("ROLLBACK")
                     raise
@@ -283,9 +301,9 @@ class DocumentStore:
                     on_batch(written)
             if cancel is not None:
                 cancel.check()
-            # The index pages go into the database file now, while the tokens are
-            # still being counted (the checkpoint is mostly I/O, without the GIL); the
-            # last transaction's few pages follow after it.
+            # The index pages go into the database file now, while the tokens may
+            # still be being counted (the checkpoint is mostly I/O, without the GIL);
+            # the last transaction's pages follow after it.
             _checkpoint(connection, timings)
             waiting = time.perf_counter()
             tokens = list(counts()) if counts is not None else [count for _, _, count in placed]
