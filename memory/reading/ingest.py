@@ -20,7 +20,8 @@ loading and everything else in Python hold it. So:
   * the writer (the calling thread) extracts, cuts the passages, then writes them a
     batch at a time, each batch with one statement per table (`DocumentStore.save`),
     so that it spends the indexing outside the GIL instead of taking it back per row;
-  * a worker thread makes the index forms of the batches a few ahead (`prefetched`);
+  * a worker thread makes the batches a few ahead (`prefetched`): their index forms
+    and the JSON the writer hands to SQLite (`PassageBatch`);
   * `TokenCounter`'s thread starts once the first batch is handed to the writer, so
     the tokenizer's loading (a quarter of a second, holding the GIL) overlaps with the
     first batch's indexing rather than with the extraction (both hold the GIL: that
