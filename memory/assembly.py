@@ -8,10 +8,15 @@ Layout (cache-stable, see ../shared/STYLE.md):
     memory     summaries and pinned facts                         }
     history    verbatim turns from the persisted boundary on, oldest first, byte-identical
     user       the newest user message, with the per-turn TAIL (time, lore, recall,
-               passages, new facts) folded in front as a delimited preamble
+               passages, new facts) folded in after the user's words, delimited
 
-The tail is never stored, so the next request repeats this one byte for byte up to its
-final user message; it has its own budget, so its size never moves the history boundary.
+The tail is never stored, so the next request repeats this one byte for byte up to the
+end of the user's words in its final message: the tail comes after them, so the user's
+words stay cached, and only the tail and what follows it (the reply) are evaluated again.
+That is why the tail holds only what is news for this turn; whatever the history already
+shows (the time, see memory/timeline.py; facts whose messages are in the window) stays
+out of it, and a turn with an empty tail extends the previous request exactly, reply
+included. The tail has its own budget, so its size never moves the history boundary.
 When the history outgrows its budget, the boundary moves forward in one large step (a
 quarter of the window) instead of one turn per request, so only that one request misses
 the provider's prefix cache.
@@ -31,7 +36,7 @@ from memory.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, count_tokens, trun
 
 TAIL_SECTIONS = ("time", "facts", "lore", "recall", "passages")  # in priority order
 TAIL_HEADER = "[Context for this turn — background for you, not written by the user]"
-TAIL_FOOTER = "[End of context. The user's message follows.]"
+TAIL_FOOTER = "[End of context. Answer the user's message above it.]"
 
 
 class ContextTooSmall(ValueError):
@@ -166,7 +171,7 @@ def _frame_tokens() -> int:
     """Tokens of the tail's header, footer and separators (constant)."""
     global _FRAME_TOKENS
     if _FRAME_TOKENS is None:
-        _FRAME_TOKENS = count_tokens(f"{TAIL_HEADER}\n\n{TAIL_FOOTER}\n\n")
+        _FRAME_TOKENS = count_tokens(f"\n\n{TAIL_HEADER}\n\n{TAIL_FOOTER}")
     return _FRAME_TOKENS
 
 
@@ -289,7 +294,7 @@ def assemble(
         if overflow > 0:
             last_text = truncate_to_tokens(row.content, max(16, row.tokens - overflow))
             last_tokens = count_tokens(last_text)
-            cut = (len(last_text), len(row.content))
+            cut = (max(0, len(last_text) - row.lead), len(row.content) - row.lead)  # of the stored text
     request = AssembledRequest(messages, 0, budget, boundary_message_id, boundary_moved, prefix_length=len(messages),
                                cut=cut)
     request.final = (last_text, last_tokens, last_ids) if last_text is not None else None
@@ -307,9 +312,11 @@ def with_tail(request: AssembledRequest, tail_parts: Sequence[TailPart], tail_ro
         last_text, last_tokens, last_ids = request.final
         if chosen:
             tail_text = "\n\n".join(text for _, text, _ in chosen)
-            content = f"{TAIL_HEADER}\n{tail_text}\n{TAIL_FOOTER}\n\n{last_text}"
-            parts = [Part(part.section, tokens, list(part.source_ids) or None) for part, _, tokens in chosen]
-            parts.append(Part("user", last_tokens, last_ids))
+            # after the user's words, so that they stay in the next request's cached prefix
+            framed = f"{TAIL_HEADER}\n{tail_text}\n{TAIL_FOOTER}"
+            content = f"{last_text}\n\n{framed}" if last_text else framed
+            parts = [Part("user", last_tokens, last_ids)]
+            parts += [Part(part.section, tokens, list(part.source_ids) or None) for part, _, tokens in chosen]
             tokens = count_tokens(content)  # exact: BPE may merge across the joins
             tail_tokens = tokens - last_tokens
             messages.append(RequestMessage("user", content, "user", tokens, parts=parts))

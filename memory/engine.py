@@ -83,6 +83,10 @@ class TurnContext:
 class ContextProvider:
     """Base for the parts that add context to requests; override what applies."""
 
+    # True for a provider whose history decoration puts the current time into the newest
+    # user message (memory/timeline.py): the engine then adds no time line to the tail
+    tells_time = False
+
     def static_blocks(self, context: TurnContext) -> Sequence[StaticBlock]:
         """Cache-stable context (documents, summaries); should change rarely."""
         return ()
@@ -238,11 +242,15 @@ def _zone(name: str | None, fallback: str) -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
+def utc_offset(local: datetime) -> str:
+    """`UTC+08:00` for a zone-aware time."""
+    offset = local.strftime("%z")
+    return f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+
+
 def time_part(now: datetime, zone: ZoneInfo) -> TailPart:
     local = now.astimezone(zone)
-    offset = local.strftime("%z")
-    offset = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
-    return TailPart("time", f"Current time for the user: {local:%A, %Y-%m-%d %H:%M} ({zone.key}, {offset})")
+    return TailPart("time", f"Current time for the user: {local:%A, %Y-%m-%d %H:%M} ({zone.key}, {utc_offset(local)})")
 
 
 class Engine:
@@ -325,6 +333,14 @@ class Engine:
         SillyTavern does, because text after the history would break the cached prefix."""
         user_name = user.name if user else "User"
         parts = [self.operator_rules] if self.operator_rules else []
+        if any(p.tells_time for p in self.providers):
+            # what the history's time stamps mean; it changes only with the user's zone
+            # (or its offset, twice a year where clocks change), so it stays cached
+            zone = _zone(user.timezone if user else None, self.default_timezone)
+            offset = utc_offset(self.clock().astimezone(zone))
+            parts.append(f"A time such as [Mon 2024-03-04 18:05] in front of a message of {user_name}'s says "
+                         f"when it was written, in {user_name}'s time zone ({zone.key}, {offset}); the newest "
+                         f"one says the time now, to within a quarter of an hour.")
         parts.append(persona.system_text(user_name, (user.me_description or "") if user else ""))
         if persona.post_history_instructions.strip():
             parts.append(persona.render(persona.post_history_instructions.strip(), user_name))
@@ -351,7 +367,10 @@ class Engine:
         history = self.store.history_since(conversation.id, conversation.boundary_message_id)
         parts: list[TailPart] = []
         if tail:
-            parts = [time_part(self.clock(), zone)]
+            # the time, when the history does not already show it on the newest user message
+            # (a final message that is not a stored one, a check-in or "continue", has no stamp)
+            if final_user_text is not None or not any(p.tells_time for p in self.providers):
+                parts.append(time_part(self.clock(), zone))
             parts += [part for p in self.providers for part in p.tail_parts(context)]
             depth = min(persona.lorebook.deepest_scan, MAX_LORE_SCAN_MESSAGES) if persona.lorebook else 0
             recent = [row.content for row in history[-depth:]] if depth else []

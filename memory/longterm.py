@@ -100,8 +100,14 @@ class LongTermMemory(ContextProvider):
 
     def _facts_tail(self, conversation: Conversation, budget: Budget) -> tuple[list[str], list[Fact], bool]:
         """The tail's lines for facts waiting for a compaction, newest first within a third
-        of the tail budget; and whether some did not fit."""
-        waiting = self.pending_facts(conversation.id, conversation.owner, conversation.persona_id)
+        of the tail budget; and whether some did not fit.
+
+        A fact the model took from messages that are all still in the window is left out:
+        the history shows it already, and every tail token (with the reply after it) is
+        evaluated again on every turn. The user's own facts, corrections of a fact the
+        memory section holds, and facts whose messages left the window are shown."""
+        waiting = [fact for fact in self.pending_facts(conversation.id, conversation.owner, conversation.persona_id)
+                   if not self._in_window(fact, conversation)]
         cap = budget.ours(budget.tail_tokens) // 3 - 20
         lines: list[str] = []
         shown: list[Fact] = []
@@ -119,6 +125,11 @@ class LongTermMemory(ContextProvider):
             shown.append(fact)
             used += tokens
         return lines[::-1], shown[::-1], False
+
+    @staticmethod
+    def _in_window(fact: Fact, conversation: Conversation) -> bool:
+        return (fact.origin == "model" and fact.replaces is None and bool(fact.source_ids)
+                and min(fact.source_ids) >= conversation.boundary_message_id)
 
     def tail_parts(self, context: TurnContext) -> Sequence[TailPart]:
         lines, shown, _ = self._facts_tail(context.conversation, context.budget)

@@ -176,6 +176,7 @@ class HistoryRow:
     tokens: int
     created_at: str
     status: str
+    lead: int = 0  # characters a decoration (a time stamp) put in front of the stored text
 
 
 @dataclass(frozen=True, slots=True)

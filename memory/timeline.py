@@ -1,19 +1,26 @@
-"""Time awareness, cache-safe: the model knows when things were said.
+"""Time awareness, cache-stable: the model knows when things were said, and what time it is.
 
 Two places carry time, chosen so that neither disturbs the cached prefix:
 
-* **Date lines inside the history.** A user message that opens a session (it comes at
-  least `session_gap` after the message before it) is sent with a line such as
-  `[Tue 2024-03-05 14:02]` in front of it. The line is a pure function of stored data
-  (the two messages' UTC timestamps and the user's time zone), so a message looks the
-  same in every request; it is not stored, so the stored text stays what the user wrote.
-  Only user messages carry one, so the model never learns to start its replies with a
-  date. The conversation's very first message has none (no session came before it); the
-  tail says when the conversation began.
-* **The tail** (never cached): the engine adds the current time in the user's zone; when
-  a new session opens, this provider adds when the previous message was sent and when the
-  conversation began, with how long ago, so "three days ago" needs no arithmetic from the
-  model. Within a session it adds nothing (every tail token is paid in full each turn).
+* **Time stamps inside the history.** A user message is sent with a line such as
+  `[Tue 2024-03-05 14:02]` in front of it when it opens a session (it comes at least
+  `session_gap` after the message before it), when it is the conversation's first, and
+  when it is the first of the user's messages in a new quarter of an hour of the user's
+  clock (the one before it was written in another quarter). The line is a pure function
+  of stored data (the message's own timestamp, those of the visible message and of the
+  user message just before it, and the user's time zone), so a message looks the same in
+  every request, whatever the window's start; it is not stored, so the stored text stays
+  what the user wrote. The newest user message is stamped by the same rule, so the
+  current time (to within a quarter of an hour) is always in the request, and a stamp
+  once sent is resent byte for byte: the time costs no uncached tokens turn after turn,
+  where a "current time" line in the tail would cost its own tokens and the previous
+  reply's on every turn. Only user messages carry one, so the model never learns to start
+  its replies with a date.
+* **The tail** (never cached): when a new session opens, this provider adds when the
+  previous message was sent and when the conversation began, with how long ago, so
+  "three days ago" needs no arithmetic from the model. Within a session it adds nothing.
+  A request whose final message is not a stored user message (a check-in, "continue")
+  gets the engine's current-time line instead.
 
 Weekday and month names are fixed English, independent of the process locale.
 """
@@ -21,6 +28,7 @@ Weekday and month names are fixed English, independent of the process locale.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Sequence
 from zoneinfo import ZoneInfo
@@ -60,34 +68,59 @@ def ago(then: datetime, now: datetime) -> str:
     return f"{value} {unit}{'s' if value != 1 else ''} ago"
 
 
-def with_date_lines(rows: Sequence[HistoryRow], previous_at: str | None, zone: ZoneInfo,
-                    gap: timedelta = DEFAULT_SESSION_GAP) -> list[HistoryRow]:
-    """The rows with a date line in front of each user message that opens a session.
+CLOCK_QUARTER_MINUTES = 15
 
-    `previous_at` is the timestamp of the visible message just before `rows[0]` (None
-    when `rows[0]` is the conversation's first). A session opened by an assistant
-    message (a greeting) gets its line on the next user message.
+
+def _quarter(moment: datetime, zone: ZoneInfo) -> tuple:
+    local = moment.astimezone(zone)
+    return local.date(), local.hour, local.minute // CLOCK_QUARTER_MINUTES
+
+
+@lru_cache(maxsize=8192)
+def _line_tokens(line: str) -> int:
+    # the same rows are decorated on every turn: their stamps are counted once
+    return count_tokens(line)
+
+
+def with_date_lines(rows: Sequence[HistoryRow], previous_at: str | None, zone: ZoneInfo,
+                    gap: timedelta = DEFAULT_SESSION_GAP, previous_user_at: str | None = None,
+                    *, first: bool | None = None) -> list[HistoryRow]:
+    """The rows with a time stamp in front of each user message that opens a session, is
+    the conversation's first, or is the user's first in a new quarter of an hour.
+
+    `previous_at` is the timestamp of the visible message just before `rows[0]` and
+    `previous_user_at` that of the visible user message before `rows[0]` (None when there
+    is none). `first`: whether `rows[0]` is the conversation's first message (by default,
+    when `previous_at` is None). A session opened by an assistant message (a greeting)
+    gets its line on the next user message.
     """
     result: list[HistoryRow] = []
     last = from_text(previous_at) if previous_at else None
-    opened = False
+    last_user_quarter = _quarter(from_text(previous_user_at), zone) if previous_user_at else None
+    opened = (previous_at is None) if first is None else first
     for row in rows:
         at = from_text(row.created_at)
         if last is not None and at - last >= gap:
             opened = True
-        if opened and row.role == "user":
-            line = f"[{stamp(at, zone)}]\n"
-            # counted apart from the content: the join can only merge tokens, so the
-            # sum never under-counts
-            row = replace(row, content=line + row.content, tokens=row.tokens + count_tokens(line))
+        if row.role == "user":
+            quarter = _quarter(at, zone)
+            if opened or quarter != last_user_quarter:
+                line = f"[{stamp(at, zone)}]\n"
+                # counted apart from the content: the join can only merge tokens, so the
+                # sum never under-counts
+                row = replace(row, content=line + row.content, tokens=row.tokens + _line_tokens(line),
+                              lead=row.lead + len(line))
             opened = False
+            last_user_quarter = quarter
         last = at
         result.append(row)
     return result
 
 
 class TimelineProvider(ContextProvider):
-    """Date lines between sessions in the history; conversation age in the tail."""
+    """Time stamps in the history (sessions, quarters of an hour); conversation age in the tail."""
+
+    tells_time = True  # the newest user message carries the time: the engine adds no time line
 
     def __init__(self, store: Store, *, default_timezone: str = "UTC",
                  session_gap: timedelta = DEFAULT_SESSION_GAP, clock=utc_now):
@@ -105,7 +138,11 @@ class TimelineProvider(ContextProvider):
         previous = self.store.db.execute(
             "SELECT created_at FROM messages WHERE conversation_id = ? AND id < ? AND status != 'hidden' "
             "ORDER BY id DESC LIMIT 1", [context.conversation.id, rows[0].id]).fetchone()
-        return with_date_lines(rows, previous[0] if previous else None, self.zone(context), self.session_gap)
+        previous_user = self.store.db.execute(
+            "SELECT created_at FROM messages WHERE conversation_id = ? AND id < ? AND status != 'hidden' "
+            "AND role = 'user' ORDER BY id DESC LIMIT 1", [context.conversation.id, rows[0].id]).fetchone()
+        return with_date_lines(rows, previous[0] if previous else None, self.zone(context), self.session_gap,
+                               previous_user[0] if previous_user else None)
 
     def tail_parts(self, context: TurnContext) -> Sequence[TailPart]:
         conversation_id = context.conversation.id

@@ -6,12 +6,14 @@ in production, so forgetting a user runs the production forget cascade."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from bot.services import Parts, Services, build_services
 from bot.settings import Settings
+from memory.assembly import TAIL_HEADER
 from memory.engine import Engine
 from memory.model_client import ModelClient
 from memory.store import Store, utc_now
@@ -146,3 +148,18 @@ async def model_client(fake_openai):
                          slots=0)
     yield client
     await client.close()
+
+
+_STAMP = re.compile(r"^\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{4}-\d\d-\d\d \d\d:\d\d\]\n")
+
+
+def said(content: str) -> str:
+    """The stored words of a user message as sent to the model: without the time stamp in
+    front (memory/timeline.py) and the per-turn tail after them (memory/assembly.py)."""
+    return _STAMP.sub("", content, count=1).split(f"\n\n{TAIL_HEADER}", 1)[0]
+
+
+def said_all(messages) -> list[str]:
+    """`said` for each message (a request's messages, as dicts)."""
+    return [said(m["content"]) for m in messages]
+

@@ -44,11 +44,13 @@ def test_300_turns_that_fit_are_all_sent_verbatim_and_prefix_stable(store):
 
         # every earlier turn is there, verbatim and in order
         assert [m["content"] for m in payload[1:-1]] == sent_turns
-        assert payload[-1]["content"].endswith(user_text)
-        assert payload[-1]["content"].startswith(TAIL_HEADER)
-        # the request repeats the previous one up to its last user message
+        assert payload[-1]["content"].startswith(f"{user_text}\n\n{TAIL_HEADER}")
+        assert payload[-1]["content"].endswith(TAIL_FOOTER)
+        # the request repeats the previous one up to its last user message, and that
+        # message up to the end of the user's words (the tail comes after them)
         if previous is not None:
             assert payload[:len(previous) - 1] == previous[:-1]
+            assert previous[-1]["content"].startswith(payload[len(previous) - 1]["content"])
         # the count is the stored counts plus overhead, and exact
         history_rows = store.history_since(conversation.id, 0)
         assert [m.tokens for m in request.messages if m.section == "history"] == [r.tokens for r in history_rows[:-1]]
@@ -120,12 +122,13 @@ def test_tail_parts_fold_into_the_last_user_message_in_priority_order(store):
             TailPart("lore", "The moon is made of cheese.")]
     request = request_for(store, conversation.id, Budget.for_window(32_768), tail)
     last = request.messages[-1]
-    assert [p.section for p in last.parts] == ["time", "lore", "recall", "user"]
-    assert last.parts[2].source_ids == [5, 6]
-    assert last.parts[-1].source_ids == [message.id]
+    assert [p.section for p in last.parts] == ["user", "time", "lore", "recall"]
+    assert last.parts[3].source_ids == [5, 6]
+    assert last.parts[0].source_ids == [message.id]
     assert last.content.index("Now: Monday") < last.content.index("cheese") < last.content.index("tea")
-    assert last.content.endswith(f"{TAIL_FOOTER}\n\nhi")
-    assert last.as_json()["parts"][0] == {"section": "time", "tokens": last.parts[0].tokens}
+    # the user's words first (they stay in the next request's cached prefix), the tail after
+    assert last.content.startswith(f"hi\n\n{TAIL_HEADER}\n") and last.content.endswith(TAIL_FOOTER)
+    assert last.as_json()["parts"][1] == {"section": "time", "tokens": last.parts[1].tokens}
 
 
 def test_tail_budget_drops_what_does_not_fit_without_moving_the_history(store):
@@ -193,4 +196,4 @@ def test_property_request_never_exceeds_the_window(sizes, window, tail_size, rat
     # what is kept is a contiguous suffix of the history, ending with the newest message
     kept = [m.source_ids[0] for m in request.messages if m.section == "history"]
     assert kept == list(range(kept[0], kept[0] + len(kept))) if kept else True
-    assert request.messages[-1].parts[-1].source_ids == [rows[-1].id]
+    assert request.messages[-1].parts[0].source_ids == [rows[-1].id]  # the user part first

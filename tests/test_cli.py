@@ -7,6 +7,7 @@ from pathlib import Path
 from memory.store import Store
 from tests.bot_process import COMMAND, clean_environment
 from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.conftest import said, said_all
 
 
 def companion(args, *, env_extra=None, stdin="", cwd=None, timeout=60):
@@ -28,7 +29,7 @@ def test_piped_chat_answers_every_line_and_exits(fake_openai, db_path):
     assert result.stdout.splitlines() == ["Hello! Nice to meet you.", "你好！我记得你叫小明。", "Goodbye."]
     assert len(fake_openai.chat_requests) == 3
     last = fake_openai.chat_requests[-1].messages
-    assert [m["content"] for m in last[1:5]] == [
+    assert said_all(last[1:5]) == [
         "Hi, I'm Xiaoming", "Hello! Nice to meet you.", "你还记得我叫什么吗？", "你好！我记得你叫小明。"]
     store = Store(db_path)
     assert store.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 6
@@ -40,7 +41,7 @@ def test_chat_continues_the_same_conversation_across_runs(fake_openai, db_path):
     companion(["chat", "--user", "ann"], env_extra=env, stdin="first run\n")
     companion(["chat", "--user", "ann"], env_extra=env, stdin="second run\n")
     contents = [m["content"] for m in fake_openai.chat_requests[-1].messages]
-    assert contents[1] == "first run" and contents[-1].endswith("second run")
+    assert said(contents[1]) == "first run" and said(contents[-1]) == "second run"
 
 
 def test_chat_slash_commands(fake_openai, db_path):
@@ -104,9 +105,9 @@ def test_context_json_shows_the_exact_next_request(fake_openai, db_path):
     sections = [m["section"] for m in request["messages"]]
     assert sections == ["system", "history", "history", "user"]
     last = request["messages"][-1]
-    assert [p["section"] for p in last["parts"]] == ["time", "user"]
-    assert last["content"].endswith("what do I love?")
-    assert request["messages"][1]["content"] == "I love tea"
+    assert [p["section"] for p in last["parts"]] == ["user", "time"]  # the preview has no stamp: time in the tail
+    assert last["content"].startswith("what do I love?")
+    assert said(request["messages"][1]["content"]) == "I love tea"
     assert request["total_tokens"] == 3 + sum(m["tokens"] + 4 for m in request["messages"])
 
     summary = companion(["context", "--user", "eli"], env_extra=env)

@@ -184,9 +184,9 @@ def test_context_with_a_stored_persona_shows_triggered_lore_in_the_tail(tmp_path
     # the greeting opens the conversation; the lore rides in the tail of the new message
     assert [m["section"] for m in messages] == ["system", "history", "user"]
     assert messages[1]["content"].startswith("*Seraphina kneels beside you.*")
-    assert [part["section"] for part in messages[-1]["parts"]] == ["time", "lore", "user"]
+    assert [part["section"] for part in messages[-1]["parts"]] == ["user", "time", "lore"]
     assert "Eldoria is an ancient forest full of magic." in messages[-1]["content"]
-    assert messages[-1]["content"].endswith("Tell me about the forest")
+    assert messages[-1]["content"].startswith("Tell me about the forest\n\n")
     assert "Eldoria is an ancient forest full of magic." not in messages[0]["content"]
 
     chat = CliRunner().invoke(main, ["chat", "--user", "ann", "--persona", "seraphina"], env=env,

@@ -8,6 +8,7 @@ from memory.store import Owner
 from personas import PersonaLibrary
 from tests.conftest import make_engine
 from tests.fakes.openai_server import Reply
+from tests.conftest import said
 
 
 def local_user(engine, name="alice"):
@@ -73,7 +74,7 @@ async def test_history_is_resent_and_stored_replies_are_byte_identical(engine, f
         await engine.submit(conversation.id, text, user=user)
     last = fake_openai.chat_requests[-1].messages
     assert [m["content"] for m in last[1:-1]] == ["one", replies[0], "two", replies[1]]
-    assert last[-1]["content"].endswith("three")
+    assert said(last[-1]["content"]) == "three"
     assert fake_openai.chat_requests[1].messages[:-1] == last[:3]
 
 
@@ -183,7 +184,7 @@ async def test_greeting_is_the_first_message_and_groups_record_speakers(tmp_path
     group = engine.conversation_for(Owner.group("tg:-1001"), "luna", user=user)
     await engine.submit(group.id, "hello all", user=user, speaker_name="Mia")
     assert store.messages(group.id)[1].content == "Mia: hello all"
-    assert fake_openai.chat_requests[-1].messages[-1]["content"].endswith("Mia: hello all")
+    assert said(fake_openai.chat_requests[-1].messages[-1]["content"]) == "Mia: hello all"
     await engine.close()
 
 
@@ -240,7 +241,7 @@ async def test_regenerate_keeps_every_alternative_and_choosing_one_applies(engin
     third = await engine.regenerate(conversation.id, user=user)
     assert third.status == "complete"
     # the regenerated request is the same conversation without the replaced reply
-    assert fake_openai.chat_requests[1].messages[-1]["content"].endswith("pick a colour")
+    assert said(fake_openai.chat_requests[1].messages[-1]["content"]) == "pick a colour"
     alternatives = engine.alternatives(third.reply.id)
     assert [a.content for a in alternatives] == ["first answer", "second answer", "third answer"]
     assert [a.status for a in alternatives] == ["hidden", "hidden", "complete"]

@@ -10,6 +10,7 @@ import pytest
 from memory.importer import ChatImportError, parse_chat, parse_send_date, read_chat_file
 from memory.store import Owner, Store
 from tests.test_cli import companion, model_env
+from tests.conftest import said
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -89,7 +90,7 @@ def test_sillytavern_chat_imports_with_timestamps_and_continues(tmp_path, fake_o
     chat_run = companion(["chat", "--user", "mia"], env_extra=env, stdin="Do you remember my cat?\n")
     assert chat_run.returncode == 0, chat_run.stderr
     sent = [m["content"] for m in fake_openai.chat_requests[-1].messages]
-    assert sent[1:4] == ["*waves* Hello, Mia!", "Hi Luna, my cat is Mochi.", "Mochi! What a name."]
+    assert [said(c) for c in sent[1:4]] == ["*waves* Hello, Mia!", "Hi Luna, my cat is Mochi.", "Mochi! What a name."]
     assert sent[4] == "[Tue 2023-05-09 09:05]\n早上好"  # a new session, in the user's zone
     assert "[Mia changed the scenario]" not in "\n".join(sent)
 

@@ -370,7 +370,8 @@ async def test_forget_erases_everything_of_the_user(tmp_path, telegram, fake_ope
         # Bob's things are all there
         bob_user = store.find_user("tg", BOB)
         assert bob_user is not None
-        assert {table for table, _ in rows_with(store, [BOB_ASCII.encode()])} >= {
+        # (FTS5 may keep Bob's term after a prefix it shares with the term before it)
+        assert {table for table, _ in rows_with(store, [BOB_ASCII.encode(), BOB_ASCII[2:].encode()])} >= {
             "messages", "messages_fts_data", "facts", "documents", "document_passages", "document_passages_fts_data"}
         assert any(BOB_ASCII in m.content for m in store.messages(group_conversation.id))
     finally:

@@ -70,7 +70,8 @@ async def test_facts_are_learned_replaced_deduplicated_and_moved_in_only_at_comp
     await turn(engine, conversation, user, "Actually I renamed her Mocha.")
     request = fake_openai.chat_requests[-1]
     assert request.messages[:len(extraction.messages) - 1] == extraction.messages[:-1]
-    assert "Mia's cat is called Mochi." in tail(request) and memory_section(request) == ""
+    # the fact's message is in the window: the history shows it, the tail does not repeat it
+    assert "Mia's cat is called Mochi." not in tail(request) and memory_section(request) == ""
     assert [f.text for f in memory.list_facts(owner, "assistant")] == ["Mia's cat is now called Mocha."]
     assert store.db.execute("SELECT status, replaced_by FROM facts WHERE id = 1").fetchone() == ("replaced", 2)
 
@@ -90,6 +91,24 @@ async def test_facts_are_learned_replaced_deduplicated_and_moved_in_only_at_comp
     assert "Facts learned since" not in tail(request)
     compactions = [r for r in fake_openai.task_requests if r.task == "summary"]
     assert len(compactions) == 1  # the section first changed at the compaction
+    await engine.close()
+
+
+async def test_the_tail_shows_a_waiting_fact_only_once_its_messages_left_the_window(store, fake_openai):
+    """While the message a fact came from is in the window, the history says it: the tail
+    (evaluated again on every turn, with the reply after it) stays empty. Once the window
+    has moved past that message and no compaction has taken the fact in yet, it is shown."""
+    fake_openai.task_reply = ScriptedFacts(facts_json({"text": "Mia's cat is called Mochi."}))
+    engine, user, owner, conversation = setup(store, fake_openai, window=8192, facts_every=1)
+    first = await turn(engine, conversation, user, "My cat is called Mochi.")
+    await turn(engine, conversation, user, "What a day.")
+    request = fake_openai.chat_requests[-1]
+    assert request.messages[-1]["content"] == "What a day."  # no tail at all: nothing is news
+    second = await turn(engine, conversation, user, "Still here.")
+    store.set_boundary(conversation.id, second.user_messages[0].id)  # the first turns left the window
+    await turn(engine, conversation, user, "And now?")
+    assert "- Mia's cat is called Mochi." in tail(fake_openai.chat_requests[-1])
+    assert first.user_messages[0].id < second.user_messages[0].id
     await engine.close()
 
 
@@ -148,9 +167,12 @@ async def test_the_request_never_exceeds_a_4k_window_with_every_memory_part(tmp_
     words = "river moon tea garden 月亮 星星 回家 故事 Mochi Paris 小芳 letter".split()
     fake_openai.default_reply = lambda body: Reply(" ".join(rng.choice(words) for _ in range(rng.randint(5, 120))))
     counter = iter(range(1000))
+
+    def fact(number):  # now and then a correction of the fact before (fact ids count from 1)
+        return {"text": f"Fact number {number}: Mia likes " + " ".join(rng.choices(words, k=12)),
+                "replaces": number if number % 3 == 2 else None}
     fake_openai.task_reply = lambda body: (
-        Reply(facts_json({"text": f"Fact number {next(counter)}: Mia likes " + " ".join(rng.choices(words, k=12))}))
-        if task_kind(body) == "facts" else default_task_reply(body))
+        Reply(facts_json(fact(next(counter)))) if task_kind(body) == "facts" else default_task_reply(body))
     engine, user, owner, conversation = setup(store, fake_openai, window=4096, facts_every=1, clock=lambda: now[0])
     for index in range(45):
         now[0] += timedelta(hours=rng.choice([0, 0, 1, 5, 30]))

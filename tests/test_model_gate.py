@@ -74,7 +74,7 @@ async def test_forty_turns_on_one_slot_cut_no_stream_and_keep_the_conversation_c
     assert memory.list_facts(Owner.user(user.id), "assistant")
     assert SummaryStore(store).active(conversation.id)
     served = sum(e.cached_tokens for e in log) / sum(e.prompt_tokens for e in log)
-    assert served >= 0.85, served
+    assert served >= 0.90, served  # issue #13's bar (the tail holds only news: the time is in the history)
     await engine.close()
 
 

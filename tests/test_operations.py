@@ -2,7 +2,6 @@
 
 import sqlite3
 from pathlib import Path
-import time
 
 from memory.store import Owner, Store
 from tests.fakes.bad_endpoints import closed_port
@@ -46,12 +45,12 @@ def test_doctor_reports_each_check(fake_openai, telegram, db_path):
 
 
 def test_doctor_fails_on_a_bad_endpoint_and_missing_token(db_path):
-    """Nothing listening: said at once (not after the minute-long deadline), with the address."""
+    """Nothing listening: said as unreachable, with the address and the cause. (How soon is
+    asserted in-process, test_model_client.py: a subprocess's wall time here is mostly the
+    interpreter starting on a loaded machine.)"""
     url = f"http://127.0.0.1:{closed_port()}/v1"
     env = {"OPENAI_BASE_URL": url, "COMPANION_DB": str(db_path)}
-    started = time.monotonic()
     result = companion(["doctor"], env_extra=env)
-    assert time.monotonic() - started < 20
     assert result.returncode == 1
     assert "FAIL model" in result.stdout and "FAIL telegram" in result.stdout
     model = next(line for line in result.stdout.splitlines() if "model" in line.split()[1:2])

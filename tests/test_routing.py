@@ -7,6 +7,7 @@ from memory.store import Owner
 from memory.user_choices import UserChoices
 from personas import ModelOverrides, Persona, PersonaLibrary
 from tests.conftest import make_engine
+from tests.conftest import said
 
 MENU = ModelMenu(ModelOption("fake-model", 32_768),
                  [ModelOption("small-model", 4096), ModelOption("fake-model", 1), ModelOption("Big/Model", 200_000)])
@@ -55,7 +56,7 @@ async def test_a_chosen_model_gets_its_own_window_in_the_request(store, fake_ope
         await engine.submit(conversation.id, "second", user=alice)
         sent = fake_openai.chat_requests[-1]
         assert sent.body["model"] == "small-model" and sent.body["max_tokens"] == 1024
-        assert len(sent.messages) < 30 and sent.messages[-1]["content"].endswith("second")
+        assert len(sent.messages) < 30 and said(sent.messages[-1]["content"]) == "second"
         assert store.db.execute("SELECT model FROM usage ORDER BY id").fetchall() == [("fake-model",), ("small-model",)]
     finally:
         await engine.close()

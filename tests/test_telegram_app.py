@@ -12,6 +12,7 @@ from memory.store import Owner
 from tests.fakes.openai_server import Reply
 from tests.fakes.telegram_server import DEFAULT_USER_ID
 from tests.harness import BotHarness
+from tests.conftest import said, said_all
 
 ALICE = DEFAULT_USER_ID
 
@@ -84,8 +85,8 @@ async def test_group_answers_mentions_and_replies_and_keeps_other_messages_as_co
     # in a group the reply streams into one edited message: wait for its final text
     await telegram.wait_until(lambda: telegram.bot_texts(group) == ["Hi everyone!", "Yes, Bob?"], 10)
     first_request = fake_openai.chat_requests[0].messages
-    assert [m["content"] for m in first_request[1:-1]] == ["Bob: just chatting among us"]
-    assert first_request[-1]["content"].endswith("Alice: hello!")
+    assert said_all(first_request[1:-1]) == ["Bob: just chatting among us"]
+    assert said(first_request[-1]["content"]) == "Alice: hello!"
     assert len(fake_openai.chat_requests) == 2
 
 
@@ -168,7 +169,7 @@ async def test_restart_mid_conversation_keeps_history(companion, telegram, fake_
     telegram.private_message("what's my name?")
     await companion.replies(ALICE, 2)
     contents = [m["content"] for m in fake_openai.chat_requests[-1].messages]
-    assert contents[1:3] == ["my name is Alice", "Nice to meet you, Alice."]
+    assert [said(c) for c in contents[1:3]] == ["my name is Alice", "Nice to meet you, Alice."]
 
 
 async def test_a_redelivered_update_is_processed_once(companion, telegram, fake_openai):

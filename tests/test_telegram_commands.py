@@ -2,6 +2,7 @@
 and on the database."""
 
 import asyncio
+import re
 import json
 
 from bot.telegram.callbacks import ForgetMe, ResumeConversation, RetryTurn, ShowAlternative, UseAlternative
@@ -9,6 +10,7 @@ from memory.store import Owner
 from tests.fakes.openai_server import Reply
 from tests.fakes.telegram_server import DEFAULT_USER_ID
 from tests.harness import BotHarness
+from tests.conftest import said_all
 
 ALICE = DEFAULT_USER_ID
 
@@ -44,7 +46,7 @@ async def test_retry_keeps_alternatives_and_choosing_one(companion, telegram, fa
     assert [m.content for m in companion.store.messages(first_id.id)] == ["favourite colour?", "Blue."]
     fake_openai.enqueue("Noted.")
     await say(companion, "ok", 3)
-    assert [m["content"] for m in fake_openai.chat_requests[-1].messages[1:3]] == ["favourite colour?", "Blue."]
+    assert said_all(fake_openai.chat_requests[-1].messages[1:3]) == ["favourite colour?", "Blue."]
 
 
 async def test_model_failure_gives_a_localized_error_with_a_retry_button(companion, telegram, fake_openai):
@@ -131,7 +133,10 @@ async def test_timezone_and_language(companion, telegram, fake_openai):
     assert texts[-1].startswith("你的时区是 UTC+08:00")
     fake_openai.enqueue("ok")
     await say(companion, "what time is it", 5)
-    assert "(Etc/GMT-8, UTC+08:00)" in fake_openai.chat_requests[-1].messages[-1]["content"]
+    # the zone in the system message, the local time on the newest message
+    sent = fake_openai.chat_requests[-1].messages
+    assert "(Etc/GMT-8, UTC+08:00)" in sent[0]["content"]
+    assert re.match(r"\[\w{3} \d{4}-\d\d-\d\d \d\d:\d\d\]\nwhat time is it$", sent[-1]["content"])
     texts = await say(companion, "/tz UTC+8", 6)
     assert texts[-1].startswith("时区已设为 UTC+08:00。")
     texts = await say(companion, "/tz Asia/Shanghai", 7)

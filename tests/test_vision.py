@@ -2,6 +2,7 @@
 
 from memory.store import Owner
 from memory.vision import ImageInput, with_images
+from tests.conftest import said
 
 
 def test_images_join_the_last_user_message():
@@ -22,7 +23,7 @@ async def test_a_photo_turn_sends_the_image_once_and_stores_the_description(engi
     assert result.ok
     first = fake_openai.chat_requests[0].messages[-1]["content"]
     assert first[1] == {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,anBlZw=="}}
-    assert first[0]["text"].endswith("[photo] my cat")
+    assert said(first[0]["text"]) == "[photo] my cat"
     assert [m.content for m in store.messages(conversation.id)] == ["[photo] my cat", "A tabby!"]
     assert store.calibration_ratios() == {}  # image tokens are not ours to count
     await engine.submit(conversation.id, "what colour was it?", user=user)

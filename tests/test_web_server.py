@@ -14,6 +14,7 @@ from personas.cards import card_to_png, read_card
 from tests.card_samples import as_json, rich_v2_card
 from tests.fakes.openai_server import Reply, default_task_reply, task_kind
 from tests.mini_app import ALICE, BOB, STRANGER, TOKEN, MiniApp, auth, init_data, request_text
+from tests.conftest import said
 
 NOVEL = "\n\n".join(f"Chapter {n}\n\n" + f"The story of part {n}. " * 40 for n in range(1, 5))
 
@@ -311,7 +312,8 @@ async def test_settings(app, fake_openai):
     plan = app.services.life.checkins.plan(user.id)
     assert plan.enabled and plan.every.total_seconds() == 12 * 3600 and str(plan.quiet).startswith("23:00")
     assert (await app.json("GET", "me"))["lang"] == "zh"
-    assert "Asia/Shanghai" in (await app.say("几点了？")).messages[-1]["content"]  # the time in the tail is local
+    sent = (await app.say("几点了？")).messages
+    assert "Asia/Shanghai" in sent[0]["content"] and said(sent[-1]["content"]) == "几点了？"  # the zone, local stamps
     off = await app.json("PATCH", "settings", json={"checkins": {"enabled": False}})
     assert off["checkins"]["enabled"] is False
 

@@ -210,12 +210,22 @@ class CharacterFinder:
 
     @staticmethod
     def _rank(found: list[Character], cast: Cast, text: str) -> list[Character]:
-        """Mentions in the text decide the order; names the text never contains are dropped."""
+        """Mentions in the text decide the order; names the text never contains are dropped.
+        A character who is one of the text's cast takes the cast's other names for them
+        and its count of mentions (the model may know 观音菩萨 by that name only, while
+        the text calls her 菩萨 most of the time)."""
         if not found:
             found = [Character(p.name, aliases=list(p.aliases)) for p in cast.people[:MAX_CHARACTERS]]
         for character in found:
+            member = next((m for m in map(cast.person_named, character.names) if m is not None), None)
+            # Counted by the model's names and the cast's own count, not by the cast's
+            # names one by one ("Gardiner" is Mr. and Mrs. Gardiner).
+            counts = [text.count(name) for name in character.names if name in text]
+            if member is not None:
+                character.aliases = list(dict.fromkeys(character.aliases + member.names))
+                counts.append(member.mentions)
             character.aliases = [a for a in character.aliases if a and a != character.name and a in text]
-            character.mentions = max((text.count(name) for name in character.names), default=0)
+            character.mentions = max(counts, default=0)
         found = [c for c in found if c.mentions > 0]
         found.sort(key=lambda c: -c.mentions)
         return found[:MAX_CHARACTERS]
@@ -235,7 +245,7 @@ def reconcile(found: list[Character], cast: Cast) -> tuple[list[Character], list
             if character.name not in places:
                 places.append(character.name)
             continue
-        member = next((m for m in map(cast.member, character.names) if m is not None), None)
+        member = next((m for m in map(cast.person_named, character.names) if m is not None), None)
         if member is None:
             people.append(character)
             continue
