@@ -133,29 +133,41 @@ async def test_a_global_429_pauses_the_whole_bot(tmp_path, enforcing, fake_opena
     assert len(refused) <= len(users) + 2
 
 
-async def test_previews_are_dropped_before_a_final_message_waits(enforcing):
-    bot = enforcing.make_bot()
-    budget = install(bot, LocalSendBudget(BudgetLimits(per_second=4, global_burst=2)))
-    settings = StreamSettings(draft_interval=0.02, typing_interval=5)
-    chats = [8000 + i for i in range(8)]
+async def stream_then_finish(telegram, limits: BudgetLimits, chats: list[int], *, draft_interval: float,
+                             pause: float) -> tuple[LocalSendBudget, list[TelegramReply], float, float]:
+    """Replies in `chats` stream 40 words each, `pause` apart, then all finish at once.
+    Returns the budget, the replies, when the finals were asked for, and the tokens the
+    bot's bucket held at that moment."""
+    bot = telegram.make_bot()
+    budget = install(bot, LocalSendBudget(limits))
+    settings = StreamSettings(draft_interval=draft_interval, typing_interval=5)
     replies = []
     for chat in chats:
-        enforcing.open_private_chat(chat)
+        telegram.open_private_chat(chat)
         replies.append(TelegramReply(bot, chat, private=True, settings=settings))
     try:
         for reply in replies:
             await reply.start()
-        for _ in range(40):  # every reply streams faster than the budget allows
+        for _ in range(40):
             for reply in replies:
                 await reply.delta("word ")
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(pause)
         finals_requested = time.monotonic()
+        left = budget._bot.refill(finals_requested)
         await asyncio.gather(*(reply.finish(f"the whole reply for {reply.chat_id}") for reply in replies))
     finally:
         await bot.session.close()
+    assert all(telegram.bot_texts(chat) == [f"the whole reply for {chat}"] for chat in chats)
+    assert telegram.flood.refusals == []
+    return budget, replies, finals_requested, left
 
-    assert all(enforcing.bot_texts(chat) == [f"the whole reply for {chat}"] for chat in chats)
-    assert enforcing.flood.refusals == []
+
+async def test_previews_are_dropped_before_a_final_message_waits(enforcing):
+    # every reply streams faster than the budget allows
+    budget, replies, finals_requested, _ = await stream_then_finish(
+        enforcing, BudgetLimits(per_second=4, global_burst=2), [8000 + i for i in range(8)],
+        draft_interval=0.02, pause=0.02)
+
     assert sum(reply.waits.skipped_previews for reply in replies) > 0
     finals = enforcing.calls_of("sendMessage", ok=True)
     late_previews = [c for c in enforcing.calls_of("sendMessageDraft")
@@ -165,31 +177,13 @@ async def test_previews_are_dropped_before_a_final_message_waits(enforcing):
 
 
 async def test_final_messages_find_the_burst_full_when_more_replies_stream_than_it_holds(enforcing):
-    """12 replies stream against a burst of 10: previews live on what the finals leave, so
-    when all 12 end at once the burst is there for their finals, not spent on previews."""
-    bot = enforcing.make_bot()
-    budget = install(bot, LocalSendBudget(BudgetLimits(per_second=10)))
-    settings = StreamSettings(draft_interval=0.05, typing_interval=5)
+    """12 replies stream for about a second against a burst of 10: previews live on what
+    the finals leave, so when all 12 end at once the burst is there for their finals."""
     chats = [8100 + i for i in range(12)]
-    replies = []
-    for chat in chats:
-        enforcing.open_private_chat(chat)
-        replies.append(TelegramReply(bot, chat, private=True, settings=settings))
-    try:
-        for reply in replies:
-            await reply.start()
-        for _ in range(40):  # about a second of streaming, every reply asking for previews
-            for reply in replies:
-                await reply.delta("word ")
-            await asyncio.sleep(0.025)
-        burst = budget._bot.capacity
-        left = budget._bot.refill(time.monotonic())
-        await asyncio.gather(*(reply.finish(f"the whole reply for {reply.chat_id}") for reply in replies))
-    finally:
-        await bot.session.close()
+    budget, replies, _, left = await stream_then_finish(enforcing, BudgetLimits(per_second=10), chats,
+                                                        draft_interval=0.05, pause=0.025)
 
-    assert all(enforcing.bot_texts(chat) == [f"the whole reply for {chat}"] for chat in chats)
-    assert enforcing.flood.refusals == []
+    burst = budget._bot.capacity
     assert enforcing.calls_of("sendMessageDraft", ok=True), "replies were previewed while they streamed"
     assert sum(reply.waits.skipped_previews for reply in replies) > 0, "and previews gave way"
     assert left >= burst - 2, "previews left the burst (all but a preview on its way) to the finals"
