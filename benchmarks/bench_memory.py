@@ -136,10 +136,12 @@ class FakeModel:
         self.task_calls = 0
         self.fact_calls = 0
 
-    async def stream_chat(self, *, model, messages, max_tokens=None, cache_key=None, on_delta=None, **_):
-        if cache_key and cache_key.startswith("memory-"):
+    async def stream_chat(self, *, model, messages, max_tokens=None, cache_key=None, on_delta=None, task=None, **_):
+        if callable(messages):  # a background task's request is built when the gate lets it go
+            messages = messages()
+        if task is not None:
             self.task_calls += 1
-            text = self._task(cache_key, messages, max_tokens or 400)
+            text = self._task(task, cache_key or "", messages, max_tokens or 400)
         else:
             self.requests.append(messages)
             text = self.replies.pop(0) if self.replies else "OK."
@@ -147,19 +149,25 @@ class FakeModel:
             await on_delta(text)
         return Completion(text, "stop", Usage(), model, 1, 1)
 
-    def _task(self, cache_key: str, messages, max_tokens: int) -> str:
+    def _task(self, task: str, cache_key: str, messages, max_tokens: int) -> str:
         prompt = messages[-1]["content"]
-        if cache_key.startswith("memory-facts"):
+        # the prefixed form: the conversation's own request, then the instruction
+        conversation = [m["content"] for m in messages[1:-1] if m["role"] in ("user", "assistant")
+                        and not m["content"].startswith(("[Long-term memory", "[Documents"))]
+        if task == "facts":
             self.fact_calls += 1
             if self.fact_calls % 5:
                 return '{"facts": []}'
             first = re.search(r"\] [^:]+: (.{0,80})", prompt)
-            return '{"facts": [{"text": "The user said: %s"}]}' % (first.group(1).replace('"', "'") if first else "hi")
+            said = first.group(1) if first else next(
+                (line for line in reversed(conversation) for line in [line.splitlines()[-1][:80]]), "hi")
+            return '{"facts": [{"text": "The user said: %s"}]}' % said.replace('"', "'")
         target = max(40, (max_tokens - 64) // 2)
         if cache_key.startswith("memory-fold"):  # the summaries themselves, without their date spans
             lines = [line for line in prompt.splitlines()[1:] if line and not line.startswith("[")]
-        else:  # the transcript's messages, without stamps and names
+        else:  # the transcript's messages (quoted, or the conversation above), without stamps and names
             lines = [line.split(": ", 1)[-1] for line in prompt.splitlines() if line.startswith("[")]
+            lines = lines or [text.splitlines()[-1] for text in conversation if text]
         per_line = max(8, target // max(1, len(lines)))
         return truncate_to_tokens(" ".join(truncate_to_tokens(line, per_line, marker="") for line in lines),
                                   target, marker="")

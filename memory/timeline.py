@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from memory.assembly import TailPart
 from memory.engine import ContextProvider, TurnContext, _zone
-from memory.store import HistoryRow, Store, from_text, utc_now
+from memory.store import HistoryRow, Store, from_text, to_text, utc_now
 from memory.tokens import count_tokens
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -71,9 +71,13 @@ def ago(then: datetime, now: datetime) -> str:
 CLOCK_QUARTER_MINUTES = 15
 
 
-def _quarter(moment: datetime, zone: ZoneInfo) -> tuple:
-    local = moment.astimezone(zone)
-    return local.date(), local.hour, local.minute // CLOCK_QUARTER_MINUTES
+def _quarter(created_at: str) -> str:
+    """The quarter of an hour a stored UTC timestamp falls in. Every time zone's offset is a
+    multiple of 15 minutes, so two moments share a quarter of the user's clock exactly when
+    they share one in UTC: no zone conversion per row (this runs over the whole window)."""
+    if not created_at.endswith("+00:00"):
+        created_at = to_text(from_text(created_at))
+    return f"{created_at[:14]}{int(created_at[14:16]) // CLOCK_QUARTER_MINUTES}"
 
 
 @lru_cache(maxsize=8192)
@@ -96,14 +100,14 @@ def with_date_lines(rows: Sequence[HistoryRow], previous_at: str | None, zone: Z
     """
     result: list[HistoryRow] = []
     last = from_text(previous_at) if previous_at else None
-    last_user_quarter = _quarter(from_text(previous_user_at), zone) if previous_user_at else None
+    last_user_quarter = _quarter(previous_user_at) if previous_user_at else None
     opened = (previous_at is None) if first is None else first
     for row in rows:
         at = from_text(row.created_at)
         if last is not None and at - last >= gap:
             opened = True
         if row.role == "user":
-            quarter = _quarter(at, zone)
+            quarter = _quarter(row.created_at)
             if opened or quarter != last_user_quarter:
                 line = f"[{stamp(at, zone)}]\n"
                 # counted apart from the content: the join can only merge tokens, so the
