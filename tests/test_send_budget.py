@@ -133,35 +133,61 @@ async def test_a_global_429_pauses_the_whole_bot(tmp_path, enforcing, fake_opena
     assert len(refused) <= len(users) + 2
 
 
-async def test_previews_are_dropped_before_a_final_message_waits(enforcing):
-    bot = enforcing.make_bot()
-    budget = install(bot, LocalSendBudget(BudgetLimits(per_second=4, global_burst=2)))
-    settings = StreamSettings(draft_interval=0.02, typing_interval=5)
-    chats = [8000 + i for i in range(8)]
+async def stream_then_finish(telegram, limits: BudgetLimits, chats: list[int], *, draft_interval: float,
+                             pause: float) -> tuple[LocalSendBudget, list[TelegramReply], float, float]:
+    """Replies in `chats` stream 40 words each, `pause` apart, then all finish at once.
+    Returns the budget, the replies, when the finals were asked for, and the tokens the
+    bot's bucket held at that moment."""
+    bot = telegram.make_bot()
+    budget = install(bot, LocalSendBudget(limits))
+    settings = StreamSettings(draft_interval=draft_interval, typing_interval=5)
     replies = []
     for chat in chats:
-        enforcing.open_private_chat(chat)
+        telegram.open_private_chat(chat)
         replies.append(TelegramReply(bot, chat, private=True, settings=settings))
     try:
         for reply in replies:
             await reply.start()
-        for _ in range(40):  # every reply streams faster than the budget allows
+        for _ in range(40):
             for reply in replies:
                 await reply.delta("word ")
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(pause)
         finals_requested = time.monotonic()
+        left = budget._bot.refill(finals_requested)
         await asyncio.gather(*(reply.finish(f"the whole reply for {reply.chat_id}") for reply in replies))
     finally:
         await bot.session.close()
+    assert all(telegram.bot_texts(chat) == [f"the whole reply for {chat}"] for chat in chats)
+    assert telegram.flood.refusals == []
+    return budget, replies, finals_requested, left
 
-    assert all(enforcing.bot_texts(chat) == [f"the whole reply for {chat}"] for chat in chats)
-    assert enforcing.flood.refusals == []
+
+async def test_previews_are_dropped_before_a_final_message_waits(enforcing):
+    # every reply streams faster than the budget allows
+    budget, replies, finals_requested, _ = await stream_then_finish(
+        enforcing, BudgetLimits(per_second=4, global_burst=2), [8000 + i for i in range(8)],
+        draft_interval=0.02, pause=0.02)
+
     assert sum(reply.waits.skipped_previews for reply in replies) > 0
     finals = enforcing.calls_of("sendMessage", ok=True)
     late_previews = [c for c in enforcing.calls_of("sendMessageDraft")
                      if finals_requested + 0.2 < c.at < max(f.at for f in finals)]
     assert late_previews == [], "no preview was sent while final messages waited"
     assert budget.waits > 0, "the final messages did wait: the budget was short"
+
+
+async def test_final_messages_find_the_burst_full_when_more_replies_stream_than_it_holds(enforcing):
+    """12 replies stream for about a second against a burst of 10: previews live on what
+    the finals leave, so when all 12 end at once the burst is there for their finals."""
+    chats = [8100 + i for i in range(12)]
+    budget, replies, _, left = await stream_then_finish(enforcing, BudgetLimits(per_second=10), chats,
+                                                        draft_interval=0.05, pause=0.025)
+
+    burst = budget._bot.capacity
+    assert enforcing.calls_of("sendMessageDraft", ok=True), "replies were previewed while they streamed"
+    assert sum(reply.waits.skipped_previews for reply in replies) > 0, "and previews gave way"
+    assert left >= burst - 2, "previews left the burst (all but a preview on its way) to the finals"
+    assert budget.waits <= len(chats) - (burst - 2), "so nearly a burst of finals went without waiting"
 
 
 # -- the budget's rules -----------------------------------------------------------------------
@@ -262,3 +288,48 @@ async def test_a_group_is_answered_in_full_within_its_20_a_minute(tmp_path, enfo
     assert len(texts) == 3 and all(f"question {n}" in texts[n] for n in range(3))
     assert all(text.endswith(REPLY_BODY) for text in enforcing.bot_texts(group))
     assert enforcing.flood.refusals == [], "the group's 20 a minute (and burst) were kept"
+
+
+async def test_a_call_on_its_way_holds_its_token_until_its_answer_is_read():
+    """Telegram counts a call when it arrives, which may be as late as its answer: until
+    then the token stays spent, however long ago the call was sent."""
+    clock = Clock()
+    budget = LocalSendBudget(BudgetLimits(per_second=20, global_burst=2), clock=clock)
+    for chat in (31, 32):
+        assert await budget.try_acquire(chat, Priority.FINAL)
+        budget.departed(chat, Priority.FINAL)
+    clock.now += 10  # long enough to refill twice over
+    assert not await budget.try_acquire(33, Priority.FINAL), "both calls may still arrive now"
+    budget.landed(31, Priority.FINAL)
+    assert not await budget.try_acquire(33, Priority.FINAL), "the answered one may have arrived just now"
+    clock.now += 0.06  # a token's worth of refill (1/20 s), from the answer on
+    assert await budget.try_acquire(33, Priority.FINAL)
+    budget.landed(32, Priority.FINAL)
+
+
+async def test_a_final_held_only_by_calls_on_their_way_goes_when_an_answer_comes():
+    budget = LocalSendBudget(BudgetLimits(per_second=100, global_burst=1))
+    await budget.acquire(41)
+    budget.departed(41, Priority.FINAL)
+    waiting = asyncio.create_task(budget.acquire(42))
+    await asyncio.sleep(0.1)  # ten times the refill time: only the answer frees the token
+    assert not waiting.done()
+    budget.landed(41, Priority.FINAL)
+    assert await asyncio.wait_for(waiting, 1) > 0
+
+
+async def test_later_previews_leave_a_token_for_each_reply_streaming():
+    clock = Clock()
+    budget = LocalSendBudget(BudgetLimits(), clock=clock)  # a burst of 30
+    budget.finals_due(+40)  # more replies streaming than the burst holds
+    assert await budget.try_acquire(1, Priority.PREVIEW), "a full bucket: one preview"
+    assert not await budget.try_acquire(2, Priority.PREVIEW), "then none until it is full again"
+    assert not await budget.try_acquire(2, Priority.TYPING)
+    assert await budget.try_acquire(2, Priority.FIRST), "a first preview may dip into the burst"
+    for chat in range(3, 7):
+        assert await budget.try_acquire(chat, Priority.FIRST)
+    assert not await budget.try_acquire(7, Priority.FIRST), "down to 80% of it, not further"
+    clock.now += 1.0
+    budget.finals_due(-35)  # most replies delivered: 5 still streaming
+    assert await budget.try_acquire(9, Priority.PREVIEW)
+    assert await budget.try_acquire(10, Priority.PREVIEW), "90% of the burst is the floor again"

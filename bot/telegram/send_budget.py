@@ -7,13 +7,24 @@ the whole bot, about one a second in one chat (short bursts are tolerated), at m
 minute in a group. Each is a setting (`COMPANION_TELEGRAM_SENDS_PER_SECOND`,
 `..._CHAT_SENDS_PER_SECOND`, `..._GROUP_SENDS_PER_MINUTE`). Here they are token buckets:
 
-- the bot: `per_second` tokens a second, a burst of `global_burst`: half a second's worth,
-  so that calls bunched up on their way (a busy event loop, the network) still arrive
-  within Telegram's burst (a burst of 80% was measured arriving as up to 28 of 30 on a
-  loaded machine, and now and then as a 429);
+- the bot: `per_second` tokens a second, a burst of `global_burst`: one second's worth,
+  as Telegram allows (and as the fake Bot API of the tests models it);
 - a private chat: `chat_per_second`, a burst of 2; a group (negative chat id or
   `@username`): a burst of 3 and `(per_minute - 3) / 60` a second, so no 60-second window
   ever holds more than `per_minute` sends.
+
+Calls on their way hold their token of the burst. Telegram counts a call when it arrives,
+somewhere between our sending it and our reading its answer, and a call that arrives late
+lands in a later second than we sent it in: a busy event loop or a slow network bunches
+calls up, and a burst sent as 30 arrives as 30 plus whatever was sent after it (with the
+whole burst and no such care, the 60-user burst of `load` drew one to two 429s a run).
+So each bucket holds at most its burst less the calls now on their way (`departed` ...
+`landed`, which the middleware reports around every call): whatever the delays, Telegram
+never sees more than our bucket let out. This replaced a fixed margin (a burst of half a
+second's worth), which cost every burst of final messages half a second, and held only
+while the delays stayed shorter than it. The price: after a burst the budget
+sends again only once the first answers are read (a round trip, or longer while the
+event loop is busy).
 
 What is counted: every method that posts or edits in a chat (`send*`, `edit*`, `copy*`,
 `forward*` with a `chat_id`, drafts included). `sendChatAction` draws only from the bot's
@@ -28,17 +39,22 @@ Priorities (`Priority`), highest first:
   edits); PREVIEW: later draft updates and preview edits; TYPING: chat actions. These are
   never queued: `try_acquire` answers at once, and refuses while anything waits, while
   the chat is down to its last token (kept for the final message, so a final is never
-  late because of its own previews), or while the bot's bucket is below the priority's
-  reserve (a quarter of the burst for FIRST, half for PREVIEW, three quarters for TYPING),
-  so a first preview goes before later ones and typing last. Previews after the first
-  also share at most half the bot's rate (`preview_share`), which keeps the bot's burst
-  ready for the final messages of many replies ending at once. The first preview is not
-  made to wait: at 21 replies a second, one waiting first preview each would already
-  need 42 of the 30 sends a second, and every final would queue behind them.
+  late because of its own previews), or while taking one would leave the bot's bucket
+  below the priority's reserve: 80% of the burst for FIRST, 90% for PREVIEW, 95% for
+  TYPING, so a first preview goes before later ones and typing last. Previews thus live
+  on the rate the finals leave unused and never draw the burst down: when many replies
+  end at once, their finals find the bucket (nearly) full. Later previews and chat
+  actions also keep one token for each reply still streaming (`finals_due`, up to the
+  whole burst): with more replies streaming than the burst holds, they go only while the
+  bucket is full, one at a time. The first preview is exempt from that (it comes as a
+  reply begins, when its final is seldom near), and is not made to wait: at 21 replies a
+  second, one waiting first preview each would already need 42 of the 30 sends a second,
+  and every final would queue behind them. Previews after the first also share at most
+  half the bot's rate (`preview_share`).
   The streaming code asks for a slot first and renders the newest text only once it has
   one, so a preview never waits with stale text: a newer preview replaces a queued older
-  one by construction. A refused preview is skipped; the reply tries again at its next
-  interval.
+  one by construction. A refused preview is skipped; the reply tries again within its
+  interval, at a random point, so that replies refused together spread out.
 
 A 429 that still arrives (another client on the same token, a stricter limit than ours)
 pauses that chat for `retry_after`; 429s in two different chats within a second are taken
@@ -48,15 +64,17 @@ is). The paused bucket then allows one call and refills at half its rate for
 only: it is counted, and left to `TelegramRetry`. The caller still sees
 the `TelegramRetryAfter` and retries as before (the reply's final send, `TelegramRetry`).
 
-Across workers: everything above sits behind `SendBudget` (acquire / try_acquire /
-flooded). `LocalSendBudget` holds the buckets in this process, which is right for one
+Across workers (not built yet: it waits for the PostgreSQL-and-workers issue): everything
+above sits behind `SendBudget` (acquire / try_acquire / flooded / departed / landed /
+finals_due). `LocalSendBudget` holds the buckets in this process, which is right for one
 bot process. When the bot runs as several workers on one token, they must share one
-budget, or N workers send N times the limit: the shared implementation (the PostgreSQL
-issue) keeps each bucket as a row `(key, tokens, stamp, paused_until, slow_until)` and
-takes a token with one `UPDATE ... SET tokens = least(capacity, tokens + rate * (now() -
+budget, or N workers send N times the limit: the shared implementation keeps each bucket
+as a row `(key, tokens, in_flight, stamp, paused_until, slow_until)` and takes a token
+with one `UPDATE ... SET tokens = least(capacity - in_flight, tokens + rate * (now() -
 stamp)) - 1 ... WHERE tokens + ... >= need RETURNING`, retrying after the time the row
-says the next token is due; priorities map onto the thresholds (`need`) the same way
-`try_acquire` applies them here. Nothing outside this module knows which one it talks to.
+says the next token is due; `departed`/`landed` move `in_flight`, `finals_due` a counter
+row; priorities map onto the thresholds (`need`) the same way `try_acquire` applies them
+here. Nothing outside this module knows which one it talks to.
 
 Wiring: `install(bot, budget)` registers `SendBudgetMiddleware` on the bot's HTTP session
 (innermost of the session middlewares, so each retry draws again) and remembers the
@@ -72,8 +90,10 @@ import contextvars
 import heapq
 import itertools
 import logging
+import math
 import time
 import weakref
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -95,8 +115,9 @@ class Priority(IntEnum):
     TYPING = 3
 
 
-# the share of the bot's burst that must be left for a now-or-never send to be made
-_RESERVE = {Priority.FIRST: 0.25, Priority.PREVIEW: 0.5, Priority.TYPING: 0.75}
+# the share of the bot's burst that must be left after a now-or-never send: the rest is
+# what previews may dip into, so a burst of final messages finds the bucket (nearly) full
+_RESERVE = {Priority.FIRST: 0.8, Priority.PREVIEW: 0.9, Priority.TYPING: 0.95}
 
 
 @runtime_checkable
@@ -112,13 +133,23 @@ class SendBudget(Protocol):
     async def flooded(self, chat_id: ChatKey | None, retry_after: float) -> None:
         """Telegram answered 429 for `chat_id` (None: a call about no chat)."""
 
+    def departed(self, chat_id: ChatKey, priority: Priority) -> None:
+        """A granted call is now on its way (Telegram may count it at any moment)."""
+
+    def landed(self, chat_id: ChatKey, priority: Priority) -> None:
+        """Its answer came (or it failed): Telegram has counted it, if ever."""
+
+    def finals_due(self, change: int) -> None:
+        """A reply began streaming (+1) or was delivered or given up (-1): a final message
+        is due for each reply streaming, and later previews leave room for them."""
+
 
 @dataclass(frozen=True)
 class BudgetLimits:
     per_second: float = 30.0  # the whole bot
     chat_per_second: float = 1.0  # one private chat
     group_per_minute: float = 20.0  # one group
-    global_burst: float | None = None  # default: half of one second's rate
+    global_burst: float | None = None  # default: one second's rate, as Telegram allows
     chat_burst: float = 2.0
     group_burst: float = 3.0
     preview_share: float = 0.5  # of the bot's rate that previews may use
@@ -134,7 +165,14 @@ class BudgetLimits:
 
 
 class TokenBucket:
-    """`rate` tokens a second up to `capacity`; can be paused, and slowed for a while."""
+    """`rate` tokens a second up to `capacity`; can be paused, and slowed for a while.
+
+    Calls on their way hold a token of the capacity (`departed` ... `landed`): Telegram
+    counts a call when it arrives, some time between our sending it and its answer, and
+    its bucket does not fill past full meanwhile, so ours may not either (see the module
+    docstring). A call never answered is let go after `IN_FLIGHT_SECONDS`."""
+
+    IN_FLIGHT_SECONDS = 120.0  # longer than any one HTTP attempt (aiogram's timeout is 60 s)
 
     def __init__(self, rate: float, capacity: float, now: float) -> None:
         self.rate = rate
@@ -144,29 +182,49 @@ class TokenBucket:
         self.paused_until = 0.0
         self.slow_until = 0.0
         self.slow_factor = 1.0
+        self.in_flight: deque[float] = deque()  # when each call now on its way was sent
 
     def current_rate(self, now: float) -> float:
         return self.rate * (self.slow_factor if now < self.slow_until else 1.0)
+
+    def cap(self) -> float:
+        """What the bucket can hold now: full, less the calls on their way."""
+        return self.capacity - len(self.in_flight)
 
     def refill(self, now: float) -> float:
         if now > self.stamp:
             start = max(self.stamp, self.paused_until)
             if now > start:
-                self.tokens = min(self.capacity, self.tokens + (now - start) * self.current_rate(now))
+                self.tokens = min(self.cap(), self.tokens + (now - start) * self.current_rate(now))
             self.stamp = now
+        while self.in_flight and now - self.in_flight[0] > self.IN_FLIGHT_SECONDS:
+            self.in_flight.popleft()
         return self.tokens
 
     def ready_in(self, need: float, now: float) -> float:
-        """Seconds until `need` tokens are there (0 when they are)."""
+        """Seconds until `need` tokens are there (0 when they are; inf while only answers
+        to calls on their way can make room)."""
         self.refill(now)
         pause = max(0.0, self.paused_until - now)
         missing = need - self.tokens
         if missing <= 0:
             return pause
+        if need > self.cap():
+            return math.inf
         return pause + missing / max(self.current_rate(now), 1e-9)
 
     def take(self, amount: float = 1.0) -> None:
         self.tokens -= amount
+
+    def departed(self, now: float) -> None:
+        self.refill(now)
+        self.in_flight.append(now)
+        self.tokens = min(self.tokens, self.cap())
+
+    def landed(self, now: float) -> None:
+        self.refill(now)
+        if self.in_flight:
+            self.in_flight.popleft()
 
     def pause(self, until: float, slow_factor: float, slow_seconds: float) -> None:
         self.paused_until = max(self.paused_until, until)
@@ -175,7 +233,8 @@ class TokenBucket:
         self.slow_until = max(self.slow_until, until + slow_seconds)
 
     def idle(self, now: float) -> bool:
-        return self.refill(now) >= self.capacity and now >= self.slow_until and now >= self.paused_until
+        return (self.refill(now) >= self.capacity and not self.in_flight and now >= self.slow_until
+                and now >= self.paused_until)
 
 
 @dataclass(order=True)
@@ -193,7 +252,7 @@ class LocalSendBudget:
         self.limits = limits = limits or BudgetLimits()
         self.clock = clock
         now = clock()
-        burst = limits.global_burst if limits.global_burst is not None else max(1.0, limits.per_second * 0.5)
+        burst = limits.global_burst if limits.global_burst is not None else max(1.0, limits.per_second)
         self._bot = TokenBucket(limits.per_second, burst, now)
         self._previews = TokenBucket(limits.per_second * limits.preview_share, max(1.0, burst / 4), now)
         self._chats: dict[ChatKey, TokenBucket] = {}
@@ -201,6 +260,7 @@ class LocalSendBudget:
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._recent_floods: dict[ChatKey, float] = {}  # chat -> when its last 429 arrived
+        self._finals_due = 0  # replies streaming, each owing a final message
         self.waits = 0  # sends that had to wait, and for how long in all
         self.waited_s = 0.0
         self.skipped = 0  # previews and chat actions refused
@@ -219,7 +279,7 @@ class LocalSendBudget:
             await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
-                pass  # granted and then cancelled: the token is spent, as a sent call would
+                pass  # granted and then cancelled: the token is spent, as a sent call's is
             else:
                 self._waiters = [w for w in self._waiters if w.future is not future]
                 heapq.heapify(self._waiters)
@@ -235,8 +295,7 @@ class LocalSendBudget:
         if priority == Priority.FINAL:
             allowed = not self._waiters and self._ready(chat_id, now) == 0
         else:
-            reserve = max(1.0, self._bot.capacity * _RESERVE[priority])
-            allowed = not self._waiters and self._bot.ready_in(reserve, now) == 0
+            allowed = not self._waiters and self._bot.ready_in(self._preview_need(priority), now) == 0
             if priority != Priority.TYPING:  # chat actions are not messages
                 allowed = allowed and chat.ready_in(min(2.0, chat.capacity), now) == 0
             if priority == Priority.PREVIEW:
@@ -271,7 +330,35 @@ class LocalSendBudget:
         self._recent_floods[chat_id] = now
         self._schedule(0.0)
 
+    def departed(self, chat_id: ChatKey, priority: Priority) -> None:
+        now = self.clock()
+        self._bot.departed(now)
+        if priority != Priority.TYPING:
+            self._chat(chat_id, now).departed(now)
+
+    def landed(self, chat_id: ChatKey, priority: Priority) -> None:
+        now = self.clock()
+        self._bot.landed(now)
+        if priority != Priority.TYPING:
+            self._chat(chat_id, now).landed(now)
+        if self._waiters:
+            self._schedule(0.0)  # a waiter may have been held only by calls on their way
+
+    def finals_due(self, change: int) -> None:
+        self._finals_due = max(0, self._finals_due + change)
+
     # -- internals ----------------------------------------------------------------------
+    def _preview_need(self, priority: Priority) -> float:
+        """The tokens the bot's bucket must hold for a now-or-never send of `priority`: its
+        reserve plus the one taken; for later previews and chat actions also one for each
+        reply streaming (its final is due), up to the whole burst. A first preview is
+        exempt from that: it comes as a reply begins, its final is seldom near."""
+        capacity = self._bot.capacity
+        need = min(capacity, math.floor(capacity * _RESERVE[priority]) + 1.0)
+        if priority != Priority.FIRST:
+            need = max(need, min(capacity, self._finals_due + 1.0))
+        return need
+
     def _chat(self, chat_id: ChatKey, now: float) -> TokenBucket:
         bucket = self._chats.get(chat_id)
         if bucket is None:
@@ -317,7 +404,7 @@ class LocalSendBudget:
             kept.append(waiter)
         heapq.heapify(kept)
         self._waiters = kept
-        if kept:
+        if kept and next_due < math.inf:  # else the next landed() call wakes it
             self._schedule(max(next_due, 0.001))
 
 
@@ -385,23 +472,32 @@ class SendBudgetMiddleware(BaseRequestMiddleware):
     async def __call__(self, make_request: NextRequestMiddlewareType, bot: Any, method: TelegramMethod) -> Any:
         default = counted(method)
         chat_id = getattr(method, "chat_id", None)
-        if default is not None:
-            context = _sending.get()
-            if context is not None and context.prepaid > 0:
-                context.prepaid -= 1
-            elif default == Priority.TYPING:
-                if not await self.budget.try_acquire(chat_id, Priority.TYPING):
-                    raise SendSkipped(method)
-            else:
-                priority = context.priority if context is not None else Priority.FINAL
-                waited = await self.budget.acquire(chat_id, priority)
-                if context is not None and context.waits is not None:
-                    context.waits.add(waited)
+        if default is None:
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                await self.budget.flooded(chat_id, exc.retry_after)
+                raise
+        context = _sending.get()
+        priority = context.priority if context is not None else Priority.FINAL
+        if context is not None and context.prepaid > 0:
+            context.prepaid -= 1
+        elif default == Priority.TYPING:
+            priority = Priority.TYPING
+            if not await self.budget.try_acquire(chat_id, Priority.TYPING):
+                raise SendSkipped(method)
+        else:
+            waited = await self.budget.acquire(chat_id, priority)
+            if context is not None and context.waits is not None:
+                context.waits.add(waited)
+        self.budget.departed(chat_id, priority)
         try:
             return await make_request(bot, method)
         except TelegramRetryAfter as exc:
             await self.budget.flooded(chat_id, exc.retry_after)
             raise
+        finally:
+            self.budget.landed(chat_id, priority)
 
 
 _installed: "weakref.WeakKeyDictionary[Any, SendBudget]" = weakref.WeakKeyDictionary()

@@ -25,9 +25,12 @@ How the reply is shown while it is written:
 The bot's send budget (send_budget.py, when `install`ed on the bot) paces every call, so
 429s should be rare: the final message waits its turn in the budget's queue; previews (the
 first one before later ones) ask for a slot before the newest text is rendered and are
-skipped when there is none (the reply tries again at its next interval); typing actions
-are skipped too. Asking holds no lock and the budget keeps each chat's last token for the
-final, so a final message never waits for its own previews. `waits` tells how long the
+skipped when there is none (the reply tries again within its interval, at a random point,
+so replies refused together spread out); typing actions are skipped too. Asking holds no
+lock, the budget keeps each chat's last token for the final, previews use only the rate
+the finals leave (send_budget.py), and the final cancels the previewer without waiting
+for it, so a final message never waits for its own previews. A reply tells the budget
+while it streams (`finals_due`): its final is due. `waits` tells how long the
 reply's calls waited and how many previews were skipped (the turn log's `budget_wait_ms`
 and `previews_skipped`). Without a budget (a bare test bot) previews are paced by the
 intervals alone.
@@ -51,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -197,6 +201,8 @@ class TelegramReply:
         self._started = True
         if self.registry is not None:
             self.registry.add(self)
+        if self.budget is not None:
+            self.budget.finals_due(+1)
         self._typing = asyncio.create_task(self._keep_typing())
         self._previewer = asyncio.create_task(self._show_previews())
 
@@ -247,11 +253,17 @@ class TelegramReply:
 
     async def close(self) -> None:
         """Stop background work without sending anything (finish/fail call this)."""
+        self._stop_background()
+        if self._previewer is not None:
+            await asyncio.gather(self._previewer, return_exceptions=True)
+
+    def _stop_background(self) -> None:
+        if self._started and not self._closed and self.budget is not None:
+            self.budget.finals_due(-1)
         self._closed = True
         self._stop_typing()
         if self._previewer is not None:
             self._previewer.cancel()
-            await asyncio.gather(self._previewer, return_exceptions=True)
         if self.registry is not None:
             self.registry.discard(self)
 
@@ -265,7 +277,9 @@ class TelegramReply:
                 return await self._deliver_pieces(pieces, reply_markup)
 
     async def _deliver_pieces(self, pieces: list[FormattedText], reply_markup: Any) -> list[int]:
-        await self.close()
+        # Holding `_io`, the previewer can make no call: it is cancelled, not waited for,
+        # so the final message does not wait a turn of a busy event loop for it.
+        self._stop_background()
         previews = self._state.previews if self._state.mode == "edit" else []
         if previews and self.budget is None:  # the final edit keeps the pace of the preview edits
             await asyncio.sleep(max(0.0, self._state.next_update_at - time.monotonic()))
@@ -343,8 +357,11 @@ class TelegramReply:
                 return
             if not await self._preview_slot():
                 self.waits.skipped_previews += 1
-                self._state.next_update_at = time.monotonic() + self._interval()
-                continue  # still awake: the next slot shows whatever is newest then
+                # still awake: the next try shows whatever is newest then. It comes within
+                # one interval, at a random point, so replies refused together do not all
+                # ask again at one instant (and find the budget short again).
+                self._state.next_update_at = time.monotonic() + self._interval() * random.uniform(0.2, 1.0)
+                continue
             self._wake.clear()
             async with self._io:
                 self._state.next_update_at = time.monotonic() + self._interval()

@@ -11,20 +11,30 @@ messages):
             document's are sums of its passages'), its full-text index form (CJK as
             bigrams) is made a batch at a time in numpy (`index_forms`), and the
             passages with their index rows are written by `DocumentStore.save` in
-            short transactions, visible only when complete. Index forms are made in a
-            worker thread a few batches ahead of the writes, and the token counts in
-            another (`TokenCounter`, which also loads the tokenizer), so the writes
-            never wait for them: the counts go in with the last transaction. tiktoken,
-            numpy and SQLite work without the GIL, so on two cores the writes (FTS5
-            indexing, the larger part) overlap with the counting; Python-level work is
-            kept out of those threads (it would only make the writer wait for the GIL).
+            short transactions, visible only when complete.
+
+How the work is spread over two cores. Only SQLite's FTS5 indexing (the largest
+part), tiktoken's counting and numpy work without the GIL; extraction, the tokenizer's
+loading and everything else in Python hold it. So:
+
+  * the writer (the calling thread) extracts, cuts the passages, then writes them a
+    batch at a time, each batch with one statement per table (`DocumentStore.save`),
+    so that it spends the indexing outside the GIL instead of taking it back per row;
+  * a worker thread makes the batches a few ahead (`prefetched`): their index forms
+    and the JSON the writer hands to SQLite (`PassageBatch`);
+  * `TokenCounter`'s thread starts once the first batch is handed to the writer, so
+    the tokenizer's loading (a quarter of a second, holding the GIL) overlaps with the
+    first batch's indexing rather than with the extraction (both hold the GIL: that
+    only slowed the extraction down), then counts, a slice of passages at a time;
+  * the writer checkpoints the index pages into the database file while the counts
+    are still being made, then counts the slices left itself, and writes the counts
+    with the last transaction, the one that makes the document ready.
 
 Where the time goes is measured on every run (`IngestResult.stages`, seconds per
-stage: extract, passages, tokenizer, tokens, index forms, write, commit, checkpoint;
-the tokenizer, tokens and index forms run beside the writes, so the stages add up to more than the wall time)
-and reported by `python -m benchmarks documents`. (Loading the tokenizer in a thread
-beside the extraction was tried and dropped: both hold the GIL, so it only slowed
-the extraction down.)
+stage: extract, passages, rows, index forms, index, tokenizer, tokens, tokens wait,
+commit, checkpoint; the tokenizer, tokens and index forms run beside the writes, so the
+stages add up to more than the wall time) and reported by `python -m benchmarks
+documents`.
 
 The synchronous entry points do CPU work and blocking I/O: call them from a worker
 thread (`asyncio.to_thread`) in async code, as `ingest_url` does. Progress goes to a
@@ -43,7 +53,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Full, Queue
-from typing import Generator, Iterator, TypeVar
+from typing import Callable, Generator, Iterator, TypeVar
 
 from memory.documents import (
     PUBLIC_ONLY,
@@ -64,6 +74,7 @@ from memory.reading.progress import CancelToken, Progress, Stages
 from memory.reading.store import (
     DocumentHeader,
     DocumentStore,
+    PassageBatch,
     PreparedPassage,
     StoredChapter,
     StoredDocument,
@@ -72,7 +83,7 @@ from memory.store import User
 from memory.tokens import load_encoding
 
 PASSAGE_CHARS = 1000
-BATCH = 512  # passages per tiktoken batch and per write transaction (bounds memory and lock time)
+BATCH = 512  # passages per index-forms batch and per write transaction (bounds memory and lock time)
 WEIGHTS = {"download": 0.1, "extract": 0.2, "index": 0.7}
 T = TypeVar("T")
 
@@ -177,7 +188,7 @@ class Ingestor:
         counter = TokenCounter([piece[3] for piece in pieces], cancel, timings)
         try:
             stored, duplicate = self.documents.save(
-                header, lambda: prefetched(self._prepared(pieces, cancel, timings)), cancel=cancel,
+                header, lambda: prefetched(self._prepared(pieces, cancel, timings, counter.start)), cancel=cancel,
                 on_batch=lambda done: stages.report("index", done / len(pieces)), timings=timings,
                 counts=counter.result)
         finally:
@@ -197,9 +208,10 @@ class Ingestor:
 
     @staticmethod
     def _prepared(pieces: list[tuple[int | None, int, int, str]], cancel: CancelToken | None,
-                  timings: dict[str, float]) -> Iterator[list[PreparedPassage]]:
-        """Batches of passages with their index forms (their tokens come from a
-        `TokenCounter`)."""
+                  timings: dict[str, float], first_ready: Callable[[], None]) -> Iterator[PassageBatch]:
+        """Batches of passages with their index forms, ready for SQLite (their tokens
+        come from a `TokenCounter`). `first_ready()` is called once the first batch is
+        made, just before the writer gets it."""
         timings.setdefault("index forms", 0.0)
         for first in range(0, len(pieces), BATCH):
             if cancel is not None:
@@ -208,59 +220,95 @@ class Ingestor:
             started = time.perf_counter()
             bodies = index_forms([piece[3] for piece in batch])
             timings["index forms"] += time.perf_counter() - started
-            yield [PreparedPassage(chapter, start, end, 0, piece, body)
-                   for (chapter, start, end, piece), body in zip(batch, bodies)]
+            if first == 0:
+                first_ready()
+            yield PassageBatch.of([PreparedPassage(chapter, start, end, 0, piece, body)
+                                   for (chapter, start, end, piece), body in zip(batch, bodies)])
 
 
 class TokenCounter:
-    """The o200k counts of the passages, made in a thread of their own while the
-    passages and their index are written: loading the tokenizer (a quarter of a second
-    in a fresh process) and counting (tiktoken, without the GIL) overlap with SQLite's
-    work instead of coming before it. `result()` waits for the counts and raises what
-    the counting raised; `close()` stops it early (a failed or cancelled ingestion)."""
+    """The o200k counts of the passages, made while the passages and their index are
+    written: loading the tokenizer (a quarter of a second in a fresh process) and
+    counting (tiktoken, without the GIL) overlap with SQLite's work instead of coming
+    before it. A thread of its own loads the tokenizer and counts from the first
+    passage on, a slice of passages at a time; `result()`, called once the writes are
+    done, counts the slices left in the calling thread too (two cores, two counters),
+    then returns the counts in order, or raises what the counting raised. `close()`
+    stops it early (a failed or cancelled ingestion)."""
+
+    SLICE = 64  # passages a counter takes at a time
 
     def __init__(self, texts: list[str], cancel: CancelToken | None, timings: dict[str, float]):
         self._texts = texts
         self._cancel = cancel
         self._timings = timings
-        self._counts: list[int] | None = None
+        self._counts = [0] * len(texts)
+        self._next = 0  # the first passage no counter has taken yet
+        self._lock = threading.Lock()
+        self._loaded = threading.Event()
         self._error: BaseException | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._count, name="ingest-tokens", daemon=True)
+        self._thread = threading.Thread(target=self._work, name="ingest-tokens", daemon=True)
+        self._started = False
+
+    def start(self) -> None:
+        """Start loading and counting (once; `result()` starts it if nobody did)."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
         self._thread.start()
 
-    def _count(self) -> None:
+    def _work(self) -> None:
         try:
             started = time.perf_counter()
-            encode = load_encoding().encode_ordinary
+            load_encoding()
             loaded = time.perf_counter()
-            counts = []
-            for number, text in enumerate(self._texts):
-                if number % BATCH == 0:
-                    if self._stop.is_set():
-                        return
-                    if self._cancel is not None:
-                        self._cancel.check()
-                # One text at a time: tiktoken's batch call spreads a batch over a thread
-                # pool, which on a busy two-core machine costs more CPU than it saves.
-                counts.append(len(encode(text)))
             self._timings["tokenizer"] = loaded - started
+            self._loaded.set()
+            self._count()
             self._timings["tokens"] = time.perf_counter() - loaded
-            self._counts = counts
         except BaseException as error:  # noqa: BLE001 - handed to whoever asks for the result
             self._error = error
+            self._stop.set()
+        finally:
+            self._loaded.set()
+
+    def _count(self) -> None:
+        """Count slices until none is left (in whichever thread calls it)."""
+        # One text at a time: tiktoken's batch call spreads a batch over a thread pool,
+        # which on a busy two-core machine costs more CPU than it saves.
+        encode = load_encoding().encode_ordinary
+        texts, counts = self._texts, self._counts
+        while not self._stop.is_set():
+            if self._cancel is not None:
+                self._cancel.check()
+            with self._lock:
+                first = self._next
+                self._next += self.SLICE
+            if first >= len(texts):
+                return
+            for number in range(first, min(first + self.SLICE, len(texts))):
+                counts[number] = len(encode(texts[number]))
 
     def result(self) -> list[int]:
+        self.start()
+        self._loaded.wait()
+        if self._error is None:
+            self._count()
         self._thread.join()
         if self._error is not None:
             raise self._error
-        if self._counts is None:
+        if self._stop.is_set():
             raise RuntimeError("token counting was stopped")
         return self._counts
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        with self._lock:
+            started = self._started
+        if started:
+            self._thread.join()
 
 
 def prefetched(items: Iterator[T], depth: int = 3) -> Generator[T, None, None]:

@@ -16,6 +16,7 @@ whole text of a book is read only to render it once (the caller caches the resul
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import threading
@@ -125,6 +126,24 @@ class PreparedPassage:
 
 
 @dataclass(frozen=True, slots=True)
+class PassageBatch:
+    """Passages with the JSON that `save` hands to SQLite for them, made ahead (by the
+    thread that prepares the batches, so the writer does not hold the GIL for it)."""
+
+    passages: Sequence[PreparedPassage]
+    rows: str  # [[chapter_index, start, end, tokens, text], …]
+    bodies: str  # [index form, …]
+
+    @classmethod
+    def of(cls, passages: Sequence[PreparedPassage]) -> "PassageBatch":
+        return cls(passages,
+                   json.dumps([[p.chapter_index, p.start, p.end, p.tokens, p.text] for p in passages],
+                              ensure_ascii=False),
+                   json.dumps([index_form(p.text) if p.body is None else p.body for p in passages],
+                              ensure_ascii=False))
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentHeader:
     """What is known of a document before its passages are counted and indexed."""
 
@@ -143,6 +162,17 @@ class DocumentHeader:
 _DOCUMENT_COLUMNS = ("id, owner_user_id, title, author, format, encoding, source, sha256, chars, tokens, "
                      "chapter_count, chapter_source, created_at")
 _PASSAGE_COLUMNS = "id, document_id, chapter_index, start, end, tokens, text"
+# A batch of passages (ids first_id, first_id + 1, …) goes in with one statement per
+# table, its rows handed over as one JSON array: SQLite then indexes the whole batch in
+# one call that does not hold the GIL, where executemany would take the GIL back after
+# every row (and wait for it while other threads hold it: the writes would crawl while
+# the tokenizer loads beside them).
+_INSERT_PASSAGES = (
+    "INSERT INTO document_passages (id, document_id, chapter_index, start, end, tokens, text) "
+    "SELECT ?1 + key, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+    "json_extract(value, '$[3]'), json_extract(value, '$[4]') FROM json_each(?3)")
+_INSERT_INDEX_ROWS = ("INSERT INTO document_passages_fts (rowid, document, body) "
+                      "SELECT ?1 + key, ?2, value FROM json_each(?3)")
 
 
 def _chapter_filter(limit: int | None, alias: str = "") -> tuple[str, list]:
@@ -191,13 +221,15 @@ class DocumentStore:
         # WAL + NORMAL: a commit cannot corrupt the file; a power cut may lose the last
         # ones, and a document not marked ready is deleted at the next start anyway.
         connection.execute("PRAGMA synchronous = NORMAL")
-        # No checkpoint after every thousand pages of a big book: one at the end of the
-        # document (`save`), so the pages its passages and index rewrite are copied into
-        # the database file (and synced) once, not again and again.
+        # No checkpoint after every thousand pages of a big book: `save` checkpoints
+        # once its batches are written and once more after the last transaction, so
+        # the pages its index rewrites are copied into the database file (and synced)
+        # once, not again and again.
         connection.execute("PRAGMA wal_autocheckpoint = 0")
         return connection
 
-    def save(self, header: DocumentHeader, batches: Callable[[], Iterator[Sequence[PreparedPassage]]], *,
+    def save(self, header: DocumentHeader,
+             batches: Callable[[], Iterator[Sequence[PreparedPassage] | PassageBatch]], *,
              cancel: CancelToken | None = None, on_batch: Callable[[int], None] | None = None,
              timings: dict[str, float] | None = None,
              counts: Callable[[], Sequence[int]] | None = None) -> tuple[StoredDocument, bool]:
@@ -205,7 +237,8 @@ class DocumentStore:
         whether the owner already had this text (then nothing is written and `batches`
         is never called). A failure or a cancellation leaves nothing behind.
         `on_batch(passages written)` is called after each batch; `timings`, when
-        given, gets the seconds spent writing rows ("write") and committing ("commit").
+        given, gets the seconds spent writing the passages' rows ("rows"), their index
+        rows ("index"), and committing ("commit", with the last transaction's work).
         `counts`, when given, returns the token counts of all the passages, in order,
         once they are written (they are counted meanwhile, elsewhere): the passages'
         own `tokens` are then ignored, and the counts go in with the last transaction,
@@ -238,33 +271,29 @@ class DocumentStore:
             chapter_tokens: dict[int, int] = {}
             placed: list[tuple[int, int | None, int]] = []  # (id, chapter_index, tokens) of each passage
             timings = timings if timings is not None else {}
-            timings.setdefault("write", 0.0)
-            timings.setdefault("commit", 0.0)
-            for batch in produced:
+            for stage in ("rows", "index", "commit"):
+                timings.setdefault(stage, 0.0)
+            for item in produced:
                 if cancel is not None:
                     cancel.check()
-                bodies = [index_form(p.text) if p.body is None else p.body for p in batch]
+                prepared = item if isinstance(item, PassageBatch) else PassageBatch.of(item)
+                batch = prepared.passages
                 writing = time.perf_counter()
                 connection.execute("BEGIN IMMEDIATE")
                 try:
-                    # Ids are given here (inside the write lock) so that each table
-                    # takes the whole batch in one executemany call.
+                    # Ids are given here, inside the write lock.
                     first_id = connection.execute("SELECT coalesce(max(id), 0) + 1 FROM document_passages") \
                         .fetchone()[0]
-                    connection.executemany(
-                        "INSERT INTO document_passages (id, document_id, chapter_index, start, end, tokens, text) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [(first_id + n, document_id, p.chapter_index, p.start, p.end, p.tokens, p.text)
-                         for n, p in enumerate(batch)])
-                    connection.executemany(
-                        "INSERT INTO document_passages_fts (rowid, document, body) VALUES (?, ?, ?)",
-                        [(first_id + n, marker, body) for n, body in enumerate(bodies)])
+                    connection.execute(_INSERT_PASSAGES, [first_id, document_id, prepared.rows])
+                    indexing = time.perf_counter()
+                    connection.execute(_INSERT_INDEX_ROWS, [first_id, marker, prepared.bodies])
                 except BaseException:
                     connection.execute("ROLLBACK")
                     raise
                 committing = time.perf_counter()
                 connection.execute("COMMIT")
-                timings["write"] += committing - writing
+                timings["rows"] += indexing - writing
+                timings["index"] += committing - indexing
                 timings["commit"] += time.perf_counter() - committing
                 placed.extend((first_id + n, p.chapter_index, p.tokens) for n, p in enumerate(batch))
                 written += len(batch)
@@ -272,13 +301,20 @@ class DocumentStore:
                     on_batch(written)
             if cancel is not None:
                 cancel.check()
+            # The index pages go into the database file now, while the tokens may
+            # still be being counted (the checkpoint is mostly I/O, without the GIL);
+            # the last transaction's pages follow after it.
+            _checkpoint(connection, timings)
+            waiting = time.perf_counter()
             tokens = list(counts()) if counts is not None else [count for _, _, count in placed]
+            timings["tokens wait"] = time.perf_counter() - waiting
             if len(tokens) != len(placed):
                 raise RuntimeError(f"{len(tokens)} token counts for {len(placed)} passages")
             for (_, chapter, _), count in zip(placed, tokens):
                 total += count
                 if chapter is not None:
                     chapter_tokens[chapter] = chapter_tokens.get(chapter, 0) + count
+            finishing = time.perf_counter()
             with _transaction(connection):
                 if counts is not None:
                     connection.executemany("UPDATE document_passages SET tokens = ? WHERE id = ?",
@@ -292,9 +328,8 @@ class DocumentStore:
                                    [total, document_id])
             row = connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?",
                                      [document_id]).fetchone()
-            checkpoint = time.perf_counter()
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            timings["checkpoint"] = time.perf_counter() - checkpoint
+            timings["commit"] += time.perf_counter() - finishing
+            _checkpoint(connection, timings)
             return StoredDocument(*row), False
         except BaseException:
             if produced is not None and hasattr(produced, "close"):
@@ -556,6 +591,13 @@ class DocumentStore:
 
 def _quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
+
+
+def _checkpoint(connection: sqlite3.Connection, timings: dict[str, float]) -> None:
+    """Copy what the WAL holds into the database file, without waiting for readers."""
+    started = time.perf_counter()
+    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    timings["checkpoint"] = timings.get("checkpoint", 0.0) + time.perf_counter() - started
 
 
 class _transaction:
