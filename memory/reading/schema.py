@@ -1,6 +1,6 @@
 """The documents feature's own migration set (`companion.documents`).
 
-Applied after the core and persona sets (see `memory.migrations.migration_sets`). The
+Applied after the core and persona sets (see `memory.schema.migration_sets`). The
 normalized text of a document is stored once, cut into passages: passage *i* holds the
 text from its own start up to the start of passage *i + 1* (the blank lines between
 them included), so the passages of a document, joined in id order, give back its
