@@ -69,7 +69,12 @@ sys.path.insert(1, {here!r})
 
 from benchmarks.common import proc_status_kb
 from memory.reading import DocumentStore, Ingestor
-from memory.schema import open_store
+import inspect
+from memory.store import Store
+if "migration_sets" in inspect.signature(Store).parameters:
+    from memory.schema import open_store
+else:  # the old path's tree: its Store applied its migrations itself
+    open_store = Store
 with tempfile.TemporaryDirectory() as folder:
     store = open_store(Path(folder) / "bench.db")
     owner = store.ensure_user("local", "bench")
@@ -108,7 +113,12 @@ if {warm!r}:
     from memory.tokens import load_encoding
     load_encoding()
 from memory.reading import DocumentStore, Ingestor
-from memory.schema import open_store
+import inspect
+from memory.store import Store
+if "migration_sets" in inspect.signature(Store).parameters:
+    from memory.schema import open_store
+else:  # the old path's tree: its Store applied its migrations itself
+    open_store = Store
 with tempfile.TemporaryDirectory() as folder:
     store = open_store(Path(folder) / "bench.db")
     owner = store.ensure_user("local", "bench")
