@@ -138,19 +138,20 @@ def build_services(settings: Settings, parts: Parts | None = None, *, clock: Cal
         models=parts.models or life.router,
     )
     life.checkins = build_checkins(settings, engine)
-    store.set_forget_cascade(forget_cascade(personas, recall, memory, life))
+    store.set_forget_cascade(forget_cascade(personas, recall, memory, life, reading))
+    store.set_compact_steps([reading.documents.optimize_index])
     service = build_service(settings, engine, personas, life, memory=memory, reading=reading)
     return Services(settings, store, personas, client, engine, reading, memory, recall, life, service)
 
 
 def forget_cascade(personas: PersonaCatalog, recall: RecallProvider, memory: LongTermMemory,
-                   life: Life) -> list[Callable[[int], None]]:
+                   life: Life, reading: Reading) -> list[Callable[[int], None]]:
     """What a user's forget erases besides the core rows, in order: their private personas;
     recall's in-memory indexes (they may point at the rows about to go); what long-term
     memory derived from them (group summaries re-made without them, their facts: it reads
-    their messages, so before those go); the life tables. memory/reading's steps
-    (documents and what is held about them) still register themselves and run after."""
-    return [personas.forget_user, recall.forget_user, memory.forget_user, life.forget_user]
+    their messages, so before those go); the life tables; their documents and what is
+    held about them."""
+    return [personas.forget_user, recall.forget_user, memory.forget_user, life.forget_user, reading.forget_user]
 
 
 def policy_of(settings: Settings) -> Policy:

@@ -256,12 +256,11 @@ class Store:
         self.db.execute("PRAGMA busy_timeout = 30000")
         # Deleted content is overwritten on disk, so a forgotten user's text does not linger.
         self.db.execute("PRAGMA secure_delete = ON")
-        # What a forget erases besides the core tables: the composition root hands in the
-        # feature storages' steps, in order (`set_forget_cascade`). memory/reading still
-        # registers its own steps in `forget_hooks`; they run after the cascade.
+        # What a forget erases besides the core tables, and what a compaction merges besides
+        # the messages' index: the composition root hands in the feature storages' steps,
+        # in order (`set_forget_cascade`, `set_compact_steps`).
         self.forget_cascade: list[Callable[[int], None]] = []
-        self.forget_hooks: list[Callable[[int], None]] = []
-        self.compact_hooks: list[Callable[[], None]] = []
+        self.compact_steps: list[Callable[[], None]] = []
         if str(path) != ":memory:":
             self.db.enable_wal()
         if synchronous.upper() not in ("NORMAL", "FULL"):
@@ -277,6 +276,10 @@ class Store:
         """The feature storages' forget steps, run in this order inside the forget's
         transaction, before the core rows go (a step may read what it derives from)."""
         self.forget_cascade = list(steps)
+
+    def set_compact_steps(self, steps: Sequence[Callable[[], None]]) -> None:
+        """The feature storages' index merges, run inside `compact`'s transaction."""
+        self.compact_steps = list(steps)
 
     def transaction(self) -> contextlib.AbstractContextManager:
         """One transaction around several storage calls (nested: a savepoint). Callers
@@ -714,7 +717,7 @@ class Store:
         the forget cascade."""
         user = self.user(user_id)
         with self.db.atomic():
-            for step in [*self.forget_cascade, *self.forget_hooks]:
+            for step in self.forget_cascade:
                 step(user_id)
             message_ids = f"{self.FORGOTTEN_MESSAGES} OR conversation_id IN " \
                           "(SELECT id FROM conversations WHERE user_id = ?)"
@@ -734,8 +737,8 @@ class Store:
         """Merge full-text index segments, checkpoint the WAL and VACUUM: deleted text leaves the file."""
         with self.db.atomic():
             self.db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
-            for hook in self.compact_hooks:
-                hook()
+            for step in self.compact_steps:
+                step()
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.execute("VACUUM")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -141,6 +141,8 @@ def test_forget_user_removes_documents_passages_index_and_caches(documents, stor
     conversation = store.start_conversation(Owner.user(alice.id), "assistant")
     mine = ingest(documents, alice, chinese_novel())
     theirs = ingest(documents, bob, english_novel(), "pride.txt")
+    store.set_forget_cascade([documents.forget_user])  # as the composition root does
+    store.set_compact_steps([documents.optimize_index])
     documents.attach(conversation.id, mine.id)
     documents.cache(mine.id, "characters", "", None, "[]")
     store.forget_user(alice.id)

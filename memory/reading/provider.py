@@ -79,10 +79,9 @@ class ReadingProvider(ContextProvider):
         self._cached_chars = 0
         self._chapters: dict[int, list[StoredChapter]] = {}
         self._system_counts: dict[str, int] = {}
-        documents.store.forget_hooks.append(self._forget_user)
 
-    def _forget_user(self, user_id: int) -> None:
-        """A `Store.forget_hooks` entry. The blocks held in memory are keyed by document id,
+    def forget_user(self, user_id: int) -> None:
+        """A step of the forget cascade. The blocks held in memory are keyed by document id,
         and SQLite gives a deleted document's id to the next one stored: without this, the
         next user's document could be answered with the forgotten one's text."""
         self._blocks.clear()

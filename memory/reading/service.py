@@ -33,6 +33,13 @@ class Reading:
     async def close(self) -> None:
         await self.summarizer.close()
 
+    def forget_user(self, user_id: int) -> None:
+        """The reading feature's step of the forget cascade: the user's documents and
+        passages, then what is held in memory by document id (ids are given again)."""
+        self.documents.forget_user(user_id)
+        self.summarizer.forget_user(user_id)
+        self.provider.forget_user(user_id)
+
 
 def build_reading(store: Store, client: ModelClient, catalog: PersonaCatalog, *, model: str, window: int,
                   reply_tokens: int, limits: DocumentLimits = DocumentLimits(), share: float = DOCUMENTS_SHARE,

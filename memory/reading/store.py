@@ -204,8 +204,6 @@ class DocumentStore:
         self.db = store.db
         self._totals: dict[tuple[int, int | None], int] = {}
         self._lock = threading.Lock()
-        store.forget_hooks.append(self._forget_user)
-        store.compact_hooks.append(self._optimize_index)
         self._delete_stale()
 
     # -- writing ----------------------------------------------------------------------
@@ -355,12 +353,14 @@ class DocumentStore:
         with self.db.atomic():
             _delete_documents(self.db.conn, "status = 'ingesting' AND created_at < ?", [cutoff])
 
-    def _forget_user(self, user_id: int) -> None:
+    def forget_user(self, user_id: int) -> None:
+        """A step of the forget cascade: the user's documents, passages and index rows."""
         _delete_documents(self.db.conn, "owner_user_id = ?", [user_id])
         with self._lock:
             self._totals.clear()
 
-    def _optimize_index(self) -> None:
+    def optimize_index(self) -> None:
+        """A step of `Store.compact`: the passage index merged, so deleted text leaves the file."""
         self.db.execute("INSERT INTO document_passages_fts (document_passages_fts) VALUES ('optimize')")
 
     # -- documents ----------------------------------------------------------------------

@@ -84,10 +84,9 @@ class Summarizer:
         self._complete: set[int] = set()
         self._queue: list[int] = []
         self._worker: asyncio.Task | None = None
-        documents.store.forget_hooks.append(self._forget_user)
 
-    def _forget_user(self, user_id: int) -> None:
-        """A `Store.forget_hooks` entry: what is known per document id is dropped, since a
+    def forget_user(self, user_id: int) -> None:
+        """A step of the forget cascade: what is known per document id is dropped, since a
         deleted document's id is given to the next one stored."""
         self._units.clear()
         self._complete.clear()
