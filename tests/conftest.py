@@ -24,6 +24,12 @@ from tests.fakes.telegram_server import FakeTelegram
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+# Read once at start-up: the autouse fixture below clears COMPANION_* for every test.
+# `.ci/run` sets COMPANION_TEST_POSTGRES=require, so a missing server fails CI instead of
+# skipping the PostgreSQL tests; elsewhere they skip with the reason.
+POSTGRES_REQUIRED = os.environ.get("COMPANION_TEST_POSTGRES") == "require"
+POSTGRES_URL = os.environ.get("COMPANION_TEST_DATABASE_URL")
+
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -50,6 +56,32 @@ def store(db_path: Path):
     store = open_store(db_path)
     yield store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for this test session (tests/postgres_server.py): the one
+    COMPANION_TEST_DATABASE_URL names, or a throwaway cluster started here."""
+    from tests.postgres_server import NoPostgres, PostgresServer
+
+    if POSTGRES_URL:
+        yield PostgresServer.existing(POSTGRES_URL)
+        return
+    try:
+        server = PostgresServer.start()
+    except NoPostgres as error:
+        (pytest.fail if POSTGRES_REQUIRED else pytest.skip)(f"PostgreSQL tests need a server: {error}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database on the session's server, dropped after the test."""
+    with postgres_server.fresh_database() as url:
+        yield url
 
 
 @pytest.fixture
