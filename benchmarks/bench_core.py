@@ -25,7 +25,8 @@ from benchmarks.common import SHARED_DATA, percentile, print_table
 from memory.engine import Engine, ModelSettings
 from memory.model_client import ModelClient
 from memory.schema import open_store
-from memory.store import Owner, Store
+from memory.records import Owner
+from memory.store import Store
 from memory.tokens import count_many, count_tokens, load_encoding
 from personas import PersonaLibrary
 
@@ -44,8 +45,8 @@ def _message_text(rng: random.Random) -> str:
 
 def build_conversation(store: Store, messages: int, seed: int = 7) -> int:
     rng = random.Random(seed)
-    user = store.ensure_user("local", f"bench-{messages}")
-    conversation = store.start_conversation(Owner.user(user.id), "assistant")
+    user = store.directory.ensure_user("local", f"bench-{messages}")
+    conversation = store.conversations.start_conversation(Owner.user(user.id), "assistant")
     batch = 2_000
     for start in range(0, messages, batch):
         texts = [_message_text(rng) for _ in range(min(batch, messages - start))]
@@ -53,23 +54,23 @@ def build_conversation(store: Store, messages: int, seed: int = 7) -> int:
         with store.db.atomic():
             for offset, (text, tokens) in enumerate(zip(texts, counts)):
                 role = "user" if (start + offset) % 2 == 0 else "assistant"
-                store.add_message(conversation.id, role, text, tokens=tokens,
+                store.conversations.add_message(conversation.id, role, text, tokens=tokens,
                                   status="pending" if start + offset == messages - 1 else "complete")
     return conversation.id
 
 
 def time_assembly(engine: Engine, conversation_id: int) -> tuple[list[float], int, int]:
     store = engine.store
-    user = store.user(store.conversation(conversation_id).user_id)
+    user = store.directory.user(store.conversations.conversation(conversation_id).user_id)
     # the first request after a long absence moves and persists the boundary, once
-    first = engine.build_request(store.conversation(conversation_id), user=user, query="")
+    first = engine.build_request(store.conversations.conversation(conversation_id), user=user, query="")
     if first.boundary_moved:
-        store.set_boundary(conversation_id, first.boundary_message_id)
+        store.conversations.set_boundary(conversation_id, first.boundary_message_id)
     samples = []
     request = first
     for _ in range(RUNS):
         started = time.perf_counter()
-        conversation = store.conversation(conversation_id)
+        conversation = store.conversations.conversation(conversation_id)
         request = engine.build_request(conversation, user=user, query="")
         samples.append((time.perf_counter() - started) * 1000)
     history = sum(1 for m in request.messages if m.section == "history") + 1

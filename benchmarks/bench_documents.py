@@ -77,7 +77,7 @@ else:  # the old path's tree: its Store applied its migrations itself
     open_store = Store
 with tempfile.TemporaryDirectory() as folder:
     store = open_store(Path(folder) / "bench.db")
-    owner = store.ensure_user("local", "bench")
+    owner = store.directory.ensure_user("local", "bench")
     documents = DocumentStore(store)
     started, cpu = time.perf_counter(), time.process_time()
     result = Ingestor(documents).ingest_path({path!r}, owner)
@@ -121,7 +121,7 @@ else:  # the old path's tree: its Store applied its migrations itself
     open_store = Store
 with tempfile.TemporaryDirectory() as folder:
     store = open_store(Path(folder) / "bench.db")
-    owner = store.ensure_user("local", "bench")
+    owner = store.directory.ensure_user("local", "bench")
     documents = DocumentStore(store)
     started = time.perf_counter()
     result = Ingestor(documents).ingest_path({path!r}, owner)
@@ -156,20 +156,20 @@ def assembly_figures() -> dict:
     with tempfile.TemporaryDirectory() as folder:
         store = open_store(Path(folder) / "bench.db")
         conversation_id = build_conversation(store, 100_000)
-        owner = store.user(store.conversation(conversation_id).user_id)
+        owner = store.directory.user(store.conversations.conversation(conversation_id).user_id)
         client = ModelClient(base_url="http://127.0.0.1:9/v1", api_key="unused")
         settings = ModelSettings(model="bench", window=window, reply_tokens=4096, tail_tokens=window // 10)
 
         def timed(engine: Engine) -> tuple[list[float], object]:
             samples, request = [], None
             for run in range(RUNS):
-                conversation = store.conversation(conversation_id)
+                conversation = store.conversations.conversation(conversation_id)
                 started = time.perf_counter()
                 query = queries[run % len(queries)]  # the new message, not stored: the tail goes with it
                 request = engine.build_request(conversation, user=owner, query=query, final_user_text=query)
                 samples.append((time.perf_counter() - started) * 1000)
                 if request.boundary_moved:
-                    store.set_boundary(conversation_id, request.boundary_message_id)
+                    store.conversations.set_boundary(conversation_id, request.boundary_message_id)
             return samples, request
 
         plain, _ = timed(Engine(store, client, PersonaLibrary(), settings))
@@ -188,7 +188,7 @@ def assembly_figures() -> dict:
         sections = request.section_tokens()
         figures = {
             "window": window, "messages": 100_000, "novel_tokens": stored.tokens,
-            "mode": provider.plan(context_for(engine, store.conversation(conversation_id), owner))[0].mode,
+            "mode": provider.plan(context_for(engine, store.conversations.conversation(conversation_id), owner))[0].mode,
             "documents_tokens": sections.get("documents", 0), "passages_tokens": sections.get("tail:passages", 0),
             "p50_ms_without_document": percentile(plain, 50), "p50_ms": percentile(with_novel, 50),
             "p95_ms": percentile(with_novel, 95), "p50_target_ms": 15,

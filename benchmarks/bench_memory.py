@@ -53,7 +53,8 @@ from memory.longterm import LongTermMemory
 from memory.model_client import Completion, Usage
 from memory.recall import RecallProvider
 from memory.schema import open_store
-from memory.store import Owner, Store, to_text
+from memory.records import Owner, to_text
+from memory.store import Store
 from memory.timeline import TimelineProvider
 from memory.tokens import count_many, count_tokens, truncate_to_tokens
 from personas import PersonaLibrary
@@ -199,7 +200,7 @@ async def replay(store: Store, turns: list[Turn], window: int, *, plant: dict[in
     store.clock = clock
     model = FakeModel()
     engine, memory, recall = memory_engine(store, model, window, clock, facts_every=facts_every, policy=policy)
-    user = store.ensure_user("local", f"bench-{window}", display_name="Mia")
+    user = store.directory.ensure_user("local", f"bench-{window}", display_name="Mia")
     conversation = engine.conversation_for(Owner.user(user.id), user=user)
     for index, turn in enumerate(turns):
         now[0] = turn.at
@@ -399,8 +400,8 @@ def planted_facts(count: int = 200, turns: int = TURNS, seed: int = 11) -> list[
 
 def recall_score(engine: Engine, store: Store, conversation_id: int, facts: list[PlantedFact],
                  vectors: dict[str, object] | None = None, recall: RecallProvider | None = None) -> dict:
-    conversation = store.conversation(conversation_id)
-    user = store.user(conversation.user_id)
+    conversation = store.conversations.conversation(conversation_id)
+    user = store.directory.user(conversation.user_id)
     planted_ids = {}
     for fact in facts:
         row = store.db.execute("SELECT id FROM messages WHERE conversation_id = ? AND content = ?",
@@ -449,10 +450,10 @@ async def recall_benchmark(folder: Path) -> dict:
     store = open_store(folder / "recall.db")
     engine, _, conversation_id, _, recall = await replay(store, turns, 16_384,
                                                          plant={f.turn: f.sentence for f in facts})
-    conversation = store.conversation(conversation_id)
+    conversation = store.conversations.conversation(conversation_id)
     results = {"window": 16_384, "turns": TURNS, "facts": len(facts),
                "boundary_message_id": conversation.boundary_message_id,
-               "messages": store.count_messages(conversation_id),
+               "messages": store.conversations.count_messages(conversation_id),
                "full_text": recall_score(engine, store, conversation_id, facts)}
     questions = [f.question for f in facts]
     endpoints = []
@@ -488,8 +489,8 @@ async def recall_benchmark(folder: Path) -> dict:
 def build_long_conversation(store: Store, messages: int, seed: int = 5) -> int:
     """`messages` stored messages of about 100 tokens, a few minutes apart, with pauses."""
     rng = random.Random(seed)
-    user = store.ensure_user("local", f"long-{messages}", display_name="Mia")
-    conversation = store.start_conversation(Owner.user(user.id), "assistant")
+    user = store.directory.ensure_user("local", f"long-{messages}", display_name="Mia")
+    conversation = store.conversations.start_conversation(Owner.user(user.id), "assistant")
     at = START
     batch = 2_000
     for start in range(0, messages, batch):
@@ -498,7 +499,7 @@ def build_long_conversation(store: Store, messages: int, seed: int = 5) -> int:
             for offset, (text, tokens) in enumerate(zip(texts, count_many(texts))):
                 at += timedelta(minutes=3) if rng.random() > 0.02 else timedelta(hours=20)
                 index = start + offset
-                store.add_message(conversation.id, "user" if index % 2 == 0 else "assistant", text, tokens=tokens,
+                store.conversations.add_message(conversation.id, "user" if index % 2 == 0 else "assistant", text, tokens=tokens,
                                   created_at=to_text(at), status="pending" if index == messages - 1 else "complete")
     return conversation.id
 
@@ -506,13 +507,13 @@ def build_long_conversation(store: Store, messages: int, seed: int = 5) -> int:
 async def compact_fully(engine: Engine, memory: LongTermMemory, conversation_id: int) -> int:
     """Bring a long stored conversation to the state live compaction would have left."""
     store = engine.store
-    conversation = store.conversation(conversation_id)
-    user = store.user(conversation.user_id)
+    conversation = store.conversations.conversation(conversation_id)
+    user = store.directory.user(conversation.user_id)
     request = engine.build_request(conversation, user=user, query="")
-    store.set_boundary(conversation_id, request.boundary_message_id)
+    store.conversations.set_boundary(conversation_id, request.boundary_message_id)
     rounds = 0
     while True:
-        conversation = store.conversation(conversation_id)
+        conversation = store.conversations.conversation(conversation_id)
         request = engine.build_request(conversation, user=user, query="")
         context = TurnContext(conversation, engine.persona(conversation.persona_id), user, "", request.budget, request)
         if await memory.compact(context) is None:
@@ -525,8 +526,8 @@ def time_requests(engine: Engine, conversation_id: int, queries: list[str]) -> l
     samples = []
     for query in queries:
         started = time.perf_counter()
-        conversation = store.conversation(conversation_id)
-        user = store.user(conversation.user_id)
+        conversation = store.conversations.conversation(conversation_id)
+        user = store.directory.user(conversation.user_id)
         engine.build_request(conversation, user=user, query=query)
         samples.append((time.perf_counter() - started) * 1000)
     return samples
@@ -551,8 +552,8 @@ async def assembly_benchmark(folder: Path) -> dict:
         plain = time_requests(engine, conversation_id, [""] * 41)
         with_recall = time_requests(engine, conversation_id, queries)
         natural = time_requests(engine, conversation_id, natural_questions)
-        conversation = store.conversation(conversation_id)
-        request = engine.build_request(conversation, user=store.user(conversation.user_id), query=queries[0])
+        conversation = store.conversations.conversation(conversation_id)
+        request = engine.build_request(conversation, user=store.directory.user(conversation.user_id), query=queries[0])
         cells.append({
             "messages": size, "window": 262_144, "compaction_rounds": rounds,
             "segments": store.db.execute("SELECT count(*) FROM summary_segments WHERE conversation_id = ? "
@@ -658,8 +659,8 @@ def _seen_ids(request) -> tuple[set[int], int, int]:
 
 def ask_all(engine: Engine, store: Store, conversation_id: int, questions, ids: list[int]) -> list[dict]:
     """Each question asked as the next message (as `companion context --message` does)."""
-    conversation = store.conversation(conversation_id)
-    user = store.user(conversation.user_id)
+    conversation = store.conversations.conversation(conversation_id)
+    user = store.directory.user(conversation.user_id)
     rows = []
     for question in questions:
         request = engine.build_request(conversation, user=user, query=question.text, final_user_text=question.text)
@@ -696,10 +697,10 @@ def imported_conversation(folder: Path, conversation, window: int):
 
     _DATABASES.append(conversation.key)
     store = open_store(folder / f"natural-{conversation.key}-{window}-{len(_DATABASES)}.db")
-    user = store.ensure_user("local", f"u{len(_DATABASES)}", display_name=conversation.user)
+    user = store.directory.ensure_user("local", f"u{len(_DATABASES)}", display_name=conversation.user)
     chat = parse_sillytavern(sillytavern_jsonl(conversation), ZoneInfo("UTC"))
     result = import_chat(store, Owner.user(user.id), "character", chat)
-    ids = [m.id for m in store.messages(result.conversation.id)]
+    ids = [m.id for m in store.conversations.messages(result.conversation.id)]
     personas = folder / f"personas-{len(_DATABASES)}"
     personas.mkdir()
     (personas / "character.toml").write_text(f'id = "character"\nname = "{conversation.persona}"\n', encoding="utf-8")
@@ -730,14 +731,14 @@ def natural_benchmark(folder: Path, halves=("dev", "test"), caps=CURVE_CAPS) -> 
                     # the window shrank after the fact: the boundary a 32k window left
                     big = memory_engine(store, FakeModel(), 32_768, lambda: conversation.now, facts_every=0,
                                         personas=engine.personas)[0]
-                    user = store.user(store.conversation(conversation_id).user_id)
-                    request = big.build_request(store.conversation(conversation_id), user=user, query="")
-                    store.set_boundary(conversation_id, request.boundary_message_id)
+                    user = store.directory.user(store.conversations.conversation(conversation_id).user_id)
+                    request = big.build_request(store.conversations.conversation(conversation_id), user=user, query="")
+                    store.conversations.set_boundary(conversation_id, request.boundary_message_id)
                     scenarios.setdefault("shrunk from 32k", []).extend(
                         ask_all(engine, store, conversation_id, conversation.questions, ids))
                     # live: the boundary this window's own turns persisted
-                    request = engine.build_request(store.conversation(conversation_id), user=user, query="")
-                    store.set_boundary(conversation_id, request.boundary_message_id)
+                    request = engine.build_request(store.conversations.conversation(conversation_id), user=user, query="")
+                    store.conversations.set_boundary(conversation_id, request.boundary_message_id)
                     scenarios.setdefault("live", []).extend(
                         ask_all(engine, store, conversation_id, conversation.questions, ids))
                 store.close()

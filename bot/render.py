@@ -11,7 +11,7 @@ from __future__ import annotations
 from bot.texts import language_of, render, text
 from memory.documents import DocumentError
 from memory.service import DocumentsView, FactsView, PersonaMenu, SearchResults, Usage, short
-from memory.store import User
+from memory.records import User
 
 __all__ = ["document_error_text", "documents_lines", "facts_text", "me_text", "persona_lines", "render",
            "search_text", "usage_text"]

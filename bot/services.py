@@ -36,7 +36,8 @@ from memory.routing import ModelRouter
 from memory.schema import migration_sets
 from memory.service import Admission, CompanionService, Policy, VoiceAbility
 from memory.service.self_service import SelfService
-from memory.store import Owner, Store, User, utc_now
+from memory.records import Owner, User, utc_now
+from memory.store import Store
 from memory.timeline import TimelineProvider
 from personas import PersonaLibrary
 
@@ -89,11 +90,11 @@ class Services:
             external_id = spec[3:].strip()
             if not external_id.lstrip("-").isdigit():
                 raise ValueError(f"'{spec}' is not a Telegram user: use tg:<numeric id>")
-            user = self.store.find_user("tg", external_id)
+            user = self.store.directory.find_user("tg", external_id)
             if user is None:
                 raise ValueError(f"no Telegram user {external_id} has talked to the bot yet")
             return user
-        return self.store.ensure_user("local", spec, display_name=spec)
+        return self.store.directory.ensure_user("local", spec, display_name=spec)
 
 
 def build_services(settings: Settings, parts: Parts | None = None, *, clock: Callable | None = None,

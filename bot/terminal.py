@@ -38,7 +38,7 @@ from bot.texts import text
 from bot.user_profile import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, parse_me
 from memory.documents import DocumentError
 from memory.service import CompanionService, Notice, Place, SwitchKind, TurnOutcome, TurnStatus
-from memory.store import User
+from memory.records import User
 
 log = logging.getLogger(__name__)
 FAILED = (TurnStatus.FAILED, TurnStatus.PARTIAL, TurnStatus.OVER_BUDGET, TurnStatus.INPUT_REFUSED,

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from memory.store import HistoryRow
+from memory.records import HistoryRow
 from memory.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, count_tokens, truncate_to_tokens
 
 TAIL_SECTIONS = ("time", "facts", "lore", "recall", "passages")  # in priority order

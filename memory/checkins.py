@@ -30,7 +30,7 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from memory.engine import Engine, TurnResult
-from memory.store import Owner, User, from_text, to_text
+from memory.records import Owner, User, from_text, to_text
 
 DAY_MINUTES = 24 * 60
 DEFAULT_EVERY = timedelta(days=1)
@@ -265,7 +265,7 @@ class Checkins:
         return claims
 
     def _claim_if_due(self, plan: CheckinPlan, now: datetime) -> Claim | None:
-        user = self.store.user(plan.user_id)
+        user = self.store.directory.user(plan.user_id)
         zone = zone_of(user, self.engine.default_timezone)
         due = self.due_time(plan, user)
         if due > now:
@@ -277,7 +277,7 @@ class Checkins:
         if plan.quiet.contains(now.astimezone(zone)):
             self._move(plan, plan.quiet.after(now, zone))
             return None
-        conversation = self.engine.conversation_for(Owner.user(user.id), self.store.persona_of(Owner.user(user.id)),
+        conversation = self.engine.conversation_for(Owner.user(user.id), self.store.directory.persona_of(Owner.user(user.id)),
                                                     user=user)
         with self.store.db.atomic():
             moved = self.store.db.execute(

@@ -40,7 +40,8 @@ from zoneinfo import ZoneInfo
 from memory.assembly import AssembledRequest, Budget
 from memory.model_client import ModelClient
 from memory.model_tasks import Prefix, TaskPrompt, ask, conversation_language, strip_fences
-from memory.store import HistoryRow, Message, Store, from_text
+from memory.records import HistoryRow, Message, from_text
+from memory.store import Store
 from memory.timeline import short_stamp
 from memory.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, count_tokens, truncate_to_tokens
 from personas import Persona
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 def visible_messages(store: Store, conversation_id: int, *, after_id: int = 0, before_id: int | None = None,
                      limit: int | None = None) -> list[Message]:
     """The conversation's visible messages with after_id < id < before_id, oldest first."""
-    return store.visible_messages(conversation_id, after_id=after_id, before_id=before_id, limit=limit)
+    return store.conversations.visible_messages(conversation_id, after_id=after_id, before_id=before_id, limit=limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +260,7 @@ class Compactor:
 
     def due(self, conversation_id: int, boundary_message_id: int, budget_tokens: int) -> bool:
         """Whether the history passed the trigger, or messages before the boundary lack a summary."""
-        rows = self.store.history_since(conversation_id, boundary_message_id)
+        rows = self.store.conversations.history_since(conversation_id, boundary_message_id)
         return _cut_index(rows, budget_tokens, self.policy) > 0 or bool(
             boundary_message_id and self.summaries.uncovered_runs(conversation_id, boundary_message_id))
 
@@ -276,8 +277,8 @@ class Compactor:
         summary in the standalone form. Returns None when there was nothing to do.
         """
         policy = self.policy
-        conversation = self.store.conversation(conversation_id)
-        rows = self.store.history_since(conversation_id, conversation.boundary_message_id)
+        conversation = self.store.conversations.conversation(conversation_id)
+        rows = self.store.conversations.history_since(conversation_id, conversation.boundary_message_id)
         cut = _cut_index(rows, budget_tokens, policy)
         new_boundary = rows[cut].id if 0 < cut < len(rows) else conversation.boundary_message_id
         runs = self.summaries.uncovered_runs(conversation_id, new_boundary)
@@ -329,7 +330,7 @@ class Compactor:
             for segment in plan:
                 self.summaries.save(conversation_id, segment)
             if complete and new_boundary > conversation.boundary_message_id:
-                self.store.set_boundary(conversation_id, new_boundary)
+                self.store.conversations.set_boundary(conversation_id, new_boundary)
                 result.boundary_message_id = new_boundary
             commit()
         return result

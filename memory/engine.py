@@ -33,7 +33,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from memory.assembly import AssembledRequest, Budget, ContextTooSmall, StaticBlock, TailPart, assemble, with_tail
 from memory.model_client import Completion, ErrorKind, ModelClient, ModelError
 from memory.routing import ModelRoute, ModelRouter
-from memory.store import Conversation, HistoryRow, Message, Owner, Store, User, utc_now
+from memory.records import Conversation, HistoryRow, Message, Owner, User, utc_now
+from memory.store import Store
 from memory.tokens import Calibration, count_tokens
 from memory.vision import ImageInput, with_images
 from personas import Persona, PersonaError
@@ -266,7 +267,7 @@ class Engine:
         self.default_timezone = default_timezone
         self.clock = clock
         self.models = models  # per-user and per-persona model choice (memory/routing.py)
-        self.calibration = Calibration(store.calibration_ratios())
+        self.calibration = Calibration(store.usage.calibration_ratios())
         self._locks = _ConversationLocks()
         self._background: set[asyncio.Task] = set()
         self._system_tokens: dict[str, int] = {}
@@ -285,18 +286,18 @@ class Engine:
                          user: User | None = None) -> Conversation:
         """The owner's active conversation with this persona, started (with its greeting) if none."""
         persona = self.persona(persona_id)
-        conversation = self.store.active_conversation(owner, persona.id)
+        conversation = self.store.conversations.active_conversation(owner, persona.id)
         return conversation or self.start_conversation(owner, persona.id, user=user)
 
     def start_conversation(self, owner: Owner, persona_id: str | None = None, *,
                            user: User | None = None) -> Conversation:
         """A new conversation (older ones are kept); the persona's greeting is its first message."""
         persona = self.persona(persona_id)
-        conversation = self.store.start_conversation(owner, persona.id)
+        conversation = self.store.conversations.start_conversation(owner, persona.id)
         if persona.greeting.strip():
             greeting = persona.render(persona.greeting.strip(), user.name if user else "User")
-            self.store.add_message(conversation.id, "assistant", greeting, speaker_name=persona.name)
-        return self.store.conversation(conversation.id)
+            self.store.conversations.add_message(conversation.id, "assistant", greeting, speaker_name=persona.name)
+        return self.store.conversations.conversation(conversation.id)
 
     # -- request building -------------------------------------------------------------
     def route(self, conversation: Conversation, persona: Persona) -> ModelRoute:
@@ -364,7 +365,7 @@ class Engine:
         system_text, system_tokens = self.system_text(persona, user)
         static_blocks = [block for p in self.providers for block in p.static_blocks(context)]
         zone = _zone(user.timezone if user else None, self.default_timezone)
-        history = self.store.history_since(conversation.id, conversation.boundary_message_id)
+        history = self.store.conversations.history_since(conversation.id, conversation.boundary_message_id)
         parts: list[TailPart] = []
         if tail:
             # the time, when the history does not already show it on the newest user message
@@ -404,7 +405,7 @@ class Engine:
         conversation sends this, then its instruction as the final user message, and the
         provider's cache (or a local server's slot) serves the whole prefix. None when that
         message is not in the window (it was compacted or dropped)."""
-        conversation = self.store.conversation(conversation_id)
+        conversation = self.store.conversations.conversation(conversation_id)
         request = self.build_request(conversation, user=user, query="", final_user_text="", tail=False)
         messages: list[dict[str, str]] = []
         trailing_user_ids: list[int] = []
@@ -427,7 +428,7 @@ class Engine:
         return messages if found and len(messages) > 1 else None
 
     def _pending(self, message_id: int | None) -> bool:
-        return message_id is not None and self.store.message(message_id).status == "pending"
+        return message_id is not None and self.store.conversations.message(message_id).status == "pending"
 
     # -- turns ------------------------------------------------------------------------
     async def submit(self, conversation_id: int, text: str, *, user: User | None = None,
@@ -437,14 +438,14 @@ class Engine:
         """Store the user's message and answer it (with any that arrived while it waited).
 
         `images` go to the model with this turn only (the stored message is the text)."""
-        conversation = self.store.conversation(conversation_id)
+        conversation = self.store.conversations.conversation(conversation_id)
         content = f"{speaker_name}: {text}" if conversation.group_key and speaker_name else text
         if images:  # taken by whichever turn accepts this message (it may be merged)
             self._images.setdefault(conversation_id, []).extend(images)
-        self.store.enqueue_input(conversation_id, content, user_id=user.id if user else None,
+        self.store.inbox.enqueue_input(conversation_id, content, user_id=user.id if user else None,
                                  speaker_name=speaker_name, platform_message_id=platform_message_id)
         async with await self._locks(conversation_id):
-            accepted = self.store.accept_inputs(conversation_id)
+            accepted = self.store.inbox.accept_inputs(conversation_id)
             pending_images = self._images.pop(conversation_id, [])
             if not accepted:
                 return TurnResult("merged")
@@ -455,10 +456,10 @@ class Engine:
                        speaker_name: str | None = None, platform_message_id: str | int | None = None) -> Message:
         """Keep a message as context without answering it (group chatter not addressed to
         the character). The next turn's request includes it."""
-        conversation = self.store.conversation(conversation_id)
+        conversation = self.store.conversations.conversation(conversation_id)
         content = f"{speaker_name}: {text}" if conversation.group_key and speaker_name else text
         async with await self._locks(conversation_id):
-            return self.store.add_message(conversation_id, "user", content, status="complete",
+            return self.store.conversations.add_message(conversation_id, "user", content, status="complete",
                                           user_id=user.id if user else None, speaker_name=speaker_name,
                                           platform_message_id=platform_message_id)
 
@@ -466,7 +467,7 @@ class Engine:
         """After a crash: user messages whose turn never finished, and those still waiting in
         the inbox, are marked failed (they stay in the history and can be answered again).
         Returns how many."""
-        return self.store.mark_pending_failed()
+        return self.store.inbox.mark_pending_failed()
 
     async def _run_turn(self, conversation_id: int, user_messages: list[Message], *, user: User | None,
                         sink: ReplySink | None, stop: asyncio.Event | None,
@@ -486,14 +487,14 @@ class Engine:
 
         A context-length error shrinks the window and retries once; a persisted boundary
         move is what makes the shrink stick for the turns after it."""
-        conversation = self.store.conversation(conversation_id)
+        conversation = self.store.conversations.conversation(conversation_id)
         persona = self.persona(conversation.persona_id)
         model = self.route(conversation, persona).model
         safe_sink = _SafeSink(sink)
         outcome = _Generation(conversation, persona, model, images=images)
         window = None
         await self._before_turn(conversation, persona, user, query)
-        conversation = self.store.conversation(conversation_id)  # background work may have moved on
+        conversation = self.store.conversations.conversation(conversation_id)  # background work may have moved on
         for attempt in (1, 2):
             try:
                 outcome.request = self.build_request(conversation, user=user, query=query,
@@ -503,8 +504,8 @@ class Engine:
                 return outcome
             request = outcome.request
             if request.boundary_moved:
-                self.store.set_boundary(conversation_id, request.boundary_message_id)
-                conversation = outcome.conversation = self.store.conversation(conversation_id)
+                self.store.conversations.set_boundary(conversation_id, request.boundary_message_id)
+                conversation = outcome.conversation = self.store.conversations.conversation(conversation_id)
             try:
                 completion = await self.client.stream_chat(
                     model=model, messages=with_images(request.payload(), images),
@@ -550,7 +551,7 @@ class Engine:
             ratio = self.calibration.ratio(completion.model)
             prompt_tokens = round(request.total_tokens * ratio)
             completion_tokens = usage.completion_tokens or round(count_tokens(completion.text) * ratio)
-        self.store.record_usage(
+        self.store.usage.record_usage(
             conversation_id=outcome.conversation.id, user_id=user.id if user else None,
             model=completion.model if completion else outcome.model, outcome=status,
             prompt_tokens=prompt_tokens, cached_tokens=usage.cached_tokens if usage else 0,
@@ -562,7 +563,7 @@ class Engine:
         )
         if usage and not estimated and request and not outcome.images:  # images are not in our count
             ratio = self.calibration.observe(completion.model, request.total_tokens, usage.prompt_tokens)
-            self.store.save_calibration(completion.model, ratio)
+            self.store.usage.save_calibration(completion.model, ratio)
 
     def _finish_turn(self, outcome: "_Generation", user_messages: list[Message], user: User | None) -> TurnResult:
         completion = outcome.completion
@@ -570,11 +571,11 @@ class Engine:
         with self.store.transaction():
             reply = None
             if completion.text.strip():
-                reply = self.store.add_message(
+                reply = self.store.conversations.add_message(
                     outcome.conversation.id, "assistant", completion.text, status=status,
                     speaker_name=outcome.persona.name, reply_to=user_messages[-1].id if user_messages else None,
                 )
-            self.store.set_statuses([m.id for m in user_messages], "complete")
+            self.store.conversations.set_statuses([m.id for m in user_messages], "complete")
             self._record(outcome, user, status, reply.id if reply else None)
         self._after_turn(outcome, user)
         return TurnResult(status, user_messages, reply, None, completion, outcome.request.cut)
@@ -584,11 +585,11 @@ class Engine:
         reply = None
         with self.store.transaction():
             if error.partial.strip():
-                reply = self.store.add_message(
+                reply = self.store.conversations.add_message(
                     outcome.conversation.id, "assistant", error.partial, status="interrupted",
                     speaker_name=outcome.persona.name, reply_to=user_messages[-1].id if user_messages else None,
                 )
-            self.store.set_statuses([m.id for m in user_messages], "failed")
+            self.store.conversations.set_statuses([m.id for m in user_messages], "failed")
             self._record(outcome, user, "failed", reply.id if reply else None)
         log.warning("turn failed in conversation %s: %s", outcome.conversation.id, error)
         return TurnResult("interrupted" if reply else "failed", user_messages, reply, error,
@@ -601,25 +602,25 @@ class Engine:
         the one in the context, the earlier ones are hidden (see `choose_alternative`). A
         failed regeneration leaves the previous reply in place."""
         async with await self._locks(conversation_id):
-            user_messages, reply = self.store.last_exchange(conversation_id)
+            user_messages, reply = self.store.conversations.last_exchange(conversation_id)
             if not user_messages:
                 return TurnResult("failed", error=ModelError(ErrorKind.BAD_REQUEST, "nothing to answer again"))
             if reply is not None:
-                self.store.set_status(reply.id, "hidden")
+                self.store.conversations.set_status(reply.id, "hidden")
             result = await self._run_turn(conversation_id, user_messages, user=user, sink=sink, stop=stop)
             if not result.ok and reply is not None:
                 with self.store.transaction():
-                    self.store.set_statuses([m.id for m in user_messages], "complete")
+                    self.store.conversations.set_statuses([m.id for m in user_messages], "complete")
                     if result.reply is not None:
-                        self.store.set_status(result.reply.id, "hidden")
-                    self.store.set_status(reply.id, reply.status)
+                        self.store.conversations.set_status(result.reply.id, "hidden")
+                    self.store.conversations.set_status(reply.id, reply.status)
             return result
 
     async def continue_reply(self, conversation_id: int, *, user: User | None = None,
                              sink: ReplySink | None = None, stop: asyncio.Event | None = None) -> TurnResult:
         """Extend the last reply: the continuation is appended to it (it stays one message)."""
         async with await self._locks(conversation_id):
-            _, reply = self.store.last_exchange(conversation_id)
+            _, reply = self.store.conversations.last_exchange(conversation_id)
             if reply is None:
                 return TurnResult("failed", error=ModelError(ErrorKind.BAD_REQUEST, "no reply to continue"))
             outcome = await self._generate(conversation_id, reply.content[-500:], user=user, sink=sink,
@@ -630,7 +631,7 @@ class Engine:
                 return TurnResult("failed", [], None, outcome.error)
             addition = outcome.completion.text
             with self.store.transaction():
-                extended = self.store.replace_content(reply.id, join_continuation(reply.content, addition))
+                extended = self.store.conversations.replace_content(reply.id, join_continuation(reply.content, addition))
                 self._record(outcome, user, "complete", reply.id)
             self._after_turn(outcome, user)
             return TurnResult("complete", [], extended, None, outcome.completion)
@@ -640,7 +641,7 @@ class Engine:
         """Write first (a check-in): the model answers an unstored `instruction` that follows
         the whole conversation, and its text is stored as an assistant message of its own."""
         async with await self._locks(conversation_id):
-            recent = self.store.messages(conversation_id, limit=2)
+            recent = self.store.conversations.messages(conversation_id, limit=2)
             query = "\n".join(m.content for m in recent)
             outcome = await self._generate(conversation_id, query, user=user, sink=sink, stop=None,
                                            final_user_text=instruction)
@@ -649,7 +650,7 @@ class Engine:
                     self._record(outcome, user, "failed", None)
                 return TurnResult("failed", [], None, outcome.error)
             with self.store.transaction():
-                message = self.store.add_message(conversation_id, "assistant", outcome.completion.text,
+                message = self.store.conversations.add_message(conversation_id, "assistant", outcome.completion.text,
                                                  speaker_name=outcome.persona.name)
                 self._record(outcome, user, "complete", message.id)
             self._after_turn(outcome, user)
@@ -658,9 +659,9 @@ class Engine:
     async def undo(self, conversation_id: int) -> list[Message]:
         """Take the last exchange out of the context. It stays in the database, hidden."""
         async with await self._locks(conversation_id):
-            user_messages, reply = self.store.last_exchange(conversation_id)
+            user_messages, reply = self.store.conversations.last_exchange(conversation_id)
             hidden = user_messages + ([reply] if reply else [])
-            self.store.set_statuses([m.id for m in hidden], "hidden")
+            self.store.conversations.set_statuses([m.id for m in hidden], "hidden")
             return hidden
 
     async def answer_edit(self, conversation_id: int, platform_message_id: str | int, new_text: str, *,
@@ -669,33 +670,33 @@ class Engine:
         """The user edited a message. If it belongs to the last exchange, that exchange is
         hidden (kept) and the new text answered; an older message returns None."""
         async with await self._locks(conversation_id):
-            edited = self.store.find_by_platform_id(conversation_id, platform_message_id, role="user")
-            user_messages, reply = self.store.last_exchange(conversation_id)
+            edited = self.store.conversations.find_by_platform_id(conversation_id, platform_message_id, role="user")
+            user_messages, reply = self.store.conversations.last_exchange(conversation_id)
             if edited is None or edited.id not in {m.id for m in user_messages}:
                 return None
-            self.store.set_statuses([m.id for m in user_messages] + ([reply.id] if reply else []), "hidden")
+            self.store.conversations.set_statuses([m.id for m in user_messages] + ([reply.id] if reply else []), "hidden")
         return await self.submit(conversation_id, new_text, user=user, speaker_name=speaker_name,
                                  platform_message_id=platform_message_id, sink=sink, stop=stop)
 
     def alternatives(self, reply_id: int) -> list[Message]:
         """All replies generated for the same user message as `reply_id`, oldest first."""
-        reply = self.store.message(reply_id)
-        return self.store.alternatives(reply.reply_to) if reply.reply_to else [reply]
+        reply = self.store.conversations.message(reply_id)
+        return self.store.conversations.alternatives(reply.reply_to) if reply.reply_to else [reply]
 
     async def choose_alternative(self, reply_id: int) -> Message:
         """Make one alternative the reply in the context; only for the latest exchange, so the
         history before it (and the provider's cache) stays as it was."""
-        chosen = self.store.message(reply_id)
+        chosen = self.store.conversations.message(reply_id)
         async with await self._locks(chosen.conversation_id):
-            user_messages, current = self.store.last_exchange(chosen.conversation_id)
+            user_messages, current = self.store.conversations.last_exchange(chosen.conversation_id)
             if chosen.role != "assistant" or not user_messages or chosen.reply_to != user_messages[-1].id:
                 raise ValueError("only a reply to the latest message can be chosen")
             with self.store.transaction():
-                for alternative in self.store.alternatives(chosen.reply_to):
+                for alternative in self.store.conversations.alternatives(chosen.reply_to):
                     if alternative.id != chosen.id and alternative.status != "hidden":
-                        self.store.set_status(alternative.id, "hidden")
-                self.store.set_status(chosen.id, "complete")
-            return self.store.message(chosen.id)
+                        self.store.conversations.set_status(alternative.id, "hidden")
+                self.store.conversations.set_status(chosen.id, "complete")
+            return self.store.conversations.message(chosen.id)
 
     # -- background work --------------------------------------------------------------
     async def _before_turn(self, conversation: Conversation, persona: Persona, user: User | None,

@@ -29,7 +29,9 @@ from zoneinfo import ZoneInfo
 
 from memory.model_client import ModelClient
 from memory.model_tasks import Prefix, TaskPrompt, ask, conversation_language, json_items
-from memory.store import Message, Owner, Store, from_text
+from memory.records import Message, Owner, from_text
+from memory.sql_table import owner_where
+from memory.store import Store
 from memory.timeline import stamp
 
 log = logging.getLogger(__name__)
@@ -102,7 +104,7 @@ class FactStore:
         self.db = store.db
 
     def _with_status(self, owner: Owner, persona_id: str, status: str) -> list[Fact]:
-        where, params = owner.where()
+        where, params = owner_where(owner)
         rows = self.db.execute(
             f"SELECT {_COLUMNS} FROM facts WHERE {where} AND persona_id = ? AND status = ? ORDER BY id",
             [*params, persona_id, status]).fetchall()
@@ -116,7 +118,7 @@ class FactStore:
         return self._with_status(owner, persona_id, "deleted")
 
     def get(self, owner: Owner, persona_id: str, fact_id: int) -> Fact | None:
-        where, params = owner.where()
+        where, params = owner_where(owner)
         row = self.db.execute(f"SELECT {_COLUMNS} FROM facts WHERE id = ? AND {where} AND persona_id = ?",
                               [fact_id, *params, persona_id]).fetchone()
         return _fact(row) if row else None
@@ -137,7 +139,7 @@ class FactStore:
         return self.get(owner, persona_id, cursor.lastrowid)  # type: ignore[return-value]
 
     def delete(self, owner: Owner, persona_id: str, fact_id: int) -> bool:
-        where, params = owner.where()
+        where, params = owner_where(owner)
         with self.db.atomic():
             cursor = self.db.execute(
                 f"UPDATE facts SET status = 'deleted', updated_at = ? WHERE id = ? AND {where} "

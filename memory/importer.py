@@ -31,7 +31,8 @@ from zoneinfo import ZoneInfo
 
 from dateutil import parser as date_parser
 
-from memory.store import Conversation, Owner, Store, to_text, utc_now
+from memory.records import Conversation, Owner, to_text, utc_now
+from memory.store import Store
 from memory.tokens import count_many
 
 COMPANION_FORMAT = "companion-chat/1"
@@ -233,10 +234,10 @@ def import_chat(store: Store, owner: Owner, persona_id: str, chat: ParsedChat, *
     """Write the chat as a new conversation, which becomes the owner's active one with the persona."""
     counts = count_many([m.content for m in chat.messages])
     with store.transaction():
-        conversation = store.start_conversation(owner, persona_id, title=title)
+        conversation = store.conversations.start_conversation(owner, persona_id, title=title)
         for message, at, tokens in zip(chat.messages, _filled_times(chat), counts):
-            store.add_message(
+            store.conversations.add_message(
                 conversation.id, message.role, message.content, tokens=tokens, created_at=to_text(at),
                 status="hidden" if message.hidden else "complete", speaker_name=message.speaker_name,
                 user_id=owner.user_id if message.role == "user" else None)
-    return ImportResult(store.conversation(conversation.id), len(chat.messages), chat.unreadable_dates, chat.source)
+    return ImportResult(store.conversations.conversation(conversation.id), len(chat.messages), chat.unreadable_dates, chat.source)

@@ -41,7 +41,8 @@ from memory.engine import ContextProvider, TurnContext, _zone
 from memory.facts import ExtractionResult, Fact, FactExtractor, FactStore, clean_fact_text, same_fact
 from memory.memory_block import MemoryBlock
 from memory.model_client import ModelClient
-from memory.store import Conversation, Message, Owner, Store
+from memory.records import Conversation, Message, Owner
+from memory.store import Store
 from memory.tokens import count_tokens
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ class LongTermMemory(ContextProvider):
             return []
         zone = _zone(user.timezone if user else None, self.default_timezone)
         prefix = self._prefix(context)
-        boundary = self.store.conversation(conversation.id).boundary_message_id
+        boundary = self.store.conversations.conversation(conversation.id).boundary_message_id
         results = []
         for _ in range(2):
             if not unread:
@@ -236,7 +237,7 @@ class LongTermMemory(ContextProvider):
             conversation.id, persona=context.persona, user_name=user.name if user else "User", budget=budget,
             budget_tokens=history_budget(context.request), zone=zone,
             language_hint=user.language if user else None, model=self._task_model(context),
-            commit=lambda: self.block.refresh(self.store.conversation(conversation.id), user, budget),
+            commit=lambda: self.block.refresh(self.store.conversations.conversation(conversation.id), user, budget),
             prefix=self._prefix(context), prefix_cache_key=context.cache_key)
         if result is not None:
             log.info("compacted conversation %s: %d messages into %d summaries, %d folds", conversation.id,
@@ -282,7 +283,7 @@ class LongTermMemory(ContextProvider):
         only there, and their own facts. Their own conversations' summaries, state and
         embeddings go with those rows."""
         by_conversation: dict[int, list[int]] = {}
-        for conversation_id, message_id in self.store.forgotten_group_messages(user_id):
+        for conversation_id, message_id in self.store.conversations.forgotten_group_messages(user_id):
             by_conversation.setdefault(conversation_id, []).append(message_id)
         for conversation_id, message_ids in by_conversation.items():
             self.forget_messages(conversation_id, message_ids)
@@ -291,7 +292,7 @@ class LongTermMemory(ContextProvider):
     def forget_messages(self, conversation_id: int, message_ids: Sequence[int]) -> None:
         """Drop what was derived from messages being forgotten: the summaries that cover them
         (what remains is summarised afresh) and facts stated only by them."""
-        conversation = self.store.conversation(conversation_id)
+        conversation = self.store.conversations.conversation(conversation_id)
         self.summaries.forget_messages(conversation_id, message_ids)
         self.facts.forget_messages(message_ids)
         # the stored section may quote those summaries and facts: cleared, not just marked stale

@@ -26,7 +26,9 @@ from memory.assembly import Budget, StaticBlock
 from memory.compaction import CompactionPolicy, SummaryStore, summary_cap
 from memory.engine import TurnContext, _zone
 from memory.facts import Fact, FactStore
-from memory.store import Conversation, Owner, Store, User, from_text
+from memory.records import Conversation, Owner, User, from_text
+from memory.sql_table import owner_where
+from memory.store import Store
 from memory.timeline import stamp
 from memory.tokens import count_tokens
 
@@ -76,7 +78,7 @@ class MemoryStateStore:
     def mark_stale(self, owner: Owner, persona_id: str, *, clear: bool = False) -> None:
         """Every conversation of this owner and persona re-renders its section; `clear`
         also drops the stored text."""
-        where, params = owner.where()
+        where, params = owner_where(owner)
         clearing = ", block = '', block_tokens = 0" if clear else ""
         with self.db.atomic():
             self.db.execute(

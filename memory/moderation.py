@@ -208,7 +208,7 @@ class SafetyGate:
         screening = await self._screen("output", text, user_id=user_id, conversation_id=conversation_id,
                                        message_id=message_id)
         if screening.refused and message_id is not None:
-            self.store.set_status(message_id, "hidden")
+            self.store.conversations.set_status(message_id, "hidden")
         return screening
 
     async def _screen(self, direction: str, text: str, *, user_id: int | None, conversation_id: int | None,

@@ -23,7 +23,8 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from memory.migrations import run_sql
-from memory.store import Store, User
+from memory.records import User
+from memory.store import Store
 from personas import (
     DEFAULT_PERSONA_ID,
     ImportedCard,

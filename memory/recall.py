@@ -67,7 +67,8 @@ from memory.compaction import visible_messages
 from memory.embeddings import EmbeddingIndex, Embedder
 from memory.engine import ContextProvider, TurnContext, _zone
 from memory.recall_index import RecallIndex
-from memory.store import Conversation, Message, Store, from_text, to_text, utc_now
+from memory.records import Conversation, Message, from_text, to_text, utc_now
+from memory.store import Store
 from memory.textsearch import _CJK_CHARS, _CJK_RUN
 from memory.timeline import WEEKDAYS
 from memory.tokens import count_tokens, truncate_to_tokens
@@ -345,7 +346,7 @@ class RecallProvider(ContextProvider):
     # -- scope ----------------------------------------------------------------------------
     def scope(self, conversation: Conversation) -> list[int]:
         """The owner's conversations with this persona: recall reaches into earlier ones too."""
-        return self.store.conversation_ids_of(conversation.owner, conversation.persona_id)
+        return self.store.conversations.conversation_ids_of(conversation.owner, conversation.persona_id)
 
     def _outside(self, scope: Sequence[int], window: tuple[int, int]) -> bool:
         """Whether any visible message of the scope is outside the window."""
@@ -495,8 +496,8 @@ class RecallProvider(ContextProvider):
             found = visible_messages(self.store, message.conversation_id, after_id=message.id, limit=1)
             wanted = "assistant"
         else:
-            found_id = self.store.visible_id_before(message.conversation_id, message.id)
-            found = [self.store.message(found_id)] if found_id is not None else []
+            found_id = self.store.conversations.visible_id_before(message.conversation_id, message.id)
+            found = [self.store.conversations.message(found_id)] if found_id is not None else []
             wanted = "user"
         if not found or found[0].role != wanted:
             return None
@@ -528,7 +529,7 @@ class RecallProvider(ContextProvider):
         scope = self.scope(conversation)
         if cap <= 40 or not self._outside(scope, window):
             return []  # no room, or the whole history is in the request
-        recent = self.store.last_settled_contents(conversation.id, self.settings.context_messages)
+        recent = self.store.conversations.last_settled_contents(conversation.id, self.settings.context_messages)
         zone = _zone(context.user.timezone if context.user else None, self.default_timezone)
         names = [context.persona.name, context.user.name if context.user else ""]
         ranked = self.rank(conversation, context.query, context_text="\n".join(recent),
@@ -543,7 +544,7 @@ class RecallProvider(ContextProvider):
             if message_id in chosen:
                 continue
             try:
-                message = self.store.message(message_id)
+                message = self.store.conversations.message(message_id)
             except KeyError:  # forgotten since the embeddings were loaded
                 continue
             if message.conversation_id not in in_scope:  # an id freed by a forget and given out again

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from memory.store import Conversation
+from memory.records import Conversation
 from memory.user_choices import UserChoices
 from personas import Persona
 

@@ -35,7 +35,8 @@ from zoneinfo import ZoneInfo
 
 from memory.assembly import TailPart
 from memory.engine import ContextProvider, TurnContext, _zone
-from memory.store import HistoryRow, Store, from_text, to_text, utc_now
+from memory.records import HistoryRow, from_text, to_text, utc_now
+from memory.store import Store
 from memory.tokens import count_tokens
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -140,17 +141,17 @@ class TimelineProvider(ContextProvider):
         if not rows:
             return rows
         conversation_id, first_id = context.conversation.id, rows[0].id
-        previous = self.store.visible_before(conversation_id, first_id)
-        previous_user = self.store.visible_before(conversation_id, first_id, role="user")
+        previous = self.store.conversations.visible_before(conversation_id, first_id)
+        previous_user = self.store.conversations.visible_before(conversation_id, first_id, role="user")
         return with_date_lines(rows, previous, self.zone(context), self.session_gap, previous_user)
 
     def tail_parts(self, context: TurnContext) -> Sequence[TailPart]:
         conversation_id = context.conversation.id
-        first = self.store.first_visible_at(conversation_id)
+        first = self.store.conversations.first_visible_at(conversation_id)
         if first is None:
             return ()
         # the newest message that is not part of the turn being answered
-        previous = self.store.last_settled_at(conversation_id)
+        previous = self.store.conversations.last_settled_at(conversation_id)
         now, zone = self.clock(), self.zone(context)
         if previous is None or now - from_text(previous) < self.session_gap:
             return ()  # the middle of a session: the current time says enough

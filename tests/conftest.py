@@ -17,7 +17,8 @@ from memory.assembly import TAIL_HEADER
 from memory.engine import Engine
 from memory.model_client import ModelClient
 from memory.schema import open_store
-from memory.store import Store, utc_now
+from memory.records import utc_now
+from memory.store import Store
 from personas import PersonaLibrary
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram
@@ -171,7 +172,7 @@ def documents(store):
 @pytest.fixture
 def alice(store):
     """A local user, as the terminal chat and the CLI create them."""
-    return store.ensure_user("local", "alice")
+    return store.directory.ensure_user("local", "alice")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.telegram.app import prepare
 from bot.telegram.streaming import StreamSettings
-from memory.store import utc_now
+from memory.records import utc_now
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import DEFAULT_USER_ID, FakeTelegram
 

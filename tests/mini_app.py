@@ -13,7 +13,7 @@ from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.web.initdata import sign_init_data
 from bot.web.server import web_app_for
-from memory.store import Owner, User
+from memory.records import Owner, User
 from tests.fakes.openai_server import FakeOpenAI
 
 TOKEN = "123456:TEST-mini-app-token"
@@ -55,7 +55,7 @@ class MiniApp:
         return str(self.server.make_url("/app"))
 
     def user(self, person: dict = ALICE) -> User:
-        return self.services.store.ensure_user("tg", person["id"], display_name=person["first_name"])
+        return self.services.store.directory.ensure_user("tg", person["id"], display_name=person["first_name"])
 
     async def call(self, method: str, path: str, person: dict | None = ALICE, **options):
         headers = auth(person) if person is not None else {}
@@ -71,7 +71,7 @@ class MiniApp:
         fake model received."""
         user = self.user(person)
         engine = self.services.engine
-        conversation = engine.conversation_for(Owner.user(user.id), engine.store.persona_of(Owner.user(user.id)),
+        conversation = engine.conversation_for(Owner.user(user.id), engine.store.directory.persona_of(Owner.user(user.id)),
                                                user=user)
         self.fake.enqueue(reply)
         before = len(self.fake.chat_requests)

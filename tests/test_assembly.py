@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from memory.assembly import (TAIL_FOOTER, TAIL_HEADER, Budget, ContextTooSmall, StaticBlock, TailPart,
                              assemble)
-from memory.store import HistoryRow, Owner
+from memory.records import HistoryRow, Owner
 from memory.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, count_tokens
 
 SYSTEM = "You are a companion."
@@ -15,13 +15,13 @@ SYSTEM_TOKENS = count_tokens(SYSTEM)
 
 
 def request_for(store, conversation_id, budget, tail=(), static=()):
-    conversation = store.conversation(conversation_id)
-    history = store.history_since(conversation_id, conversation.boundary_message_id)
+    conversation = store.conversations.conversation(conversation_id)
+    history = store.conversations.history_since(conversation_id, conversation.boundary_message_id)
     request = assemble(system_text=SYSTEM, system_tokens=SYSTEM_TOKENS, history=history,
                        boundary_message_id=conversation.boundary_message_id, budget=budget,
                        static_blocks=static, tail_parts=tail)
     if request.boundary_moved:
-        store.set_boundary(conversation_id, request.boundary_message_id)
+        store.conversations.set_boundary(conversation_id, request.boundary_message_id)
     return request
 
 
@@ -30,14 +30,14 @@ def exact_tokens(request) -> int:
 
 
 def test_300_turns_that_fit_are_all_sent_verbatim_and_prefix_stable(store):
-    conversation = store.start_conversation(Owner.user(store.ensure_user("local", "a").id), "assistant")
+    conversation = store.conversations.start_conversation(Owner.user(store.directory.ensure_user("local", "a").id), "assistant")
     budget = Budget.for_window(262_144)
     rng = random.Random(1)
     previous = None
     sent_turns = []
     for turn in range(300):
         user_text = f"turn {turn}: " + " ".join(rng.choice(["你好", "hello", "记得", "moon", "猴子"]) for _ in range(8))
-        store.add_message(conversation.id, "user", user_text, status="pending")
+        store.conversations.add_message(conversation.id, "user", user_text, status="pending")
         tail = [TailPart("time", f"Current time: turn {turn}")]
         request = request_for(store, conversation.id, budget, tail)
         payload = request.payload()
@@ -52,14 +52,14 @@ def test_300_turns_that_fit_are_all_sent_verbatim_and_prefix_stable(store):
             assert payload[:len(previous) - 1] == previous[:-1]
             assert previous[-1]["content"].startswith(payload[len(previous) - 1]["content"])
         # the count is the stored counts plus overhead, and exact
-        history_rows = store.history_since(conversation.id, 0)
+        history_rows = store.conversations.history_since(conversation.id, 0)
         assert [m.tokens for m in request.messages if m.section == "history"] == [r.tokens for r in history_rows[:-1]]
         assert request.total_tokens == REQUEST_OVERHEAD + sum(m.tokens + MESSAGE_OVERHEAD for m in request.messages)
         assert request.total_tokens == exact_tokens(request)
         assert not request.boundary_moved
 
         reply = f"reply {turn} 我记得"
-        store.add_message(conversation.id, "assistant", reply)
+        store.conversations.add_message(conversation.id, "assistant", reply)
         sent_turns += [user_text, reply]
         previous = payload
     assert len(previous) == 1 + 599
@@ -69,19 +69,19 @@ def fill(store, conversation_id, turns, words=60, seed=0):
     rng = random.Random(seed)
     vocabulary = ["春天", "river", "光", "memory", "小猫", "tea", "星星", "promise"]
     for turn in range(turns):
-        store.add_message(conversation_id, "user", " ".join(rng.choice(vocabulary) for _ in range(words)))
-        store.add_message(conversation_id, "assistant", " ".join(rng.choice(vocabulary) for _ in range(words)))
+        store.conversations.add_message(conversation_id, "user", " ".join(rng.choice(vocabulary) for _ in range(words)))
+        store.conversations.add_message(conversation_id, "assistant", " ".join(rng.choice(vocabulary) for _ in range(words)))
 
 
 def test_overflow_moves_the_boundary_in_large_persisted_steps(store):
-    conversation = store.start_conversation(Owner.user(store.ensure_user("local", "b").id), "assistant")
+    conversation = store.conversations.start_conversation(Owner.user(store.directory.ensure_user("local", "b").id), "assistant")
     budget = Budget.for_window(8192)
     moves, turns = 0, 400
     previous = None
     stable = 0
     for turn in range(turns):
         fill(store, conversation.id, 0)
-        store.add_message(conversation.id, "user", f"question {turn} " + "星星 river " * 20, status="pending")
+        store.conversations.add_message(conversation.id, "user", f"question {turn} " + "星星 river " * 20, status="pending")
         request = request_for(store, conversation.id, budget, [TailPart("time", f"t{turn}")])
         assert request.total_tokens <= budget.prompt_limit
         assert exact_tokens(request) <= budget.window - budget.reply_tokens
@@ -92,19 +92,19 @@ def test_overflow_moves_the_boundary_in_large_persisted_steps(store):
             assert payload[:len(previous) - 1] == previous[:-1]
             stable += 1
         previous = payload
-        store.add_message(conversation.id, "assistant", f"answer {turn} " + "光 memory " * 20)
+        store.conversations.add_message(conversation.id, "assistant", f"answer {turn} " + "光 memory " * 20)
     # each move drops about a quarter of the window, so moves are rare
     assert 0 < moves <= turns // 8
     assert stable >= turns - moves - 1
     # the persisted boundary is what the next request starts from
-    boundary = store.conversation(conversation.id).boundary_message_id
-    assert store.message(boundary).role == "user"
+    boundary = store.conversations.conversation(conversation.id).boundary_message_id
+    assert store.conversations.message(boundary).role == "user"
 
 
 def test_static_blocks_come_after_system_and_count_against_the_window(store):
-    conversation = store.start_conversation(Owner.user(store.ensure_user("local", "c").id), "assistant")
+    conversation = store.conversations.start_conversation(Owner.user(store.directory.ensure_user("local", "c").id), "assistant")
     fill(store, conversation.id, 5)
-    store.add_message(conversation.id, "user", "what did the book say?", status="pending")
+    store.conversations.add_message(conversation.id, "user", "what did the book say?", status="pending")
     document = StaticBlock("documents", "<document>Once upon a time</document>", 12, ("doc:1",))
     memory = StaticBlock("memory", "Summary: they met in spring.", 9)
     request = request_for(store, conversation.id, Budget.for_window(32_768), static=[document, memory])
@@ -116,8 +116,8 @@ def test_static_blocks_come_after_system_and_count_against_the_window(store):
 
 
 def test_tail_parts_fold_into_the_last_user_message_in_priority_order(store):
-    conversation = store.start_conversation(Owner.user(store.ensure_user("local", "d").id), "assistant")
-    message = store.add_message(conversation.id, "user", "hi", status="pending")
+    conversation = store.conversations.start_conversation(Owner.user(store.directory.ensure_user("local", "d").id), "assistant")
+    message = store.conversations.add_message(conversation.id, "user", "hi", status="pending")
     tail = [TailPart("recall", "Earlier you said: I like tea.", (5, 6)), TailPart("time", "Now: Monday"),
             TailPart("lore", "The moon is made of cheese.")]
     request = request_for(store, conversation.id, Budget.for_window(32_768), tail)
@@ -132,9 +132,9 @@ def test_tail_parts_fold_into_the_last_user_message_in_priority_order(store):
 
 
 def test_tail_budget_drops_what_does_not_fit_without_moving_the_history(store):
-    conversation = store.start_conversation(Owner.user(store.ensure_user("local", "e").id), "assistant")
+    conversation = store.conversations.start_conversation(Owner.user(store.directory.ensure_user("local", "e").id), "assistant")
     fill(store, conversation.id, 3)
-    store.add_message(conversation.id, "user", "hi", status="pending")
+    store.conversations.add_message(conversation.id, "user", "hi", status="pending")
     budget = Budget.for_window(8192, tail_tokens=200)
     small = request_for(store, conversation.id, budget, [TailPart("time", "Now")])
     big = request_for(store, conversation.id, budget,
@@ -145,9 +145,9 @@ def test_tail_budget_drops_what_does_not_fit_without_moving_the_history(store):
 
 
 def test_a_huge_new_message_is_shortened_not_sent_over_the_window(store):
-    conversation = store.start_conversation(Owner.user(store.ensure_user("local", "f").id), "assistant")
+    conversation = store.conversations.start_conversation(Owner.user(store.directory.ensure_user("local", "f").id), "assistant")
     fill(store, conversation.id, 20)
-    store.add_message(conversation.id, "user", "word " * 20_000, status="pending")
+    store.conversations.add_message(conversation.id, "user", "word " * 20_000, status="pending")
     budget = Budget.for_window(4096)
     request = request_for(store, conversation.id, budget)
     assert exact_tokens(request) <= budget.window - budget.reply_tokens
@@ -155,8 +155,8 @@ def test_a_huge_new_message_is_shortened_not_sent_over_the_window(store):
 
 
 def test_fixed_parts_that_cannot_fit_raise_a_clear_error(store):
-    conversation = store.start_conversation(Owner.user(store.ensure_user("local", "g").id), "assistant")
-    store.add_message(conversation.id, "user", "hi", status="pending")
+    conversation = store.conversations.start_conversation(Owner.user(store.directory.ensure_user("local", "g").id), "assistant")
+    store.conversations.add_message(conversation.id, "user", "hi", status="pending")
     huge = StaticBlock("documents", "x", 10_000)
     with pytest.raises(ContextTooSmall, match="no room for the conversation"):
         request_for(store, conversation.id, Budget.for_window(8192), static=[huge])

@@ -337,7 +337,7 @@ async def test_planted_instructions_stay_inside_the_document_block(companion, te
     planted = corpus.planted_instructions()
     telegram.document(telegram.add_file(planted.encode(), "lighthouse.txt", "text/plain"))
     assert (await _final_reply(telegram, 0)).startswith("📚")
-    document = companion.services.reading.documents.documents_of(companion.store.find_user("tg", ALICE).id)[0]
+    document = companion.services.reading.documents.documents_of(companion.store.directory.find_user("tg", ALICE).id)[0]
     assert companion.services.reading.documents.text(document.id).strip() == planted.strip()  # stored verbatim
     fake_openai.enqueue("It is about a lighthouse keeper.")
     telegram.private_message("What is the document about?")

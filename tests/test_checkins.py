@@ -9,7 +9,7 @@ import pytest
 
 from memory.checkins import CHECKIN_INSTRUCTION, Checkins, QuietHours, parse_every, parse_quiet
 from memory.schema import open_store
-from memory.store import Owner
+from memory.records import Owner
 from tests.conftest import make_engine
 from tests.fakes.clock import ManualClock
 
@@ -68,9 +68,9 @@ async def world(tmp_path, fake_openai, clock):
 
 
 def user_in(store, zone="Asia/Shanghai", external_id=1):
-    user = store.ensure_user("tg", external_id, display_name="Alice")
-    store.update_user(user.id, timezone=zone)
-    return store.user(user.id)
+    user = store.directory.ensure_user("tg", external_id, display_name="Alice")
+    store.directory.update_user(user.id, timezone=zone)
+    return store.directory.user(user.id)
 
 
 def test_nobody_who_did_not_opt_in_is_written_to(world, clock):
@@ -100,7 +100,7 @@ async def test_due_after_the_rhythm_outside_quiet_hours_in_the_users_zone(world,
     request = fake_openai.chat_requests[-1]
     assert CHECKIN_INSTRUCTION.split(":")[0].format(user="Alice") in request.messages[-1]["content"]
     assert "Current time for the user: Tuesday, 2026-03-03 09:05" in request.messages[-1]["content"]
-    stored = store.messages(claims[0].conversation_id)
+    stored = store.conversations.messages(claims[0].conversation_id)
     assert stored[-1].content == result.reply.content  # the instruction itself is never stored
     assert all("Not written by" not in m.content for m in stored)
     assert checkins.ledger(alice.id) == [("2026-03-03T01:00:00.000+00:00", "sent")]
@@ -122,7 +122,7 @@ def test_conversation_in_full_swing_gets_no_check_in(world, clock):
     checkins.switch_on(alice, timedelta(hours=6))
     conversation = engine.conversation_for(Owner.user(alice.id), user=alice)
     clock.advance(hours=5)
-    store.add_message(conversation.id, "user", "still here", user_id=alice.id)
+    store.conversations.add_message(conversation.id, "user", "still here", user_id=alice.id)
     clock.advance(hours=2)  # the stored due time passed, but she wrote 2 h ago
     assert checkins.claim_due() == []
     assert checkins.plan(alice.id).due_at == clock.now + timedelta(hours=4)
@@ -150,7 +150,7 @@ async def test_silence_pauses_check_ins_until_the_user_writes(world, clock, fake
             sent += 1
     assert sent == 2 and checkins.unanswered(alice.id) == 2
     conversation = engine.conversation_for(Owner.user(alice.id), user=alice)
-    store.add_message(conversation.id, "user", "sorry, busy week", user_id=alice.id)
+    store.conversations.add_message(conversation.id, "user", "sorry, busy week", user_id=alice.id)
     clock.advance(hours=6, minutes=1)
     assert len(checkins.claim_due()) == 1
 
@@ -172,7 +172,7 @@ async def test_a_restart_neither_loses_nor_doubles_a_check_in(tmp_path, fake_ope
     checkins = Checkins(engine)
     claim = checkins.claim_due()[0]
     await checkins.write(claim)
-    written = store.messages(claim.conversation_id)[-1]
+    written = store.conversations.messages(claim.conversation_id)[-1]
     await engine.close()
     store.close()
 
@@ -181,7 +181,7 @@ async def test_a_restart_neither_loses_nor_doubles_a_check_in(tmp_path, fake_ope
     engine = make_engine(store, fake_openai, clock=clock)
     checkins = Checkins(engine)
     assert checkins.recover() == 1
-    assert store.message(written.id).status == "hidden"
+    assert store.conversations.message(written.id).status == "hidden"
     assert checkins.claim_due() == []
     assert checkins.ledger(alice.id)[0][1] == "abandoned"
     clock.advance(hours=6, minutes=1)  # 23:01 in Shanghai: quiet

@@ -160,7 +160,7 @@ def test_private_personas_are_listed_with_all_and_can_be_published_and_deleted(e
     from personas import Persona, PersonaLibrary
 
     store = open_store(db_path)
-    owner = store.ensure_user("tg", 4242, display_name="Bea")
+    owner = store.directory.ensure_user("tg", 4242, display_name="Bea")
     PersonaCatalog(store, PersonaLibrary()).add(Persona(id="bea-cat", name="Bea's cat"), source="card", owner=owner)
     store.close()
     assert "bea-cat" not in run(["personas", "list"], env).stdout

@@ -4,7 +4,7 @@ import random
 
 from memory.assembly import TAIL_HEADER
 from memory.compaction import SummaryStore, _chunks
-from memory.store import Message, Owner
+from memory.records import Message, Owner
 from tests.conftest import make_memory_engine, memory_of
 from tests.fakes.openai_server import Reply, count_prompt
 
@@ -33,13 +33,13 @@ def covered(store, conversation_id):
     """Message ids that active summary segments cover."""
     ids = set()
     for segment in SummaryStore(store).active(conversation_id):
-        ids |= {m.id for m in store.messages(conversation_id) if segment.first_message_id <= m.id <= segment.last_message_id}
+        ids |= {m.id for m in store.conversations.messages(conversation_id) if segment.first_message_id <= m.id <= segment.last_message_id}
     return ids
 
 
 def setup(store, fake, **options):
     engine = make_memory_engine(store, fake, **options)
-    user = store.ensure_user("local", "mia", display_name="Mia")
+    user = store.directory.ensure_user("local", "mia", display_name="Mia")
     return engine, user, engine.conversation_for(Owner.user(user.id), user=user)
 
 
@@ -62,9 +62,9 @@ async def test_compaction_runs_in_batches_and_the_prefix_changes_only_then(store
     assert all(count_prompt(r.body) <= 4096 - 1024 for r in requests)
 
     # the summaries cover exactly the turns before the boundary, which starts at a user message
-    boundary = store.conversation(conversation.id).boundary_message_id
-    assert covered(store, conversation.id) == {m.id for m in store.messages(conversation.id) if m.id < boundary}
-    assert store.message(boundary).role == "user"
+    boundary = store.conversations.conversation(conversation.id).boundary_message_id
+    assert covered(store, conversation.id) == {m.id for m in store.conversations.messages(conversation.id) if m.id < boundary}
+    assert store.conversations.message(boundary).role == "user"
     section = memory_section(requests[-1])
     assert "Summary: [" in section and "Summary of our earlier conversation" in section
     # the summariser rode the conversation's cache: its request is the turn's own request
@@ -101,7 +101,7 @@ async def test_failed_compaction_falls_back_to_dropping_and_catches_up_later(sto
     await run_turns(engine, conversation, user, 45)
     assert fake_openai.task_requests, "compaction was attempted"
     assert SummaryStore(store).active(conversation.id) == []
-    dropped_to = store.conversation(conversation.id).boundary_message_id
+    dropped_to = store.conversations.conversation(conversation.id).boundary_message_id
     assert dropped_to > 0  # the core's batch dropping kept every request in the window
     assert all(count_prompt(r.body) <= 8192 - 1024 for r in fake_openai.chat_requests)
 
@@ -110,9 +110,9 @@ async def test_failed_compaction_falls_back_to_dropping_and_catches_up_later(sto
         await run_turns(engine, conversation, user, 1, start=turn)
         if SummaryStore(store).active(conversation.id):
             break
-    boundary = store.conversation(conversation.id).boundary_message_id
+    boundary = store.conversations.conversation(conversation.id).boundary_message_id
     # the turns dropped while it failed are summarised too: nothing before the boundary is uncovered
-    assert covered(store, conversation.id) == {m.id for m in store.messages(conversation.id) if m.id < boundary}
+    assert covered(store, conversation.id) == {m.id for m in store.conversations.messages(conversation.id) if m.id < boundary}
     assert boundary >= dropped_to
     await engine.close()
 
@@ -184,8 +184,8 @@ async def test_forgetting_a_user_drops_group_summaries_of_their_messages_and_the
     fake_openai.default_reply = chatty()
     engine = make_memory_engine(store, fake_openai, window=4096, facts_every=0)
     memory = memory_of(engine)
-    mia = store.ensure_user("local", "mia", display_name="Mia")
-    bob = store.ensure_user("local", "bob", display_name="Bob")
+    mia = store.directory.ensure_user("local", "mia", display_name="Mia")
+    bob = store.directory.ensure_user("local", "bob", display_name="Bob")
     group = engine.conversation_for(Owner.group("tg:-100"), user=mia)
     rng = random.Random(4)
     for turn in range(30):
@@ -196,7 +196,7 @@ async def test_forgetting_a_user_drops_group_summaries_of_their_messages_and_the
     assert SummaryStore(store).active(group.id)
     memory.facts.add(Owner.user(mia.id), "assistant", "Mia likes tea.", origin="user")
     memory.forget_user(mia.id)
-    mia_messages = {m.id for m in store.messages(group.id) if m.user_id == mia.id}
+    mia_messages = {m.id for m in store.conversations.messages(group.id) if m.user_id == mia.id}
     assert not any(s.first_message_id <= i <= s.last_message_id
                    for s in SummaryStore(store).active(group.id) for i in mia_messages)
     assert memory.list_facts(Owner.user(mia.id), "assistant") == []

@@ -4,7 +4,7 @@ import asyncio
 import sqlite3
 import threading
 
-from memory.store import Owner
+from memory.records import Owner
 from personas import PersonaLibrary
 from tests.conftest import make_engine
 from tests.fakes.openai_server import Reply
@@ -12,12 +12,12 @@ from tests.conftest import said
 
 
 def local_user(engine, name="alice"):
-    user = engine.store.ensure_user("local", name, display_name=name.title())
+    user = engine.store.directory.ensure_user("local", name, display_name=name.title())
     return user, engine.conversation_for(Owner.user(user.id), user=user)
 
 
 def statuses(store, conversation_id):
-    return [(m.role, m.content, m.status) for m in store.messages(conversation_id, include_hidden=True)]
+    return [(m.role, m.content, m.status) for m in store.conversations.messages(conversation_id, include_hidden=True)]
 
 
 async def test_user_message_is_stored_before_the_model_is_called(engine, fake_openai, db_path):
@@ -46,7 +46,7 @@ async def test_reply_usage_and_calibration_are_recorded(engine, fake_openai):
     ).fetchone()
     assert row[:3] == ("fake-model", 500, 384)
     assert row[3] > 0 and row[4] == "complete" and row[5] == result.reply.id
-    assert engine.store.calibration_ratios()["fake-model"] == engine.calibration.ratio("fake-model") != 1.0
+    assert engine.store.usage.calibration_ratios()["fake-model"] == engine.calibration.ratio("fake-model") != 1.0
     assert result.reply.reply_to == result.user_messages[-1].id
 
 
@@ -63,7 +63,7 @@ async def test_a_server_that_sends_no_usage_gets_an_estimate_and_no_calibration(
     assert fake_openai.chat_requests[0].body["stream_options"] == {"include_usage": True}
     for prompt, completion, estimate, estimated in rows:
         assert estimated == 1 and prompt == estimate > 0 and completion > 0
-    assert engine.store.calibration_ratios() == {} and engine.calibration.ratio("fake-model") == 1.0
+    assert engine.store.usage.calibration_ratios() == {} and engine.calibration.ratio("fake-model") == 1.0
 
 
 async def test_history_is_resent_and_stored_replies_are_byte_identical(engine, fake_openai):
@@ -119,14 +119,14 @@ async def test_context_length_error_shrinks_the_request_and_retries_once(store, 
     engine = make_engine(store, fake_openai, window=32_768, reply_tokens=1024)
     user, conversation = local_user(engine)
     for i in range(40):
-        store.add_message(conversation.id, "user", f"old question {i} " + "lorem ipsum " * 150)
-        store.add_message(conversation.id, "assistant", f"old answer {i} " + "dolor sit " * 150)
+        store.conversations.add_message(conversation.id, "user", f"old question {i} " + "lorem ipsum " * 150)
+        store.conversations.add_message(conversation.id, "assistant", f"old answer {i} " + "dolor sit " * 150)
     fake_openai.enqueue(Reply.context_too_long(16_384), Reply("Shorter now."))
     result = await engine.submit(conversation.id, "and now?", user=user)
     assert result.status == "complete"
     first, second = fake_openai.chat_requests
     assert len(second.messages) < len(first.messages)
-    assert store.conversation(conversation.id).boundary_message_id > 0
+    assert store.conversations.conversation(conversation.id).boundary_message_id > 0
     fake_openai.enqueue(Reply.context_too_long(1000), Reply.context_too_long(1000), Reply("unused"))
     result = await engine.submit(conversation.id, "again", user=user)
     assert result.status == "failed" and result.error.kind == "context_too_long"
@@ -177,13 +177,13 @@ async def test_greeting_is_the_first_message_and_groups_record_speakers(tmp_path
     (persona_dir / "luna.toml").write_text(
         'id = "luna"\nname = "Luna"\ngreeting = "Hi {{user}}, I am {{char}}."\n', encoding="utf-8")
     engine = make_engine(store, fake_openai, PersonaLibrary([persona_dir]))
-    user = store.ensure_user("tg", 7, display_name="Mia")
+    user = store.directory.ensure_user("tg", 7, display_name="Mia")
     conversation = engine.conversation_for(Owner.user(user.id), "luna", user=user)
     assert statuses(store, conversation.id) == [("assistant", "Hi Mia, I am Luna.", "complete")]
 
     group = engine.conversation_for(Owner.group("tg:-1001"), "luna", user=user)
     await engine.submit(group.id, "hello all", user=user, speaker_name="Mia")
-    assert store.messages(group.id)[1].content == "Mia: hello all"
+    assert store.conversations.messages(group.id)[1].content == "Mia: hello all"
     assert said(fake_openai.chat_requests[-1].messages[-1]["content"]) == "Mia: hello all"
     await engine.close()
 
@@ -225,8 +225,8 @@ async def test_a_failing_sink_never_breaks_the_turn(engine, fake_openai):
 
 async def test_time_is_in_the_tail_in_the_users_zone(engine, fake_openai):
     user, conversation = local_user(engine)
-    engine.store.update_user(user.id, timezone="Asia/Shanghai")
-    user = engine.store.user(user.id)
+    engine.store.directory.update_user(user.id, timezone="Asia/Shanghai")
+    user = engine.store.directory.user(user.id)
     await engine.submit(conversation.id, "what time is it?", user=user)
     last = fake_openai.chat_requests[-1].messages[-1]["content"]
     assert "Asia/Shanghai, UTC+08:00" in last
@@ -247,7 +247,7 @@ async def test_regenerate_keeps_every_alternative_and_choosing_one_applies(engin
     assert [a.status for a in alternatives] == ["hidden", "hidden", "complete"]
     await engine.choose_alternative(first.reply.id)
     assert [a.status for a in engine.alternatives(third.reply.id)] == ["complete", "hidden", "hidden"]
-    assert [m.content for m in engine.store.messages(conversation.id)] == ["pick a colour", "first answer"]
+    assert [m.content for m in engine.store.conversations.messages(conversation.id)] == ["pick a colour", "first answer"]
     assert second.reply.reply_to == first.user_messages[0].id
 
 
@@ -286,11 +286,11 @@ async def test_continue_appends_to_the_last_reply(engine, fake_openai):
     sent = fake_openai.chat_requests[-1].messages
     assert sent[-2] == {"role": "assistant", "content": "The story begins"}
     assert "Continue your previous reply" in sent[-1]["content"]
-    assert engine.store.message(first.reply.id).tokens == engine.store.count("The story begins and it goes on.")
+    assert engine.store.conversations.message(first.reply.id).tokens == engine.store.count("The story begins and it goes on.")
 
 
 def store_content(engine, message_id):
-    return engine.store.message(message_id).content
+    return engine.store.conversations.message(message_id).content
 
 
 async def test_undo_hides_the_last_exchange_from_the_context(engine, fake_openai):
@@ -302,7 +302,7 @@ async def test_undo_hides_the_last_exchange_from_the_context(engine, fake_openai
     assert [m.content for m in hidden] == ["q2 (regretted)", "a2"]
     await engine.submit(conversation.id, "q3", user=user)
     assert [m["content"] for m in fake_openai.chat_requests[-1].messages[1:-1]] == ["q1", "a1"]
-    assert len(engine.store.messages(conversation.id, include_hidden=True)) == 6
+    assert len(engine.store.conversations.messages(conversation.id, include_hidden=True)) == 6
 
 
 async def test_editing_the_last_message_re_answers_it(engine, fake_openai):
@@ -325,9 +325,9 @@ async def test_lore_is_triggered_into_the_tail_and_user_persona_into_system(tmp_
         '[lorebook]\n[[lorebook.entries]]\nkeys = ["灯塔"]\ncontent = "灯塔在岛的北端，已经废弃三十年。"\n',
         encoding="utf-8")
     engine = make_engine(store, fake_openai, PersonaLibrary([persona_dir]))
-    user = store.ensure_user("local", "mei", display_name="Mei")
-    store.update_user(user.id, me_name="小梅", me_description="一个喜欢海的画家")
-    user = store.user(user.id)
+    user = store.directory.ensure_user("local", "mei", display_name="Mei")
+    store.directory.update_user(user.id, me_name="小梅", me_description="一个喜欢海的画家")
+    user = store.directory.user(user.id)
     conversation = engine.conversation_for(Owner.user(user.id), "keeper", user=user)
     await engine.submit(conversation.id, "我们去看看那座灯塔吧", user=user)
     sent = fake_openai.chat_requests[-1].messages
@@ -347,12 +347,12 @@ async def test_an_entry_scans_as_deep_as_it_asks(tmp_path, store, fake_openai):
         '[[lorebook.entries]]\nkeys = ["lighthouse"]\ncontent = "The lighthouse is dark."\nscan_depth = 40\n'
         '[[lorebook.entries]]\nkeys = ["harbour"]\ncontent = "The harbour froze."\n', encoding="utf-8")
     engine = make_engine(store, fake_openai, PersonaLibrary([persona_dir]))
-    user = store.ensure_user("local", "mei")
+    user = store.directory.ensure_user("local", "mei")
     conversation = engine.conversation_for(Owner.user(user.id), "keeper", user=user)
-    store.add_message(conversation.id, "user", "the lighthouse and the harbour")
+    store.conversations.add_message(conversation.id, "user", "the lighthouse and the harbour")
     for index in range(15):  # 30 messages later
-        store.add_message(conversation.id, "user", f"small talk {index}")
-        store.add_message(conversation.id, "assistant", "mm")
+        store.conversations.add_message(conversation.id, "user", f"small talk {index}")
+        store.conversations.add_message(conversation.id, "assistant", "mm")
     await engine.submit(conversation.id, "what now?", user=user)
     tail = fake_openai.chat_requests[-1].messages[-1]["content"]
     assert "The lighthouse is dark." in tail and "The harbour froze." not in tail

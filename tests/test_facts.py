@@ -2,14 +2,14 @@
 
 from memory.facts import FactExtractor, FactStore, same_fact
 from memory.model_client import ModelClient
-from memory.store import Owner
+from memory.records import Owner
 
 
 def setup(store):
-    user = store.ensure_user("local", "mia")
+    user = store.directory.ensure_user("local", "mia")
     owner = Owner.user(user.id)
-    conversation = store.start_conversation(owner, "assistant")
-    said = store.add_message(conversation.id, "user", "I moved to Berlin, and my sister Anna visits in May.")
+    conversation = store.conversations.start_conversation(owner, "assistant")
+    said = store.conversations.add_message(conversation.id, "user", "I moved to Berlin, and my sister Anna visits in May.")
     facts = FactStore(store)
     extractor = FactExtractor(facts, ModelClient(base_url="http://127.0.0.1:9/v1", api_key="unused"), model="m")
     return owner, said, facts, extractor
@@ -33,7 +33,7 @@ def test_merge_adds_replaces_and_drops(store):
         {"text": "Mia hates tea!"},  # the user deleted it
         {"text": "   "},
         {"fact": "Anna is Mia's sister.", "sources": ["#%d" % said.id]},
-    ], [store.message(said.id)], facts.active(owner, "assistant"))
+    ], [store.conversations.message(said.id)], facts.active(owner, "assistant"))
     assert [f.text for f in result.added] == ["Mia lives in Berlin.", "Mia's sister Anna visits in May.",
                                              "Anna is Mia's sister."]
     assert result.replaced == [paris.id] and result.skipped == 3
@@ -47,7 +47,7 @@ def test_merge_adds_replaces_and_drops(store):
 
 def test_facts_are_scoped_to_owner_and_persona(store):
     owner, _, facts, _ = setup(store)
-    other = Owner.user(store.ensure_user("local", "bob").id)
+    other = Owner.user(store.directory.ensure_user("local", "bob").id)
     fact = facts.add(owner, "assistant", "Mia likes jazz.", origin="user")
     assert facts.active(other, "assistant") == [] and facts.active(owner, "luna") == []
     assert facts.get(other, "assistant", fact.id) is None

@@ -7,7 +7,7 @@ import pytest
 from memory.engine import Engine, ModelSettings
 from memory.fallback import FallbackClient
 from memory.model_client import ErrorKind, ModelClient
-from memory.store import Owner
+from memory.records import Owner
 from personas import PersonaLibrary
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
@@ -35,7 +35,7 @@ async def setup(store, fake_openai, backup):
     client = FallbackClient(primary, fallback, fallback_model="backup-model", cooldown_seconds=60, clock=ticks)
     engine = Engine(store, client, PersonaLibrary(), ModelSettings(model="fake-model", window=32_768,
                                                                     reply_tokens=512, tail_tokens=1024))
-    alice = store.ensure_user("tg", 1)
+    alice = store.directory.ensure_user("tg", 1)
     conversation = engine.conversation_for(Owner.user(alice.id), user=alice)
     yield engine, conversation.id, alice, ticks
     await engine.close()

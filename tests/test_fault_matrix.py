@@ -24,7 +24,7 @@ from bot.settings import Settings
 from bot.telegram.app import run_bot
 from bot.telegram.callbacks import ForgetMe
 from bot.texts import error_text, text
-from memory.store import Owner
+from memory.records import Owner
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.telegram_server import DEFAULT_GROUP_ID, DEFAULT_USER_ID, FakeTelegram
 from tests.harness import BotHarness
@@ -94,13 +94,13 @@ async def test_model_fault(name, tmp_path, telegram, fake_openai):
 
 
 def stored_exchange(harness: BotHarness) -> list[tuple[str, str, str]]:
-    user = harness.store.find_user("tg", ALICE)
-    conversation = harness.store.active_conversation(Owner.user(user.id), "assistant")
-    return [(m.role, m.content, m.status) for m in harness.store.messages(conversation.id)]
+    user = harness.store.directory.find_user("tg", ALICE)
+    conversation = harness.store.conversations.active_conversation(Owner.user(user.id), "assistant")
+    return [(m.role, m.content, m.status) for m in harness.store.conversations.messages(conversation.id)]
 
 
 def status_of(harness: BotHarness) -> str | None:
-    user = harness.store.find_user("tg", ALICE)
+    user = harness.store.directory.find_user("tg", ALICE)
     return user.status if user else None
 
 
@@ -192,13 +192,13 @@ async def persona_button(tmp_path, telegram, fake_openai, method, status) -> Non
         choice = next(b for b in menu.buttons if "mara" in b.get("callback_data", ""))
         telegram.fail(method, status)
         telegram.callback_query(menu.message_id, choice["callback_data"])
-        alice = Owner.user(harness.store.find_user("tg", ALICE).id)
+        alice = Owner.user(harness.store.directory.find_user("tg", ALICE).id)
         if status == 403:  # only a user who blocked the bot gets 403: marked inactive, nothing changed
             await telegram.wait_until(lambda: status_of(harness) == "blocked", 15)
         else:
             switched = text("tg.persona_switched", "en", name="Captain Mara Vale")
             await telegram.wait_until(lambda: switched in telegram.bot_texts(ALICE), 15)
-            assert harness.store.persona_of(alice) == "mara"
+            assert harness.store.directory.persona_of(alice) == "mara"
         await still_answers(harness, telegram)
     finally:
         await harness.stop()
@@ -213,7 +213,7 @@ async def forget_button(tmp_path, telegram, fake_openai, method, status) -> None
         telegram.fail(method, status)
         telegram.callback_query(confirm.message_id, ForgetMe(confirmed=True).pack())
         await telegram.wait_until(lambda: telegram.message(ALICE, confirm.message_id).text.startswith("Done."), 15)
-        assert harness.store.find_user("tg", ALICE) is None
+        assert harness.store.directory.find_user("tg", ALICE) is None
         await still_answers(harness, telegram)
     finally:
         await harness.stop()
@@ -268,12 +268,12 @@ async def document_upload(tmp_path, telegram, fake_openai, method, status) -> No
         user = None
         if status in (429, 502):
             await telegram.wait_until(lambda: any(t.startswith("📚 Read") for t in telegram.bot_texts(ALICE)), 15)
-            user = harness.store.find_user("tg", ALICE)
+            user = harness.store.directory.find_user("tg", ALICE)
             assert [d.title for d in harness.services.reading.documents.documents_of(user.id)] == ["keeper"]
         else:
             failed = text("doc.failed", "en", name="keeper.txt")
             await telegram.wait_until(lambda: failed in telegram.bot_texts(ALICE), 15)
-            user = harness.store.find_user("tg", ALICE)
+            user = harness.store.directory.find_user("tg", ALICE)
             assert harness.services.reading.documents.documents_of(user.id) == []  # nothing half-stored
         await still_answers(harness, telegram)
     finally:

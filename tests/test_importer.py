@@ -9,7 +9,7 @@ import pytest
 
 from memory.importer import ChatImportError, parse_chat, parse_send_date, read_chat_file
 from memory.schema import open_store
-from memory.store import Owner
+from memory.records import Owner
 from tests.test_cli import companion, model_env
 from tests.conftest import said
 
@@ -114,9 +114,9 @@ def test_own_export_imports_to_the_named_persona(tmp_path, fake_openai, db_path)
     assert [(r[0], r[2], r[4]) for r in imported] == [
         ("luna", "user", "2024-01-02T03:04:05.000+00:00"), ("luna", "assistant", "2024-01-02T03:04:09.000+00:00")]
     store = open_store(db_path)
-    user = store.find_user("tg", 4242)
-    active = store.active_conversation(Owner.user(user.id), "luna")  # what chat and context continue
-    assert [m.content for m in store.messages(active.id)] == ["hello", "hi!"]
+    user = store.directory.find_user("tg", 4242)
+    active = store.conversations.active_conversation(Owner.user(user.id), "luna")  # what chat and context continue
+    assert [m.content for m in store.conversations.messages(active.id)] == ["hello", "hi!"]
     store.close()
 
 

@@ -342,13 +342,13 @@ async def test_forget_erases_everything_of_the_user(tmp_path, telegram, fake_ope
                      expect="📚")
 
         store = harness.store
-        user = store.find_user("tg", ALICE)
+        user = store.directory.find_user("tg", ALICE)
         tables_used = {table for table, _ in rows_with(store, needles(ASCII, CHINESE))}
         for table in ("messages", "messages_fts_data", "facts", "summary_segments", "documents",
                       "document_passages", "document_passages_fts_data", "stored_personas", "moderation_events",
                       "users"):
             assert table in tables_used, table
-        group_conversation = store.conversation(store.db.execute(
+        group_conversation = store.conversations.conversation(store.db.execute(
             "SELECT id FROM conversations WHERE group_key IS NOT NULL").fetchone()[0])
         assert store.db.execute("SELECT count(*) FROM summary_segments WHERE conversation_id = ?",
                                 [group_conversation.id]).fetchone()[0]
@@ -364,16 +364,16 @@ async def test_forget_erases_everything_of_the_user(tmp_path, telegram, fake_ope
         await telegram.wait_until(lambda: telegram.message(ALICE, confirm.message_id).text.startswith("Done."), 10)
         await asyncio.sleep(0.3)  # the update is marked handled after the handler returns
 
-        assert store.find_user("tg", ALICE) is None
+        assert store.directory.find_user("tg", ALICE) is None
         left = rows_with(store, needles(ASCII, CHINESE) + [str(ALICE).encode()])
         assert [(table, str(row)[:300]) for table, row in left] == []
         # Bob's things are all there
-        bob_user = store.find_user("tg", BOB)
+        bob_user = store.directory.find_user("tg", BOB)
         assert bob_user is not None
         # (FTS5 may keep Bob's term after a prefix it shares with the term before it)
         assert {table for table, _ in rows_with(store, [BOB_ASCII.encode(), BOB_ASCII[2:].encode()])} >= {
             "messages", "messages_fts_data", "facts", "documents", "document_passages", "document_passages_fts_data"}
-        assert any(BOB_ASCII in m.content for m in store.messages(group_conversation.id))
+        assert any(BOB_ASCII in m.content for m in store.conversations.messages(group_conversation.id))
     finally:
         await harness.stop()
     assert files_with(tmp_path, needles(ASCII, CHINESE) + [str(ALICE).encode()]) == []
@@ -393,14 +393,14 @@ async def test_after_a_forget_the_next_users_document_is_their_own(tmp_path, tel
                      expect="📚")
         await say(harness, alice, "what did I write?")
         assert ASCII in json.dumps(fake_openai.chat_requests[-1].body)
-        alices_document = harness.services.reading.documents.documents_of(harness.store.find_user("tg", ALICE).id)[0]
+        alices_document = harness.services.reading.documents.documents_of(harness.store.directory.find_user("tg", ALICE).id)[0]
         await say(harness, alice, "/forget", expect="")
         confirm = telegram.bot_messages(ALICE)[-1]
         telegram.callback_query(confirm.message_id, ForgetMe(confirmed=True).pack(), chat_id=ALICE, user=alice)
         await telegram.wait_until(lambda: telegram.message(ALICE, confirm.message_id).text.startswith("Done."), 10)
 
         await upload(harness, bob, f"Bob's list\n\n{BOB_ASCII}\n".encode(), "list.txt", "text/plain", expect="📚")
-        bobs_document = harness.services.reading.documents.documents_of(harness.store.find_user("tg", BOB).id)[0]
+        bobs_document = harness.services.reading.documents.documents_of(harness.store.directory.find_user("tg", BOB).id)[0]
         assert bobs_document.id == alices_document.id  # the id was given out again
         await say(harness, bob, "what is on my list?")
         request = json.dumps(fake_openai.chat_requests[-1].body, ensure_ascii=False)

@@ -33,7 +33,7 @@ def test_blank_database_gets_the_life_tables(db_path):
 async def test_forgetting_a_user_erases_every_life_row(store, fake_openai):
     store.set_forget_cascade([life_schema.forget_step(store)])
     engine = make_engine(store, fake_openai)
-    alice, bob = store.ensure_user("tg", 1), store.ensure_user("tg", 2)
+    alice, bob = store.directory.ensure_user("tg", 1), store.directory.ensure_user("tg", 2)
     for user in (alice, bob):
         UserChoices(store).set_model(user.id, "m")
         Checkins(engine).switch_on(user, timedelta(hours=6))

@@ -7,7 +7,7 @@ import random
 from datetime import datetime, timedelta, timezone
 
 from memory.schema import open_store
-from memory.store import Owner
+from memory.records import Owner
 from tests.conftest import make_memory_engine, memory_of
 from tests.fakes.openai_server import Reply, count_prompt, default_task_reply, task_kind
 
@@ -38,7 +38,7 @@ def tail(request):
 
 def setup(store, fake, **options):
     engine = make_memory_engine(store, fake, **options)
-    user = store.ensure_user("local", "mia", display_name="Mia")
+    user = store.directory.ensure_user("local", "mia", display_name="Mia")
     owner = Owner.user(user.id)
     return engine, user, owner, engine.conversation_for(owner, user=user)
 
@@ -106,7 +106,7 @@ async def test_the_tail_shows_a_waiting_fact_only_once_its_messages_left_the_win
     request = fake_openai.chat_requests[-1]
     assert request.messages[-1]["content"] == "What a day."  # no tail at all: nothing is news
     second = await turn(engine, conversation, user, "Still here.")
-    store.set_boundary(conversation.id, second.user_messages[0].id)  # the first turns left the window
+    store.conversations.set_boundary(conversation.id, second.user_messages[0].id)  # the first turns left the window
     await turn(engine, conversation, user, "And now?")
     assert "- Mia's cat is called Mochi." in tail(fake_openai.chat_requests[-1])
     assert first.user_messages[0].id < second.user_messages[0].id

@@ -5,15 +5,15 @@ from memory.compaction import Segment, SummaryStore
 from memory.engine import TurnContext
 from memory.facts import FactStore
 from memory.memory_block import MemoryBlock
-from memory.store import Owner
+from memory.records import Owner
 from personas import PersonaLibrary
 
 
 def setup(store, segments=3, facts=3, words=40):
-    user = store.ensure_user("local", "mia")
+    user = store.directory.ensure_user("local", "mia")
     owner = Owner.user(user.id)
-    conversation = store.start_conversation(owner, "assistant")
-    ids = [store.add_message(conversation.id, "user", f"m{i}").id for i in range(segments * 2)]
+    conversation = store.conversations.start_conversation(owner, "assistant")
+    ids = [store.conversations.add_message(conversation.id, "user", f"m{i}").id for i in range(segments * 2)]
     summaries, fact_store = SummaryStore(store), FactStore(store)
     for index in range(segments):
         first, last = ids[2 * index], ids[2 * index + 1]
@@ -27,7 +27,7 @@ def setup(store, segments=3, facts=3, words=40):
 
 def context(store, user, conversation, window):
     persona = PersonaLibrary().default
-    return TurnContext(store.conversation(conversation.id), persona, user, "", Budget.for_window(window))
+    return TurnContext(store.conversations.conversation(conversation.id), persona, user, "", Budget.for_window(window))
 
 
 def test_section_is_rendered_once_and_reused_byte_for_byte(store):

@@ -31,11 +31,11 @@ def test_blank_database_gets_the_memory_schema(db_path):
 
 def test_deleting_a_conversation_deletes_what_was_derived_from_it(store):
     from memory.schema import open_store
-    from memory.store import Owner
+    from memory.records import Owner
 
-    user = store.ensure_user("local", "a")
-    conversation = store.start_conversation(Owner.user(user.id), "assistant")
-    message = store.add_message(conversation.id, "user", "hi")
+    user = store.directory.ensure_user("local", "a")
+    conversation = store.conversations.start_conversation(Owner.user(user.id), "assistant")
+    message = store.conversations.add_message(conversation.id, "user", "hi")
     store.db.execute("INSERT INTO summary_segments (conversation_id, level, first_message_id, last_message_id, "
                      "first_at, last_at, content, tokens, created_at) VALUES (?, 1, ?, ?, '', '', 's', 1, '')",
                      [conversation.id, message.id, message.id])

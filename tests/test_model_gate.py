@@ -12,7 +12,7 @@ import pytest
 from memory.compaction import SummaryStore
 from memory.model_client import ModelClient
 from memory.model_gate import ModelGate, default_slots
-from memory.store import Owner
+from memory.records import Owner
 from tests.conftest import make_engine, make_memory_engine, memory_of
 from tests.fakes.openai_server import Reply, default_task_reply, task_kind
 
@@ -53,7 +53,7 @@ async def test_forty_turns_on_one_slot_cut_no_stream_and_keep_the_conversation_c
     fake_openai.default_reply = chat_reply()
     fake_openai.task_reply = facts_reply()
     engine = make_memory_engine(store, fake_openai, window=8192, facts_every=4, slots=1)
-    user = store.ensure_user("local", "mia", display_name="Mia")
+    user = store.directory.ensure_user("local", "mia", display_name="Mia")
     conversation = engine.conversation_for(Owner.user(user.id), user=user)
     rng = random.Random(2)
     for turn in range(40):
@@ -147,8 +147,8 @@ async def test_turns_of_two_conversations_share_one_slot_in_turn_and_several_slo
         fake_openai.reset()
         fake_openai.default_reply = lambda body: Reply("a reply in pieces", chunk_size=2, chunk_delay=0.02)
         engine = make_engine(store, fake_openai, slots=slots)
-        alice = store.ensure_user("local", f"alice{slots}")
-        bob = store.ensure_user("local", f"bob{slots}")
+        alice = store.directory.ensure_user("local", f"alice{slots}")
+        bob = store.directory.ensure_user("local", f"bob{slots}")
         conversations = [engine.conversation_for(Owner.user(u.id), user=u) for u in (alice, bob)]
         results = await asyncio.gather(*(engine.submit(c.id, "hello", user=u)
                                          for c, u in zip(conversations, (alice, bob))))

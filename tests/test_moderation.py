@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from memory.moderation import ModerationEndpoint, Policy, SafetyGate, WordList
-from memory.store import Owner
+from memory.records import Owner
 
 
 async def test_word_list_matches_whole_latin_words_and_chinese_substrings():
@@ -48,15 +48,15 @@ def event_rows(store):
 
 async def test_refused_input_is_recorded_and_refused_output_hidden(store):
     gate = SafetyGate(store, [WordList(["forbidden"])])
-    alice = store.ensure_user("tg", 1)
-    conversation = store.start_conversation(Owner.user(alice.id), "assistant")
+    alice = store.directory.ensure_user("tg", 1)
+    conversation = store.conversations.start_conversation(Owner.user(alice.id), "assistant")
     assert not (await gate.screen_input("all fine", user_id=alice.id, conversation_id=conversation.id)).action
     screening = await gate.screen_input("say the forbidden thing", user_id=alice.id, conversation_id=conversation.id)
     assert screening.refused and not screening.warned
-    reply = store.add_message(conversation.id, "assistant", "the Forbidden thing")
+    reply = store.conversations.add_message(conversation.id, "assistant", "the Forbidden thing")
     screening = await gate.screen_output(reply.content, user_id=alice.id, conversation_id=conversation.id,
                                          message_id=reply.id)
-    assert screening.refused and store.message(reply.id).status == "hidden"
+    assert screening.refused and store.conversations.message(reply.id).status == "hidden"
     assert event_rows(store) == [
         ("input", "refuse", "words", '["word: forbidden"]', "say the forbidden thing", None),
         ("output", "refuse", "words", '["word: forbidden"]', "the Forbidden thing", reply.id)]
@@ -92,7 +92,7 @@ async def test_forgetting_a_user_removes_their_events(store):
 
     store.set_forget_cascade([life_schema.forget_step(store)])
     gate = SafetyGate(store, [WordList(["x"])])
-    alice = store.ensure_user("tg", 1)
+    alice = store.directory.ensure_user("tg", 1)
     await gate.screen_input("x", user_id=alice.id, conversation_id=None)
     store.forget_user(alice.id)
     assert event_rows(store) == []

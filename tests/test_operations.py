@@ -4,7 +4,7 @@ import sqlite3
 from pathlib import Path
 
 from memory.schema import open_store
-from memory.store import Owner
+from memory.records import Owner
 from tests.fakes.bad_endpoints import closed_port
 from tests.fakes.openai_server import Reply
 from tests.test_cli import companion, model_env
@@ -14,12 +14,12 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 def test_backup_is_a_consistent_copy_and_refuses_to_overwrite(tmp_path, db_path):
     store = open_store(db_path)
-    conversation = store.start_conversation(Owner.user(store.ensure_user("local", "a").id), "assistant")
+    conversation = store.conversations.start_conversation(Owner.user(store.directory.ensure_user("local", "a").id), "assistant")
     for i in range(100):
-        store.add_message(conversation.id, "user", f"message {i}")
+        store.conversations.add_message(conversation.id, "user", f"message {i}")
     target = tmp_path / "backups" / "copy.db"
     result = companion(["backup", str(target)], env_extra={"COMPANION_DB": str(db_path)})
-    store.add_message(conversation.id, "user", "written while the copy exists")
+    store.conversations.add_message(conversation.id, "user", "written while the copy exists")
     assert result.returncode == 0, result.stderr
     assert "integrity ok" in result.stdout
     copy = sqlite3.connect(target)

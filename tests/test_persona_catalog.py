@@ -6,7 +6,7 @@ import json
 import pytest
 
 from memory.persona_catalog import PersonaCatalog
-from memory.store import Owner
+from memory.records import Owner
 from personas import Persona, PersonaError, PersonaLibrary, card_to_dict, read_card
 from personas.images import read_png_text
 from tests.card_samples import (
@@ -44,8 +44,8 @@ def test_ids_never_collide(catalog):
 
 
 def test_private_personas_are_offered_only_to_their_owner_until_published(catalog, store):
-    alice = store.ensure_user("tg", 1)
-    bob = store.ensure_user("tg", 2)
+    alice = store.directory.ensure_user("tg", 1)
+    bob = store.directory.ensure_user("tg", 2)
     private = catalog.add(Persona(id="secret", name="Secret"), source="card", owner=alice)
     assert private.id in [e.persona.id for e in catalog.available_to(alice)]
     assert private.id not in [e.persona.id for e in catalog.available_to(bob)]
@@ -56,18 +56,18 @@ def test_private_personas_are_offered_only_to_their_owner_until_published(catalo
 
 
 def test_updates_are_seen_and_forget_removes_private_personas(catalog, store):
-    alice = store.ensure_user("tg", 1)
+    alice = store.directory.ensure_user("tg", 1)
     persona = catalog.add(Persona(id="mine", name="Mine"), source="novel", owner=alice, avatar=b"PNG")
     assert catalog.avatar(persona.id) == b"PNG"
     catalog.update(persona.model_copy(update={"description": "changed"}))
     assert catalog.get(persona.id).description == "changed"
-    store.start_conversation(Owner.user(alice.id), persona.id)
+    store.conversations.start_conversation(Owner.user(alice.id), persona.id)
     store.forget_user(alice.id)
     assert catalog.get(persona.id) is None
 
 
 def test_import_card_stores_a_private_persona_with_a_clean_avatar(catalog, store):
-    alice = store.ensure_user("tg", 1)
+    alice = store.directory.ensure_user("tg", 1)
     png = png_with_pillow_text({"chara": to_base64_json(rich_v2_card()), "Comment": "secret"})
     imported = catalog.import_card(png, "sera.png", owner=alice)
     assert imported.persona.id == "seraphina" and imported.warnings == ()
@@ -106,7 +106,7 @@ def test_export_card_as_json_and_png(catalog):
 
 
 def test_unpublished_lists_private_personas_until_published(catalog, store):
-    alice = store.ensure_user("tg", 1)
+    alice = store.directory.ensure_user("tg", 1)
     catalog.add(Persona(id="shared", name="Shared"), source="card")
     catalog.add(Persona(id="mine", name="Mine"), source="card", owner=alice)
     assert [entry.persona.id for entry in catalog.unpublished()] == ["mine"]

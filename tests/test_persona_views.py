@@ -4,7 +4,7 @@ a choice among what a user may choose, the /me answer."""
 from bot.telegram.callbacks import ChoosePersona
 from bot.telegram.persona_views import find_choice, me_text, persona_key
 from memory.persona_catalog import PersonaEntry
-from memory.store import User
+from memory.records import User
 from personas import Persona
 
 

@@ -101,6 +101,11 @@ def test_telegram_handlers_get_the_service_layer_not_the_store():
 # everyone else calls their methods (memory/store.py, "Storage that owns its SQL").
 STORAGE = {
     "memory/store.py": None,
+    "memory/sql_table.py": None,
+    "memory/directory.py": None,
+    "memory/conversations.py": None,
+    "memory/inbox.py": None,
+    "memory/usage_ledger.py": None,
     "memory/schema.py": None,
     "memory/migrations.py": None,
     "memory/memory_migrations.py": None,
@@ -160,10 +165,17 @@ def test_only_storage_classes_run_sql():
 
 def test_the_store_imports_no_feature():
     """Not even late: the schema and the forget cascade are handed to it (bot/services.py),
-    so the Store depends on no feature and no feature on the Store's importing it."""
+    so the Store depends on no feature and no feature on the Store's importing it. It
+    builds only the core storage classes, which import no feature either."""
     tree = ast.parse((ROOT / "memory" / "store.py").read_text(encoding="utf-8"))
     ours = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
             and (node.module or "").startswith("memory")}
     ours |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
              if alias.name.startswith("memory")}
-    assert ours <= {"memory.textsearch", "memory.tokens"}, ours
+    core = {"memory.directory", "memory.conversations", "memory.inbox", "memory.usage_ledger"}
+    assert ours <= {"memory.textsearch", "memory.tokens", "memory.records", *core}, ours
+    for module in core | {"memory.sql_table"}:
+        tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8"))
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                    and (node.module or "").startswith("memory")}
+        assert imported <= {"memory.textsearch", "memory.records", "memory.sql_table", *core}, (module, imported)

@@ -135,7 +135,7 @@ def echo_adding(extra: list[str], line: str):
 
 async def characters_of(novel_file: str, model, documents, store, model_client, fake_openai):
     """(characters, places set apart, score) of a shared novel, read by the scripted model."""
-    owner = store.ensure_user("local", "reader")
+    owner = store.directory.ensure_user("local", "reader")
     novel = Ingestor(documents).ingest_path(shared_data_file(novel_file), owner).document
     fake_openai.default_reply = NovelModel(characters=model)
     finder = CharacterFinder(documents, model_client, model="fake-model", chunk_tokens=3000, chunks=2)

@@ -14,7 +14,7 @@ from tests.fakes.openai_server import Reply
 
 @pytest.fixture
 def novel(documents, store):
-    owner = store.ensure_user("local", "a")
+    owner = store.directory.ensure_user("local", "a")
     return Ingestor(documents).ingest_bytes(chinese_novel().encode(), "西游.txt", owner).document
 
 
@@ -82,7 +82,7 @@ async def test_the_timeline_limits_what_is_read_and_found(documents, model_clien
 
 
 async def test_malformed_replies_are_skipped_and_partial_ones_used(documents, model_client, store, fake_openai):
-    owner = store.ensure_user("local", "b")
+    owner = store.directory.ensure_user("local", "b")
     long = Ingestor(documents).ingest_bytes((chinese_novel() * 6).encode(), "long.txt", owner).document
     partial = '```json\n{"characters": [{"name": "唐僧", "line": "师父"}, {"name": "猪八戒", "line": "贪'
     fake_openai.enqueue(Reply("Sorry, I can't do that."), Reply(partial, chunk_size=100),
@@ -99,7 +99,7 @@ async def test_when_the_model_gives_nothing_the_frequent_names_stand_in(document
 
 
 async def test_cancelling_between_chunks(documents, model_client, store, fake_openai):
-    owner = store.ensure_user("local", "b")
+    owner = store.directory.ensure_user("local", "b")
     long = Ingestor(documents).ingest_bytes((chinese_novel() * 6).encode(), "long.txt", owner).document
     fake_openai.default_reply = NovelModel(characters=ZH_CHARACTERS_REPLY)
     token = CancelToken()

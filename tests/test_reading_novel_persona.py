@@ -19,7 +19,7 @@ from memory.reading.novel_persona import (
     profile_from_reply,
     verified_lines,
 )
-from memory.store import Owner
+from memory.records import Owner
 from personas import PersonaLibrary, card_to_json, card_to_png, read_card
 from tests.conftest import make_engine
 from tests.fakes.novels import (
@@ -80,7 +80,7 @@ async def test_a_character_becomes_a_private_persona_with_lore_and_quoted_lines(
     persona = await personas.create(alice, novel.id, MONKEY)
     entry = catalog.entry(persona.id)
     assert entry.source == "novel" and entry.owner_user_id == alice.id and entry.private
-    assert not catalog.may_use(persona.id, store.ensure_user("local", "bob"))
+    assert not catalog.may_use(persona.id, store.directory.ensure_user("local", "bob"))
     assert persona.name == "孙悟空" and persona.language == "zh" and "师父" in persona.description
     assert "俺老孙" in persona.personality and "《西游小记》" in persona.scenario
     assert persona.example_dialogue == "<START>\n{{char}}: 我乃天生石猴，今日方知姓也！"  # the invented line is gone
@@ -122,8 +122,8 @@ async def test_playing_starts_a_conversation_with_the_novel_attached(personas, d
     engine = make_engine(store, fake_openai, PersonaLibrary())
     engine.personas = personas.catalog
     conversation = personas.start(engine, alice, persona, novel.id, 3)
-    assert store.persona_of(Owner.user(alice.id)) == persona.id and conversation.persona_id == persona.id
-    assert [m.content for m in store.messages(conversation.id)] == ["俺老孙在此，你是何人？"]
+    assert store.directory.persona_of(Owner.user(alice.id)) == persona.id and conversation.persona_id == persona.id
+    assert [m.content for m in store.conversations.messages(conversation.id)] == ["俺老孙在此，你是何人？"]
     assert [(a.document.id, a.upto_chapter) for a in documents.attachments(conversation.id)] == [(novel.id, 3)]
     await engine.close()
 

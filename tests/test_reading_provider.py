@@ -8,7 +8,7 @@ from memory.assembly import TAIL_HEADER
 from memory.engine import TurnContext
 from memory.reading import Ingestor, ReadingProvider, Summarizer, context_for
 from memory.reading.store import SummaryRow
-from memory.store import Owner
+from memory.records import Owner
 from memory.tokens import count_tokens
 from tests.conftest import make_engine
 from tests.fakes.novels import NovelModel, chinese_novel, english_novel, kind_of, long_chinese_novel
@@ -35,15 +35,15 @@ async def reading(store, documents, fake_openai):
 
 def attach(store, documents, user, text, name="novel.txt", upto=None):
     document = Ingestor(documents).ingest_bytes(text.encode(), name, user).document
-    conversation = store.active_conversation(Owner.user(user.id), "assistant") or \
-        store.start_conversation(Owner.user(user.id), "assistant")
+    conversation = store.conversations.active_conversation(Owner.user(user.id), "assistant") or \
+        store.conversations.start_conversation(Owner.user(user.id), "assistant")
     documents.attach(conversation.id, document.id, upto_chapter=upto)
-    return document, store.conversation(conversation.id)
+    return document, store.conversations.conversation(conversation.id)
 
 
 def request(engine, store, conversation, user, text):
-    store.add_message(conversation.id, "user", text, status="pending")
-    return engine.build_request(store.conversation(conversation.id), user=user, query=text)
+    store.conversations.add_message(conversation.id, "user", text, status="pending")
+    return engine.build_request(store.conversations.conversation(conversation.id), user=user, query=text)
 
 
 async def test_a_document_that_fits_is_sent_verbatim_as_material_after_the_system_message(
@@ -65,7 +65,7 @@ async def test_the_static_part_is_byte_identical_turn_after_turn(reading, store,
     engine, _ = reading()
     _, conversation = attach(store, documents, alice, chinese_novel())
     first = request(engine, store, conversation, alice, "第一个问题")
-    store.add_message(conversation.id, "assistant", "回答")
+    store.conversations.add_message(conversation.id, "assistant", "回答")
     engine2, _ = reading()  # a restart: a fresh provider, same database
     second = request(engine2, store, conversation, alice, "第二个问题")
     assert [m.content for m in second.messages[:2]] == [m.content for m in first.messages[:2]]
@@ -126,8 +126,8 @@ async def test_timeline_limits_the_verbatim_text_and_the_passages(reading, store
     block = request(engine, store, conversation, alice, "八戒呢？").messages[1].content
     assert "筋斗云" in block and "大闹天宫" not in block and "do not reveal" in block
     engine_small, _ = reading(window=4096)
-    _, long_conversation = attach(store, documents, store.ensure_user("local", "bob"), long_chinese_novel(), upto=3)
-    sent = request(engine_small, store, long_conversation, store.user(long_conversation.user_id), "八戒 五行山 取经")
+    _, long_conversation = attach(store, documents, store.directory.ensure_user("local", "bob"), long_chinese_novel(), upto=3)
+    sent = request(engine_small, store, long_conversation, store.directory.user(long_conversation.user_id), "八戒 五行山 取经")
     passages_text = sent.messages[-1].content
     assert "第四回" not in passages_text and "八戒" not in passages_text.partition(TAIL_HEADER)[2]  # the tail
 
@@ -157,7 +157,7 @@ async def test_the_decision_holds_when_the_budget_drifts_but_not_when_the_window
 
 async def test_no_attachments_no_context_and_no_query_no_passages(reading, store, documents, alice):
     engine, provider = reading(window=4096)
-    conversation = store.start_conversation(Owner.user(alice.id), "assistant")
+    conversation = store.conversations.start_conversation(Owner.user(alice.id), "assistant")
     context = TurnContext(conversation, engine.persona(None), alice, "", engine.budget())
     assert provider.static_blocks(context) == () and provider.tail_parts(context) == ()
     attach(store, documents, alice, long_chinese_novel())

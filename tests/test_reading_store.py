@@ -10,7 +10,7 @@ from memory.documents import extract_bytes
 from memory.reading import Cancelled, CancelToken, DocumentStore, Ingestor
 from memory.reading.store import DocumentHeader, PreparedPassage, search_terms
 from memory.schema import open_store
-from memory.store import Owner
+from memory.records import Owner
 from memory.tokens import count_tokens
 from tests.fakes.novels import chinese_novel, english_novel
 
@@ -71,7 +71,7 @@ def test_search_is_case_insensitive_in_english_and_ignores_stopwords(documents, 
 
 
 def test_search_stays_within_the_documents_asked_for(documents, store, alice):
-    bob = store.ensure_user("local", "bob")
+    bob = store.directory.ensure_user("local", "bob")
     mine = ingest(documents, alice, chinese_novel())
     theirs = ingest(documents, bob, english_novel(), "pride.txt")
     assert {p.document_id for p in documents.search_passages([(mine.id, None)], "Darcy 悟空")} == {mine.id}
@@ -89,13 +89,13 @@ def test_same_text_again_is_found_by_hash_per_user(documents, store, alice):
     first = Ingestor(documents).ingest_bytes(chinese_novel().encode("utf-8"), "a.txt", alice)
     again = Ingestor(documents).ingest_bytes(chinese_novel().encode("gb18030"), "b.txt", alice)
     assert again.duplicate and again.document.id == first.document.id
-    bob = store.ensure_user("local", "bob")
+    bob = store.directory.ensure_user("local", "bob")
     assert not Ingestor(documents).ingest_bytes(chinese_novel().encode(), "a.txt", bob).duplicate
     assert [d.id for d in documents.documents_of(alice.id)] == [first.document.id]
 
 
 def test_attach_detach_order_and_reading_decisions(documents, store, alice):
-    conversation = store.start_conversation(Owner.user(alice.id), "assistant")
+    conversation = store.conversations.start_conversation(Owner.user(alice.id), "assistant")
     one = ingest(documents, alice, chinese_novel())
     two = ingest(documents, alice, english_novel(), "pride.txt")
     documents.attach(conversation.id, one.id)
@@ -137,8 +137,8 @@ def test_a_failed_or_cancelled_save_leaves_nothing(documents, alice):
 
 
 def test_forget_user_removes_documents_passages_index_and_caches(documents, store, alice):
-    bob = store.ensure_user("local", "bob")
-    conversation = store.start_conversation(Owner.user(alice.id), "assistant")
+    bob = store.directory.ensure_user("local", "bob")
+    conversation = store.conversations.start_conversation(Owner.user(alice.id), "assistant")
     mine = ingest(documents, alice, chinese_novel())
     theirs = ingest(documents, bob, english_novel(), "pride.txt")
     store.set_forget_cascade([documents.forget_user])  # as the composition root does

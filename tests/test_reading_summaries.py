@@ -18,7 +18,7 @@ def test_units_never_cross_chapters_and_stay_within_the_size():
 
 async def test_summaries_are_made_once_and_name_long_chapters_by_part(documents, store, model_client, fake_openai):
     fake_openai.default_reply = NovelModel()
-    owner = store.ensure_user("local", "a")
+    owner = store.directory.ensure_user("local", "a")
     ingestor = Ingestor(documents, passage_chars=150)
     document = ingestor.ingest_bytes(long_chinese_novel().encode(), "n.txt", owner).document
     summarizer = Summarizer(documents, model_client, model="fake-model", unit_tokens=200)
@@ -37,7 +37,7 @@ async def test_summaries_are_made_once_and_name_long_chapters_by_part(documents,
 
 async def test_a_model_failure_stops_the_background_work_and_keeps_what_was_made(documents, store, model_client,
                                                                                 fake_openai):
-    owner = store.ensure_user("local", "a")
+    owner = store.directory.ensure_user("local", "a")
     document = Ingestor(documents).ingest_bytes(long_chinese_novel().encode(), "n.txt", owner).document
     summarizer = Summarizer(documents, model_client, model="fake-model", unit_tokens=300)
     fake_openai.enqueue("第一段摘要。", Reply.error(401, "bad key"))
@@ -55,7 +55,7 @@ async def test_a_model_failure_stops_the_background_work_and_keeps_what_was_made
 
 async def test_close_cancels_the_background_work(documents, store, model_client, fake_openai):
     fake_openai.default_reply = lambda body: Reply("慢。", delay=5)
-    owner = store.ensure_user("local", "a")
+    owner = store.directory.ensure_user("local", "a")
     document = Ingestor(documents).ingest_bytes(long_chinese_novel().encode(), "n.txt", owner).document
     summarizer = Summarizer(documents, model_client, model="fake-model", unit_tokens=300)
     summarizer.schedule(document.id)

@@ -4,7 +4,7 @@ import random
 from datetime import datetime, timedelta, timezone
 
 from memory.recall import index_terms
-from memory.store import Owner, to_text
+from memory.records import Owner, to_text
 from memory.tokens import count_many
 from tests.conftest import make_memory_engine
 from tests.fakes.openai_server import Reply
@@ -29,7 +29,7 @@ def fill(store, conversation_id, turns, planted: dict[int, tuple[str, str]], see
     ids = {}
     with store.db.atomic():
         for (role, text, at), tokens in zip(rows, count_many([r[1] for r in rows])):
-            ids[text] = store.add_message(conversation_id, role, text, tokens=tokens, created_at=to_text(at)).id
+            ids[text] = store.conversations.add_message(conversation_id, role, text, tokens=tokens, created_at=to_text(at)).id
     return ids
 
 
@@ -43,12 +43,12 @@ async def settle(engine, conversation, user):
     result = await engine.submit(conversation.id, "嗯", user=user)
     assert result.status == "complete"
     await engine.drain()
-    return engine.store.conversation(conversation.id)
+    return engine.store.conversations.conversation(conversation.id)
 
 
 async def test_a_fact_said_2000_turns_ago_is_recalled_in_chinese_and_english(store, fake_openai):
     engine = make_memory_engine(store, fake_openai, window=16_384, facts_every=0)
-    user = store.ensure_user("local", "mia", display_name="Mia")
+    user = store.directory.ensure_user("local", "mia", display_name="Mia")
     conversation = engine.conversation_for(Owner.user(user.id), user=user)
     planted = {
         3: ("对了，我表妹小芳最喜欢吃榴莲，每次来都要买。", "榴莲的味道很特别呢！"),
@@ -69,19 +69,19 @@ async def test_a_fact_said_2000_turns_ago_is_recalled_in_chinese_and_english(sto
     assert ids[planted[8][0]] in recall_part(request).source_ids
 
     # through a real turn: the model receives the recalled turn in the tail, never in the prefix
-    before = store.count_messages(conversation.id)
+    before = store.conversations.count_messages(conversation.id)
     fake_openai.enqueue(Reply("他喜欢榴莲。"))
     await engine.submit(conversation.id, "小芳平时爱吃啥？", user=user)
     sent = fake_openai.chat_requests[-1].messages
     assert "小芳最喜欢吃榴莲" in sent[-1]["content"]
     assert not any("小芳最喜欢吃榴莲" in m["content"] for m in sent[:-1])
-    assert store.count_messages(conversation.id) == before + 2  # the tail is not stored
+    assert store.conversations.count_messages(conversation.id) == before + 2  # the tail is not stored
     await engine.close()
 
 
 async def test_an_answer_is_recalled_with_its_question(store, fake_openai):
     engine = make_memory_engine(store, fake_openai, window=8192, facts_every=0)
-    user = store.ensure_user("local", "mia", display_name="Mia")
+    user = store.directory.ensure_user("local", "mia", display_name="Mia")
     conversation = engine.conversation_for(Owner.user(user.id), user=user)
     planted = {10: ("What should the new wifi be called?", "Let's call the network Bluefalcon, with a capital B.")}
     ids = fill(store, conversation.id, 300, planted)
@@ -99,17 +99,17 @@ async def test_recall_reaches_earlier_conversations_but_not_the_window_or_other_
     from personas import PersonaLibrary
 
     engine = make_memory_engine(store, fake_openai, personas=PersonaLibrary([folder]), facts_every=0)
-    user = store.ensure_user("local", "mia", display_name="Mia")
+    user = store.directory.ensure_user("local", "mia", display_name="Mia")
     owner = Owner.user(user.id)
     old = engine.conversation_for(owner, user=user)
-    tomatoes = store.add_message(old.id, "user", "My grandmother Esmeralda grows tomatoes.")
-    lovely = store.add_message(old.id, "assistant", "Lovely!")
+    tomatoes = store.conversations.add_message(old.id, "user", "My grandmother Esmeralda grows tomatoes.")
+    lovely = store.conversations.add_message(old.id, "assistant", "Lovely!")
     with_luna = engine.conversation_for(owner, "luna", user=user)
-    store.add_message(with_luna.id, "user", "Esmeralda also keeps bees.")
+    store.conversations.add_message(with_luna.id, "user", "Esmeralda also keeps bees.")
     current = engine.start_conversation(owner, user=user)
-    store.add_message(current.id, "user", "Esmeralda called me today.")
-    store.add_message(current.id, "assistant", "How is she?")
-    request = engine.build_request(store.conversation(current.id), user=user, query="What does Esmeralda grow?",
+    store.conversations.add_message(current.id, "user", "Esmeralda called me today.")
+    store.conversations.add_message(current.id, "assistant", "How is she?")
+    request = engine.build_request(store.conversations.conversation(current.id), user=user, query="What does Esmeralda grow?",
                                    final_user_text="What does Esmeralda grow?")
     # an earlier conversation with the same persona, not another persona's, not what the window holds
     assert recall_part(request).source_ids == [tomatoes.id, lovely.id]
@@ -174,14 +174,14 @@ def imported(tmp_path, store):
 
     from memory.importer import import_chat, read_chat_file
 
-    user = store.ensure_user("local", "maya", display_name="Maya")
+    user = store.directory.ensure_user("local", "maya", display_name="Maya")
     chat = read_chat_file(sillytavern_chat(tmp_path / "chat.jsonl"), ZoneInfo("UTC"))
     conversation = import_chat(store, Owner.user(user.id), "leo", chat).conversation
     return user, conversation
 
 
 def ask(engine, conversation, user, question):
-    request = engine.build_request(engine.store.conversation(conversation.id), user=user, query=question,
+    request = engine.build_request(engine.store.conversations.conversation(conversation.id), user=user, query=question,
                                    final_user_text=question)
     part = recall_part(request)
     return request, (part.source_ids if part else []), request.messages[-1].content
@@ -203,13 +203,13 @@ async def test_an_imported_chat_is_recalled_although_its_boundary_is_0(tmp_path,
 
     # through a real turn: the fake model receives the turn in the tail, nothing is stored of it
     fake_openai.enqueue(Reply("Pottery!"))
-    before = store.count_messages(conversation.id)
+    before = store.conversations.count_messages(conversation.id)
     result = await engine.submit(conversation.id, "What kind of class did Maya sign up for?", user=user)
     assert result.status == "complete"
     sent = fake_openai.chat_requests[-1].messages
     assert "pottery class" in sent[-1]["content"]
     assert not any("pottery" in m["content"] for m in sent[:-1])
-    assert store.count_messages(conversation.id) == before + 2
+    assert store.conversations.count_messages(conversation.id) == before + 2
     await engine.close()
 
 
@@ -218,8 +218,8 @@ async def test_recall_covers_turns_a_smaller_window_leaves_out_after_the_fact(tm
     user, conversation = imported(tmp_path, store)
     big = make_memory_engine(store, fake_openai, window=65_536, facts_every=0, personas=personas, clock=later())
     request = big.build_request(conversation, user=user, query="")
-    store.set_boundary(conversation.id, request.boundary_message_id)
-    assert store.conversation(conversation.id).boundary_message_id == 0  # 800 short messages fit 64k
+    store.conversations.set_boundary(conversation.id, request.boundary_message_id)
+    assert store.conversations.conversation(conversation.id).boundary_message_id == 0  # 800 short messages fit 64k
     _, ids, _ = ask(big, conversation, user, "Which cliffs did Maya see?")
     assert ids == []  # all in the window: nothing to recall
 

@@ -3,7 +3,7 @@ menu (private conversations only), else the default; and the window travels with
 the request budget."""
 
 from memory.routing import ModelMenu, ModelOption, ModelRouter
-from memory.store import Owner
+from memory.records import Owner
 from memory.user_choices import UserChoices
 from personas import ModelOverrides, Persona, PersonaLibrary
 from tests.conftest import make_engine
@@ -22,9 +22,9 @@ def test_the_default_model_comes_first_once_and_names_match_without_case():
 def test_persona_choice_and_default_in_that_order(store):
     choices = UserChoices(store)
     router = ModelRouter(MENU, choices)
-    alice = store.ensure_user("tg", 1)
-    mine = store.start_conversation(Owner.user(alice.id), "assistant")
-    group = store.start_conversation(Owner.group("tg:-5"), "assistant")
+    alice = store.directory.ensure_user("tg", 1)
+    mine = store.conversations.start_conversation(Owner.user(alice.id), "assistant")
+    group = store.conversations.start_conversation(Owner.group("tg:-5"), "assistant")
     plain = Persona(id="plain", name="Plain")
     pinned = Persona(id="pinned", name="Pinned", model=ModelOverrides(model="Big/Model"))
     assert router.route(mine, plain).source == "default"
@@ -41,16 +41,16 @@ async def test_a_chosen_model_gets_its_own_window_in_the_request(store, fake_ope
     engine = make_engine(store, fake_openai, PersonaLibrary(), window=32_768, reply_tokens=1024,
                          models=ModelRouter(MENU, choices))
     try:
-        alice = store.ensure_user("tg", 1)
+        alice = store.directory.ensure_user("tg", 1)
         conversation = engine.conversation_for(Owner.user(alice.id), user=alice)
         for index in range(24):  # about 5,000 tokens of history
-            store.add_message(conversation.id, "user", f"message {index} " + "word " * 200)
-            store.add_message(conversation.id, "assistant", "ok")
+            store.conversations.add_message(conversation.id, "user", f"message {index} " + "word " * 200)
+            store.conversations.add_message(conversation.id, "assistant", "ok")
         await engine.submit(conversation.id, "first", user=alice)
         assert fake_openai.chat_requests[-1].body["model"] == "fake-model"
         assert len(fake_openai.chat_requests[-1].messages) == 1 + 48 + 1
         choices.set_model(alice.id, "small-model")
-        request = engine.build_request(store.conversation(conversation.id), user=alice, query="")
+        request = engine.build_request(store.conversations.conversation(conversation.id), user=alice, query="")
         assert request.budget.window == 4096 and request.budget.reply_tokens == 1024
         assert request.total_tokens <= 4096 - 1024
         await engine.submit(conversation.id, "second", user=alice)
@@ -66,12 +66,12 @@ async def test_a_personas_reply_length_is_reserved_in_the_budget(tmp_path, store
     (tmp_path / "verbose.toml").write_text('name = "Verbose"\n[model]\nreply_tokens = 6000\n', encoding="utf-8")
     engine = make_engine(store, fake_openai, PersonaLibrary([tmp_path]), window=16_384, reply_tokens=1024)
     try:
-        alice = store.ensure_user("tg", 1)
-        conversation = store.start_conversation(Owner.user(alice.id), "verbose")
+        alice = store.directory.ensure_user("tg", 1)
+        conversation = store.conversations.start_conversation(Owner.user(alice.id), "verbose")
         for index in range(60):  # about 12,000 tokens of history: more than the window leaves
-            store.add_message(conversation.id, "user", f"message {index} " + "word " * 200)
-            store.add_message(conversation.id, "assistant", "ok")
-        request = engine.build_request(store.conversation(conversation.id), user=alice, query="")
+            store.conversations.add_message(conversation.id, "user", f"message {index} " + "word " * 200)
+            store.conversations.add_message(conversation.id, "assistant", "ok")
+        request = engine.build_request(store.conversations.conversation(conversation.id), user=alice, query="")
         assert request.budget.reply_tokens == 6000
         assert request.total_tokens <= 16_384 - 6000
         await engine.submit(conversation.id, "go on", user=alice)

@@ -9,7 +9,7 @@ import pytest
 from bot.settings import Settings
 from bot.telegram.app import run_bot
 from memory.schema import open_store
-from memory.store import Owner
+from memory.records import Owner
 from tests.fakes.openai_server import Reply
 from tests.fakes.telegram_server import DEFAULT_USER_ID
 from tests.harness import BotHarness
@@ -32,13 +32,13 @@ async def test_private_turn_is_streamed_by_drafts_and_finished_with_a_message(co
     assert texts == [("Hello Alice! " * 20).strip()]
     assert telegram.calls_of("sendMessageDraft", ok=True)
     assert not telegram.calls_of("editMessageText")
-    conversation = companion.store.active_conversation(Owner.user(companion.store.find_user("tg", ALICE).id),
+    conversation = companion.store.conversations.active_conversation(Owner.user(companion.store.directory.find_user("tg", ALICE).id),
                                                        "assistant")
-    stored = companion.store.messages(conversation.id)
+    stored = companion.store.conversations.messages(conversation.id)
     assert [(m.role, m.content) for m in stored] == [("user", "hi there"), ("assistant", ("Hello Alice! " * 20))]
     # the Telegram id is stored once the send returns, a moment after the fake has the message
-    await telegram.wait_until(lambda: companion.store.message(stored[1].id).platform_message_id is not None, 5)
-    assert companion.store.message(stored[1].id).platform_message_id == str(
+    await telegram.wait_until(lambda: companion.store.conversations.message(stored[1].id).platform_message_id is not None, 5)
+    assert companion.store.conversations.message(stored[1].id).platform_message_id == str(
         telegram.bot_messages(ALICE)[0].message_id)
 
 
@@ -93,7 +93,7 @@ async def test_group_answers_mentions_and_replies_and_keeps_other_messages_as_co
 
 async def test_two_users_are_fully_isolated(companion, telegram, fake_openai):
     bob = telegram.user(2002, first_name="Bob")
-    companion.store.update_user(companion.store.ensure_user("tg", 2002).id, allowed=1)
+    companion.store.directory.update_user(companion.store.directory.ensure_user("tg", 2002).id, allowed=1)
     fake_openai.enqueue("noted, Alice", "noted, Bob")
     telegram.private_message("my secret is ALICE-SECRET")
     await companion.replies(ALICE, 1)
@@ -144,9 +144,9 @@ async def test_quotes_forwards_and_polls_reach_the_model_as_short_descriptions(c
     assert last_lines[0][-2:] == ["[replying to Companion: “First answer.”]", "what did you mean?"]
     assert last_lines[1][-2:] == ["[forwarded from Bob]", "the meeting moved to Friday"]
     assert last_lines[2][-1] == "[poll] Tea or coffee? — tea / coffee"
-    alice = companion.store.find_user("tg", ALICE)
-    conversation = companion.store.active_conversation(Owner.user(alice.id), "assistant")
-    stored = [m.content for m in companion.store.messages(conversation.id)]
+    alice = companion.store.directory.find_user("tg", ALICE)
+    conversation = companion.store.conversations.active_conversation(Owner.user(alice.id), "assistant")
+    stored = [m.content for m in companion.store.conversations.messages(conversation.id)]
     assert "[forwarded from Bob]\nthe meeting moved to Friday" in stored
 
 
@@ -157,9 +157,9 @@ async def test_edited_last_message_is_answered_again(companion, telegram, fake_o
     telegram.edit_user_message(sent, "what is 2+2")
     texts = await companion.replies(ALICE, 2)
     assert texts[-1] == "Answer to the fix."
-    conversation = companion.store.active_conversation(Owner.user(companion.store.find_user("tg", ALICE).id),
+    conversation = companion.store.conversations.active_conversation(Owner.user(companion.store.directory.find_user("tg", ALICE).id),
                                                        "assistant")
-    assert [m.content for m in companion.store.messages(conversation.id)] == ["what is 2+2", "Answer to the fix."]
+    assert [m.content for m in companion.store.conversations.messages(conversation.id)] == ["what is 2+2", "Answer to the fix."]
 
 
 async def test_restart_mid_conversation_keeps_history(companion, telegram, fake_openai):
@@ -256,7 +256,7 @@ async def test_each_forum_topic_is_its_own_conversation(companion, telegram, fak
     second_request = fake_openai.chat_requests[1].messages
     assert "topic 11" not in str(second_request)
     assert {m.thread_id for m in telegram.bot_messages(group)} == {11, 22}
-    keys = {c.group_key for c in companion.store.conversations_of(Owner.group(f"tg:{group}:11"))}
+    keys = {c.group_key for c in companion.store.conversations.conversations_of(Owner.group(f"tg:{group}:11"))}
     assert keys == {f"tg:{group}:11"}
 
 
@@ -265,11 +265,11 @@ async def test_a_user_who_blocked_the_bot_is_marked_inactive(companion, telegram
     telegram.fail("sendMessageDraft", 403, "Forbidden: bot was blocked by the user", times=20)
     fake_openai.enqueue("you will not see this")
     telegram.private_message("bye")
-    await telegram.wait_until(lambda: companion.store.find_user("tg", ALICE) is not None
-                              and companion.store.find_user("tg", ALICE).status == "blocked", 10)
-    conversation = companion.store.active_conversation(Owner.user(companion.store.find_user("tg", ALICE).id),
+    await telegram.wait_until(lambda: companion.store.directory.find_user("tg", ALICE) is not None
+                              and companion.store.directory.find_user("tg", ALICE).status == "blocked", 10)
+    conversation = companion.store.conversations.active_conversation(Owner.user(companion.store.directory.find_user("tg", ALICE).id),
                                                        "assistant")
-    assert [m.role for m in companion.store.messages(conversation.id)] == ["user", "assistant"]
+    assert [m.role for m in companion.store.conversations.messages(conversation.id)] == ["user", "assistant"]
 
 
 def test_webhook_mode_serves_updates_and_health(tmp_path, telegram, fake_openai):
@@ -357,11 +357,11 @@ def crashed_with(db_path, telegram, build) -> None:
     from memory.schema import open_store
 
     store = open_store(db_path)
-    user = store.ensure_user("tg", ALICE)
-    build(store, user, store.start_conversation(Owner.user(user.id), "assistant"))
+    user = store.directory.ensure_user("tg", ALICE)
+    build(store, user, store.conversations.start_conversation(Owner.user(user.id), "assistant"))
     for raw in telegram.pending_updates():
         payload = Update.model_validate(raw).model_dump_json(exclude_none=True, exclude_unset=True)
-        store.journal_update("tg", raw["update_id"], payload, user_external_id=ALICE)
+        store.inbox.journal_update("tg", raw["update_id"], payload, user_external_id=ALICE)
     store.close()
     with telegram.lock:
         telegram._updates.clear()
@@ -372,9 +372,9 @@ async def test_a_message_a_crash_left_in_the_inbox_is_stored_and_answered_once(t
     second = telegram.private_message("second message, sent while the first was answered")
 
     def build(store, user, conversation):
-        store.add_message(conversation.id, "user", "first message", status="pending", user_id=user.id,
+        store.conversations.add_message(conversation.id, "user", "first message", status="pending", user_id=user.id,
                           platform_message_id=first["message_id"])
-        store.enqueue_input(conversation.id, "second message, sent while the first was answered",
+        store.inbox.enqueue_input(conversation.id, "second message, sent while the first was answered",
                             user_id=user.id, platform_message_id=second["message_id"])
 
     crashed_with(tmp_path / "bot.db", telegram, build)
@@ -382,13 +382,13 @@ async def test_a_message_a_crash_left_in_the_inbox_is_stored_and_answered_once(t
     harness = await BotHarness(tmp_path, telegram, fake_openai).start()
     assert await harness.replies(ALICE, 1) == ["Both answered."]
     await asyncio.sleep(0.3)
-    conversation = harness.store.active_conversation(Owner.user(harness.store.find_user("tg", ALICE).id),
+    conversation = harness.store.conversations.active_conversation(Owner.user(harness.store.directory.find_user("tg", ALICE).id),
                                                      "assistant")
-    assert [(m.content, m.status) for m in harness.store.messages(conversation.id)] == [
+    assert [(m.content, m.status) for m in harness.store.conversations.messages(conversation.id)] == [
         ("first message", "complete"), ("second message, sent while the first was answered", "complete"),
         ("Both answered.", "complete")]
     assert len(fake_openai.chat_requests) == 1 and telegram.bot_texts(ALICE) == ["Both answered."]
-    assert harness.store.pending_inputs() == []
+    assert harness.store.inbox.pending_inputs() == []
     await harness.stop()
 
 
@@ -397,16 +397,16 @@ async def test_a_reply_stored_but_never_sent_is_sent_after_restart_without_a_mod
     sent = telegram.private_message("are you there?")
 
     def build(store, user, conversation):
-        question = store.add_message(conversation.id, "user", "are you there?", user_id=user.id,
+        question = store.conversations.add_message(conversation.id, "user", "are you there?", user_id=user.id,
                                      platform_message_id=sent["message_id"])
-        store.add_message(conversation.id, "assistant", "Stored just before the crash.", reply_to=question.id)
+        store.conversations.add_message(conversation.id, "assistant", "Stored just before the crash.", reply_to=question.id)
 
     crashed_with(tmp_path / "bot.db", telegram, build)
     harness = await BotHarness(tmp_path, telegram, fake_openai).start()
     assert await harness.replies(ALICE, 1) == ["Stored just before the crash."]
-    conversation = harness.store.active_conversation(Owner.user(harness.store.find_user("tg", ALICE).id),
+    conversation = harness.store.conversations.active_conversation(Owner.user(harness.store.directory.find_user("tg", ALICE).id),
                                                      "assistant")
-    reply = harness.store.messages(conversation.id)[-1]
+    reply = harness.store.conversations.messages(conversation.id)[-1]
     assert reply.platform_message_id == str(telegram.bot_messages(ALICE)[0].message_id)
     assert fake_openai.chat_requests == []
     await harness.restart()  # a second restart sends nothing again

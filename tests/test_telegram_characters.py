@@ -4,7 +4,7 @@ the card, and /asof, with the scripted model (well-formed and malformed answers)
 import json
 
 from bot.telegram.callbacks import ExportCard
-from memory.store import Owner
+from memory.records import Owner
 from tests.fakes.novels import ZH_CHARACTERS_REPLY, ZH_PROFILE_REPLY, NovelModel, chinese_novel, kind_of, user_text
 from tests.fakes.telegram_server import DEFAULT_GROUP_ID, DEFAULT_USER_ID
 
@@ -45,11 +45,11 @@ async def test_pick_a_character_and_talk_to_them_with_the_novel_at_hand(companio
     playing = await bot_says(companion, "From now on I am 孙悟空")
     await bot_says(companion, "俺老孙在此，你是何人？")  # the persona's greeting
     store = companion.store
-    user = store.find_user("tg", ALICE)
-    persona_id = store.persona_of(Owner.user(user.id))
+    user = store.directory.find_user("tg", ALICE)
+    persona_id = store.directory.persona_of(Owner.user(user.id))
     entry = companion.services.personas.entry(persona_id)
     assert entry.source == "novel" and entry.owner_user_id == user.id and entry.persona.name == "孙悟空"
-    conversation = store.active_conversation(Owner.user(user.id), persona_id)
+    conversation = store.conversations.active_conversation(Owner.user(user.id), persona_id)
     assert companion.services.reading.documents.attachments(conversation.id)[0].document.title == "西游小记"
     telegram.private_message("你是谁？")
     await bot_says(companion, "俺老孙来也！")
@@ -91,8 +91,8 @@ async def test_asof_moves_the_timeline_and_rebuilds_the_character(companion, tel
     profile = [r for r in fake_openai.chat_requests if kind_of(r.body) == "profile"]
     assert len(profile) == 2 and "五行山" in user_text(profile[-1].body)
     store = companion.store
-    user = store.find_user("tg", ALICE)
-    persona_id = store.persona_of(Owner.user(user.id))
+    user = store.directory.find_user("tg", ALICE)
+    persona_id = store.directory.persona_of(Owner.user(user.id))
     assert "第四回" in companion.services.personas.entry(persona_id).persona.scenario
     telegram.private_message("高老庄在哪？")
     await bot_says(companion, "嗯。")

@@ -3,7 +3,7 @@ sending the character's message in the user's daytime, once, also after a restar
 
 import pytest
 
-from memory.store import Owner
+from memory.records import Owner
 from tests.fakes.clock import ManualClock
 from tests.fakes.telegram_server import DEFAULT_USER_ID
 from tests.harness import BotHarness
@@ -50,8 +50,8 @@ async def test_a_check_in_goes_out_once_in_the_users_daytime(harness, telegram, 
     request = fake_openai.chat_requests[-1]
     assert any("Kyoto next Friday" in m["content"] for m in request.messages[1:-1])
     assert "Alice has not written for about 23 hours" in request.messages[-1]["content"]
-    user = harness.store.find_user("tg", ALICE)
-    stored = harness.store.messages(harness.store.active_conversation(Owner.user(user.id), "assistant").id)[-1]
+    user = harness.store.directory.find_user("tg", ALICE)
+    stored = harness.store.conversations.messages(harness.store.conversations.active_conversation(Owner.user(user.id), "assistant").id)[-1]
     assert stored.role == "assistant" and stored.content.startswith("Good morning!")
     assert stored.platform_message_id == str(telegram.bot_messages(ALICE)[-1].message_id)
     assert await check_in_pass(harness) == 0
@@ -83,7 +83,7 @@ async def test_bad_check_in_input_gets_one_clear_line(harness, telegram):
     assert "“lunchtime” is not a span of hours" in texts[-1]
     texts = await say(harness, "/checkin quiet 23-7", 4)
     assert "23:00–07:00" in texts[-1]
-    user = harness.store.find_user("tg", ALICE)
+    user = harness.store.directory.find_user("tg", ALICE)
     plan = harness.services.life.checkins.plan(user.id)
     assert not plan.enabled and (plan.quiet.start, plan.quiet.end) == (23 * 60, 7 * 60)
     telegram.group_message("/checkin on")

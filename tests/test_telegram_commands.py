@@ -7,7 +7,7 @@ import json
 
 from bot.telegram.callbacks import ForgetMe, ResumeConversation, RetryTurn, ShowAlternative, UseAlternative
 from memory.schema import open_store
-from memory.store import Owner
+from memory.records import Owner
 from tests.fakes.openai_server import Reply
 from tests.fakes.telegram_server import DEFAULT_USER_ID
 from tests.harness import BotHarness
@@ -17,8 +17,8 @@ ALICE = DEFAULT_USER_ID
 
 
 def alice_conversation(companion):
-    user = companion.store.find_user("tg", ALICE)
-    return companion.store.active_conversation(Owner.user(user.id), "assistant")
+    user = companion.store.directory.find_user("tg", ALICE)
+    return companion.store.conversations.active_conversation(Owner.user(user.id), "assistant")
 
 
 async def say(companion, text, count):
@@ -36,7 +36,7 @@ async def test_retry_keeps_alternatives_and_choosing_one(companion, telegram, fa
     assert labels[:3] == ["◀", "2/2", "▶"]
     # page back to the first answer, then use it
     first_id = alice_conversation(companion)
-    alternatives = companion.store.alternatives(companion.store.last_exchange(first_id.id)[0][-1].id)
+    alternatives = companion.store.conversations.alternatives(companion.store.conversations.last_exchange(first_id.id)[0][-1].id)
     telegram.callback_query(second.message_id, ShowAlternative(reply_id=alternatives[0].id).pack())
     await telegram.wait_until(lambda: telegram.message(ALICE, second.message_id).text == "Blue.", 5)
     shown = telegram.message(ALICE, second.message_id)
@@ -44,7 +44,7 @@ async def test_retry_keeps_alternatives_and_choosing_one(companion, telegram, fa
     telegram.callback_query(second.message_id, UseAlternative(reply_id=alternatives[0].id).pack())
     await telegram.wait_until(lambda: not any(b["text"].startswith("✓") for b in
                                               telegram.message(ALICE, second.message_id).buttons), 5)
-    assert [m.content for m in companion.store.messages(first_id.id)] == ["favourite colour?", "Blue."]
+    assert [m.content for m in companion.store.conversations.messages(first_id.id)] == ["favourite colour?", "Blue."]
     fake_openai.enqueue("Noted.")
     await say(companion, "ok", 3)
     assert said_all(fake_openai.chat_requests[-1].messages[1:3]) == ["favourite colour?", "Blue."]
@@ -62,7 +62,7 @@ async def test_model_failure_gives_a_localized_error_with_a_retry_button(compani
     telegram.callback_query(error_message.message_id, error_message.buttons[0]["callback_data"])
     texts = await companion.replies(ALICE, 2)
     assert texts[-1] == "我回来了。"
-    assert [m.status for m in companion.store.messages(alice_conversation(companion).id)] == ["complete", "complete"]
+    assert [m.status for m in companion.store.conversations.messages(alice_conversation(companion).id)] == ["complete", "complete"]
 
 
 async def test_continue_and_undo(companion, telegram, fake_openai):
@@ -71,10 +71,10 @@ async def test_continue_and_undo(companion, telegram, fake_openai):
     texts = await say(companion, "/continue", 2)
     assert texts[-1] == "there was a fox."
     conversation = alice_conversation(companion)
-    assert companion.store.messages(conversation.id)[-1].content == "Once upon a time there was a fox."
+    assert companion.store.conversations.messages(conversation.id)[-1].content == "Once upon a time there was a fox."
     texts = await say(companion, "/undo", 3)
     assert "2" in texts[-1]
-    assert companion.store.messages(conversation.id) == []
+    assert companion.store.conversations.messages(conversation.id) == []
 
 
 async def test_new_and_history_resume(companion, telegram, fake_openai):
@@ -90,7 +90,7 @@ async def test_new_and_history_resume(companion, telegram, fake_openai):
     telegram.callback_query(listing.message_id, ResumeConversation(conversation_id=first.id).pack())
     await companion.replies(ALICE, 5)
     assert alice_conversation(companion).id == first.id
-    assert len(companion.store.conversations_of(Owner.user(companion.store.find_user("tg", ALICE).id))) == 2
+    assert len(companion.store.conversations.conversations_of(Owner.user(companion.store.directory.find_user("tg", ALICE).id))) == 2
 
 
 async def test_search_finds_chinese_and_english_in_my_history(companion, telegram, fake_openai):
@@ -125,7 +125,7 @@ async def test_usage_and_export(companion, telegram, fake_openai):
 async def test_timezone_and_language(companion, telegram, fake_openai):
     texts = await say(companion, "/tz +8", 1)
     assert texts[-1].startswith("Time zone set to UTC+08:00.")  # as people read it, not the POSIX Etc/GMT-8
-    assert companion.store.find_user("tg", ALICE).timezone == "Etc/GMT-8"
+    assert companion.store.directory.find_user("tg", ALICE).timezone == "Etc/GMT-8"
     texts = await say(companion, "/tz Mars/Olympus", 2)
     assert "Mars/Olympus" in texts[-1]
     texts = await say(companion, "/lang zh", 3)
@@ -142,7 +142,7 @@ async def test_timezone_and_language(companion, telegram, fake_openai):
     assert texts[-1].startswith("时区已设为 UTC+08:00。")
     texts = await say(companion, "/tz Asia/Shanghai", 7)
     assert texts[-1].startswith("时区已设为 Asia/Shanghai (UTC+08:00)。")
-    assert companion.store.find_user("tg", ALICE).timezone == "Asia/Shanghai"
+    assert companion.store.directory.find_user("tg", ALICE).timezone == "Asia/Shanghai"
 
 
 async def test_context_command_shows_sections(companion, telegram, fake_openai):
@@ -163,7 +163,7 @@ async def test_forget_leaves_no_row_of_the_user(companion, telegram, fake_openai
     await telegram.wait_until(lambda: telegram.message(ALICE, confirm.message_id).text.startswith("Done."), 5)
     await asyncio.sleep(0.2)
     store = companion.store
-    assert store.find_user("tg", ALICE) is None
+    assert store.directory.find_user("tg", ALICE) is None
     for table in store.db.table_names():
         if table.startswith("_sqlite"):
             continue
@@ -180,7 +180,7 @@ async def test_stop_button_keeps_the_partial_reply(tmp_path, telegram, fake_open
     preview = await telegram.wait_until(
         lambda: next((m for m in telegram.bot_messages(ALICE) if m.buttons), None), 10)
     telegram.callback_query(preview.message_id, preview.buttons[0]["callback_data"])
-    conversation_done = lambda: (conv := alice_conversation(harness)) and harness.store.last_exchange(conv.id)[1]
+    conversation_done = lambda: (conv := alice_conversation(harness)) and harness.store.conversations.last_exchange(conv.id)[1]
     reply = await telegram.wait_until(conversation_done, 10)
     assert reply.status == "interrupted"
     assert 0 < len(reply.content) < len("word " * 400)
@@ -207,12 +207,12 @@ async def test_unanswered_update_after_a_crash_is_answered_on_restart(tmp_path, 
     # a crash: the update was journaled, its message stored, and the turn never finished
     store = open_store(harness.settings.db)
     sent = telegram.private_message("are you still there?")
-    user = store.ensure_user("tg", ALICE)
-    conversation = store.start_conversation(Owner.user(user.id), "assistant")
-    store.add_message(conversation.id, "user", "are you still there?", status="pending", user_id=user.id,
+    user = store.directory.ensure_user("tg", ALICE)
+    conversation = store.conversations.start_conversation(Owner.user(user.id), "assistant")
+    store.conversations.add_message(conversation.id, "user", "are you still there?", status="pending", user_id=user.id,
                       platform_message_id=sent["message_id"])
     from aiogram.types import Update
-    store.journal_update("tg", 1, Update.model_validate({"update_id": 1, "message": sent}).model_dump_json(
+    store.inbox.journal_update("tg", 1, Update.model_validate({"update_id": 1, "message": sent}).model_dump_json(
         exclude_none=True), user_external_id=ALICE)
     store.close()
     with telegram.lock:
@@ -221,7 +221,7 @@ async def test_unanswered_update_after_a_crash_is_answered_on_restart(tmp_path, 
     harness = await BotHarness(tmp_path, telegram, fake_openai).start()
     texts = await harness.replies(ALICE, 1)
     assert texts == ["Yes, I am here."]
-    assert [(m.content, m.status) for m in harness.store.messages(conversation.id)] == [
+    assert [(m.content, m.status) for m in harness.store.conversations.messages(conversation.id)] == [
         ("are you still there?", "complete"), ("Yes, I am here.", "complete")]
     await harness.stop()
 
@@ -284,5 +284,5 @@ async def test_a_message_longer_than_the_window_is_answered_with_what_was_cut(tm
     sent = fake_openai.chat_requests[-1].messages[-1]["content"]
     assert len(sent) < len(long_message)
     conversation = alice_conversation(harness)
-    assert harness.store.last_exchange(conversation.id)[0][0].content == long_message  # stored whole
+    assert harness.store.conversations.last_exchange(conversation.id)[0][0].content == long_message  # stored whole
     await harness.stop()

@@ -7,7 +7,7 @@ import pytest
 
 from bot.telegram.callbacks import ToggleDocument
 from memory.documents import AddressPolicy
-from memory.store import Owner
+from memory.records import Owner
 from tests.fakes.documents import make_pdf
 from tests.fakes.novels import NovelModel, chinese_novel, english_novel
 from tests.fakes.telegram_server import DEFAULT_GROUP_ID, DEFAULT_USER_ID
@@ -19,11 +19,11 @@ ALICE = DEFAULT_USER_ID
 
 
 def alice(companion):
-    return companion.store.find_user("tg", ALICE)
+    return companion.store.directory.find_user("tg", ALICE)
 
 
 def conversation_of(companion):
-    return companion.store.active_conversation(Owner.user(alice(companion).id), "assistant")
+    return companion.store.conversations.active_conversation(Owner.user(alice(companion).id), "assistant")
 
 
 async def status_says(companion, fragment, timeout=10.0):
@@ -177,9 +177,9 @@ async def test_with_vision_a_photo_goes_to_the_model_for_that_turn_only(tmp_path
         content = fake_openai.chat_requests[0].messages[-1]["content"]
         assert content[0]["text"].endswith("[photo] my cat") and content[1]["image_url"]["url"].startswith(
             "data:image/jpeg;base64,")
-        conversation = harness.store.active_conversation(Owner.user(harness.store.find_user("tg", ALICE).id),
+        conversation = harness.store.conversations.active_conversation(Owner.user(harness.store.directory.find_user("tg", ALICE).id),
                                                          "assistant")
-        assert [m.content for m in harness.store.messages(conversation.id)] == ["[photo] my cat", "A cat!"]
+        assert [m.content for m in harness.store.conversations.messages(conversation.id)] == ["[photo] my cat", "A cat!"]
         await upload(harness, b"\x89PNG\r\n\x1a\n fake", "cat.png", "image/png", caption="and this?")
         await harness.replies(ALICE, 2)
         assert fake_openai.chat_requests[1].messages[-1]["content"][1]["image_url"]["url"].startswith(
@@ -196,7 +196,7 @@ async def test_in_a_group_only_uploads_addressed_to_the_bot_are_read(companion, 
     telegram.document(addressed, chat_id=DEFAULT_GROUP_ID, caption="@companion_test_bot what is this about?")
     await telegram.wait_until(lambda: "It is about a monkey." in telegram.bot_texts(DEFAULT_GROUP_ID), 10)
     reading = companion.services.reading
-    group = companion.store.active_conversation(Owner.group(f"tg:{DEFAULT_GROUP_ID}"), "assistant")
+    group = companion.store.conversations.active_conversation(Owner.group(f"tg:{DEFAULT_GROUP_ID}"), "assistant")
     assert [a.document.title for a in reading.documents.attachments(group.id)] == ["西游小记"]
     request = fake_openai.chat_requests[-1].messages
     assert "筋斗云" in request[1]["content"]  # verbatim in the static part: no passages in a tail

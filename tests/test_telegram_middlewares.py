@@ -31,8 +31,8 @@ async def test_updates_are_journaled_when_getupdates_returns_them_and_handled_on
 
     updates = await telegram_bot.get_updates()
     # a crash now, before any handler ran, would still find both in the journal
-    assert [entry.update_id for entry in store.unfinished_updates("tg")] == [u.update_id for u in updates]
-    assert store.unfinished_updates("tg")[0].chat_key == f"{telegram.user()['id']}:"
+    assert [entry.update_id for entry in store.inbox.unfinished_updates("tg")] == [u.update_id for u in updates]
+    assert store.inbox.unfinished_updates("tg")[0].chat_key == f"{telegram.user()['id']}:"
 
     for update in updates:
         await dispatcher.feed_update(telegram_bot, update)
@@ -40,7 +40,7 @@ async def test_updates_are_journaled_when_getupdates_returns_them_and_handled_on
     for update in again:
         await dispatcher.feed_update(telegram_bot, update)
     assert handled == ["one", "two"]
-    assert store.unfinished_updates("tg") == []
+    assert store.inbox.unfinished_updates("tg") == []
 
 
 async def test_an_update_journaled_elsewhere_is_handled_once(store, telegram, telegram_bot):

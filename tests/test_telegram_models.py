@@ -5,7 +5,7 @@ model did."""
 import pytest
 
 from bot.telegram.callbacks import ChooseModel
-from memory.store import Owner
+from memory.records import Owner
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.telegram_server import DEFAULT_USER_ID
 from tests.harness import BotHarness
@@ -64,9 +64,9 @@ async def test_the_fallback_answers_when_the_main_endpoint_fails(tmp_path, teleg
             assert texts == ["I'm still here for you.\n\n— answered by backup-model (the main model is unavailable "
                              "right now)"]
             assert harness.store.db.execute("SELECT model FROM usage").fetchall() == [("backup-model",)]
-            user = harness.store.find_user("tg", ALICE)
-            conversation = harness.store.conversations_of(Owner.user(user.id))[0]
-            assert harness.store.messages(conversation.id)[-1].content == "I'm still here for you."
+            user = harness.store.directory.find_user("tg", ALICE)
+            conversation = harness.store.conversations.conversations_of(Owner.user(user.id))[0]
+            assert harness.store.conversations.messages(conversation.id)[-1].content == "I'm still here for you."
             assert backup.chat_requests[0].headers["Authorization"] == "Bearer backup-key"
         finally:
             await harness.stop()

@@ -12,7 +12,7 @@ from bot.telegram.formatting import format_reply
 from bot.telegram.views import short
 from bot.texts import text
 from memory.schema import open_store
-from memory.store import Owner
+from memory.records import Owner
 from personas import Persona, card_to_dict, read_card
 from personas.images import read_png_text
 from tests.card_samples import as_json, png_with_chunk_before_iend, png_with_pillow_text, rich_v2_card, to_base64_json
@@ -46,7 +46,7 @@ async def say(bot_harness, words, count, *, user=None, chat_id=ALICE):
 
 
 def user_of(bot_harness, external_id):
-    return bot_harness.store.find_user("tg", external_id)
+    return bot_harness.store.directory.find_user("tg", external_id)
 
 
 def contents(request):
@@ -87,8 +87,8 @@ async def test_switching_personas_keeps_each_history_apart(companion, telegram, 
     assert "hi captain" not in json.dumps(back.messages) and "Aye, welcome aboard." not in json.dumps(back.messages)
 
     alice = user_of(companion, ALICE)
-    assert companion.store.persona_of(Owner.user(alice.id)) == "assistant"
-    by_persona = {c.persona_id for c in companion.store.conversations_of(Owner.user(alice.id))}
+    assert companion.store.directory.persona_of(Owner.user(alice.id)) == "assistant"
+    by_persona = {c.persona_id for c in companion.store.conversations.conversations_of(Owner.user(alice.id))}
     assert by_persona == {"assistant", "mara"}
     texts = await say(companion, "/persona assistant", 8)
     assert texts[-1] == "You are already talking to Assistant."
@@ -151,7 +151,7 @@ async def test_a_card_file_becomes_a_private_persona_of_its_sender(open_bot, tel
     assert texts[-1] == text("tg.persona_unavailable", "en", id="seraphina")
     telegram.callback_query(bobs_menu.message_id, ChoosePersona(key="seraphina").pack(), chat_id=BOB, user=bob())
     await telegram.wait_until(lambda: any(c.params.get("show_alert") for c in telegram.calls_of("answerCallbackQuery")))
-    assert open_bot.store.persona_of(Owner.user(user_of(open_bot, BOB).id)) is None
+    assert open_bot.store.directory.persona_of(Owner.user(user_of(open_bot, BOB).id)) is None
 
     # Alice talks to it
     telegram.callback_query(imported.message_id, imported.buttons[0]["callback_data"])
@@ -242,10 +242,10 @@ async def test_each_group_and_forum_topic_has_its_own_persona(companion, telegra
     await companion.replies(forum, 2)
     assert [m.thread_id for m in telegram.bot_messages(forum)] == [7, 7]
     store = companion.store
-    assert store.persona_of(Owner.group(f"tg:{DEFAULT_GROUP_ID}")) == "linxi"
-    assert store.persona_of(Owner.group(f"tg:{forum}:7")) == "mara"
-    assert store.persona_of(Owner.group(f"tg:{forum}")) is None
-    assert store.persona_of(Owner.user(user_of(companion, ALICE).id)) is None  # her private chat is untouched
+    assert store.directory.persona_of(Owner.group(f"tg:{DEFAULT_GROUP_ID}")) == "linxi"
+    assert store.directory.persona_of(Owner.group(f"tg:{forum}:7")) == "mara"
+    assert store.directory.persona_of(Owner.group(f"tg:{forum}")) is None
+    assert store.directory.persona_of(Owner.user(user_of(companion, ALICE).id)) is None  # her private chat is untouched
     fake_openai.enqueue("欢迎光临。")
     telegram.group_message("你好", mention="username")
     await companion.replies(DEFAULT_GROUP_ID, 3)

@@ -3,7 +3,7 @@ a refused reply is never shown (not even as a draft) and is hidden from the cont
 warn answers with a warning; every flag is recorded. And the age question of open bots."""
 
 from bot.telegram.callbacks import ConfirmAge
-from memory.store import Owner
+from memory.records import Owner
 from tests.fakes.openai_server import Reply
 from tests.fakes.telegram_server import DEFAULT_USER_ID
 from tests.harness import BotHarness
@@ -21,9 +21,9 @@ def events(harness):
 
 
 def messages_of(harness, external_id=ALICE):
-    user = harness.store.find_user("tg", external_id)
-    conversation = harness.store.active_conversation(Owner.user(user.id), "assistant")
-    return harness.store.messages(conversation.id, include_hidden=True) if conversation else []
+    user = harness.store.directory.find_user("tg", external_id)
+    conversation = harness.store.conversations.active_conversation(Owner.user(user.id), "assistant")
+    return harness.store.conversations.messages(conversation.id, include_hidden=True) if conversation else []
 
 
 async def test_refused_input_costs_no_model_call_and_is_not_stored(tmp_path, telegram, fake_openai):

@@ -4,7 +4,7 @@ answered; with /voice on, the reply also comes back as an Ogg Opus voice note (s
 
 import pytest
 
-from memory.store import Owner
+from memory.records import Owner
 from tests.fakes.audio import codec_of, decoded_seconds, ogg_opus_tone, wav_tone
 from tests.fakes.telegram_server import DEFAULT_USER_ID
 from tests.harness import BotHarness
@@ -21,9 +21,9 @@ async def voiced(tmp_path, telegram, fake_openai):
 
 
 def alice_messages(harness):
-    user = harness.store.find_user("tg", ALICE)
-    conversation = harness.store.active_conversation(Owner.user(user.id), "assistant")
-    return harness.store.messages(conversation.id) if conversation else []
+    user = harness.store.directory.find_user("tg", ALICE)
+    conversation = harness.store.conversations.active_conversation(Owner.user(user.id), "assistant")
+    return harness.store.conversations.messages(conversation.id) if conversation else []
 
 
 async def test_a_voice_note_is_transcribed_stored_as_spoken_and_answered(voiced, telegram, fake_openai):

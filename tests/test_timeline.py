@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from memory.schema import open_store
-from memory.store import HistoryRow, Owner, to_text
+from memory.records import HistoryRow, Owner, to_text
 from memory.timeline import ago, with_date_lines
 from tests.conftest import make_memory_engine
 from tests.fakes.openai_server import Reply
@@ -71,9 +71,9 @@ async def test_the_model_learns_when_things_were_said_without_breaking_the_prefi
     now = [START]
     store = open_store(tmp_path / "t.db", clock=lambda: now[0])
     engine = make_memory_engine(store, fake_openai, clock=lambda: now[0], facts_every=0)
-    user = store.ensure_user("local", "mia", display_name="Mia")
-    store.update_user(user.id, timezone="Asia/Shanghai")
-    user = store.user(user.id)
+    user = store.directory.ensure_user("local", "mia", display_name="Mia")
+    store.directory.update_user(user.id, timezone="Asia/Shanghai")
+    user = store.directory.user(user.id)
     conversation = engine.conversation_for(Owner.user(user.id), user=user)
     for text, later in [("good morning", timedelta(0)), ("lunch?", timedelta(hours=1)),
                         ("I'm back", timedelta(days=3)), ("anyone?", timedelta(minutes=2))]:
@@ -95,7 +95,7 @@ async def test_the_model_learns_when_things_were_said_without_breaking_the_prefi
     # minutes ago says the time): the request extends the previous one, reply included
     assert last[-1]["content"] == "anyone?"
     assert not any("Current time" in m["content"] for r in requests for m in r.messages)
-    assert [m.content for m in store.messages(conversation.id)][4] == "I'm back"  # stored as written
+    assert [m.content for m in store.conversations.messages(conversation.id)][4] == "I'm back"  # stored as written
     now[0] += timedelta(days=2)
     await engine.submit(conversation.id, "hello again", user=user)
     assert ("This conversation began Fri 2024-03-01 17:00 (5 days ago)."

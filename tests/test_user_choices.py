@@ -5,7 +5,7 @@ from memory.user_choices import Choices, UserChoices
 
 def test_choices_start_empty_and_keep_each_other(store):
     choices = UserChoices(store)
-    alice = store.ensure_user("tg", 1)
+    alice = store.directory.ensure_user("tg", 1)
     assert choices.of(alice.id) == Choices()
     choices.set_model(alice.id, "small-model")
     choices.set_voice_replies(alice.id, True)

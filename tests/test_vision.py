@@ -1,6 +1,6 @@
 """Pictures go to the model with one turn only; the history stays text."""
 
-from memory.store import Owner
+from memory.records import Owner
 from memory.vision import ImageInput, with_images
 from tests.conftest import said
 
@@ -16,7 +16,7 @@ def test_images_join_the_last_user_message():
 
 
 async def test_a_photo_turn_sends_the_image_once_and_stores_the_description(engine, store, fake_openai):
-    user = store.ensure_user("local", "alice")
+    user = store.directory.ensure_user("local", "alice")
     conversation = engine.conversation_for(Owner.user(user.id), user=user)
     fake_openai.enqueue("A tabby!", "Yes, the same cat.")
     result = await engine.submit(conversation.id, "[photo] my cat", user=user, images=[ImageInput(b"jpeg")])
@@ -24,8 +24,8 @@ async def test_a_photo_turn_sends_the_image_once_and_stores_the_description(engi
     first = fake_openai.chat_requests[0].messages[-1]["content"]
     assert first[1] == {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,anBlZw=="}}
     assert said(first[0]["text"]) == "[photo] my cat"
-    assert [m.content for m in store.messages(conversation.id)] == ["[photo] my cat", "A tabby!"]
-    assert store.calibration_ratios() == {}  # image tokens are not ours to count
+    assert [m.content for m in store.conversations.messages(conversation.id)] == ["[photo] my cat", "A tabby!"]
+    assert store.usage.calibration_ratios() == {}  # image tokens are not ours to count
     await engine.submit(conversation.id, "what colour was it?", user=user)
     later = fake_openai.chat_requests[1].messages
     assert all(isinstance(m["content"], str) for m in later)

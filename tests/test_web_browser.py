@@ -21,7 +21,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from memory.compaction import Segment, SummaryStore
-from memory.store import Owner
+from memory.records import Owner
 from personas.cards import card_to_png, read_card
 from tests.card_samples import as_json, rich_v2_card
 from tests.mini_app import ALICE, BOB, TOKEN, MiniApp, init_data, request_text
@@ -129,11 +129,11 @@ def furnish(app: MiniApp) -> dict:
     owner = Owner.user(alice.id)
     engine = services.engine
     conversation = engine.conversation_for(owner, "assistant", user=alice)
-    said = services.store.add_message(conversation.id, "user", "I started learning the cello last week, "
+    said = services.store.conversations.add_message(conversation.id, "user", "I started learning the cello last week, "
                                       "and my teacher is called Ms. Ortiz.")
-    services.store.add_message(conversation.id, "assistant", "That's wonderful! How are the first lessons going?")
-    services.store.add_message(conversation.id, "user", "我周末去了西湖，拍了很多照片。")
-    services.store.add_message(conversation.id, "assistant", "西湖的秋天一定很美！你最喜欢哪一张？")
+    services.store.conversations.add_message(conversation.id, "assistant", "That's wonderful! How are the first lessons going?")
+    services.store.conversations.add_message(conversation.id, "user", "我周末去了西湖，拍了很多照片。")
+    services.store.conversations.add_message(conversation.id, "assistant", "西湖的秋天一定很美！你最喜欢哪一张？")
     learned = services.memory.facts.add(owner, "assistant", "Is learning the cello; the teacher is Ms. Ortiz",
                                         origin="model", source_ids=[said.id], said_at=said.created_at)
     SummaryStore(services.store).save(conversation.id, Segment(
@@ -155,7 +155,7 @@ async def test_a_new_user_sees_the_shipped_personas_and_switching_changes_the_ch
     await doing(page, "POST", "personas/linxi/choose", page.locator("article[data-persona='linxi'] button.choose").click)
     await page.wait_for_selector("article[data-persona='linxi'].current")
     alice = app.user(ALICE)
-    assert app.services.store.persona_of(Owner.user(alice.id)) == "linxi"
+    assert app.services.store.directory.persona_of(Owner.user(alice.id)) == "linxi"
     request = await app.say("你好")
     assert "林夕" in request.messages[0]["content"]  # the next request is the new persona's
     assert errors == []
@@ -247,7 +247,7 @@ async def test_the_other_pages_work_and_are_photographed(app, browser, tmp_path)
     await page.fill("#timezone", "Asia/Shanghai")
     await doing(page, "PATCH", "settings", lambda: page.click("#save-zone"))
     await playwright_api.expect(page.locator("#timezone")).to_have_value("Asia/Shanghai")
-    assert store.user(alice.id).timezone == "Asia/Shanghai"
+    assert store.directory.user(alice.id).timezone == "Asia/Shanghai"
     await photograph(page, tmp_path, "settings")
     assert errors == []
 

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from memory.store import Owner
+from memory.records import Owner
 from personas.cards import card_to_png, read_card
 from tests.card_samples import as_json, rich_v2_card
 from tests.fakes.openai_server import Reply, default_task_reply, task_kind
@@ -68,7 +68,7 @@ async def test_the_chat_access_rule_applies(tmp_path, fake_openai):
         assert (await app.json("GET", "me"))["id"] == ALICE["id"]  # an admin
         refused = await app.call("GET", "memory", BOB)
         assert refused.status == 403 and (await refused.json())["error"] == "not_allowed"
-        app.services.store.update_user(app.user(BOB).id, allowed=1)  # /allow
+        app.services.store.directory.update_user(app.user(BOB).id, allowed=1)  # /allow
         assert (await app.call("GET", "memory", BOB)).status == 200
     finally:
         await app.stop()
@@ -129,7 +129,7 @@ async def test_gallery_and_switching(app, fake_openai):
 
     switched = await app.json("POST", "personas/linxi/choose")
     assert switched["kind"] == "started" and "林夕" in switched["notice"]
-    assert app.services.store.persona_of(owner_of(app)) == "linxi"
+    assert app.services.store.directory.persona_of(owner_of(app)) == "linxi"
     assert (await app.json("GET", "personas"))["current"] == "linxi"
     request = await app.say("你好")
     assert "林夕" in request.messages[0]["content"]
@@ -146,7 +146,7 @@ async def test_a_private_persona_and_its_avatar_are_only_its_owners(app):
     assert card.id not in [p["id"] for p in (await app.json("GET", "personas"))["personas"]]
     assert (await app.call("GET", f"personas/{card.id}/avatar")).status == 404
     assert (await app.call("POST", f"personas/{card.id}/choose")).status == 404
-    assert app.services.store.persona_of(owner_of(app)) is None
+    assert app.services.store.directory.persona_of(owner_of(app)) is None
 
 
 # -- memory --------------------------------------------------------------------------------------
@@ -194,12 +194,12 @@ async def test_fact_refusals(app):
 
 async def test_the_user_persona_and_summaries(app, fake_openai):
     me = await app.json("PUT", "memory/me", json={"name": "Ally", "description": "a night-shift nurse"})
-    assert me["name"] == "Ally" and app.services.store.user(app.user().id).me_name == "Ally"
+    assert me["name"] == "Ally" and app.services.store.directory.user(app.user().id).me_name == "Ally"
     assert "a night-shift nurse" in (await app.say("hi")).messages[0]["content"]
     too_long = await app.call("PUT", "memory/me", json={"name": "x" * 65, "description": ""})
     assert too_long.status == 400
     assert (await app.json("PUT", "memory/me", json={"name": "", "description": ""}))["name"] == ""
-    assert app.services.store.user(app.user().id).me_description is None
+    assert app.services.store.directory.user(app.user().id).me_description is None
     assert (await app.json("GET", "memory"))["summaries"] == []
 
 
@@ -307,7 +307,7 @@ async def test_settings(app, fake_openai):
     assert (await app.json("PATCH", "settings", json={"timezone": "+9"}))["timezone_label"] == "UTC+09:00"
     await app.json("PATCH", "settings", json={"timezone": "Asia/Shanghai"})
     assert changed["checkins"]["enabled"] and changed["checkins"]["every_hours"] == 12
-    user = app.services.store.user(app.user().id)
+    user = app.services.store.directory.user(app.user().id)
     assert user.language_override == "zh" and user.timezone == "Asia/Shanghai"
     plan = app.services.life.checkins.plan(user.id)
     assert plan.enabled and plan.every.total_seconds() == 12 * 3600 and str(plan.quiet).startswith("23:00")
@@ -322,4 +322,4 @@ async def test_settings(app, fake_openai):
         refused = await app.call("PATCH", "settings", json=change)
         assert refused.status == 400, change
         assert (await refused.json())["detail"]
-    assert app.services.store.user(app.user().id).timezone == "Asia/Shanghai"
+    assert app.services.store.directory.user(app.user().id).timezone == "Asia/Shanghai"

@@ -17,7 +17,7 @@ from bot.inspect import render_summary, request_json
 from bot.logs import configure_logging, redact
 from bot.services import Services
 from memory.importer import import_chat, read_chat_file
-from memory.store import Owner, User
+from memory.records import Owner, User
 
 
 @click.command()
@@ -80,7 +80,7 @@ def _import_user(services: Services, spec: str) -> User:
     """Like resolve_user, but a Telegram user may be imported for before their first message."""
     external_id = spec[3:].strip() if spec.startswith("tg:") else ""
     if external_id.lstrip("-").isdigit():
-        return services.store.ensure_user("tg", external_id)
+        return services.store.directory.ensure_user("tg", external_id)
     return services.resolve_user(spec)
 
 

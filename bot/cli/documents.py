@@ -25,7 +25,7 @@ from bot.services import Services
 from bot.texts import text
 from memory.documents import DocumentError
 from memory.reading import Cancelled, CancelToken, Character, context_for
-from memory.store import Owner
+from memory.records import Owner
 from personas import card_to_json, card_to_png
 
 
@@ -82,7 +82,7 @@ async def ingest(services: Services, path: Path, user_spec: str | None, attach: 
     if attach:
         engine = services.engine
         owner = Owner.user(user.id)
-        conversation = engine.conversation_for(owner, services.store.persona_of(owner), user=user)
+        conversation = engine.conversation_for(owner, services.store.directory.persona_of(owner), user=user)
         services.reading.documents.attach(conversation.id, result.document.id)
         planned = services.reading.provider.plan(context_for(engine, conversation, user))
         mode = next(p.mode for p in planned if p.document_id == result.document.id)

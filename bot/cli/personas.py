@@ -122,7 +122,7 @@ def _entry(services: Services, persona_id: str) -> PersonaEntry:
 def _source_label(services: Services, entry: PersonaEntry) -> str:
     if entry.owner_user_id is None:
         return entry.source
-    owner = services.store.user(entry.owner_user_id)
+    owner = services.store.directory.user(entry.owner_user_id)
     who = f"{owner.platform}:{owner.external_id}"
     return f"{entry.source}, {'published, by' if entry.published else 'private to'} {who}"
 

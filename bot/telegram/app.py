@@ -49,7 +49,7 @@ from bot.telegram.streaming import ActiveReplies, StreamSettings
 from bot.telegram.turns import TurnRunner
 from bot.telegram.voice import VoiceDesk
 from bot.texts import text
-from memory.store import User
+from memory.records import User
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 8.0
@@ -149,12 +149,12 @@ async def register_commands(bot: Bot) -> None:
 
 async def replay_unfinished(dispatcher: Dispatcher, bot: Bot, services: Services) -> int:
     """Handle the updates a crash left unfinished, in the order they arrived."""
-    entries = services.store.unfinished_updates("tg")
+    entries = services.store.inbox.unfinished_updates("tg")
     for entry in entries:
         try:
             update = Update.model_validate_json(entry.payload)
         except ValueError:
-            services.store.finish_update("tg", entry.update_id)
+            services.store.inbox.finish_update("tg", entry.update_id)
             continue
         await dispatcher.feed_update(bot, update, replayed=True)
     return len(entries)

@@ -24,7 +24,7 @@ from bot.telegram.voice import VoiceDesk
 from bot.texts import language_of
 from memory.checkins import Claim
 from memory.service import CompanionService, TurnStatus
-from memory.store import Owner
+from memory.records import Owner
 
 log = logging.getLogger(__name__)
 

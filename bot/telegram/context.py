@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from aiogram.types import CallbackQuery, Chat, Message
 
 from memory.service import Place
-from memory.store import Owner, User
+from memory.records import Owner, User
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ from aiogram.types import User as TelegramUser
 from bot.telegram.context import ChatContext
 from bot.texts import language_of, text
 from memory.service import Access, CompanionService
-from memory.store import Store, to_text
+from memory.records import to_text
+from memory.store import Store
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -103,7 +104,7 @@ class UpdateJournal(BaseMiddleware):
 
     def prune(self) -> int:
         self._since_prune = 0
-        return self.store.prune_updates(to_text(self.store.clock() - self.KEEP))
+        return self.store.inbox.prune_updates(to_text(self.store.clock() - self.KEEP))
 
     def receive(self, updates: list[Update]) -> None:
         """Journal updates as they arrive, in one transaction; redeliveries are left out."""
@@ -116,7 +117,7 @@ class UpdateJournal(BaseMiddleware):
         context = UserContextMiddleware.resolve_event_context(update)
         chat_key = f"{context.chat.id}:{context.thread_id or ''}" if context.chat else None
         payload = update.model_dump_json(exclude_none=True, exclude_unset=True)
-        return self.store.journal_update("tg", update.update_id, payload, chat_key=chat_key,
+        return self.store.inbox.journal_update("tg", update.update_id, payload, chat_key=chat_key,
                                          user_external_id=context.user.id if context.user else None)
 
     async def __call__(self, handler: Handler, update: TelegramObject, data: dict[str, Any]) -> Any:
@@ -137,7 +138,7 @@ class UpdateJournal(BaseMiddleware):
                 return await self.locks.run(chat_key, lambda: handler(update, data))
             return await handler(update, data)
         finally:
-            self.store.finish_update("tg", update.update_id)
+            self.store.inbox.finish_update("tg", update.update_id)
 
 
 class JournalOnReceipt(BaseRequestMiddleware):

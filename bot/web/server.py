@@ -31,7 +31,7 @@ from bot.texts import language_of, render
 from bot.web.initdata import InitDataError, verify_init_data
 from memory.service.results import Notice
 from memory.service.self_service import NotFound, SelfService, SelfServiceError
-from memory.store import User
+from memory.records import User
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -98,7 +98,7 @@ def api(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRespons
         if isinstance(result, web.StreamResponse):
             return result
         if isinstance(result, Notice):  # a change done, said as the chat says it
-            result = {"ok": True, "notice": render(result, language_of(request.app[SELF_SERVICE].store.user(
+            result = {"ok": True, "notice": render(result, language_of(request.app[SELF_SERVICE].store.directory.user(
                 user.id).ui_language))}
         return web.json_response(result, dumps=lambda value: json.dumps(value, ensure_ascii=False))
 

@@ -79,7 +79,7 @@ from memory.reading.store import (
     StoredChapter,
     StoredDocument,
 )
-from memory.store import User
+from memory.records import User
 from memory.tokens import load_encoding
 
 PASSAGE_CHARS = 1000

@@ -31,7 +31,7 @@ from memory.reading.characters import Character
 from memory.reading.model_json import parse_model_json, string_list, text_field
 from memory.reading.progress import CancelToken, Progress, Stages
 from memory.reading.store import DocumentStore, StoredDocument
-from memory.store import Conversation, Owner, User
+from memory.records import Conversation, Owner, User
 from personas import Lorebook, LoreEntry, Persona, persona_id_from_name
 
 FIELD_CHARS = 4000
@@ -273,7 +273,7 @@ class NovelPersonas:
         """Talk to the persona from now on: a new conversation (with its greeting) that
         has the novel attached, within the same timeline."""
         owner = Owner.user(user.id)
-        engine.store.set_persona_of(owner, persona.id)
+        engine.store.directory.set_persona_of(owner, persona.id)
         conversation = engine.start_conversation(owner, persona.id, user=user)
         self.documents.attach(conversation.id, document_id, upto_chapter=upto)
         return conversation

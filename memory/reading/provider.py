@@ -45,7 +45,7 @@ from memory.reading.render import (
 )
 from memory.reading.store import Attachment, DocumentStore, StoredChapter
 from memory.reading.summaries import Summarizer
-from memory.store import Conversation, User
+from memory.records import Conversation, User
 from memory.tokens import count_tokens, truncate_to_tokens
 
 DOCUMENTS_SHARE = 0.6

@@ -26,7 +26,8 @@ from datetime import timedelta
 from typing import Callable, Iterable, Iterator, Sequence
 
 from memory.reading.progress import CancelToken
-from memory.store import Store, to_text
+from memory.records import to_text
+from memory.store import Store
 from memory.textsearch import index_form
 
 STALE_INGESTION = timedelta(hours=1)

@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 
 from memory.moderation import SafetyGate, Screening
 from memory.service.results import Access
-from memory.store import Store, User, to_text
+from memory.records import User, to_text
+from memory.store import Store
 
 ACCESS_LISTED_PLATFORMS = ("tg",)
 
@@ -70,14 +71,14 @@ class Admission:
             return Access.ALLOWED
         if user.refused_at is not None:
             return Access.REFUSED_QUIETLY
-        self.store.update_user(user.id, refused_at=self.store.now())
+        self.store.directory.update_user(user.id, refused_at=self.store.now())
         return Access.REFUSED
 
     def allow(self, platform: str, external_id: str) -> User:
         """An admin lets someone in (/allow)."""
-        user = self.store.ensure_user(platform, external_id)
-        self.store.update_user(user.id, allowed=1, refused_at=None)
-        return self.store.user(user.id)
+        user = self.store.directory.ensure_user(platform, external_id)
+        self.store.directory.update_user(user.id, allowed=1, refused_at=None)
+        return self.store.directory.user(user.id)
 
     # -- budget ---------------------------------------------------------------------
     def midnight(self, user: User) -> datetime:
@@ -86,7 +87,7 @@ class Admission:
         return datetime.combine(now.date(), clock_time(0), tzinfo=zone)
 
     def tokens_today(self, user: User) -> int:
-        totals = self.store.usage_totals(user_id=user.id, since=to_text(self.midnight(user)))
+        totals = self.store.usage.usage_totals(user_id=user.id, since=to_text(self.midnight(user)))
         uncached = totals["prompt_tokens"] - totals["cached_tokens"]
         return int(uncached + totals["cached_tokens"] * self.policy.cached_token_weight + totals["completion_tokens"])
 

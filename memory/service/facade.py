@@ -62,7 +62,7 @@ from memory.service.results import (
     Usage,
 )
 from memory.service.zones import parse_zone, zone_label
-from memory.store import Conversation, Message, User, from_text, to_text
+from memory.records import Conversation, Message, User, from_text, to_text
 from memory.vision import ImageInput
 
 log = logging.getLogger(__name__)
@@ -131,41 +131,41 @@ class CompanionService:
                language: str | None = None) -> User:
         """The user behind a platform id, created on first sight (name and language
         refreshed); one who had blocked the bot and came back is active again."""
-        user = self.store.ensure_user(platform, external_id, display_name=display_name, language=language)
+        user = self.store.directory.ensure_user(platform, external_id, display_name=display_name, language=language)
         if user.status != "active":
-            self.store.update_user(user.id, status="active")
-            user = self.store.user(user.id)
+            self.store.directory.update_user(user.id, status="active")
+            user = self.store.directory.user(user.id)
         return user
 
     def refresh(self, place: Place) -> Place:
         """The same place with the user as stored now (after /lang, /tz, /me)."""
-        user = self.store.user(place.user.id)
+        user = self.store.directory.user(place.user.id)
         return Place(user, place.owner, place.private, user.ui_language or place.lang)
 
     def user_left(self, user: User) -> None:
         """The user blocked the bot: no check-ins, no messages until they come back."""
-        self.store.update_user(user.id, status="blocked")
+        self.store.directory.update_user(user.id, status="blocked")
 
     # -- places and conversations ------------------------------------------------------
     def conversation(self, place: Place) -> Conversation:
         """The place's active conversation with its current persona, started if none."""
-        persona_id = self.store.persona_of(place.owner)
+        persona_id = self.store.directory.persona_of(place.owner)
         return self.engine.conversation_for(place.owner, persona_id, user=place.user)
 
     def current(self, place: Place) -> ConversationView:
         conversation = self.conversation(place)
         persona = self.engine.persona(conversation.persona_id)
-        opening = next(self.store.iter_messages(conversation.id, batch=1), None)
+        opening = next(self.store.conversations.iter_messages(conversation.id, batch=1), None)
         greeting = opening.content if opening and opening.role == "assistant" else None
-        last = self.store.messages(conversation.id, limit=1)
+        last = self.store.conversations.messages(conversation.id, limit=1)
         return ConversationView(conversation, persona, greeting, last[0] if last else None)
 
     def new_conversation(self, place: Place) -> ConversationView:
         """/new: a new conversation with the same persona; the old one is kept."""
-        conversation = self.engine.start_conversation(place.owner, self.store.persona_of(place.owner),
+        conversation = self.engine.start_conversation(place.owner, self.store.directory.persona_of(place.owner),
                                                       user=place.user)
         persona = self.engine.persona(conversation.persona_id)
-        greeting = self.store.messages(conversation.id, limit=1)
+        greeting = self.store.conversations.messages(conversation.id, limit=1)
         return ConversationView(conversation, persona, greeting[0].content if greeting else None,
                                 greeting[0] if greeting else None)
 
@@ -173,23 +173,23 @@ class CompanionService:
         """/history: the place's conversations with its current persona, newest first."""
         view = self.current(place)
         items = []
-        for conversation in self.store.conversations_of(place.owner, view.persona.id)[:limit]:
-            opening = itertools.islice(self.store.iter_messages(conversation.id, batch=4), 4)
+        for conversation in self.store.conversations.conversations_of(place.owner, view.persona.id)[:limit]:
+            opening = itertools.islice(self.store.conversations.iter_messages(conversation.id, batch=4), 4)
             first = next((m for m in opening if m.role == "user"), None)
             items.append(ConversationItem(conversation, first.content if first else None,
-                                          self.store.count_messages(conversation.id)))
+                                          self.store.conversations.count_messages(conversation.id)))
         return view, items
 
     def resume(self, place: Place, conversation_id: int) -> Notice | None:
         """Go back to an older conversation of this place; None if it is not the place's."""
         try:
-            conversation = self.store.conversation(conversation_id)
+            conversation = self.store.conversations.conversation(conversation_id)
         except KeyError:
             return None
         if conversation.owner != place.owner:
             return None
-        self.store.resume_conversation(conversation.id)
-        last = self.store.messages(conversation.id, limit=1)
+        self.store.conversations.resume_conversation(conversation.id)
+        last = self.store.conversations.messages(conversation.id, limit=1)
         return Notice("tg.resumed", {"date": conversation.updated_at[:10],
                                      "last": short(last[0].content, 300) if last else "…"})
 
@@ -198,7 +198,7 @@ class CompanionService:
         conversation = self.conversation(place)
         persona = self.engine.persona(conversation.persona_id)
         return [HistoryLine(m.created_at, place.user.name if m.role == "user" else persona.name, m.content, m.role)
-                for m in self.store.messages(conversation.id, limit=limit)]
+                for m in self.store.conversations.messages(conversation.id, limit=limit)]
 
     def context(self, place: Place) -> tuple[AssembledRequest, str]:
         """/context: the request the next message would send (nothing persisted), and its model."""
@@ -234,7 +234,7 @@ class CompanionService:
                     stop: asyncio.Event | None = None) -> TurnOutcome:
         """/retry: another answer to the last message; every alternative is kept."""
         conversation = self._owned(place, conversation_id) if conversation_id else self.conversation(place)
-        if conversation is None or not self.store.last_exchange(conversation.id)[0]:
+        if conversation is None or not self.store.conversations.last_exchange(conversation.id)[0]:
             return TurnOutcome(TurnStatus.NOTHING_TO_RETRY, conversation.id if conversation else None,
                                error=Notice("tg.nothing_to_retry"))
         return await self._run(place, conversation.id, lambda shown: self.engine.regenerate(
@@ -244,7 +244,7 @@ class CompanionService:
                              stop: asyncio.Event | None = None) -> TurnOutcome:
         """/continue: the last reply goes on; `shown` is the addition."""
         conversation = self.conversation(place)
-        if self.store.last_exchange(conversation.id)[1] is None:
+        if self.store.conversations.last_exchange(conversation.id)[1] is None:
             return TurnOutcome(TurnStatus.NOTHING_TO_CONTINUE, conversation.id,
                                error=Notice("tg.nothing_to_continue"))
         return await self._run(place, conversation.id, lambda shown: self.engine.continue_reply(
@@ -255,8 +255,8 @@ class CompanionService:
                    stop: asyncio.Event | None = None) -> TurnOutcome:
         """The user edited a message: the last exchange is answered anew; older ones are not."""
         conversation = self.conversation(place)
-        edited = self.store.find_by_platform_id(conversation.id, platform_message_id, role="user")
-        users, _ = self.store.last_exchange(conversation.id)
+        edited = self.store.conversations.find_by_platform_id(conversation.id, platform_message_id, role="user")
+        users, _ = self.store.conversations.last_exchange(conversation.id)
         if edited is None or edited.id not in {m.id for m in users}:
             return TurnOutcome(TurnStatus.EDIT_TOO_OLD, conversation.id, error=Notice("tg.edit_too_old"))
         before, refused = await self._screen_input(place, content, conversation.id)
@@ -282,10 +282,10 @@ class CompanionService:
     def replay(self, place: Place, platform_message_id: str | int) -> Replay:
         """For an update replayed after a crash: what is left to do for it."""
         conversation = self.conversation(place)
-        stored = self.store.find_by_platform_id(conversation.id, platform_message_id, role="user")
+        stored = self.store.conversations.find_by_platform_id(conversation.id, platform_message_id, role="user")
         if stored is None:
             return Replay(ReplayKind.NEW)
-        users, reply = self.store.last_exchange(conversation.id)
+        users, reply = self.store.conversations.last_exchange(conversation.id)
         if stored.id not in {m.id for m in users}:
             return Replay(ReplayKind.HANDLED)
         if reply is None:
@@ -297,7 +297,7 @@ class CompanionService:
 
     def delivered(self, reply_id: int, platform_message_id: str | int) -> None:
         """The face sent the reply as this platform message (edits and replays find it)."""
-        self.store.set_platform_message_id(reply_id, platform_message_id)
+        self.store.conversations.set_platform_message_id(reply_id, platform_message_id)
 
     async def _screen_input(self, place: Place, content: str,
                             conversation_id: int) -> tuple[list[Notice], TurnOutcome | None]:
@@ -360,7 +360,7 @@ class CompanionService:
     def alternative(self, place: Place, reply_id: int) -> tuple[Message, Alternatives | None] | None:
         """One alternative to show (paging with ◀ ▶ or /prev /next); None if not the place's."""
         try:
-            shown = self.store.message(reply_id)
+            shown = self.store.conversations.message(reply_id)
         except KeyError:
             return None
         if self._owned(place, shown.conversation_id) is None:
@@ -379,7 +379,7 @@ class CompanionService:
         return Notice("tg.alternative_chosen"), self.alternatives(chosen.id)
 
     def last_reply(self, place: Place) -> Message | None:
-        return self.store.last_exchange(self.conversation(place).id)[1]
+        return self.store.conversations.last_exchange(self.conversation(place).id)[1]
 
     async def undo(self, place: Place) -> Notice:
         """/undo: the last exchange leaves the context (it stays stored, hidden)."""
@@ -388,7 +388,7 @@ class CompanionService:
 
     def _owned(self, place: Place, conversation_id: int) -> Conversation | None:
         try:
-            conversation = self.store.conversation(conversation_id)
+            conversation = self.store.conversations.conversation(conversation_id)
         except KeyError:
             return None
         return conversation if conversation.owner == place.owner else None
@@ -445,8 +445,8 @@ class CompanionService:
     def search(self, place: Place, query: str, limit: int = 10) -> SearchResults:
         """/search words: in everything the place ever said and heard (Chinese too)."""
         hits = []
-        for message in self.store.search_messages(place.owner, query, limit=limit):
-            who = (self.engine.persona(self.store.conversation(message.conversation_id).persona_id).name
+        for message in self.store.conversations.search_messages(place.owner, query, limit=limit):
+            who = (self.engine.persona(self.store.conversations.conversation(message.conversation_id).persona_id).name
                    if message.role == "assistant" else (message.speaker_name or None))
             hits.append(SearchHit(message, who))
         return SearchResults(query, hits)
@@ -461,7 +461,7 @@ class CompanionService:
         persona = self.engine.persona(conversation.persona_id)
         messages = []
         markdown = [f"# {persona.name} — conversation {conversation.id}", ""]
-        for message in self.store.iter_messages(conversation.id):
+        for message in self.store.conversations.iter_messages(conversation.id):
             if message.status == "hidden":
                 continue
             name = persona.name if message.role == "assistant" else (message.speaker_name or user.name)
@@ -472,7 +472,7 @@ class CompanionService:
         document = {"format": COMPANION_FORMAT, "persona": {"id": persona.id, "name": persona.name},
                     "messages": messages}
         base = f"{persona.id}-{conversation.id}-{datetime.now(timezone.utc):%Y%m%d}"
-        return Export(conversation, self.store.count_messages(conversation.id), [
+        return Export(conversation, self.store.conversations.count_messages(conversation.id), [
             ExportFile(f"{base}.md", "\n".join(markdown).encode("utf-8"), "text/markdown"),
             ExportFile(f"{base}.json", json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"),
                        "application/json")])
@@ -485,7 +485,7 @@ class CompanionService:
     # -- personas ----------------------------------------------------------------------
     def personas(self, place: Place) -> PersonaMenu:
         """/persona: who the place talks to, and everyone it may switch to."""
-        current = self.engine.persona(self.store.persona_of(place.owner))
+        current = self.engine.persona(self.store.directory.persona_of(place.owner))
         return PersonaMenu(current, self.catalog.available_to(place.user))
 
     def find_persona(self, place: Place, wanted: str):
@@ -508,12 +508,12 @@ class CompanionService:
         if not self.catalog.may_use(persona_id, place.user):
             return PersonaSwitch(SwitchKind.UNAVAILABLE, notice=Notice("tg.persona_unavailable", {"id": persona_id}))
         persona = self.engine.persona(persona_id)
-        if self.store.persona_of(place.owner) == persona.id:
+        if self.store.directory.persona_of(place.owner) == persona.id:
             return PersonaSwitch(SwitchKind.SAME, persona, notice=Notice("tg.persona_same", {"name": persona.name}))
-        existing = self.store.active_conversation(place.owner, persona.id)
-        self.store.set_persona_of(place.owner, persona.id)
+        existing = self.store.conversations.active_conversation(place.owner, persona.id)
+        self.store.directory.set_persona_of(place.owner, persona.id)
         conversation = existing or self.engine.start_conversation(place.owner, persona.id, user=place.user)
-        last = self.store.messages(conversation.id, limit=1)
+        last = self.store.conversations.messages(conversation.id, limit=1)
         if existing is not None and last:
             return PersonaSwitch(SwitchKind.RESUMED, persona, conversation, last[0], Notice(
                 "tg.persona_resumed", {"name": persona.name, "last": short(last[0].content, 300)}))
@@ -522,17 +522,17 @@ class CompanionService:
 
     def unpublished(self) -> list[tuple[object, User]]:
         """Users' private personas an admin may publish (/publish), with their owners."""
-        return [(entry, self.store.user(entry.owner_user_id)) for entry in self.catalog.unpublished()]
+        return [(entry, self.store.directory.user(entry.owner_user_id)) for entry in self.catalog.unpublished()]
 
     def set_me(self, place: Place, *, name: str | None = None, description: str | None = None,
                clear: bool = False) -> User:
         """/me: who the user says they are (None keeps a field as it is)."""
         if clear:
-            self.store.update_user(place.user.id, me_name=None, me_description=None)
+            self.store.directory.update_user(place.user.id, me_name=None, me_description=None)
         else:
             changes = {"me_name": name, "me_description": description}
-            self.store.update_user(place.user.id, **{k: v for k, v in changes.items() if v is not None})
-        return self.store.user(place.user.id)
+            self.store.directory.update_user(place.user.id, **{k: v for k, v in changes.items() if v is not None})
+        return self.store.directory.user(place.user.id)
 
     # -- documents ---------------------------------------------------------------------
     def documents(self, place: Place) -> DocumentsView:
@@ -662,7 +662,7 @@ class CompanionService:
                                                      progress=progress, cancel=cancel)
         conversation = self.reading.personas.start(self.engine, place.user, persona, document_id, upto)
         self._plan_reading(place, conversation)
-        greeting = self.store.messages(conversation.id, limit=1)
+        greeting = self.store.conversations.messages(conversation.id, limit=1)
         return PersonaSwitch(SwitchKind.STARTED, persona, conversation, greeting[0] if greeting else None)
 
     def plan_timeline(self, place: Place, argument: str | None) -> TimelinePlan:
@@ -714,8 +714,8 @@ class CompanionService:
         choice = choice.strip().lower()
         if choice not in LANGUAGE_CHOICES:
             return Notice("tg.lang_usage")
-        self.store.update_user(place.user.id, language_override=None if choice == "auto" else choice)
-        user = self.store.user(place.user.id)
+        self.store.directory.update_user(place.user.id, language_override=None if choice == "auto" else choice)
+        user = self.store.directory.user(place.user.id)
         return Notice("tg.lang_set", lang=user.ui_language or "en")
 
     def timezone(self, place: Place, value: str | None = None) -> Notice:
@@ -727,7 +727,7 @@ class CompanionService:
         zone = parse_zone(value)
         if zone is None:
             return Notice("tg.tz_invalid", {"value": value.strip()})
-        self.store.update_user(place.user.id, timezone=zone)
+        self.store.directory.update_user(place.user.id, timezone=zone)
         local = now.astimezone(ZoneInfo(zone))
         return Notice("tg.tz_set", {"zone": zone_label(zone, now), "time": f"{local:%Y-%m-%d %H:%M}"})
 
@@ -740,7 +740,7 @@ class CompanionService:
             return Notice("tg.checkin_unavailable")
         if not place.private:
             return Notice("tg.checkin_private_only")
-        user = self.store.user(place.user.id)
+        user = self.store.directory.user(place.user.id)
         action, _, value = args.strip().partition(" ")
         action, value = action.lower(), value.strip()
         if action == "on":
@@ -866,8 +866,8 @@ class CompanionService:
     def usage(self, place: Place) -> Usage:
         """/usage: tokens today and in all, the cached share, and the cost at the operator's prices."""
         policy = self.admission.policy
-        today = self.store.usage_totals(user_id=place.user.id, since=to_text(self.admission.midnight(place.user)))
-        total = self.store.usage_totals(user_id=place.user.id)
+        today = self.store.usage.usage_totals(user_id=place.user.id, since=to_text(self.admission.midnight(place.user)))
+        total = self.store.usage.usage_totals(user_id=place.user.id)
         share = total["cached_tokens"] / total["prompt_tokens"] if total["prompt_tokens"] else 0.0
         cost = None
         if policy.price_input is not None and policy.price_output is not None:
@@ -881,7 +881,7 @@ class CompanionService:
     # -- operators ---------------------------------------------------------------------
     def stats(self) -> Notice:
         """/stats (admins): the database counts and the last day's requests."""
-        day = self.store.usage_totals(since=to_text(self.store.clock() - timedelta(days=1)))
+        day = self.store.usage.usage_totals(since=to_text(self.store.clock() - timedelta(days=1)))
         share = day["cached_tokens"] / day["prompt_tokens"] if day["prompt_tokens"] else 0.0
         return Notice("tg.stats", {**self.store.counts(), "requests": day["requests"], "prompt": day["prompt_tokens"],
                                    "cached_share": f"{share:.0%}", "completion": day["completion_tokens"]})

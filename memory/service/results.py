@@ -15,7 +15,7 @@ from typing import Any
 from memory.engine import TurnResult
 from memory.facts import Fact
 from memory.persona_catalog import PersonaEntry
-from memory.store import Conversation, Message, Owner, User
+from memory.records import Conversation, Message, Owner, User
 from personas import Persona
 
 

@@ -23,7 +23,7 @@ from memory.facts import FactError
 from memory.service.facade import CompanionService
 from memory.service.results import Notice, Place, SwitchKind
 from memory.service.zones import zone_label
-from memory.store import Conversation, User
+from memory.records import Conversation, User
 from personas import PersonaError
 from personas.lorebook import Lorebook, LoreEntry
 
@@ -76,7 +76,7 @@ class SelfService:
         return user if self.service.admission.allowed(user) else None
 
     def place(self, user: User) -> Place:
-        return Place.direct(self.store.user(user.id))
+        return Place.direct(self.store.directory.user(user.id))
 
     # -- personas ----------------------------------------------------------------------
     def personas(self, user: User) -> dict:
@@ -119,7 +119,7 @@ class SelfService:
             sources = []
             for message_id in fact.source_ids[:5]:
                 try:
-                    message = self.store.message(message_id)
+                    message = self.store.conversations.message(message_id)
                 except KeyError:
                     continue  # forgotten since
                 sources.append({"id": message.id, "role": message.role, "at": message.created_at,
@@ -268,23 +268,23 @@ class SelfService:
     def history(self, user: User) -> dict:
         """The conversations with each persona, newest first, the current persona first."""
         place = self.place(user)
-        current = self.store.persona_of(place.owner)
+        current = self.store.directory.persona_of(place.owner)
         groups: dict[str, dict] = {}
-        for conversation in self.store.conversations_of(place.owner):
+        for conversation in self.store.conversations.conversations_of(place.owner):
             persona = self.engine.persona(conversation.persona_id)
             group = groups.setdefault(persona.id, {"persona": persona.id, "name": persona.name, "conversations": []})
-            last = self.store.messages(conversation.id, limit=1)
+            last = self.store.conversations.messages(conversation.id, limit=1)
             group["conversations"].append({
                 "id": conversation.id, "title": conversation.title, "started": conversation.created_at,
                 "updated": conversation.updated_at, "active": conversation.active,
-                "messages": self.store.count_messages(conversation.id), "last": last[0].content[:160] if last else ""})
+                "messages": self.store.conversations.count_messages(conversation.id), "last": last[0].content[:160] if last else ""})
         ordered = sorted(groups.values(), key=lambda g: (g["persona"] != current,
                                                          -max(c["id"] for c in g["conversations"])))
         return {"personas": ordered}
 
     def _own_conversation(self, user: User, conversation_id: int) -> Conversation:
         try:
-            conversation = self.store.conversation(conversation_id)
+            conversation = self.store.conversations.conversation(conversation_id)
         except KeyError:
             raise NotFound("conversation") from None
         if conversation.owner != self.place(user).owner:
@@ -295,8 +295,8 @@ class SelfService:
         """A conversation to read: its latest PAGE_MESSAGES messages (the export has all)."""
         conversation = self._own_conversation(user, conversation_id)
         persona = self.engine.persona(conversation.persona_id)
-        total = self.store.count_messages(conversation.id)
-        shown = [m for m in self.store.messages(conversation.id, limit=PAGE_MESSAGES)]
+        total = self.store.conversations.count_messages(conversation.id)
+        shown = [m for m in self.store.conversations.messages(conversation.id, limit=PAGE_MESSAGES)]
         return {"conversation": conversation.id, "persona": persona.name, "more": total > len(shown),
                 "messages": [self._message(m, persona.name, user) for m in shown]}
 
@@ -327,7 +327,7 @@ class SelfService:
 
     # -- settings ----------------------------------------------------------------------
     def settings(self, user: User) -> dict:
-        user = self.store.user(user.id)
+        user = self.store.directory.user(user.id)
         checkins, choices, voice = self.service.checkins, self.service.choices, self.service.voice
         plan = checkins.plan(user.id) if checkins is not None else None
         quiet = plan.quiet if plan is not None else (checkins.default_quiet if checkins else None)

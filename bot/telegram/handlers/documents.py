@@ -25,7 +25,7 @@ from bot.telegram.reading import ReadingDesk, image_type, links_in, without_ment
 from bot.telegram.turns import TurnRunner
 from bot.texts import render, text
 from memory.service import CompanionService, Place
-from memory.store import User
+from memory.records import User
 
 def for_me(message: Message, me: TelegramUser) -> bool:
     return message.chat.type == "private" or addressed_to_bot(message, me.username, me.id)

@@ -33,7 +33,7 @@ from bot.texts import text
 from bot.user_profile import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, parse_me
 from memory.persona_catalog import PersonaCatalog
 from memory.service import CompanionService, Place
-from memory.store import User
+from memory.records import User
 from personas import PersonaError
 from personas.cards import MAX_CARD_FILE_BYTES
 

@@ -1,0 +1,100 @@
+"""What arrived and is not yet part of a conversation: the inbox and the update journal.
+
+`Inbox` owns the `inbox` and `updates` tables (their migrations are the core set's,
+memory/migrations.py).
+- The inbox holds a user's messages that arrive while a reply to the same conversation
+  is streaming; the next turn moves them into the history together, in arrival order
+  (`accept_inputs`). They are stored, so a crash loses none (`mark_pending_failed`).
+- The update journal records each platform update on receipt, before the platform is
+  told it arrived, so updates a killed process received but never handled are replayed
+  at start-up (`unfinished_updates`), and a redelivered one is recognised.
+"""
+
+from __future__ import annotations
+
+from memory.conversations import Conversations
+from memory.records import InboxItem, JournalEntry, Message, User
+from memory.sql_table import Table
+
+
+class Inbox(Table):
+    """The inbox and updates tables; callers never write their SQL."""
+
+    def __init__(self, conversations: Conversations):
+        super().__init__(conversations.db, conversations.now, conversations.count)
+        self.conversations = conversations
+
+    def enqueue_input(self, conversation_id: int, content: str, *, user_id: int | None = None,
+                      speaker_name: str | None = None,
+                      platform_message_id: str | int | None = None) -> int:
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO inbox (conversation_id, user_id, speaker_name, content, platform_message_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [conversation_id, user_id, speaker_name, content,
+                 None if platform_message_id is None else str(platform_message_id), self.now()],
+            )
+        return cursor.lastrowid
+
+    def pending_inputs(self, conversation_id: int | None = None) -> list[InboxItem]:
+        if conversation_id is None:
+            rows = self._rows("SELECT * FROM inbox ORDER BY id")
+        else:
+            rows = self._rows("SELECT * FROM inbox WHERE conversation_id = ? ORDER BY id", [conversation_id])
+        return [InboxItem(*row) for row in rows]
+
+    def accept_inputs(self, conversation_id: int) -> list[Message]:
+        """Move every waiting input of the conversation into its history, in arrival order."""
+        accepted = []
+        with self.db.atomic():
+            for item in self.pending_inputs(conversation_id):
+                accepted.append(self.conversations.add_message(
+                    conversation_id, "user", item.content, status="pending", user_id=item.user_id,
+                    speaker_name=item.speaker_name, platform_message_id=item.platform_message_id,
+                    created_at=item.created_at,
+                ))
+                self.db.execute("DELETE FROM inbox WHERE id = ?", [item.id])
+        return accepted
+
+    def journal_update(self, platform: str, update_id: int, payload: str, *, chat_key: str | None = None,
+                       user_external_id: str | int | None = None) -> bool:
+        """Record an incoming update; False when it was seen before (a redelivery)."""
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO updates (platform, update_id, chat_key, user_external_id, payload, "
+                "received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [platform, update_id, chat_key, None if user_external_id is None else str(user_external_id),
+                 payload, self.now()])
+        return cursor.rowcount == 1
+
+    def finish_update(self, platform: str, update_id: int) -> None:
+        with self.db.atomic():
+            self.db.execute("UPDATE updates SET done_at = ?, payload = '' WHERE platform = ? AND update_id = ?",
+                            [self.now(), platform, update_id])
+
+    def unfinished_updates(self, platform: str) -> list[JournalEntry]:
+        rows = self._rows("SELECT platform, update_id, chat_key, payload FROM updates "
+                          "WHERE platform = ? AND done_at IS NULL ORDER BY received_at, update_id", [platform])
+        return [JournalEntry(*row) for row in rows]
+
+    def prune_updates(self, received_before: str) -> int:
+        """Forget handled updates older than a moment (Telegram may reuse ids after a long idle)."""
+        with self.db.atomic():
+            cursor = self.db.execute("DELETE FROM updates WHERE done_at IS NOT NULL AND received_at < ?",
+                                     [received_before])
+        return cursor.rowcount
+
+    def mark_pending_failed(self) -> int:
+        """After a crash: inputs a crash left waiting in the inbox join their conversation's
+        history, and every user message whose turn never finished is marked failed (it stays
+        in the history and can be answered again). Returns how many were marked."""
+        with self.db.atomic():
+            for (conversation_id,) in self._rows("SELECT DISTINCT conversation_id FROM inbox"):
+                self.accept_inputs(conversation_id)
+            return self.conversations.fail_pending()
+
+    def forget_user(self, user: User) -> None:
+        """Erase the user's waiting inputs and journaled updates."""
+        self.db.execute("DELETE FROM inbox WHERE user_id = ?", [user.id])
+        self.db.execute("DELETE FROM updates WHERE platform = ? AND user_external_id = ?",
+                        [user.platform, user.external_id])
