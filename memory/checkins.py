@@ -277,8 +277,8 @@ class Checkins:
         if plan.quiet.contains(now.astimezone(zone)):
             self._move(plan, plan.quiet.after(now, zone))
             return None
-        conversation = self.engine.conversation_for(Owner.user(user.id), self.store.directory.persona_of(Owner.user(user.id)),
-                                                    user=user)
+        owner = Owner.user(user.id)
+        conversation = self.engine.conversation_for(owner, self.store.directory.persona_of(owner), user=user)
         with self.store.db.atomic():
             moved = self.store.db.execute(
                 "UPDATE checkin_plans SET due_at = ?, updated_at = ? WHERE user_id = ? AND enabled = 1 AND due_at = ?",

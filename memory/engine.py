@@ -631,7 +631,8 @@ class Engine:
                 return TurnResult("failed", [], None, outcome.error)
             addition = outcome.completion.text
             with self.store.transaction():
-                extended = self.store.conversations.replace_content(reply.id, join_continuation(reply.content, addition))
+                extended = self.store.conversations.replace_content(
+                    reply.id, join_continuation(reply.content, addition))
                 self._record(outcome, user, "complete", reply.id)
             self._after_turn(outcome, user)
             return TurnResult("complete", [], extended, None, outcome.completion)
@@ -674,7 +675,8 @@ class Engine:
             user_messages, reply = self.store.conversations.last_exchange(conversation_id)
             if edited is None or edited.id not in {m.id for m in user_messages}:
                 return None
-            self.store.conversations.set_statuses([m.id for m in user_messages] + ([reply.id] if reply else []), "hidden")
+            self.store.conversations.set_statuses(
+                [m.id for m in user_messages] + ([reply.id] if reply else []), "hidden")
         return await self.submit(conversation_id, new_text, user=user, speaker_name=speaker_name,
                                  platform_message_id=platform_message_id, sink=sink, stop=stop)
 

@@ -240,4 +240,5 @@ def import_chat(store: Store, owner: Owner, persona_id: str, chat: ParsedChat, *
                 conversation.id, message.role, message.content, tokens=tokens, created_at=to_text(at),
                 status="hidden" if message.hidden else "complete", speaker_name=message.speaker_name,
                 user_id=owner.user_id if message.role == "user" else None)
-    return ImportResult(store.conversations.conversation(conversation.id), len(chat.messages), chat.unreadable_dates, chat.source)
+    return ImportResult(store.conversations.conversation(conversation.id), len(chat.messages),
+                        chat.unreadable_dates, chat.source)

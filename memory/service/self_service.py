@@ -277,7 +277,8 @@ class SelfService:
             group["conversations"].append({
                 "id": conversation.id, "title": conversation.title, "started": conversation.created_at,
                 "updated": conversation.updated_at, "active": conversation.active,
-                "messages": self.store.conversations.count_messages(conversation.id), "last": last[0].content[:160] if last else ""})
+                "messages": self.store.conversations.count_messages(conversation.id),
+                "last": last[0].content[:160] if last else ""})
         ordered = sorted(groups.values(), key=lambda g: (g["persona"] != current,
                                                          -max(c["id"] for c in g["conversations"])))
         return {"personas": ordered}

@@ -1,0 +1,37 @@
+"""Inbox: inputs waiting for a turn and the update journal, in a real SQLite file."""
+
+from memory.records import Owner
+
+
+def test_inbox_moves_inputs_into_history_in_order(store):
+    user = store.directory.ensure_user("local", "h")
+    conversation = store.conversations.start_conversation(Owner.user(user.id), "assistant")
+    store.inbox.enqueue_input(conversation.id, "first", user_id=user.id, platform_message_id=11)
+    store.inbox.enqueue_input(conversation.id, "second", user_id=user.id)
+    accepted = store.inbox.accept_inputs(conversation.id)
+    assert [(m.content, m.status, m.platform_message_id) for m in accepted] == [
+        ("first", "pending", "11"), ("second", "pending", None)]
+    assert store.inbox.pending_inputs() == []
+    assert store.inbox.accept_inputs(conversation.id) == []
+
+
+def test_update_journal_deduplicates_and_prunes(store):
+    assert store.inbox.journal_update("tg", 100, '{"update_id": 100}', chat_key="1", user_external_id=5)
+    assert not store.inbox.journal_update("tg", 100, '{"update_id": 100}')
+    assert [e.update_id for e in store.inbox.unfinished_updates("tg")] == [100]
+    store.inbox.finish_update("tg", 100)
+    assert store.inbox.unfinished_updates("tg") == []
+    assert store.db.execute("SELECT payload FROM updates").fetchone()[0] == ""
+    assert store.inbox.prune_updates("9999") == 1
+    assert store.inbox.journal_update("tg", 100, "{}")  # an id reused after pruning is new again
+
+
+def test_after_a_crash_waiting_inputs_join_the_history_and_unanswered_turns_fail(store):
+    user = store.directory.ensure_user("local", "h")
+    conversation = store.conversations.start_conversation(Owner.user(user.id), "assistant")
+    unanswered = store.conversations.add_message(conversation.id, "user", "hello?", status="pending")
+    store.inbox.enqueue_input(conversation.id, "are you there?", user_id=user.id)
+    assert store.inbox.mark_pending_failed() == 2
+    assert [(m.content, m.status) for m in store.conversations.messages(conversation.id)] == [
+        ("hello?", "failed"), ("are you there?", "failed")]
+    assert store.inbox.pending_inputs() == [] and store.conversations.message(unanswered.id).status == "failed"
