@@ -7,6 +7,10 @@ timestamp; nothing is deleted except by the user's explicit forget. The index ho
 message's `index_form` (CJK bigrams, lowercased Latin words), so a two-character Chinese
 name is found inside a longer one.
 
+The index is the one part that differs between the backends (`MessageIndex`): an FTS5
+table ranked by bm25 on SQLite, a `tsvector` table with a GIN index ranked by
+`ts_rank` on PostgreSQL (memory/postgres.py); everything else is the same SQL.
+
 Reads that run on every turn (`history_since`) touch only the messages after the
 conversation's persisted boundary, through the (conversation_id, id) index, so their
 cost follows the window, not the length of the history.
@@ -18,7 +22,7 @@ from typing import Iterable, Iterator
 
 from memory.records import Conversation, HistoryRow, Message, Owner
 from memory.sql_table import Table, owner_where
-from memory.textsearch import index_form, match_expression
+from memory.textsearch import index_form, match_expression, tsquery_expression
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, tokens, created_at, status, user_id, "
@@ -29,8 +33,70 @@ _CONVERSATION_COLUMNS = (
 )
 
 
+_MESSAGE_COLUMNS_OF_M = ", ".join("m." + c.strip() for c in _MESSAGE_COLUMNS.split(","))
+
+
+class MessageIndex:
+    """The messages' full-text index on SQLite: FTS5 over `index_form`, rowid = message id."""
+
+    def __init__(self, table: Table):
+        self.table = table
+
+    def add(self, message_id: int, content: str) -> None:
+        self.table.db.execute("INSERT INTO messages_fts (rowid, body) VALUES (?, ?)",
+                              [message_id, index_form(content)])
+
+    def remove(self, ids_sql: str, params: list) -> None:
+        """Drop the index rows of the messages `ids_sql` selects (before they are deleted)."""
+        self.table.db.execute(f"DELETE FROM messages_fts WHERE rowid IN ({ids_sql})", params)
+
+    def search(self, query: str, conversations_sql: str, params: list, *, limit: int,
+               require_all: bool) -> list[tuple]:
+        expression = match_expression(query, require_all=require_all)
+        if expression is None:
+            return []
+        return self.table._rows(
+            f"SELECT {_MESSAGE_COLUMNS_OF_M} FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+            f"WHERE messages_fts MATCH ? AND m.conversation_id IN ({conversations_sql}) "
+            "AND m.status != 'hidden' ORDER BY bm25(messages_fts) LIMIT ?", [expression, *params, limit])
+
+    def merge(self) -> None:
+        self.table.db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+
+
+class PostgresMessageIndex(MessageIndex):
+    """The same index on PostgreSQL: `index_form` as a `simple` tsvector, rows cascade
+    with their message."""
+
+    def add(self, message_id: int, content: str) -> None:
+        self.table.db.execute("INSERT INTO messages_search (message_id, body) VALUES (?, to_tsvector('simple', ?))",
+                              [message_id, index_form(content)])
+
+    def remove(self, ids_sql: str, params: list) -> None:
+        self.table.db.execute(f"DELETE FROM messages_search WHERE message_id IN ({ids_sql})", params)
+
+    def search(self, query: str, conversations_sql: str, params: list, *, limit: int,
+               require_all: bool) -> list[tuple]:
+        expression = tsquery_expression(query, require_all=require_all)
+        if expression is None:
+            return []
+        return self.table._rows(
+            f"SELECT {_MESSAGE_COLUMNS_OF_M} FROM messages_search s JOIN messages m ON m.id = s.message_id "
+            f"WHERE s.body @@ to_tsquery('simple', ?) AND m.conversation_id IN ({conversations_sql}) "
+            "AND m.status != 'hidden' ORDER BY ts_rank(s.body, to_tsquery('simple', ?)) DESC, m.id LIMIT ?",
+            [expression, *params, expression, limit])
+
+    def merge(self) -> None:
+        """Nothing to merge: GIN's pending list is merged by (auto)vacuum."""
+
+
 class Conversations(Table):
-    """The conversations, messages and messages_fts tables; callers never write their SQL."""
+    """The conversations, messages and their index's tables; callers never write their SQL."""
+
+    def __init__(self, db, now, count):
+        super().__init__(db, now, count)
+        postgres = getattr(db, "dialect", "sqlite") == "postgresql"
+        self.index = PostgresMessageIndex(self) if postgres else MessageIndex(self)
 
     def conversation(self, conversation_id: int) -> Conversation:
         row = self._one(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = ?",
@@ -57,12 +123,12 @@ class Conversations(Table):
                 f"UPDATE conversations SET active = 0 WHERE {where} AND persona_id = ?",
                 [*params, persona_id],
             )
-            cursor = self.db.execute(
+            (conversation_id,) = self.db.execute(
                 "INSERT INTO conversations (user_id, group_key, persona_id, title, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 [owner.user_id, owner.group_key, persona_id, title, now, now],
-            )
-        return self.conversation(cursor.lastrowid)
+            ).fetchone()
+        return self.conversation(conversation_id)
 
     def resume_conversation(self, conversation_id: int) -> Conversation:
         """Make an older conversation the active one for its owner and persona."""
@@ -110,15 +176,14 @@ class Conversations(Table):
         created_at = created_at or self.now()
         pmid = None if platform_message_id is None else str(platform_message_id)
         with self.db.atomic():
-            cursor = self.db.execute(
+            (message_id,) = self.db.execute(
                 "INSERT INTO messages (conversation_id, role, user_id, speaker_name, content, tokens, "
-                "created_at, platform_message_id, status, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, platform_message_id, status, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
                 [conversation_id, role, user_id, speaker_name, content, tokens, created_at, pmid,
                  status, reply_to],
-            )
-            message_id = cursor.lastrowid
-            self.db.execute("INSERT INTO messages_fts (rowid, body) VALUES (?, ?)",
-                            [message_id, index_form(content)])
+            ).fetchone()
+            self.index.add(message_id, content)
             self.db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?",
                             [created_at, conversation_id])
         return Message(message_id, conversation_id, role, content, tokens, created_at, status,
@@ -144,9 +209,8 @@ class Conversations(Table):
         with self.db.atomic():
             self.db.execute("UPDATE messages SET content = ?, tokens = ? WHERE id = ?",
                             [content, self.count(content), message_id])
-            self.db.execute("DELETE FROM messages_fts WHERE rowid = ?", [message_id])
-            self.db.execute("INSERT INTO messages_fts (rowid, body) VALUES (?, ?)",
-                            [message_id, index_form(content)])
+            self.index.remove("?", [message_id])
+            self.index.add(message_id, content)
         return self.message(message_id)
 
     def last_exchange(self, conversation_id: int) -> tuple[list[Message], Message | None]:
@@ -270,18 +334,9 @@ class Conversations(Table):
     def search_messages(self, owner: Owner, query: str, *, limit: int = 10,
                         require_all: bool = True) -> list[Message]:
         """Best-ranked messages of this owner's conversations matching `query` (CJK and Latin)."""
-        expression = match_expression(query, require_all=require_all)
-        if expression is None:
-            return []
         where, params = owner_where(owner)
-        rows = self._rows(
-            f"SELECT {', '.join('m.' + c.strip() for c in _MESSAGE_COLUMNS.split(','))} "
-            "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
-            f"WHERE messages_fts MATCH ? AND m.conversation_id IN "
-            f"(SELECT id FROM conversations WHERE {where}) AND m.status != 'hidden' "
-            "ORDER BY bm25(messages_fts) LIMIT ?",
-            [expression, *params, limit],
-        )
+        rows = self.index.search(query, f"SELECT id FROM conversations WHERE {where}", params,
+                                 limit=limit, require_all=require_all)
         return [Message(*row) for row in rows]
 
     # The messages a forgotten user leaves in conversations that are not theirs (groups):
@@ -302,7 +357,7 @@ class Conversations(Table):
         message_ids = f"{self.FORGOTTEN_MESSAGES} OR conversation_id IN " \
                       "(SELECT id FROM conversations WHERE user_id = ?)"
         params = [user_id, user_id, user_id]
-        self.db.execute(f"DELETE FROM messages_fts WHERE rowid IN ({message_ids})", params)
+        self.index.remove(message_ids, params)
         self.db.execute(f"DELETE FROM messages WHERE id IN ({message_ids})", params)
         self.db.execute("DELETE FROM conversations WHERE user_id = ?", [user_id])
 
@@ -312,7 +367,7 @@ class Conversations(Table):
 
     def merge_index(self) -> None:
         """Merge the full-text index's segments into one (after a forget, before VACUUM)."""
-        self.db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+        self.index.merge()
 
     def counts(self) -> dict[str, int]:
         row = self._one("SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages)")

@@ -30,12 +30,16 @@ class Directory(Table):
         with self.db.atomic():
             existing = self.find_user(platform, external_id)
             if existing is None:
-                cursor = self.db.execute(
+                # Another worker may create the same user at the same moment (PostgreSQL):
+                # then its row is the one, and ours is refreshed from it below.
+                created = self.db.execute(
                     "INSERT INTO users (platform, external_id, display_name, language, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, external_id) DO NOTHING RETURNING id",
                     [platform, external_id, display_name, language, self.now()],
-                )
-                return self.user(cursor.lastrowid)
+                ).fetchone()
+                if created:
+                    return self.user(created[0])
+                existing = self.find_user(platform, external_id)
             changes = {}
             if display_name and display_name != existing.display_name:
                 changes["display_name"] = display_name
@@ -65,7 +69,7 @@ class Directory(Table):
         with self.db.atomic():
             self.db.execute(
                 "INSERT INTO groups (group_key, title, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (group_key) DO UPDATE SET title = coalesce(excluded.title, title)",
+                "ON CONFLICT (group_key) DO UPDATE SET title = coalesce(excluded.title, groups.title)",
                 [group_key, title, self.now()])
         return Group(*self._one("SELECT group_key, title, persona_id FROM groups WHERE group_key = ?", [group_key]))
 
@@ -90,8 +94,13 @@ class Directory(Table):
         unknown = set(fields) - _USER_FIELDS
         if unknown:
             raise ValueError(f"cannot update user fields {sorted(unknown)}")
+        if not fields:
+            return
+        names = sorted(fields)
+        values = [int(fields[name]) if isinstance(fields[name], bool) else fields[name] for name in names]
         with self.db.atomic():
-            self.db["users"].update(user_id, fields)
+            self.db.execute(f"UPDATE users SET {', '.join(f'{name} = ?' for name in names)} WHERE id = ?",
+                            [*values, user_id])
 
     def count_users(self) -> int:
         return self._one("SELECT count(*) FROM users")[0]

@@ -16,6 +16,8 @@ from memory.conversations import Conversations
 from memory.records import InboxItem, JournalEntry, Message, User
 from memory.sql_table import Table
 
+_INBOX_COLUMNS = "id, conversation_id, user_id, speaker_name, content, platform_message_id, created_at"
+
 
 class Inbox(Table):
     """The inbox and updates tables; callers never write their SQL."""
@@ -28,19 +30,19 @@ class Inbox(Table):
                       speaker_name: str | None = None,
                       platform_message_id: str | int | None = None) -> int:
         with self.db.atomic():
-            cursor = self.db.execute(
+            (item_id,) = self.db.execute(
                 "INSERT INTO inbox (conversation_id, user_id, speaker_name, content, platform_message_id, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 [conversation_id, user_id, speaker_name, content,
                  None if platform_message_id is None else str(platform_message_id), self.now()],
-            )
-        return cursor.lastrowid
+            ).fetchone()
+        return item_id
 
     def pending_inputs(self, conversation_id: int | None = None) -> list[InboxItem]:
         if conversation_id is None:
-            rows = self._rows("SELECT * FROM inbox ORDER BY id")
+            rows = self._rows(f"SELECT {_INBOX_COLUMNS} FROM inbox ORDER BY id")
         else:
-            rows = self._rows("SELECT * FROM inbox WHERE conversation_id = ? ORDER BY id", [conversation_id])
+            rows = self._rows(f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE conversation_id = ? ORDER BY id", [conversation_id])
         return [InboxItem(*row) for row in rows]
 
     def accept_inputs(self, conversation_id: int) -> list[Message]:
@@ -61,8 +63,8 @@ class Inbox(Table):
         """Record an incoming update; False when it was seen before (a redelivery)."""
         with self.db.atomic():
             cursor = self.db.execute(
-                "INSERT OR IGNORE INTO updates (platform, update_id, chat_key, user_external_id, payload, "
-                "received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO updates (platform, update_id, chat_key, user_external_id, payload, "
+                "received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, update_id) DO NOTHING",
                 [platform, update_id, chat_key, None if user_external_id is None else str(user_external_id),
                  payload, self.now()])
         return cursor.rowcount == 1

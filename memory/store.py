@@ -84,37 +84,21 @@ def backup_database(source: Path, target: Path) -> int:
     return target.stat().st_size
 
 
-class Store:
-    def __init__(self, path: str | Path, *, migration_sets: Sequence[Migrations], clock: Clock = utc_now,
-                 counter: Callable[[str], int] = count_tokens, synchronous: str = "NORMAL"):
-        """`migration_sets`: the schema, applied in order (the composition root hands in
-        `memory.schema.migration_sets()`). `synchronous`: NORMAL (default) makes a commit
-        durable against a crash of the process, and costs no fsync per commit in WAL mode;
-        FULL also survives a power loss or OS crash, at an fsync (milliseconds on many
-        disks) per commit."""
-        self.path = Path(path)
-        self.clock = clock
-        self.count = counter
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self.db = _Database(connection, execute_plugins=False)
-        self.db.execute("PRAGMA foreign_keys = ON")
-        self.db.execute("PRAGMA busy_timeout = 30000")
-        # Deleted content is overwritten on disk, so a forgotten user's text does not linger.
-        self.db.execute("PRAGMA secure_delete = ON")
+class StoreBase:
+    """What every backend's Store does the same: build the core storage classes over its
+    connection, hold the forget cascade and the compaction steps, run a forget. A backend
+    gives `db` (with `execute` and `atomic`), `clock`, `count`, `compact` and `integrity`."""
+
+    db: Database
+    clock: Clock
+    count: Callable[[str], int]
+
+    def _build(self) -> None:
         # What a forget erases besides the core tables, and what a compaction merges besides
         # the messages' index: the composition root hands in the feature storages' steps,
         # in order (`set_forget_cascade`, `set_compact_steps`).
         self.forget_cascade: list[Callable[[int], None]] = []
         self.compact_steps: list[Callable[[], None]] = []
-        if str(path) != ":memory:":
-            self.db.enable_wal()
-        if synchronous.upper() not in ("NORMAL", "FULL"):
-            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
-        self.db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-        for migration_set in migration_sets:
-            migration_set.apply(self.db)
         self.directory = Directory(self.db, self.now, self.count)
         self.conversations = Conversations(self.db, self.now, self.count)
         self.inbox = Inbox(self.conversations)
@@ -137,10 +121,6 @@ class Store:
         outside the storage classes use this, never the connection."""
         return self.db.atomic()
 
-    def integrity(self) -> str:
-        """SQLite's own check of the file: 'ok', or what is damaged."""
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
-
     def now(self) -> str:
         return to_text(self.clock())
 
@@ -160,6 +140,47 @@ class Store:
         self.compact()
 
     def compact(self) -> None:
+        raise NotImplementedError
+
+    def counts(self) -> dict[str, int]:
+        return {"users": self.directory.count_users(), **self.conversations.counts()}
+
+
+class Store(StoreBase):
+    """The SQLite backend: one file, WAL, sqlite-utils' migrations."""
+
+    def __init__(self, path: str | Path, *, migration_sets: Sequence[Migrations], clock: Clock = utc_now,
+                 counter: Callable[[str], int] = count_tokens, synchronous: str = "NORMAL"):
+        """`migration_sets`: the schema, applied in order (the composition root hands in
+        `memory.schema.migration_sets()`). `synchronous`: NORMAL (default) makes a commit
+        durable against a crash of the process, and costs no fsync per commit in WAL mode;
+        FULL also survives a power loss or OS crash, at an fsync (milliseconds on many
+        disks) per commit."""
+        self.path = Path(path)
+        self.clock = clock
+        self.count = counter
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        self.db = _Database(connection, execute_plugins=False)
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        # Deleted content is overwritten on disk, so a forgotten user's text does not linger.
+        self.db.execute("PRAGMA secure_delete = ON")
+        if str(path) != ":memory:":
+            self.db.enable_wal()
+        if synchronous.upper() not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        self.db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        for migration_set in migration_sets:
+            migration_set.apply(self.db)
+        self._build()
+
+    def integrity(self) -> str:
+        """SQLite's own check of the file: 'ok', or what is damaged."""
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def compact(self) -> None:
         """Merge full-text index segments, checkpoint the WAL and VACUUM: deleted text leaves the file."""
         with self.db.atomic():
             self.conversations.merge_index()
@@ -168,6 +189,3 @@ class Store:
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.execute("VACUUM")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    def counts(self) -> dict[str, int]:
-        return {"users": self.directory.count_users(), **self.conversations.counts()}

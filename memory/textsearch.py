@@ -10,6 +10,12 @@ the same way, and a CJK word becomes a phrase of its bigrams, so "悟空" matche
 
 This needs no dictionary and no segmenter, gives stable results for names the
 segmenter does not know, and keeps the index a plain FTS5 table.
+
+On PostgreSQL the same `index_form` goes into a `tsvector` with the `simple`
+configuration (lowercasing, no stemming, no stop words: what `unicode61` does), and
+`tsquery_expression` says the same query in tsquery syntax: a CJK word is a phrase of its
+bigrams (`'孙悟' <-> '悟空'`), a lone character a prefix (`'悟':*`). Both backends thus
+find the same messages for the same words.
 """
 
 from __future__ import annotations
@@ -65,3 +71,23 @@ def match_expression(query: str, *, require_all: bool = True) -> str | None:
     if not terms:
         return None
     return (" AND " if require_all else " OR ").join(terms)
+
+
+def _tsquery_quote(term: str) -> str:
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def tsquery_expression(query: str, *, require_all: bool = True) -> str | None:
+    """The PostgreSQL `to_tsquery('simple', …)` form of `match_expression`, or None."""
+    terms: list[str] = []
+    for piece in _QUERY_TERM.findall(query):
+        if _CJK_RUN.fullmatch(piece):
+            if len(piece) == 1:
+                terms.append(_tsquery_quote(piece) + ":*")
+            else:
+                terms.append("(" + " <-> ".join(_tsquery_quote(piece[i:i + 2]) for i in range(len(piece) - 1)) + ")")
+        else:
+            terms.extend(_tsquery_quote(word.lower()) for word in _WORD_CHARS.findall(piece))
+    if not terms:
+        return None
+    return (" & " if require_all else " | ").join(terms)

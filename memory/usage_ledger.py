@@ -53,7 +53,7 @@ class UsageLedger(Table):
         with self.db.atomic():
             self.db.execute(
                 "INSERT INTO calibration (model, ratio, samples, updated_at) VALUES (?, ?, 1, ?) "
-                "ON CONFLICT (model) DO UPDATE SET ratio = excluded.ratio, samples = samples + 1, "
+                "ON CONFLICT (model) DO UPDATE SET ratio = excluded.ratio, samples = calibration.samples + 1, "
                 "updated_at = excluded.updated_at",
                 [model, ratio, self.now()],
             )

@@ -85,6 +85,20 @@ def postgres_url(postgres_server):
         yield url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_store(request, db_path: Path):
+    """A Store on each backend in turn: a SQLite file, and a fresh PostgreSQL database.
+    A test module whose storage runs on both overrides `store` with it."""
+    if request.param == "sqlite":
+        store = open_store(db_path)
+    else:
+        from memory.schema import open_postgres_store
+
+        store = open_postgres_store(request.getfixturevalue("postgres_url"))
+    yield store
+    store.close()
+
+
 @pytest.fixture
 def personas() -> PersonaLibrary:
     return PersonaLibrary()

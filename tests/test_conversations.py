@@ -1,12 +1,18 @@
-"""Conversations: conversations, messages and their full-text index, in a real SQLite file."""
+"""Conversations: conversations, messages and their full-text index, on both backends: a real SQLite file and a real PostgreSQL database."""
 
 import sqlite3
 from datetime import datetime
 
+import psycopg
 import pytest
 
 from memory.records import Owner
 from memory.tokens import count_tokens
+
+
+@pytest.fixture
+def store(backend_store):
+    return backend_store
 
 
 def test_message_stored_with_token_count_and_utc_time(store):
@@ -40,7 +46,7 @@ def test_personas_and_groups_have_separate_conversations(store):
     assert len({a.id, b.id, group.id}) == 3
     assert store.conversations.active_conversation(user, "assistant").id == a.id
     assert store.conversations.active_conversation(Owner.group("tg:-100:7"), "assistant").id == group.id
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):  # the owner CHECK, on each backend
         store.db.execute("INSERT INTO conversations (persona_id, created_at, updated_at) VALUES ('x', '', '')")
 
 

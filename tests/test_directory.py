@@ -1,8 +1,13 @@
-"""Directory: users and groups, in a real SQLite file."""
+"""Directory: users and groups, on both backends: a real SQLite file and a real PostgreSQL database."""
 
 import pytest
 
 from memory.records import Owner
+
+
+@pytest.fixture
+def store(backend_store):
+    return backend_store
 
 
 

@@ -1,6 +1,13 @@
-"""Inbox: inputs waiting for a turn and the update journal, in a real SQLite file."""
+"""Inbox: inputs waiting for a turn and the update journal, on both backends: a real SQLite file and a real PostgreSQL database."""
+
+import pytest
 
 from memory.records import Owner
+
+
+@pytest.fixture
+def store(backend_store):
+    return backend_store
 
 
 def test_inbox_moves_inputs_into_history_in_order(store):

@@ -102,6 +102,7 @@ def test_telegram_handlers_get_the_service_layer_not_the_store():
 STORAGE = {
     "memory/store.py": None,
     "memory/sql_table.py": None,
+    "memory/postgres.py": None,
     "memory/directory.py": None,
     "memory/conversations.py": None,
     "memory/inbox.py": None,

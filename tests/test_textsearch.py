@@ -45,3 +45,11 @@ def test_mixed_query_and_syntax_characters_are_safe():
     assert search(texts, "齐天大圣*") == [0]
     assert match_expression("  ...  ") is None
     assert query_terms("猴") == ['"猴"*']
+
+
+def test_the_postgresql_query_says_the_same_as_fts5s():
+    from memory.textsearch import tsquery_expression
+
+    assert tsquery_expression("孙悟空 Darcy") == "('孙悟' <-> '悟空') & 'darcy'"
+    assert tsquery_expression("悟 it's", require_all=False) == "'悟':* | 'it' | 's'"
+    assert tsquery_expression("!!") is None

@@ -1,4 +1,11 @@
-"""UsageLedger: usage rows and token calibration, in a real SQLite file."""
+"""UsageLedger: usage rows and token calibration, on both backends: a real SQLite file and a real PostgreSQL database."""
+
+import pytest
+
+
+@pytest.fixture
+def store(backend_store):
+    return backend_store
 
 
 
