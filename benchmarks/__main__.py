@@ -21,6 +21,7 @@ BENCHMARKS = {
     "load": "benchmarks.bench_load",
     "bad_input": "benchmarks.bench_bad_input",
     "real_model": "benchmarks.bench_real_model",
+    "backends": "benchmarks.bench_backends",
 }
 
 

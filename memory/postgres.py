@@ -79,6 +79,8 @@ class PostgresDatabase:
             self.conn = psycopg.connect(url, autocommit=True)
         except psycopg.Error as error:
             raise PostgresUnavailable(f"cannot connect to PostgreSQL: {str(error).strip()}") from None
+        # psycopg prepares a statement on the server once it has run it a few times, so the
+        # per-turn queries are planned once per connection.
         self._statements: dict[str, str] = {}
         # The connection is shared by the event loop and worker threads, as SQLite's is: a
         # transaction belongs to the thread that opened it, others wait for it to end.
@@ -90,7 +92,7 @@ class PostgresDatabase:
         if statement is None:
             statement = self._statements.setdefault(sql, _placeholders(sql))
         with self._lock:
-            return self.conn.execute(statement, list(params), prepare=False)
+            return self.conn.execute(statement, list(params))
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator["PostgresDatabase"]:
