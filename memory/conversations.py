@@ -18,10 +18,10 @@ cost follows the window, not the length of the history.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from memory.records import Conversation, HistoryRow, Message, Owner
-from memory.sql_table import Table, owner_where
+from memory.sql_table import Connection, Table, dialect, owner_where
 from memory.textsearch import index_form, match_expression, tsquery_expression
 
 _MESSAGE_COLUMNS = (
@@ -93,10 +93,9 @@ class PostgresMessageIndex(MessageIndex):
 class Conversations(Table):
     """The conversations, messages and their index's tables; callers never write their SQL."""
 
-    def __init__(self, db, now, count):
+    def __init__(self, db: Connection, now: Callable[[], str], count: Callable[[str], int]):
         super().__init__(db, now, count)
-        postgres = getattr(db, "dialect", "sqlite") == "postgresql"
-        self.index = PostgresMessageIndex(self) if postgres else MessageIndex(self)
+        self.index = PostgresMessageIndex(self) if dialect(db) == "postgresql" else MessageIndex(self)
 
     def conversation(self, conversation_id: int) -> Conversation:
         row = self._one(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = ?",

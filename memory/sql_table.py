@@ -5,19 +5,36 @@ The core storage classes (memory/directory.py, memory/conversations.py, memory/i
 memory/usage_ledger.py) are built by the Store over its connection, so they share its
 transactions: a call made inside `store.transaction()` joins it, and each class's own
 writes open one (nested: a savepoint).
+
+The connection is either backend's (`Connection`): sqlite-utils' `Database` for SQLite,
+`memory.postgres.PostgresDatabase` for PostgreSQL. The classes' SQL is the part both
+engines agree on; where they differ, a class reads `dialect` (only the messages' index
+does, memory/conversations.py).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
-
-from sqlite_utils import Database
+import contextlib
+from typing import Any, Callable, Iterable, Protocol
 
 from memory.records import Owner
 
 
+class Connection(Protocol):
+    """What the storage classes use of a connection, on either backend."""
+
+    def execute(self, sql: str, params: Iterable[Any] = ...) -> Any: ...
+
+    def atomic(self) -> contextlib.AbstractContextManager: ...
+
+
+def dialect(db: Connection) -> str:
+    """'sqlite' or 'postgresql'."""
+    return getattr(db, "dialect", "sqlite")
+
+
 class Table:
-    def __init__(self, db: Database, now: Callable[[], str], count: Callable[[str], int]):
+    def __init__(self, db: Connection, now: Callable[[], str], count: Callable[[str], int]):
         self.db = db
         self.now = now
         self.count = count
