@@ -31,11 +31,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-try:  # an optional dependency: `pip install 'companion[postgres]'`
-    import psycopg
-except ImportError:  # pragma: no cover - the error below says what to install
-    psycopg = None
-
 from memory.records import Clock, to_text, utc_now
 from memory.store import StoreBase
 from memory.tokens import count_tokens
@@ -71,10 +66,12 @@ class PostgresDatabase:
     dialect = "postgresql"
 
     def __init__(self, url: str):
-        if psycopg is None:
+        try:  # imported here: it costs a third of a second, and SQLite installations never need it
+            import psycopg
+        except ImportError:
             raise PostgresUnavailable(
                 "COMPANION_DATABASE_URL names PostgreSQL, but psycopg is not installed: "
-                "pip install 'companion[postgres]'")
+                "pip install 'companion[postgres]'") from None
         try:
             self.conn = psycopg.connect(url, autocommit=True)
         except psycopg.Error as error:
@@ -87,7 +84,7 @@ class PostgresDatabase:
         self._lock = threading.RLock()
         self._depth = 0
 
-    def execute(self, sql: str, params: Iterable[Any] = ()) -> "psycopg.Cursor":
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
         statement = self._statements.get(sql)
         if statement is None:
             statement = self._statements.setdefault(sql, _placeholders(sql))
