@@ -120,9 +120,11 @@ class EmbeddingIndex:
     def save(self, items: Sequence[tuple[int, np.ndarray]]) -> None:
         with self.db.atomic():
             for message_id, vector in items:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO message_embeddings (message_id, model, vector) VALUES (?, ?, ?)",
-                    [message_id, self.model, np.asarray(vector, dtype=np.float32).tobytes()])
+                # a new row (a new id), as the in-memory index loads rows by growing id
+                self.db.execute("DELETE FROM message_embeddings WHERE message_id = ? AND model = ?",
+                                [message_id, self.model])
+                self.db.execute("INSERT INTO message_embeddings (message_id, model, vector) VALUES (?, ?, ?)",
+                                [message_id, self.model, np.asarray(vector, dtype=np.float32).tobytes()])
 
     def _matrix(self, conversation_ids: Sequence[int]) -> _Matrix:
         key = tuple(sorted(conversation_ids))

@@ -128,15 +128,16 @@ class FactStore:
         """Store an active fact; `replaces` marks that earlier fact as replaced by it."""
         now = self.store.now()
         with self.db.atomic():
-            cursor = self.db.execute(
+            (fact_id,) = self.db.execute(
                 "INSERT INTO facts (user_id, group_key, persona_id, text, topic, source_ids, said_at, origin, "
-                "status, replaces, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+                "status, replaces, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?) "
+                "RETURNING id",
                 [owner.user_id, owner.group_key, persona_id, text, topic, json.dumps(sorted(set(source_ids))),
-                 said_at, origin, replaces, now, now])
+                 said_at, origin, replaces, now, now]).fetchone()
             if replaces is not None:
                 self.db.execute("UPDATE facts SET status = 'replaced', replaced_by = ?, updated_at = ? WHERE id = ?",
-                                [cursor.lastrowid, now, replaces])
-        return self.get(owner, persona_id, cursor.lastrowid)  # type: ignore[return-value]
+                                [fact_id, now, replaces])
+        return self.get(owner, persona_id, fact_id)  # type: ignore[return-value]
 
     def delete(self, owner: Owner, persona_id: str, fact_id: int) -> bool:
         where, params = owner_where(owner)

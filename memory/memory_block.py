@@ -66,14 +66,16 @@ class MemoryStateStore:
                            bool(row[5]), row[6])
 
     def _ensure_row(self, conversation_id: int) -> None:
-        self.db.execute("INSERT OR IGNORE INTO memory_state (conversation_id, updated_at) VALUES (?, ?)",
+        self.db.execute("INSERT INTO memory_state (conversation_id, updated_at) VALUES (?, ?) "
+                        "ON CONFLICT (conversation_id) DO NOTHING",
                         [conversation_id, self.store.now()])
 
     def set_facts_cursor(self, conversation_id: int, message_id: int) -> None:
         with self.db.atomic():
             self._ensure_row(conversation_id)
-            self.db.execute("UPDATE memory_state SET facts_cursor = max(facts_cursor, ?) WHERE conversation_id = ?",
-                            [message_id, conversation_id])
+            # only forward (a WHERE rather than SQLite's max() or PostgreSQL's greatest())
+            self.db.execute("UPDATE memory_state SET facts_cursor = ? WHERE conversation_id = ? AND facts_cursor < ?",
+                            [message_id, conversation_id, message_id])
 
     def mark_stale(self, owner: Owner, persona_id: str, *, clear: bool = False) -> None:
         """Every conversation of this owner and persona re-renders its section; `clear`

@@ -1,8 +1,15 @@
-"""Merging facts the model proposes: duplicates dropped, contradictions replace, deleted stay deleted."""
+"""Merging facts the model proposes: duplicates dropped, contradictions replace, deleted stay deleted. On both backends."""
+
+import pytest
 
 from memory.facts import FactExtractor, FactStore, same_fact
 from memory.model_client import ModelClient
 from memory.records import Owner
+
+
+@pytest.fixture
+def store(backend_store):
+    return backend_store
 
 
 def setup(store):

@@ -1,4 +1,6 @@
-"""The static memory section: rendered deterministically, within its caps, stored as sent."""
+"""The static memory section: rendered deterministically, within its caps, stored as sent. On both backends."""
+
+import pytest
 
 from memory.assembly import Budget
 from memory.compaction import Segment, SummaryStore
@@ -7,6 +9,11 @@ from memory.facts import FactStore
 from memory.memory_block import MemoryBlock
 from memory.records import Owner
 from personas import PersonaLibrary
+
+
+@pytest.fixture
+def store(backend_store):
+    return backend_store
 
 
 def setup(store, segments=3, facts=3, words=40):
