@@ -285,15 +285,16 @@ class Checkins:
                 [to_text(plan.quiet.after(now + plan.every, zone)), to_text(now), user.id, to_text(plan.due_at)])
             if moved.rowcount != 1:
                 return None  # another pass took it, or the user changed the plan meanwhile
-            cursor = self.store.db.execute(
-                "INSERT OR IGNORE INTO checkins (user_id, due_at, claimed_at, status, conversation_id) "
-                "VALUES (?, ?, ?, 'claimed', ?)", [user.id, to_text(plan.due_at), to_text(now), conversation.id])
-            if cursor.rowcount != 1:
+            claimed = self.store.db.execute(
+                "INSERT INTO checkins (user_id, due_at, claimed_at, status, conversation_id) "
+                "VALUES (?, ?, ?, 'claimed', ?) ON CONFLICT (user_id, due_at) DO NOTHING RETURNING id",
+                [user.id, to_text(plan.due_at), to_text(now), conversation.id]).fetchone()
+            if claimed is None:
                 return None
         silence = now - (self._last_user_message_at(user.id) or plan.enabled_at or now)
         persona = self.engine.persona(conversation.persona_id)
         instruction = CHECKIN_INSTRUCTION.format(user=user.name, char=persona.name, silence=silence_text(silence))
-        return Claim(cursor.lastrowid, user, conversation.id, instruction)
+        return Claim(claimed[0], user, conversation.id, instruction)
 
     def _move(self, plan: CheckinPlan, due: datetime) -> None:
         with self.store.db.atomic():

@@ -1,6 +1,6 @@
 """The safety hook: word lists (whole Latin words, Chinese substrings), the moderation
 endpoint through the real SDK, and the policies — refuse, warn, log, off — with every
-flagged message recorded."""
+flagged message recorded. Storage on both backends."""
 
 import logging
 
@@ -8,6 +8,11 @@ import pytest
 
 from memory.moderation import ModerationEndpoint, Policy, SafetyGate, WordList
 from memory.records import Owner
+
+
+@pytest.fixture
+def store(backend_store):
+    return backend_store
 
 
 async def test_word_list_matches_whole_latin_words_and_chinese_substrings():

@@ -1,6 +1,13 @@
-"""A user's choices: nothing until chosen, each kept apart from the others."""
+"""A user's choices: nothing until chosen, each kept apart from the others. On both backends."""
+
+import pytest
 
 from memory.user_choices import Choices, UserChoices
+
+
+@pytest.fixture
+def store(backend_store):
+    return backend_store
 
 
 def test_choices_start_empty_and_keep_each_other(store):
