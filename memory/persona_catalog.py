@@ -23,6 +23,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from memory.migrations import run_sql
+from memory.postgres import PostgresDatabase, PostgresMigrations, run_statements
 from memory.records import User
 from memory.store import Store
 from personas import (
@@ -76,6 +77,32 @@ def m002_persona_origins(db: Database) -> None:
         """,
     )
 
+
+
+# The same table on PostgreSQL (memory/postgres.py).
+postgres_migrations = PostgresMigrations("companion.personas")
+
+
+@postgres_migrations()
+def p001_stored_personas(db: PostgresDatabase) -> None:
+    run_statements(
+        db,
+        """
+        CREATE TABLE stored_personas (
+            id TEXT PRIMARY KEY,
+            owner_user_id BIGINT REFERENCES users(id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            data TEXT NOT NULL,
+            avatar BYTEA,
+            published INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            origin TEXT
+        );
+        CREATE INDEX stored_personas_by_owner ON stored_personas (owner_user_id);
+        CREATE UNIQUE INDEX stored_personas_by_origin ON stored_personas (origin) WHERE origin IS NOT NULL
+        """,
+    )
 
 @dataclass(frozen=True)
 class PersonaEntry:

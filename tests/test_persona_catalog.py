@@ -1,4 +1,4 @@
-"""Personas kept in the database next to the persona files."""
+"""Personas kept in the database next to the persona files. On both backends."""
 
 import base64
 import json
@@ -18,6 +18,11 @@ from tests.card_samples import (
     to_base64_json,
     v1_card,
 )
+
+
+@pytest.fixture
+def store(backend_store):
+    return backend_store
 
 
 @pytest.fixture

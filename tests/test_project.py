@@ -121,7 +121,8 @@ STORAGE = {
     "memory/moderation.py": {"ModerationEvents"},
     "memory/user_choices.py": {"UserChoices"},
     "memory/checkins.py": {"Checkins"},
-    "memory/persona_catalog.py": {"PersonaCatalog", "m001_stored_personas", "m002_persona_origins"},
+    "memory/persona_catalog.py": {"PersonaCatalog", "m001_stored_personas", "m002_persona_origins",
+                                  "p001_stored_personas"},
 }
 SQL = re.compile(r"\b(SELECT|INSERT INTO|INSERT OR|UPDATE \w+ SET|DELETE FROM|CREATE (TABLE|INDEX|VIRTUAL)|"
                  r"ALTER TABLE|DROP TABLE|PRAGMA|BEGIN|COMMIT|VACUUM)\b")
