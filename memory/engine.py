@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Callable, Protocol, Sequence
@@ -164,6 +165,47 @@ class _SafeSink:
                 log.exception("reply sink failed on restart")
 
 
+class _LoopTurns:
+    """Lets the ends of turns through a slice of time per turn of the event loop.
+
+    When many model streams end together (60 users who wrote at once), each turn's end is
+    a millisecond or two of work without a pause: store the reply, format it, send it. In
+    one loop turn that is everything: the loop reads no answer and fires no timer until
+    all of them are done, so the send budget learns only then that the first final
+    messages have arrived, and Telegram counts them later too (a new connection is made
+    in the next loop turn). Past `slice_seconds` of such work in one loop turn, the next
+    turn ends wait for a later loop turn, after its input (answers, connections) and
+    timers have been served; a lone turn never waits."""
+
+    def __init__(self, slice_seconds: float = 0.005) -> None:
+        self.slice = slice_seconds
+        self._turn_end: float | None = None  # the window of this loop turn; None: no turn ended in it yet
+        self._waiters: list[asyncio.Future] = []
+
+    async def __call__(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            now = time.monotonic()
+            if self._turn_end is None:  # the first turn end of this loop turn goes at once
+                self._turn_end = now + self.slice
+                # a timer: it runs in the next loop turn after the input of that turn, so
+                # the waiters it wakes come after the answers that arrived meanwhile
+                loop.call_later(0, self._next_turn)
+                return
+            if now < self._turn_end:
+                return
+            future = loop.create_future()
+            self._waiters.append(future)
+            await future  # then try again, in order of arrival
+
+    def _next_turn(self) -> None:
+        self._turn_end = None
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+
 class _ConversationLocks:
     """One FIFO lock per busy conversation; forgotten when nobody holds or waits."""
 
@@ -268,6 +310,7 @@ class Engine:
         self.models = models  # per-user and per-persona model choice (memory/routing.py)
         self.calibration = Calibration(store.calibration_ratios())
         self._locks = _ConversationLocks()
+        self._turn_ends = _LoopTurns()
         self._background: set[asyncio.Task] = set()
         self._system_tokens: dict[str, int] = {}
         self.prepare_seconds = 3.0  # the most `before_turn` work may delay a reply
@@ -526,6 +569,7 @@ class Engine:
                 outcome.error = ModelError(ErrorKind.STREAM, "the model returned an empty reply")
                 return outcome
             outcome.completion = completion
+            await self._turn_ends()
             return outcome
         raise AssertionError("unreachable")
 
