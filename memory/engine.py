@@ -12,7 +12,9 @@ One turn:
   5. background work from the context providers is scheduled; it never delays the reply.
 
 A conversation runs one turn at a time, in arrival order; different conversations run
-concurrently. Messages that arrive while a reply streams wait, and are answered together
+concurrently. When many replies end at the same moment, their ends (steps 4-5 and the
+caller's sending) get a slice of each turn of the event loop (`_LoopTurns`), so the loop
+reads its input between them instead of after all of them. Messages that arrive while a reply streams wait, and are answered together
 by the next turn (as people write several short messages in a row): the call that runs
 that turn gets status "complete", the others "merged".
 
