@@ -28,6 +28,7 @@ import asyncio
 import logging
 import re
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Callable, Protocol, Sequence
@@ -168,44 +169,58 @@ class _SafeSink:
 
 
 class _LoopTurns:
-    """Lets the ends of turns through a slice of time per turn of the event loop.
+    """Lets the ends of turns through a slice of each turn of the event loop.
 
     When many model streams end together (60 users who wrote at once), each turn's end is
     a millisecond or two of work without a pause: store the reply, format it, send it. In
     one loop turn that is everything: the loop reads no answer and fires no timer until
     all of them are done, so the send budget learns only then that the first final
     messages have arrived, and Telegram counts them later too (a new connection is made
-    in the next loop turn). Past `slice_seconds` of such work in one loop turn, the next
-    turn ends wait for a later loop turn, after its input (answers, connections) and
-    timers have been served; a lone turn never waits."""
+    in the next loop turn). So in one loop turn, turn ends go while `slice_seconds` have
+    not passed since the first; later ones wait in order of arrival, and each later loop
+    turn lets the next `per_turn` of them go, after its input (answers, connections) and
+    timers have been served. A lone turn never waits; a waiting one is never overtaken."""
 
-    def __init__(self, slice_seconds: float = 0.005) -> None:
+    def __init__(self, slice_seconds: float = 0.005, per_turn: int = 4) -> None:
         self.slice = slice_seconds
+        self.per_turn = per_turn
         self._turn_end: float | None = None  # the window of this loop turn; None: no turn ended in it yet
-        self._waiters: list[asyncio.Future] = []
+        self._queue: deque[asyncio.Future] = deque()
+        self._timer = False
 
     async def __call__(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            now = time.monotonic()
+        now = time.monotonic()
+        if not self._queue:
             if self._turn_end is None:  # the first turn end of this loop turn goes at once
                 self._turn_end = now + self.slice
-                # a timer: it runs in the next loop turn after the input of that turn, so
-                # the waiters it wakes come after the answers that arrived meanwhile
-                loop.call_later(0, self._next_turn)
+                self._arm(loop)
                 return
             if now < self._turn_end:
                 return
-            future = loop.create_future()
-            self._waiters.append(future)
-            await future  # then try again, in order of arrival
+        future = loop.create_future()
+        self._queue.append(future)
+        self._arm(loop)
+        await future  # let go by `_next_turn`, in order
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        # a timer, not call_soon: it runs in the next loop turn after that turn's input, so
+        # the turn ends it lets go come after the answers that arrived meanwhile
+        if not self._timer:
+            self._timer = True
+            loop.call_later(0, self._next_turn)
 
     def _next_turn(self) -> None:
+        self._timer = False
         self._turn_end = None
-        waiters, self._waiters = self._waiters, []
-        for future in waiters:
-            if not future.done():
+        let_go = 0
+        while self._queue and let_go < self.per_turn:
+            future = self._queue.popleft()
+            if not future.done():  # a cancelled waiter takes no place
                 future.set_result(None)
+                let_go += 1
+        if self._queue:
+            self._arm(asyncio.get_running_loop())
 
 
 class _ConversationLocks:
