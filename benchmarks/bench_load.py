@@ -47,7 +47,9 @@ message can go only once its model stream has ended (as the fake model measured 
 the bot's bucket (30 a second, a burst of 30, full at the start) lets them out no faster;
 the bound schedules them greedily in that order and ignores every other cost, the bot's
 own included: it has every final arrive at the instant its stream ends, which no bot can
-do (it reads the stream's end, stores the reply, formats and sends it). Next to it: the
+do (it reads the stream's end, stores the reply, formats and sends it), and it refills
+the bucket from the instant a final is sent, where a bot that cannot know when Telegram
+counted it refills from when it reads the answer (send_budget.py). Next to it: the
 quickest any final of the run arrived after its own stream ended (the one that waited
 for nothing) and the bound with every final ready that much later, which is what a bot
 as quick as its own best case could reach.

@@ -12,7 +12,9 @@ One turn:
   5. background work from the context providers is scheduled; it never delays the reply.
 
 A conversation runs one turn at a time, in arrival order; different conversations run
-concurrently. Messages that arrive while a reply streams wait, and are answered together
+concurrently. When many replies end at the same moment, their ends (steps 4-5 and the
+caller's sending) get a slice of each turn of the event loop (`_LoopTurns`), so the loop
+reads its input between them instead of after all of them. Messages that arrive while a reply streams wait, and are answered together
 by the next turn (as people write several short messages in a row): the call that runs
 that turn gets status "complete", the others "merged".
 
@@ -25,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Callable, Protocol, Sequence
@@ -165,6 +169,61 @@ class _SafeSink:
                 log.exception("reply sink failed on restart")
 
 
+class _LoopTurns:
+    """Lets the ends of turns through a slice of each turn of the event loop.
+
+    When many model streams end together (60 users who wrote at once), each turn's end is
+    a millisecond or two of work without a pause: store the reply, format it, send it. In
+    one loop turn that is everything: the loop reads no answer and fires no timer until
+    all of them are done, so the send budget learns only then that the first final
+    messages have arrived, and Telegram counts them later too (a new connection is made
+    in the next loop turn). So in one loop turn, turn ends go while `slice_seconds` have
+    not passed since the first; later ones wait in order of arrival, and each later loop
+    turn lets the next `per_turn` of them go, after its input (answers, connections) and
+    timers have been served. A lone turn never waits; a waiting one is never overtaken."""
+
+    def __init__(self, slice_seconds: float = 0.005, per_turn: int = 4) -> None:
+        self.slice = slice_seconds
+        self.per_turn = per_turn
+        self._turn_end: float | None = None  # the window of this loop turn; None: no turn ended in it yet
+        self._queue: deque[asyncio.Future] = deque()
+        self._timer = False
+
+    async def __call__(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        if not self._queue:
+            if self._turn_end is None:  # the first turn end of this loop turn goes at once
+                self._turn_end = now + self.slice
+                self._arm(loop)
+                return
+            if now < self._turn_end:
+                return
+        future = loop.create_future()
+        self._queue.append(future)
+        self._arm(loop)
+        await future  # let go by `_next_turn`, in order
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        # a timer, not call_soon: it runs in the next loop turn after that turn's input, so
+        # the turn ends it lets go come after the answers that arrived meanwhile
+        if not self._timer:
+            self._timer = True
+            loop.call_later(0, self._next_turn)
+
+    def _next_turn(self) -> None:
+        self._timer = False
+        self._turn_end = None
+        let_go = 0
+        while self._queue and let_go < self.per_turn:
+            future = self._queue.popleft()
+            if not future.done():  # a cancelled waiter takes no place
+                future.set_result(None)
+                let_go += 1
+        if self._queue:
+            self._arm(asyncio.get_running_loop())
+
+
 class _ConversationLocks:
     """One FIFO lock per busy conversation; forgotten when nobody holds or waits."""
 
@@ -269,6 +328,7 @@ class Engine:
         self.models = models  # per-user and per-persona model choice (memory/routing.py)
         self.calibration = Calibration(store.usage.calibration_ratios())
         self._locks = _ConversationLocks()
+        self._turn_ends = _LoopTurns()
         self._background: set[asyncio.Task] = set()
         self._system_tokens: dict[str, int] = {}
         self.prepare_seconds = 3.0  # the most `before_turn` work may delay a reply
@@ -527,6 +587,7 @@ class Engine:
                 outcome.error = ModelError(ErrorKind.STREAM, "the model returned an empty reply")
                 return outcome
             outcome.completion = completion
+            await self._turn_ends()
             return outcome
         raise AssertionError("unreachable")
 

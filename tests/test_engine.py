@@ -357,3 +357,43 @@ async def test_an_entry_scans_as_deep_as_it_asks(tmp_path, store, fake_openai):
     tail = fake_openai.chat_requests[-1].messages[-1]["content"]
     assert "The lighthouse is dark." in tail and "The harbour froze." not in tail
     await engine.close()
+
+
+
+async def test_turns_ending_together_leave_the_loop_turns_in_between():
+    """Past its slice of a loop turn, the next turn ends wait for later loop turns, so the
+    loop serves what else is ready (answers, timers) between them; none is overtaken."""
+    from memory.engine import _LoopTurns
+
+    turns = _LoopTurns(slice_seconds=0.0, per_turn=1)
+    order: list[str] = []
+
+    async def loop_turns() -> None:
+        for _ in range(30):
+            order.append("turn")
+            await asyncio.sleep(0)
+
+    async def turn_end(name: str) -> None:
+        await turns()
+        order.append(name)
+
+    async def late_turn_end() -> None:
+        await asyncio.sleep(0)  # arrives a loop turn later, while b and c still wait
+        await turn_end("d")
+
+    ticker = asyncio.create_task(loop_turns())
+    await asyncio.gather(*(turn_end(name) for name in ("a", "b", "c")), late_turn_end())
+    ticker.cancel()
+    ends = [i for i, what in enumerate(order) if what != "turn"]
+    assert [order[i] for i in ends] == ["a", "b", "c", "d"]  # in order of arrival
+    assert all("turn" in order[i + 1:j] for i, j in zip(ends, ends[1:]))  # the loop went round between them
+
+
+async def test_a_lone_turn_end_does_not_wait():
+    from memory.engine import _LoopTurns
+
+    other_work: list[str] = []
+    asyncio.get_running_loop().call_soon(other_work.append, "ran")
+    await _LoopTurns()()
+    assert other_work == []  # it returned without giving the loop a turn
+

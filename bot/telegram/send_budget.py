@@ -24,7 +24,12 @@ never sees more than our bucket let out. This replaced a fixed margin (a burst o
 second's worth), which cost every burst of final messages half a second, and held only
 while the delays stayed shorter than it. The price: after a burst the budget
 sends again only once the first answers are read (a round trip, or longer while the
-event loop is busy).
+event loop is busy). Short of knowing when Telegram counted a call, no budget can do
+better without risking a 429: the worst case is a burst that arrives all at once, as
+late as its answers allow. So the loop must read answers promptly when many replies end
+together: the turn engine lets turn ends (store, format, send: a millisecond or two
+each) through a slice of each loop turn (memory/engine.py `_LoopTurns`), where 60 of them
+in one loop turn kept every answer unread for 100 ms and more.
 
 What is counted: every method that posts or edits in a chat (`send*`, `edit*`, `copy*`,
 `forward*` with a `chat_id`, drafts included). `sendChatAction` draws only from the bot's
