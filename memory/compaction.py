@@ -106,13 +106,16 @@ class SummaryStore:
                 self.db.execute("UPDATE summary_segments SET folded_into = ? WHERE id = ?",
                                 [folded_into, segment.id])
             return segment.id
-        (segment_id,) = self.db.execute(
-            "INSERT INTO summary_segments (conversation_id, level, first_message_id, last_message_id, first_at, "
-            "last_at, content, tokens, created_at, folded_into) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [conversation_id, segment.level, segment.first_message_id, segment.last_message_id, segment.first_at,
-             segment.last_at, segment.content, segment.tokens, self.store.now(), folded_into]).fetchone()
-        for child in segment.children:
-            self.save(conversation_id, child, segment_id)
+        with self.db.atomic():  # a segment and the segments it folds, together or not at all
+            (segment_id,) = self.db.execute(
+                "INSERT INTO summary_segments (conversation_id, level, first_message_id, last_message_id, "
+                "first_at, last_at, content, tokens, created_at, folded_into) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [conversation_id, segment.level, segment.first_message_id, segment.last_message_id,
+                 segment.first_at, segment.last_at, segment.content, segment.tokens, self.store.now(),
+                 folded_into]).fetchone()
+            for child in segment.children:
+                self.save(conversation_id, child, segment_id)
         return segment_id
 
     def uncovered_runs(self, conversation_id: int, before_id: int) -> list[list[Message]]:

@@ -161,7 +161,10 @@ class Store(StoreBase):
         self.count = counter
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        # Autocommit, as on PostgreSQL: a write outside `transaction()` commits at once,
+        # instead of opening an implicit transaction that holds the write lock until some
+        # later commit (and keeps the reading store's connection waiting on it).
+        connection = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
         self.db = _Database(connection, execute_plugins=False)
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA busy_timeout = 30000")

@@ -76,3 +76,27 @@ def test_a_transaction_that_reads_first_waits_for_another_connections_write(db_p
     assert sorted(row[0] for row in mine.db.execute("SELECT external_id FROM users")) == ["1", "2"]
     mine.close()
     other.close()
+
+
+def test_a_write_outside_a_transaction_does_not_keep_the_write_lock(db_path):
+    # The reading store and other processes open their own connections: a statement run
+    # outside `transaction()` must commit at once, not open an implicit transaction that
+    # holds the lock until some later commit (the Mini App's document upload waited on it).
+    import sqlite3
+
+    from memory.compaction import Segment, SummaryStore
+
+    store = open_store(db_path)
+    conversation = store.conversations.start_conversation(Owner.user(store.directory.ensure_user("tg", 1).id),
+                                                          "assistant")
+    said = store.conversations.add_message(conversation.id, "user", "hello")
+    SummaryStore(store).save(conversation.id, Segment(None, 0, said.id, said.id, said.created_at,
+                                                      said.created_at, "A greeting.", 3))
+    store.db.execute("UPDATE conversations SET title = 'greetings' WHERE id = ?", [conversation.id])
+    assert not store.db.conn.in_transaction
+    other = sqlite3.connect(db_path, timeout=0)
+    other.execute("BEGIN IMMEDIATE")  # raises "database is locked" if the Store still held it
+    assert other.execute("SELECT title FROM conversations").fetchone() == ("greetings",)
+    other.rollback()
+    other.close()
+    store.close()
