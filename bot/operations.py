@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.settings import Settings, is_placeholder
+from memory.postgres import PostgresUnavailable
 from memory.store import backup_database
 
 
@@ -33,16 +34,23 @@ async def run_checks(settings: Settings) -> list[Check]:
         checks.append(Check("tokenizer", True, "o200k_base from the installed package, sha256 verified"))
     except Exception as exc:  # noqa: BLE001 - every failure is a finding
         checks.append(Check("tokenizer", False, str(exc)))
-    exists = Path(settings.db).exists()  # the doctor creates nothing: no database, then one in memory
-    services = build_services(settings if exists else settings.model_copy(update={"db": Path(":memory:")}))
+    # The doctor creates no SQLite file: without one, or without the PostgreSQL server, the
+    # other checks run over a database in memory.
+    in_memory = settings.model_copy(update={"db": Path(":memory:"), "database_url": None})
+    exists: bool | None = settings.database_url is not None or Path(settings.db).exists()
+    try:
+        services = build_services(settings if exists else in_memory)
+    except PostgresUnavailable as exc:
+        checks.append(Check("database", False, f"{exc}; check COMPANION_DATABASE_URL"))
+        services, exists = build_services(in_memory), None
     try:
         if exists:
             integrity = services.store.integrity()
             counts = services.store.counts()
             checks.append(Check("database", integrity == "ok",
-                                f"{settings.db}: integrity {integrity}; {counts['users']} users, "
+                                f"{settings.database_label}: integrity {integrity}; {counts['users']} users, "
                                 f"{counts['messages']} messages"))
-        else:
+        elif exists is False:
             checks.append(Check("database", True, f"{settings.db} does not exist yet; companion run creates it"))
         errors = services.personas.library.errors
         checks.append(Check("personas", not errors, "; ".join(errors) if errors else

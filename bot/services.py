@@ -33,11 +33,11 @@ from memory.persona_catalog import PersonaCatalog
 from memory.reading import Reading, build_reading
 from memory.recall import RecallProvider
 from memory.routing import ModelRouter
-from memory.schema import migration_sets
+from memory.schema import migration_sets, open_postgres_store
 from memory.service import Admission, CompanionService, Policy, VoiceAbility
 from memory.service.self_service import SelfService
 from memory.records import Owner, User, utc_now
-from memory.store import Store
+from memory.store import Store, StoreBase
 from memory.timeline import TimelineProvider
 from personas import PersonaLibrary
 
@@ -47,7 +47,7 @@ class Parts:
     """What to use instead of what the settings would build (None: build it)."""
 
     clock: Callable = utc_now  # the time source of the store, the engine and the timeline
-    store: Store | None = None
+    store: StoreBase | None = None
     client: ModelClient | None = None  # the main model client (no fallback is added around it)
     library: PersonaLibrary | None = None  # persona files
     providers: Sequence[ContextProvider] | None = None  # the engine's context providers (None: all of ours)
@@ -59,7 +59,7 @@ class Parts:
 @dataclass
 class Services:
     settings: Settings
-    store: Store
+    store: StoreBase
     personas: PersonaCatalog
     client: ModelClient
     engine: Engine
@@ -109,8 +109,7 @@ def build_services(settings: Settings, parts: Parts | None = None, *, clock: Cal
     if link_policy is not None:
         parts.link_policy = link_policy
     clock = parts.clock
-    store = parts.store or Store(settings.db, migration_sets=migration_sets(),
-                                 synchronous=settings.db_durability.upper(), clock=clock)
+    store = parts.store or open_database(settings, clock)
     library = parts.library or PersonaLibrary([settings.personas_dir] if settings.personas_dir else [])
     personas = PersonaCatalog(store, library)
     client = parts.client or with_fallback(settings, ModelClient(
@@ -171,6 +170,15 @@ def build_service(settings: Settings, engine: Engine, personas: PersonaCatalog, 
         engine, personas, Admission(engine.store, policy_of(settings), life.safety),
         memory=memory, reading=reading, choices=life.choices, checkins=life.checkins, models=life.menu,
         voice=VoiceAbility(speaks=bool(audio and audio.speaks), listens=bool(audio and audio.listens)))
+
+
+def open_database(settings: Settings, clock: Callable = utc_now) -> StoreBase:
+    """The Store the settings name: PostgreSQL when COMPANION_DATABASE_URL is set, else the
+    SQLite file COMPANION_DB (created on first use)."""
+    if settings.database_url is not None:
+        return open_postgres_store(settings.database_url.get_secret_value(), clock=clock)
+    return Store(settings.db, migration_sets=migration_sets(), synchronous=settings.db_durability.upper(),
+                 clock=clock)
 
 
 def build_memory(settings: Settings, store: Store, client: ModelClient, *,

@@ -60,6 +60,17 @@ def known_window(model: str) -> int:
     return SAFE_DEFAULT_WINDOW
 
 
+def redacted_url(url: str) -> str:
+    """The URL with its password (and any query, which may hold one) left out."""
+    parsed = urlparse(url)
+    if parsed.password is None and not parsed.query:
+        return url
+    netloc = parsed.netloc.rpartition("@")[2]
+    if parsed.username:
+        netloc = f"{parsed.username}@{netloc}"
+    return parsed._replace(netloc=netloc, query="").geturl()
+
+
 def is_local_url(url: str | None) -> bool:
     """True for endpoints on this machine (Ollama, llama.cpp, vLLM on localhost), which need no key."""
     if not url:
@@ -108,6 +119,8 @@ class Settings(BaseSettings):
     temperature: float | None = Field(None, validation_alias="COMPANION_TEMPERATURE", ge=0, le=2)
     db: Path = Field(DEFAULT_DB, validation_alias="COMPANION_DB")
     db_durability: Literal["normal", "full"] = Field("normal", validation_alias="COMPANION_DB_DURABILITY")
+    # PostgreSQL instead of the SQLite file COMPANION_DB: postgresql://user:password@host:5432/database
+    database_url: SecretStr | None = Field(None, validation_alias="COMPANION_DATABASE_URL")
     personas_dir: Path | None = Field(None, validation_alias="COMPANION_PERSONAS_DIR")
     system_prompt: str = Field("", validation_alias="COMPANION_SYSTEM_PROMPT")
     timezone: str = Field("UTC", validation_alias="COMPANION_TIMEZONE")
@@ -189,6 +202,17 @@ class Settings(BaseSettings):
             raise ValueError("Telegram opens Mini Apps over https only; use e.g. https://bot.example.org/app")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parsed = urlparse(value.get_secret_value().strip())
+        if parsed.scheme not in ("postgresql", "postgres") or not (parsed.hostname or parsed.query):
+            raise ValueError("use postgresql://user:password@host:5432/database, or leave it unset to keep "
+                             "the SQLite file COMPANION_DB")
+        return SecretStr(value.get_secret_value().strip())
+
     @field_validator("models")
     @classmethod
     def _model_entries(cls, value: list[str]) -> list[str]:
@@ -238,7 +262,7 @@ class Settings(BaseSettings):
     @field_validator("openai_base_url", "telegram_api_base", "webhook_url", "audio_base_url", "fallback_base_url",
                      "moderation_base_url", "stt_model", "tts_model", "fallback_model", "moderation_model",
                      "stt_language", "memory_model", "embedding_model", "embedding_base_url", "web_url", "web_port",
-                     mode="before")
+                     "database_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -267,12 +291,24 @@ class Settings(BaseSettings):
     def tail_budget(self) -> int:
         return self.tail_tokens if self.tail_tokens is not None else self.window // 10
 
+    @property
+    def database_label(self) -> str:
+        """Where the data lives, for messages: the SQLite file, or the PostgreSQL URL
+        without its password."""
+        if self.database_url is None:
+            return str(self.db)
+        return redacted_url(self.database_url.get_secret_value())
+
     def secrets(self) -> list[str]:
         """The value of every secret setting that is set (all the `SecretStr` fields), for the
         log redactor: a secret added later is covered without being listed anywhere."""
         values = (getattr(self, name) for name in SECRET_FIELDS)
-        return [value.get_secret_value() for value in values
-                if value is not None and value.get_secret_value().strip()]
+        found = [value.get_secret_value() for value in values
+                 if value is not None and value.get_secret_value().strip()]
+        if self.database_url is not None:  # a driver's error may quote the password alone
+            password = urlparse(self.database_url.get_secret_value()).password
+            found += [password] if password else []
+        return found
 
     def api_key(self) -> str | None:
         return self.openai_api_key.get_secret_value() if self.openai_api_key else None

@@ -75,7 +75,9 @@ class PostgresDatabase:
         try:
             self.conn = psycopg.connect(url, autocommit=True)
         except psycopg.Error as error:
-            raise PostgresUnavailable(f"cannot connect to PostgreSQL: {str(error).strip()}") from None
+            # libpq's message spans lines (the failure, then a hint); the user gets one
+            reason = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+            raise PostgresUnavailable(f"cannot connect to PostgreSQL: {reason}") from None
         # psycopg prepares a statement on the server once it has run it a few times, so the
         # per-turn queries are planned once per connection.
         self._statements: dict[str, str] = {}

@@ -187,3 +187,13 @@ def test_an_imported_chat_is_recalled_at_a_small_window_and_context_reports_it(f
     assert request["total_tokens"] <= 4000 - 1000  # the window less the reply reserve
     summary = companion(["context", "--user", "maya", "--message", question], env_extra=env)
     assert f"recalled: {request['recalled_messages']} old messages, {request['recalled_tokens']:,} tokens" in summary.stdout
+
+
+def test_an_unreachable_postgresql_server_exits_2_with_one_line_and_creates_nothing(tmp_path):
+    result = companion(["context", "--user", "x"], cwd=tmp_path,
+                       env_extra={"COMPANION_DATABASE_URL": "postgresql://bot:hunter2@127.0.0.1:1/companion"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("companion: cannot connect to PostgreSQL") and "COMPANION_DATABASE_URL" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "hunter2" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+

@@ -125,3 +125,20 @@ def test_mini_app_settings(monkeypatch):
     monkeypatch.setenv("COMPANION_WEB_URL", "")
     monkeypatch.setenv("COMPANION_WEB_PORT", "")
     assert not load_settings().web_enabled
+
+
+def test_a_postgresql_url_is_checked_and_never_shown_with_its_password(monkeypatch):
+    assert load_settings().database_url is None and load_settings().database_label.endswith("companion.db")
+    monkeypatch.setenv("COMPANION_DATABASE_URL", "  ")  # blank: the SQLite file, as unset
+    assert load_settings().database_url is None
+    monkeypatch.setenv("COMPANION_DATABASE_URL", "postgresql://bot:hunter2@db.internal:5432/companion")
+    settings = load_settings()
+    assert settings.database_label == "postgresql://bot@db.internal:5432/companion"
+    assert "hunter2" not in repr(settings) and "hunter2" in settings.secrets()  # the redactor hides it alone too
+    for wrong in ("mysql://bot@db/companion", "data/companion.db", "postgresql://"):
+        monkeypatch.setenv("COMPANION_DATABASE_URL", wrong)
+        with pytest.raises(SettingsError) as caught:
+            load_settings()
+        message = str(caught.value)
+        assert message.startswith("COMPANION_DATABASE_URL") and "postgresql://user:password@host" in message
+        assert "\n" not in message

@@ -12,11 +12,13 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from bot.cli.common import Failure, check_persona, configure, load_or_exit, with_services
+from bot.cli.common import (BadSettings, Failure, check_persona, configure, database_problem, load_or_exit,
+                             with_services)
 from bot.inspect import render_summary, request_json
 from bot.logs import configure_logging, redact
 from bot.services import Services
 from memory.importer import import_chat, read_chat_file
+from memory.postgres import PostgresUnavailable
 from memory.records import Owner, User
 
 
@@ -96,7 +98,10 @@ def run() -> None:
             click.echo(redact(f"companion: {problem}"), err=True)
         sys.exit(2)
     configure(settings)
-    code = asyncio.run(run_bot(settings))
+    try:
+        code = asyncio.run(run_bot(settings))
+    except PostgresUnavailable as exc:
+        raise BadSettings(database_problem(exc)) from None
     sys.exit(code)
 
 

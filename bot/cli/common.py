@@ -20,6 +20,7 @@ from bot.logs import configure_logging, redact
 from bot.services import Services, build_services
 from bot.settings import Settings, SettingsError, load_settings
 from memory.assembly import ContextTooSmall
+from memory.postgres import PostgresUnavailable
 from personas import PersonaError
 
 
@@ -41,6 +42,10 @@ class BadSettings(click.ClickException):
 
 def configure(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
+
+
+def database_problem(error: PostgresUnavailable) -> str:
+    return f"{error}; check COMPANION_DATABASE_URL (or unset it to use the SQLite file COMPANION_DB)"
 
 
 def load_or_exit(**overrides: Any) -> Settings:
@@ -74,6 +79,8 @@ def with_services(*, needs_model: bool = False) -> Callable:
 
             try:
                 code = asyncio.run(run_command())
+            except PostgresUnavailable as exc:
+                raise BadSettings(database_problem(exc)) from None
             except (PersonaError, ContextTooSmall, ValueError, KeyError) as exc:
                 logging.getLogger(__name__).debug("command failed", exc_info=True)
                 # str() of a KeyError is its repr, in quotes; other messages may end in a quote
