@@ -46,16 +46,26 @@ class Inbox(Table):
         return [InboxItem(*row) for row in rows]
 
     def accept_inputs(self, conversation_id: int) -> list[Message]:
-        """Move every waiting input of the conversation into its history, in arrival order."""
+        """Move every waiting input of the conversation into its history, in arrival order.
+
+        Safe across processes: the inputs are claimed by one `DELETE … RETURNING` in the
+        same transaction as their messages, so each is moved by exactly one caller. On
+        PostgreSQL a second worker's DELETE waits on the first's row locks and, once that
+        commits, finds the rows gone; on SQLite the transaction holds the write lock from
+        BEGIN IMMEDIATE. (A SELECT then DELETE by id would let two PostgreSQL workers both
+        read the rows and both add them to the history.) RETURNING gives no order on
+        either engine, so arrival order is restored by id."""
         accepted = []
         with self.db.atomic():
-            for item in self.pending_inputs(conversation_id):
+            rows = self._rows(f"DELETE FROM inbox WHERE conversation_id = ? RETURNING {_INBOX_COLUMNS}",
+                              [conversation_id])
+            claimed = sorted((InboxItem(*row) for row in rows), key=lambda item: item.id)
+            for item in claimed:
                 accepted.append(self.conversations.add_message(
                     conversation_id, "user", item.content, status="pending", user_id=item.user_id,
                     speaker_name=item.speaker_name, platform_message_id=item.platform_message_id,
                     created_at=item.created_at,
                 ))
-                self.db.execute("DELETE FROM inbox WHERE id = ?", [item.id])
         return accepted
 
     def journal_update(self, platform: str, update_id: int, payload: str, *, chat_key: str | None = None,

@@ -1,8 +1,12 @@
 """Inbox: inputs waiting for a turn and the update journal, on both backends: a real SQLite file and a real PostgreSQL database."""
 
+import threading
+
 import pytest
 
 from memory.records import Owner
+from memory.schema import open_postgres_store, open_store
+from memory.store import Store
 
 
 @pytest.fixture
@@ -20,6 +24,35 @@ def test_inbox_moves_inputs_into_history_in_order(store):
         ("first", "pending", "11"), ("second", "pending", None)]
     assert store.inbox.pending_inputs() == []
     assert store.inbox.accept_inputs(conversation.id) == []
+
+
+def _second_process_store(store):
+    """Another Store on the same database, as a second worker process would open it."""
+    return open_store(store.path) if isinstance(store, Store) else open_postgres_store(store.url)
+
+
+def test_two_workers_accepting_at_once_move_each_input_once(store):
+    user = store.directory.ensure_user("local", "h")
+    conversation = store.conversations.start_conversation(Owner.user(user.id), "assistant")
+    for text in ("one", "two", "three"):
+        store.inbox.enqueue_input(conversation.id, text, user_id=user.id)
+    other = _second_process_store(store)
+    try:
+        other_accepted = []
+        with store.transaction():
+            first_accepted = store.inbox.accept_inputs(conversation.id)
+            # The other worker accepts while the first's transaction is still open: it waits
+            # for it to end and then finds nothing left to take.
+            rival = threading.Thread(target=lambda: other_accepted.extend(other.inbox.accept_inputs(conversation.id)))
+            rival.start()
+            rival.join(timeout=0.5)
+            assert rival.is_alive()
+        rival.join(timeout=30)
+        assert not rival.is_alive()
+    finally:
+        other.close()
+    assert [m.content for m in first_accepted] == ["one", "two", "three"] and other_accepted == []
+    assert [m.content for m in store.conversations.messages(conversation.id)] == ["one", "two", "three"]
 
 
 def test_update_journal_deduplicates_and_prunes(store):
