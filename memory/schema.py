@@ -6,7 +6,8 @@ an import cycle. The composition root (bot/services.py) hands it `migration_sets
 tools and tests that want a store without the rest of the bot call `open_store`.
 
 PostgreSQL (memory/postgres.py) has migration sets of its own, in the same order:
-every set but the documents' so far (`postgres_migration_sets`).
+every set, documents included (`postgres_migration_sets`); the documents' storage class
+(memory/reading/store.py) does not run on it yet.
 
 Order: the core set first (users, conversations, messages: the others refer to them),
 then personas, documents, long-term memory and companion life. A set that has shipped
@@ -38,8 +39,8 @@ def open_store(path: str | Path, **options) -> Store:
 
 def postgres_migration_sets() -> list[PostgresMigrations]:
     """The PostgreSQL migration sets, in the order they are applied."""
-    return [migrations.postgres_migrations, persona_catalog.postgres_migrations, memory_migrations.postgres_migrations,
-            life_schema.postgres_migrations]
+    return [migrations.postgres_migrations, persona_catalog.postgres_migrations, documents_schema.postgres_migrations,
+            memory_migrations.postgres_migrations, life_schema.postgres_migrations]
 
 
 def open_postgres_store(url: str, **options) -> PostgresStore:

@@ -46,7 +46,9 @@ def test_migrations_apply_once_when_several_workers_open_the_database_at_once(po
         thread.join()
     assert errors == [] and len(stores) == 4
     rows = stores[0].db.execute("SELECT migration_set, name FROM _companion_migrations ORDER BY migration_set").fetchall()
-    assert rows == [("companion", "p001_core_tables"), ("companion.life", "p001_choices_checkins_moderation"),
+    assert rows == [("companion", "p001_core_tables"),
+                    ("companion.documents", "p001_documents_chapters_passages"),
+                    ("companion.life", "p001_choices_checkins_moderation"),
                     ("companion.memory", "p001_summaries_facts_embeddings"),
                     ("companion.personas", "p001_stored_personas")]
     for store in stores:
