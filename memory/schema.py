@@ -6,8 +6,7 @@ an import cycle. The composition root (bot/services.py) hands it `migration_sets
 tools and tests that want a store without the rest of the bot call `open_store`.
 
 PostgreSQL (memory/postgres.py) has migration sets of its own, in the same order:
-every set, documents included (`postgres_migration_sets`); the documents' storage class
-(memory/reading/store.py) does not run on it yet.
+every set, documents included (`postgres_migration_sets`).
 
 Order: the core set first (users, conversations, messages: the others refer to them),
 then personas, documents, long-term memory and companion life. A set that has shipped

@@ -1,7 +1,6 @@
-"""DocumentStore on a real SQLite file: exact text, token sums, CJK search, attachments,
+"""DocumentStore on a real SQLite file and a real PostgreSQL database: exact text, token sums, CJK search, attachments,
 atomic writes, forget and crash leftovers."""
 
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -9,10 +8,16 @@ import pytest
 from memory.documents import extract_bytes
 from memory.reading import Cancelled, CancelToken, DocumentStore, Ingestor
 from memory.reading.store import DocumentHeader, PreparedPassage, search_terms
-from memory.schema import open_store
+from memory.schema import open_postgres_store, open_store
+from memory.sql_table import dialect
 from memory.records import Owner
 from memory.tokens import count_tokens
 from tests.fakes.novels import chinese_novel, english_novel
+
+
+@pytest.fixture
+def store(backend_store):
+    return backend_store
 
 
 def ingest(documents, owner, text, name="novel.txt"):
@@ -155,15 +160,14 @@ def test_forget_user_removes_documents_passages_index_and_caches(documents, stor
 
 
 def test_an_ingestion_a_crash_interrupted_is_deleted_at_the_next_start(db_path, alice, documents, store):
-    leftover = sqlite3.connect(db_path)
-    leftover.execute("INSERT INTO documents (owner_user_id, title, format, sha256, chars, tokens, chapter_count, "
+    store.db.execute("INSERT INTO documents (owner_user_id, title, format, sha256, chars, tokens, chapter_count, "
                      "chapter_source, status, created_at) VALUES (?, 't', 'txt', 'x', 1, 1, 0, 'none', "
                      "'ingesting', ?)", [alice.id, store.now()])
-    leftover.commit()
-    leftover.close()
     DocumentStore(store)  # a recent one may be another process at work: kept
     assert documents.counts()["documents"] == 1
-    later = open_store(db_path, clock=lambda: store.clock() + timedelta(hours=2))
+    clock = lambda: store.clock() + timedelta(hours=2)  # noqa: E731
+    later = (open_postgres_store(store.url, clock=clock) if dialect(store.db) == "postgresql"
+             else open_store(db_path, clock=clock))
     DocumentStore(later)
     assert DocumentStore(later).counts()["documents"] == 0
     later.close()

@@ -9,6 +9,14 @@ its own, in short transactions, so the event loop's connection never sees a half
 document and is never blocked for long (see `schema.py` for the `ingesting` state). All
 reads go through the core Store's connection.
 
+The SQL is shared by SQLite and PostgreSQL (memory/postgres.py); only the full-text
+parts differ, in a small class chosen by `dialect(db)` (as memory/conversations.py
+does): `_SqlitePassages`, an FTS5 table fed with JSON batches on a `sqlite3` connection
+of the writer's own; `_PostgresPassages`, a tsvector side table with a GIN index fed
+with array batches (one statement per table per batch) on a psycopg connection of the
+writer's own. Both index the words of `textsearch.index_form` (CJK bigrams), so the
+same names and words are found on both. `end` is quoted: PostgreSQL reserves it.
+
 Reads on a turn are small: the attachments of one conversation, token totals (cached
 here per document and chapter limit), the passages that match the new message. The
 whole text of a book is read only to render it once (the caller caches the result).
@@ -21,12 +29,14 @@ import re
 import sqlite3
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable, Iterable, Iterator, Sequence
 
 from memory.reading.progress import CancelToken
 from memory.records import to_text
+from memory.sql_table import dialect
 from memory.store import Store
 from memory.textsearch import index_form
 
@@ -162,14 +172,14 @@ class DocumentHeader:
 
 _DOCUMENT_COLUMNS = ("id, owner_user_id, title, author, format, encoding, source, sha256, chars, tokens, "
                      "chapter_count, chapter_source, created_at")
-_PASSAGE_COLUMNS = "id, document_id, chapter_index, start, end, tokens, text"
+_PASSAGE_COLUMNS = 'id, document_id, chapter_index, start, "end", tokens, text'
 # A batch of passages (ids first_id, first_id + 1, …) goes in with one statement per
 # table, its rows handed over as one JSON array: SQLite then indexes the whole batch in
 # one call that does not hold the GIL, where executemany would take the GIL back after
 # every row (and wait for it while other threads hold it: the writes would crawl while
 # the tokenizer loads beside them).
 _INSERT_PASSAGES = (
-    "INSERT INTO document_passages (id, document_id, chapter_index, start, end, tokens, text) "
+    'INSERT INTO document_passages (id, document_id, chapter_index, start, "end", tokens, text) '
     "SELECT ?1 + key, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
     "json_extract(value, '$[3]'), json_extract(value, '$[4]') FROM json_each(?3)")
 _INSERT_INDEX_ROWS = ("INSERT INTO document_passages_fts (rowid, document, body) "
@@ -205,27 +215,14 @@ class DocumentStore:
         self.db = store.db
         self._totals: dict[tuple[int, int | None], int] = {}
         self._lock = threading.Lock()
+        self._passages: _SqlitePassages = (_PostgresPassages(store) if dialect(self.db) == "postgresql"
+                                           else _SqlitePassages(store))
         self._delete_stale()
 
     # -- writing ----------------------------------------------------------------------
-    def _writer(self) -> sqlite3.Connection:
+    def _writer(self) -> "_Writer":
         """A connection of its own for a worker thread (autocommit; we BEGIN ourselves)."""
-        if str(self.store.path) == ":memory:":
-            raise RuntimeError("documents need a database file, not :memory:")
-        connection = sqlite3.connect(str(self.store.path), timeout=30, isolation_level=None,
-                                     check_same_thread=False)
-        connection.execute("PRAGMA foreign_keys = ON")
-        connection.execute("PRAGMA busy_timeout = 30000")
-        connection.execute("PRAGMA secure_delete = ON")
-        # WAL + NORMAL: a commit cannot corrupt the file; a power cut may lose the last
-        # ones, and a document not marked ready is deleted at the next start anyway.
-        connection.execute("PRAGMA synchronous = NORMAL")
-        # No checkpoint after every thousand pages of a big book: `save` checkpoints
-        # once its batches are written and once more after the last transaction, so
-        # the pages its index rewrites are copied into the database file (and synced)
-        # once, not again and again.
-        connection.execute("PRAGMA wal_autocheckpoint = 0")
-        return connection
+        return self._passages.writer()
 
     def save(self, header: DocumentHeader,
              batches: Callable[[], Iterator[Sequence[PreparedPassage] | PassageBatch]], *,
@@ -256,16 +253,14 @@ class DocumentStore:
                     "AND status = 'ready' ORDER BY id LIMIT 1", [header.owner_user_id, header.sha256]).fetchone()
                 if existing is not None:
                     return StoredDocument(*existing), True
-                cursor = connection.execute(
+                (document_id,) = connection.execute(
                     "INSERT INTO documents (owner_user_id, title, author, format, encoding, source, sha256, chars, "
                     "tokens, chapter_count, chapter_source, status, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 'ingesting', ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 'ingesting', ?) RETURNING id",
                     [header.owner_user_id, header.title, header.author, header.format, header.encoding,
                      header.source, header.sha256, header.chars, len(header.chapters), header.chapter_source,
-                     self.store.now()])
-                document_id = cursor.lastrowid
+                     self.store.now()]).fetchone()
             produced = batches()
-            marker = f"d{document_id}"
             written = total = 0
             chapter_tokens: dict[int, int] = {}
             placed: list[tuple[int, int | None, int]] = []  # (id, chapter_index, tokens) of each passage
@@ -278,23 +273,18 @@ class DocumentStore:
                 prepared = item if isinstance(item, PassageBatch) else PassageBatch.of(item)
                 batch = prepared.passages
                 writing = time.perf_counter()
-                connection.execute("BEGIN IMMEDIATE")
+                connection.begin()
                 try:
-                    # Ids are given here, inside the write lock.
-                    first_id = connection.execute("SELECT coalesce(max(id), 0) + 1 FROM document_passages") \
-                        .fetchone()[0]
-                    connection.execute(_INSERT_PASSAGES, [first_id, document_id, prepared.rows])
-                    indexing = time.perf_counter()
-                    connection.execute(_INSERT_INDEX_ROWS, [first_id, marker, prepared.bodies])
+                    ids, indexing = self._passages.insert(connection, document_id, prepared)
                 except BaseException:
-                    connection.execute("ROLLBACK")
+                    connection.rollback()
                     raise
                 committing = time.perf_counter()
-                connection.execute("COMMIT")
+                connection.commit()
                 timings["rows"] += indexing - writing
                 timings["index"] += committing - indexing
                 timings["commit"] += time.perf_counter() - committing
-                placed.extend((first_id + n, p.chapter_index, p.tokens) for n, p in enumerate(batch))
+                placed.extend((passage_id, p.chapter_index, p.tokens) for passage_id, p in zip(ids, batch))
                 written += len(batch)
                 if on_batch is not None:
                     on_batch(written)
@@ -303,7 +293,7 @@ class DocumentStore:
             # The index pages go into the database file now, while the tokens may
             # still be being counted (the checkpoint is mostly I/O, without the GIL);
             # the last transaction's pages follow after it.
-            _checkpoint(connection, timings)
+            connection.checkpoint(timings)
             waiting = time.perf_counter()
             tokens = list(counts()) if counts is not None else [count for _, _, count in placed]
             timings["tokens wait"] = time.perf_counter() - waiting
@@ -316,10 +306,9 @@ class DocumentStore:
             finishing = time.perf_counter()
             with _transaction(connection):
                 if counts is not None:
-                    connection.executemany("UPDATE document_passages SET tokens = ? WHERE id = ?",
-                                           [(count, passage_id) for (passage_id, _, _), count in zip(placed, tokens)])
+                    self._passages.set_tokens(connection, [passage_id for passage_id, _, _ in placed], tokens)
                 connection.executemany(
-                    "INSERT INTO document_chapters (document_id, chapter_index, title, number, start, end, tokens) "
+                    'INSERT INTO document_chapters (document_id, chapter_index, title, number, start, "end", tokens) '
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(document_id, c.index, c.title, c.number, c.start, c.end, chapter_tokens.get(c.index, 0))
                      for c in header.chapters])
@@ -328,14 +317,14 @@ class DocumentStore:
             row = connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?",
                                      [document_id]).fetchone()
             timings["commit"] += time.perf_counter() - finishing
-            _checkpoint(connection, timings)
+            connection.checkpoint(timings)
             return StoredDocument(*row), False
         except BaseException:
             if produced is not None and hasattr(produced, "close"):
                 produced.close()  # stops a producer thread before the cleanup
             if document_id is not None:
                 with _transaction(connection):
-                    _delete_documents(connection, "id = ?", [document_id])
+                    self._passages.delete_documents(connection, "id = ?", [document_id])
             raise
         finally:
             if produced is not None and hasattr(produced, "close"):
@@ -344,7 +333,7 @@ class DocumentStore:
 
     def delete_document(self, document_id: int) -> None:
         with self.db.atomic():
-            _delete_documents(self.db.conn, "id = ?", [document_id])
+            self._passages.delete_documents(self._passages.store_connection(), "id = ?", [document_id])
         self._forget_totals(document_id)
 
     def _delete_stale(self) -> None:
@@ -352,17 +341,18 @@ class DocumentStore:
         ingestion running right now in another process is left alone)."""
         cutoff = to_text(self.store.clock() - STALE_INGESTION)
         with self.db.atomic():
-            _delete_documents(self.db.conn, "status = 'ingesting' AND created_at < ?", [cutoff])
+            self._passages.delete_documents(self._passages.store_connection(), "status = 'ingesting' AND created_at < ?",
+                                            [cutoff])
 
     def forget_user(self, user_id: int) -> None:
         """A step of the forget cascade: the user's documents, passages and index rows."""
-        _delete_documents(self.db.conn, "owner_user_id = ?", [user_id])
+        self._passages.delete_documents(self._passages.store_connection(), "owner_user_id = ?", [user_id])
         with self._lock:
             self._totals.clear()
 
     def optimize_index(self) -> None:
         """A step of `Store.compact`: the passage index merged, so deleted text leaves the file."""
-        self.db.execute("INSERT INTO document_passages_fts (document_passages_fts) VALUES ('optimize')")
+        self._passages.optimize()
 
     # -- documents ----------------------------------------------------------------------
     def document(self, document_id: int) -> StoredDocument:
@@ -388,7 +378,7 @@ class DocumentStore:
         return [StoredDocument(*row) for row in rows]
 
     def chapters(self, document_id: int) -> list[StoredChapter]:
-        rows = self.db.execute("SELECT chapter_index, title, number, start, end, tokens FROM document_chapters "
+        rows = self.db.execute('SELECT chapter_index, title, number, start, "end", tokens FROM document_chapters '
                                "WHERE document_id = ? ORDER BY chapter_index", [document_id]).fetchall()
         return [StoredChapter(*row) for row in rows]
 
@@ -453,8 +443,6 @@ class DocumentStore:
         terms = search_terms(query)
         if not scopes or not terms:
             return []
-        documents = " OR ".join(f'"d{document_id}"' for document_id, _ in scopes)
-        expression = f"document : ({documents}) AND body : ({' OR '.join(_quote(t) for t in terms)})"
         clauses, params = [], []
         for document_id, chapter_limit in scopes:
             if chapter_limit is None:
@@ -464,11 +452,8 @@ class DocumentStore:
                 clauses.append("(p.document_id = ? AND (p.chapter_index IS NULL OR p.chapter_index < ?))")
                 params += [document_id, chapter_limit]
         # Rank ids first, then read the few texts: sorting whole passages costs more than ranking.
-        ranked = [row[0] for row in self.db.execute(
-            "SELECT p.id FROM document_passages_fts f JOIN document_passages p ON p.id = f.rowid "
-            f"WHERE document_passages_fts MATCH ? AND ({' OR '.join(clauses)}) "
-            "ORDER BY bm25(document_passages_fts, 0.0, 1.0), p.id LIMIT ?",
-            [expression, *params, limit]).fetchall()]
+        ranked = self._passages.rank(self.db, [document_id for document_id, _ in scopes], terms,
+                                     " OR ".join(clauses), params, limit)
         if not ranked:
             return []
         rows = self.db.execute(f"SELECT {_PASSAGE_COLUMNS} FROM document_passages WHERE id IN "
@@ -482,15 +467,11 @@ class DocumentStore:
         for name in names:
             words = _WORD.findall(index_form(name).lower())
             if words:
-                phrases.append(_quote(" ".join(words)))
+                phrases.append(words)
         if not phrases:
             return []
         where, params = _chapter_filter(limit, "p.")
-        rows = self.db.execute(
-            "SELECT p.id FROM document_passages_fts f JOIN document_passages p ON p.id = f.rowid "
-            f"WHERE document_passages_fts MATCH ? AND p.document_id = ?{where} ORDER BY p.id",
-            [f'document : "d{document_id}" AND body : ({" OR ".join(phrases)})', document_id, *params]).fetchall()
-        return [row[0] for row in rows]
+        return self._passages.mentioning(self.db, document_id, phrases, where, params)
 
     # -- attachments ----------------------------------------------------------------------
     def attachments(self, conversation_id: int) -> list[Attachment]:
@@ -514,8 +495,9 @@ class DocumentStore:
             self.db.execute(
                 "INSERT INTO conversation_documents (conversation_id, document_id, attached, position, upto_chapter, "
                 "attached_at) VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (conversation_id, document_id) DO UPDATE SET "
-                "attached = 1, position = CASE WHEN attached = 1 THEN position ELSE excluded.position END, "
-                "upto_chapter = coalesce(excluded.upto_chapter, upto_chapter)",
+                "attached = 1, position = CASE WHEN conversation_documents.attached = 1 "
+                "THEN conversation_documents.position ELSE excluded.position END, "
+                "upto_chapter = coalesce(excluded.upto_chapter, conversation_documents.upto_chapter)",
                 [conversation_id, document_id, position, upto_chapter, self.store.now()])
             self._clear_modes(conversation_id)
 
@@ -552,8 +534,11 @@ class DocumentStore:
     def save_summary(self, document_id: int, row: SummaryRow, model: str) -> None:
         with self.db.atomic():
             self.db.execute(
-                "INSERT OR REPLACE INTO document_summaries (document_id, first_passage_id, last_passage_id, "
-                "chapter_index, summary, tokens, model, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO document_summaries (document_id, first_passage_id, last_passage_id, "
+                "chapter_index, summary, tokens, model, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (document_id, first_passage_id, last_passage_id) DO UPDATE SET "
+                "chapter_index = excluded.chapter_index, summary = excluded.summary, tokens = excluded.tokens, "
+                "model = excluded.model, created_at = excluded.created_at",
                 [document_id, row.first_passage_id, row.last_passage_id, row.chapter_index, row.summary,
                  row.tokens, model, self.store.now()])
 
@@ -566,15 +551,19 @@ class DocumentStore:
 
     def cache(self, document_id: int, kind: str, name: str, upto_chapter: int | None, data: str) -> None:
         with self.db.atomic():
-            self.db.execute("INSERT OR REPLACE INTO document_character_cache (document_id, kind, name, upto_chapter, "
-                            "data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            self.db.execute("INSERT INTO document_character_cache (document_id, kind, name, upto_chapter, "
+                            "data, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+                            "ON CONFLICT (document_id, kind, name, upto_chapter) DO UPDATE SET "
+                            "data = excluded.data, created_at = excluded.created_at",
                             [document_id, kind, name, upto_chapter or 0, data, self.store.now()])
 
     def link_persona(self, persona_id: str, document_id: int, character_name: str,
                      upto_chapter: int | None) -> None:
         with self.db.atomic():
-            self.db.execute("INSERT OR REPLACE INTO novel_personas (persona_id, document_id, character_name, "
-                            "upto_chapter, created_at) VALUES (?, ?, ?, ?, ?)",
+            self.db.execute("INSERT INTO novel_personas (persona_id, document_id, character_name, "
+                            "upto_chapter, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (persona_id) DO UPDATE SET "
+                            "document_id = excluded.document_id, character_name = excluded.character_name, "
+                            "upto_chapter = excluded.upto_chapter, created_at = excluded.created_at",
                             [persona_id, document_id, character_name, upto_chapter, self.store.now()])
 
     def persona_link(self, persona_id: str) -> NovelPersonaLink | None:
@@ -584,8 +573,8 @@ class DocumentStore:
 
     def counts(self) -> dict[str, int]:
         row = self.db.execute(
-            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM document_chapters), "
-            "(SELECT count(*) FROM document_passages), (SELECT count(*) FROM document_passages_fts), "
+            f"SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM document_chapters), "
+            f"(SELECT count(*) FROM document_passages), (SELECT count(*) FROM {self._passages.index_table}), "
             "(SELECT count(*) FROM conversation_documents), (SELECT count(*) FROM document_summaries)").fetchone()
         return dict(zip(("documents", "chapters", "passages", "index", "attachments", "summaries"), row))
 
@@ -594,31 +583,241 @@ def _quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def _checkpoint(connection: sqlite3.Connection, timings: dict[str, float]) -> None:
-    """Copy what the WAL holds into the database file, without waiting for readers."""
-    started = time.perf_counter()
-    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-    timings["checkpoint"] = timings.get("checkpoint", 0.0) + time.perf_counter() - started
-
-
-class _transaction:
-    """BEGIN IMMEDIATE … COMMIT on an autocommit connection; ROLLBACK on any error."""
+class _Writer:
+    """The writer's own SQLite connection (autocommit; BEGIN IMMEDIATE … COMMIT by hand)."""
 
     def __init__(self, connection: sqlite3.Connection):
         self.connection = connection
 
-    def __enter__(self) -> sqlite3.Connection:
+    def execute(self, sql: str, params: Sequence = ()):
+        return self.connection.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:
+        self.connection.executemany(sql, rows)
+
+    def begin(self) -> None:
         self.connection.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.connection.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.connection.execute("ROLLBACK")
+
+    def checkpoint(self, timings: dict[str, float]) -> None:
+        """Copy what the WAL holds into the database file, without waiting for readers."""
+        started = time.perf_counter()
+        self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        timings["checkpoint"] = timings.get("checkpoint", 0.0) + time.perf_counter() - started
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class _PostgresWriter(_Writer):
+    """The writer's own psycopg connection (memory/postgres.py's `PostgresDatabase`, so
+    `?` parameters work): the Store's connection is shared under a lock, and a book's
+    batches would hold it against the event loop."""
+
+    def __init__(self, url: str):
+        from memory.postgres import PostgresDatabase, _placeholders
+
+        self.db = PostgresDatabase(url)
+        self._placeholders = _placeholders
+
+    def execute(self, sql: str, params: Sequence = ()):
+        return self.db.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:
+        with self.db.conn.cursor() as cursor:
+            cursor.executemany(self._placeholders(sql), [list(row) for row in rows])
+
+    def begin(self) -> None:
+        self.db.conn.execute("BEGIN")
+
+    def commit(self) -> None:
+        self.db.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.db.conn.execute("ROLLBACK")
+
+    def checkpoint(self, timings: dict[str, float]) -> None:
+        """Nothing to copy: PostgreSQL checkpoints on its own."""
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class _SqlitePassages:
+    """The passages' full-text parts on SQLite: an FTS5 table (rowid = passage id,
+    `document` = "d<id>"), batches handed over as JSON, ids given inside the write lock."""
+
+    index_table = "document_passages_fts"
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def store_connection(self):
+        """The Store's connection as deletes use it (the raw sqlite3 one, inside its transaction)."""
+        return self.store.db.conn
+
+    def writer(self) -> _Writer:
+        if str(self.store.path) == ":memory:":
+            raise RuntimeError("documents need a database file, not :memory:")
+        connection = sqlite3.connect(str(self.store.path), timeout=30, isolation_level=None,
+                                     check_same_thread=False)
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA busy_timeout = 30000")
+        connection.execute("PRAGMA secure_delete = ON")
+        # WAL + NORMAL: a commit cannot corrupt the file; a power cut may lose the last
+        # ones, and a document not marked ready is deleted at the next start anyway.
+        connection.execute("PRAGMA synchronous = NORMAL")
+        # No checkpoint after every thousand pages of a big book: `save` checkpoints
+        # once its batches are written and once more after the last transaction, so
+        # the pages its index rewrites are copied into the database file (and synced)
+        # once, not again and again.
+        connection.execute("PRAGMA wal_autocheckpoint = 0")
+        return _Writer(connection)
+
+    def insert(self, writer: _Writer, document_id: int, batch: PassageBatch) -> tuple[list[int], float]:
+        """Write a batch's passages and index rows (in the writer's transaction); returns
+        their ids and when the index rows were started (for the timings)."""
+        # Ids are given here, inside the write lock.
+        first_id = writer.execute("SELECT coalesce(max(id), 0) + 1 FROM document_passages").fetchone()[0]
+        writer.execute(_INSERT_PASSAGES, [first_id, document_id, batch.rows])
+        indexing = time.perf_counter()
+        writer.execute(_INSERT_INDEX_ROWS, [first_id, f"d{document_id}", batch.bodies])
+        return [first_id + n for n in range(len(batch.passages))], indexing
+
+    def set_tokens(self, writer: _Writer, ids: Sequence[int], tokens: Sequence[int]) -> None:
+        writer.executemany("UPDATE document_passages SET tokens = ? WHERE id = ?", list(zip(tokens, ids)))
+
+    def delete_documents(self, connection, where: str, params: list) -> None:
+        """Delete documents and everything hanging off them (the index rows explicitly:
+        FTS tables know nothing of foreign keys)."""
+        selected = f"SELECT id FROM documents WHERE {where}"
+        connection.execute("DELETE FROM document_passages_fts WHERE rowid IN (SELECT id FROM document_passages "
+                           f"WHERE document_id IN ({selected}))", params)
+        connection.execute(f"DELETE FROM documents WHERE id IN ({selected})", params)
+
+    def rank(self, db, document_ids: Sequence[int], terms: Sequence[str], scope_sql: str, params: list,
+             limit: int) -> list[int]:
+        """Ids of the passages best matching any of `terms` (bm25), within `scope_sql`."""
+        documents = " OR ".join(f'"d{document_id}"' for document_id in document_ids)
+        expression = f"document : ({documents}) AND body : ({' OR '.join(_quote(t) for t in terms)})"
+        return [row[0] for row in db.execute(
+            "SELECT p.id FROM document_passages_fts f JOIN document_passages p ON p.id = f.rowid "
+            f"WHERE document_passages_fts MATCH ? AND ({scope_sql}) "
+            "ORDER BY bm25(document_passages_fts, 0.0, 1.0), p.id LIMIT ?",
+            [expression, *params, limit]).fetchall()]
+
+    def mentioning(self, db, document_id: int, phrases: Sequence[Sequence[str]], where: str,
+                   params: list) -> list[int]:
+        """Ids of the document's passages containing any phrase (its words in a row), in order."""
+        body = " OR ".join(_quote(" ".join(words)) for words in phrases)
+        rows = db.execute(
+            "SELECT p.id FROM document_passages_fts f JOIN document_passages p ON p.id = f.rowid "
+            f"WHERE document_passages_fts MATCH ? AND p.document_id = ?{where} ORDER BY p.id",
+            [f'document : "d{document_id}" AND body : ({body})', document_id, *params]).fetchall()
+        return [row[0] for row in rows]
+
+    def optimize(self) -> None:
+        self.store.db.execute("INSERT INTO document_passages_fts (document_passages_fts) VALUES ('optimize')")
+
+
+class _PostgresPassages(_SqlitePassages):
+    """The same on PostgreSQL: `document_passages_search` (a `simple` tsvector of the
+    passage's index words, with its document_id; its rows cascade with the passage),
+    ranked by `ts_rank`. A batch is three statements: its ids taken from the identity's
+    sequence, then the passages and their index rows each inserted from arrays."""
+
+    index_table = "document_passages_search"
+
+    def store_connection(self):
+        return self.store.db
+
+    def writer(self) -> _Writer:
+        return _PostgresWriter(self.store.url)
+
+    def insert(self, writer: _Writer, document_id: int, batch: PassageBatch) -> tuple[list[int], float]:
+        passages = batch.passages
+        ids = [row[0] for row in writer.execute(
+            "SELECT nextval(pg_get_serial_sequence('document_passages', 'id')) FROM generate_series(1, ?)",
+            [len(passages)]).fetchall()]
+        writer.execute(
+            'INSERT INTO document_passages (id, document_id, chapter_index, start, "end", tokens, text) '
+            "SELECT u.id, ?, u.chapter_index, u.start, u.stop, u.tokens, u.text FROM "
+            "unnest(?::bigint[], ?::integer[], ?::integer[], ?::integer[], ?::integer[], ?::text[]) "
+            "AS u(id, chapter_index, start, stop, tokens, text)",
+            [document_id, ids, [p.chapter_index for p in passages], [p.start for p in passages],
+             [p.end for p in passages], [p.tokens for p in passages], [p.text for p in passages]])
+        indexing = time.perf_counter()
+        # The index form's words, space-separated: PostgreSQL's parser would otherwise
+        # keep "example.com" or "3.14" whole, where FTS5 (and the query) split them.
+        # Diacritics folded, as FTS5's `remove_diacritics 2` does ("Zürich" found by "zurich").
+        bodies = [" ".join(_WORD.findall(_fold(body))) for body in json.loads(batch.bodies)]
+        writer.execute(
+            "INSERT INTO document_passages_search (passage_id, document_id, body) "
+            "SELECT u.id, ?, to_tsvector('simple', u.body) FROM unnest(?::bigint[], ?::text[]) AS u(id, body)",
+            [document_id, ids, bodies])
+        return ids, indexing
+
+    def set_tokens(self, writer: _Writer, ids: Sequence[int], tokens: Sequence[int]) -> None:
+        writer.execute("UPDATE document_passages p SET tokens = u.tokens "
+                       "FROM unnest(?::bigint[], ?::integer[]) AS u(id, tokens) WHERE p.id = u.id",
+                       [list(ids), list(tokens)])
+
+    def delete_documents(self, connection, where: str, params: list) -> None:
+        """Delete documents; passages, index rows, chapters, attachments, summaries,
+        caches and novel personas' links cascade (foreign keys)."""
+        connection.execute(f"DELETE FROM documents WHERE {where}", params)
+
+    def rank(self, db, document_ids: Sequence[int], terms: Sequence[str], scope_sql: str, params: list,
+             limit: int) -> list[int]:
+        expression = " | ".join(_lexeme(_fold(term)) for term in terms)
+        return [row[0] for row in db.execute(
+            "SELECT p.id FROM document_passages_search s JOIN document_passages p ON p.id = s.passage_id "
+            f"WHERE s.body @@ to_tsquery('simple', ?) AND s.document_id IN ({', '.join('?' * len(document_ids))}) "
+            f"AND ({scope_sql}) ORDER BY ts_rank(s.body, to_tsquery('simple', ?)) DESC, p.id LIMIT ?",
+            [expression, *document_ids, *params, expression, limit]).fetchall()]
+
+    def mentioning(self, db, document_id: int, phrases: Sequence[Sequence[str]], where: str,
+                   params: list) -> list[int]:
+        expression = " | ".join("(" + " <-> ".join(_lexeme(_fold(word)) for word in words) + ")" for words in phrases)
+        rows = db.execute(
+            "SELECT p.id FROM document_passages_search s JOIN document_passages p ON p.id = s.passage_id "
+            f"WHERE s.body @@ to_tsquery('simple', ?) AND s.document_id = ? AND p.document_id = ?{where} "
+            "ORDER BY p.id", [expression, document_id, document_id, *params]).fetchall()
+        return [row[0] for row in rows]
+
+    def optimize(self) -> None:
+        """Nothing to merge: GIN's pending list is merged by (auto)vacuum."""
+
+
+def _fold(text: str) -> str:
+    """Text without combining marks (NFKD, marks dropped), as FTS5's unicode61 sees it."""
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _lexeme(term: str) -> str:
+    """A term as one tsquery lexeme (quoted, so `&`, `:` or `!` in it are literal)."""
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+class _transaction:
+    """BEGIN … COMMIT on a writer; ROLLBACK on any error."""
+
+    def __init__(self, connection: _Writer):
+        self.connection = connection
+
+    def __enter__(self) -> _Writer:
+        self.connection.begin()
         return self.connection
 
     def __exit__(self, kind, error, traceback) -> None:
-        self.connection.execute("COMMIT" if kind is None else "ROLLBACK")
-
-
-def _delete_documents(connection: sqlite3.Connection, where: str, params: list) -> None:
-    """Delete documents and everything hanging off them (the index rows explicitly:
-    FTS tables know nothing of foreign keys)."""
-    selected = f"SELECT id FROM documents WHERE {where}"
-    connection.execute("DELETE FROM document_passages_fts WHERE rowid IN (SELECT id FROM document_passages "
-                       f"WHERE document_id IN ({selected}))", params)
-    connection.execute(f"DELETE FROM documents WHERE id IN ({selected})", params)
+        if kind is None:
+            self.connection.commit()
+        else:
+            self.connection.rollback()
