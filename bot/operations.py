@@ -41,7 +41,7 @@ async def run_checks(settings: Settings) -> list[Check]:
     try:
         services = build_services(settings if exists else in_memory)
     except PostgresUnavailable as exc:
-        checks.append(Check("database", False, f"{exc}; check COMPANION_DATABASE_URL"))
+        checks.append(Check("database", False, settings.database_problem(exc)))
         services, exists = build_services(in_memory), None
     try:
         if exists:

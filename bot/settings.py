@@ -298,7 +298,12 @@ class Settings(BaseSettings):
         settings = self  # `self.db` reads as a Store's connection to the storage-SQL check
         if settings.database_url is None:
             return str(settings.db)
-        return redacted_url(self.database_url.get_secret_value())
+        return redacted_url(settings.database_url.get_secret_value())
+
+    @staticmethod
+    def database_problem(error: Exception) -> str:
+        """A database that could not be opened, and which settings to look at."""
+        return f"{error}; check COMPANION_DATABASE_URL (or unset it to use the SQLite file COMPANION_DB)"
 
     def secrets(self) -> list[str]:
         """The value of every secret setting that is set (all the `SecretStr` fields), for the

@@ -93,6 +93,11 @@ class PostgresDatabase:
         with self._lock:
             return self.conn.execute(statement, list(params))
 
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """One statement run for each row (psycopg pipelines them: one round trip per batch)."""
+        with self._lock, self.conn.cursor() as cursor:
+            cursor.executemany(_placeholders(sql), [list(row) for row in rows])
+
     @contextlib.contextmanager
     def atomic(self) -> Iterator["PostgresDatabase"]:
         with self._lock, self.conn.transaction():

@@ -52,7 +52,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,7 +68,7 @@ from memory.engine import ContextProvider, TurnContext, _zone
 from memory.recall_index import RecallIndex
 from memory.records import Conversation, Message, from_text, to_text, utc_now
 from memory.store import Store
-from memory.textsearch import _CJK_CHARS, _CJK_RUN
+from memory.textsearch import _CJK_CHARS, _CJK_RUN, fold_diacritics
 from memory.timeline import WEEKDAYS
 from memory.tokens import count_tokens, truncate_to_tokens
 
@@ -142,7 +141,7 @@ def _chinese_terms(run: str, stop: frozenset = frozenset()) -> list[str]:
 
 def _fold(text: str) -> str:
     """Lowercased, without diacritics: how unicode61 sees Latin text."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    return fold_diacritics(text.lower())
 
 
 def index_terms(text: str) -> list[str]:

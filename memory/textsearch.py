@@ -21,6 +21,7 @@ find the same messages for the same words.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Han (incl. extensions), kana and Hangul: scripts written without spaces.
 _CJK_CHARS = (
@@ -73,7 +74,16 @@ def match_expression(query: str, *, require_all: bool = True) -> str | None:
     return (" AND " if require_all else " OR ").join(terms)
 
 
-def _tsquery_quote(term: str) -> str:
+def fold_diacritics(text: str) -> str:
+    """The text without combining marks (NFKD, marks dropped), as FTS5's unicode61 with
+    `remove_diacritics 2` sees it: "Zürich" as "Zurich"."""
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def tsquery_lexeme(term: str) -> str:
+    """A term as one `to_tsquery` lexeme (quoted, so `&`, `:` or `!` in it are literal)."""
     return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
@@ -83,11 +93,11 @@ def tsquery_expression(query: str, *, require_all: bool = True) -> str | None:
     for piece in _QUERY_TERM.findall(query):
         if _CJK_RUN.fullmatch(piece):
             if len(piece) == 1:
-                terms.append(_tsquery_quote(piece) + ":*")
+                terms.append(tsquery_lexeme(piece) + ":*")
             else:
-                terms.append("(" + " <-> ".join(_tsquery_quote(piece[i:i + 2]) for i in range(len(piece) - 1)) + ")")
+                terms.append("(" + " <-> ".join(tsquery_lexeme(piece[i:i + 2]) for i in range(len(piece) - 1)) + ")")
         else:
-            terms.extend(_tsquery_quote(word.lower()) for word in _WORD_CHARS.findall(piece))
+            terms.extend(tsquery_lexeme(word.lower()) for word in _WORD_CHARS.findall(piece))
     if not terms:
         return None
     return (" & " if require_all else " | ").join(terms)

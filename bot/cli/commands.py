@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from bot.cli.common import (BadSettings, Failure, check_persona, configure, database_problem, load_or_exit,
+from bot.cli.common import (BadSettings, Failure, check_persona, configure, load_or_exit,
                              with_services)
 from bot.inspect import render_summary, request_json
 from bot.logs import configure_logging, redact
@@ -101,7 +101,7 @@ def run() -> None:
     try:
         code = asyncio.run(run_bot(settings))
     except PostgresUnavailable as exc:
-        raise BadSettings(database_problem(exc)) from None
+        raise BadSettings(settings.database_problem(exc)) from None
     sys.exit(code)
 
 

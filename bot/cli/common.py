@@ -44,10 +44,6 @@ def configure(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
 
 
-def database_problem(error: PostgresUnavailable) -> str:
-    return f"{error}; check COMPANION_DATABASE_URL (or unset it to use the SQLite file COMPANION_DB)"
-
-
 def load_or_exit(**overrides: Any) -> Settings:
     try:
         return load_settings(**overrides)
@@ -80,7 +76,7 @@ def with_services(*, needs_model: bool = False) -> Callable:
             try:
                 code = asyncio.run(run_command())
             except PostgresUnavailable as exc:
-                raise BadSettings(database_problem(exc)) from None
+                raise BadSettings(Settings.database_problem(exc)) from None
             except (PersonaError, ContextTooSmall, ValueError, KeyError) as exc:
                 logging.getLogger(__name__).debug("command failed", exc_info=True)
                 # str() of a KeyError is its repr, in quotes; other messages may end in a quote

@@ -29,7 +29,6 @@ import re
 import sqlite3
 import threading
 import time
-import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable, Iterable, Iterator, Sequence
@@ -38,7 +37,7 @@ from memory.reading.progress import CancelToken
 from memory.records import to_text
 from memory.sql_table import dialect
 from memory.store import Store
-from memory.textsearch import index_form
+from memory.textsearch import fold_diacritics, index_form, tsquery_lexeme
 
 STALE_INGESTION = timedelta(hours=1)
 _WORD = re.compile(r"\w+")
@@ -620,17 +619,15 @@ class _PostgresWriter(_Writer):
     batches would hold it against the event loop."""
 
     def __init__(self, url: str):
-        from memory.postgres import PostgresDatabase, _placeholders
+        from memory.postgres import PostgresDatabase
 
         self.db = PostgresDatabase(url)
-        self._placeholders = _placeholders
 
     def execute(self, sql: str, params: Sequence = ()):
         return self.db.execute(sql, params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:
-        with self.db.conn.cursor() as cursor:
-            cursor.executemany(self._placeholders(sql), [list(row) for row in rows])
+        self.db.executemany(sql, rows)
 
     def begin(self) -> None:
         self.db.conn.execute("BEGIN")
@@ -755,7 +752,7 @@ class _PostgresPassages(_SqlitePassages):
         # The index form's words, space-separated: PostgreSQL's parser would otherwise
         # keep "example.com" or "3.14" whole, where FTS5 (and the query) split them.
         # Diacritics folded, as FTS5's `remove_diacritics 2` does ("Zürich" found by "zurich").
-        bodies = [" ".join(_WORD.findall(_fold(body))) for body in json.loads(batch.bodies)]
+        bodies = [" ".join(_WORD.findall(fold_diacritics(body))) for body in json.loads(batch.bodies)]
         writer.execute(
             "INSERT INTO document_passages_search (passage_id, document_id, body) "
             "SELECT u.id, ?, to_tsvector('simple', u.body) FROM unnest(?::bigint[], ?::text[]) AS u(id, body)",
@@ -774,7 +771,7 @@ class _PostgresPassages(_SqlitePassages):
 
     def rank(self, db, document_ids: Sequence[int], terms: Sequence[str], scope_sql: str, params: list,
              limit: int) -> list[int]:
-        expression = " | ".join(_lexeme(_fold(term)) for term in terms)
+        expression = " | ".join(tsquery_lexeme(fold_diacritics(term)) for term in terms)
         return [row[0] for row in db.execute(
             "SELECT p.id FROM document_passages_search s JOIN document_passages p ON p.id = s.passage_id "
             f"WHERE s.body @@ to_tsquery('simple', ?) AND s.document_id IN ({', '.join('?' * len(document_ids))}) "
@@ -783,7 +780,7 @@ class _PostgresPassages(_SqlitePassages):
 
     def mentioning(self, db, document_id: int, phrases: Sequence[Sequence[str]], where: str,
                    params: list) -> list[int]:
-        expression = " | ".join("(" + " <-> ".join(_lexeme(_fold(word)) for word in words) + ")" for words in phrases)
+        expression = " | ".join("(" + " <-> ".join(tsquery_lexeme(fold_diacritics(word)) for word in words) + ")" for words in phrases)
         rows = db.execute(
             "SELECT p.id FROM document_passages_search s JOIN document_passages p ON p.id = s.passage_id "
             f"WHERE s.body @@ to_tsquery('simple', ?) AND s.document_id = ? AND p.document_id = ?{where} "
@@ -792,18 +789,6 @@ class _PostgresPassages(_SqlitePassages):
 
     def optimize(self) -> None:
         """Nothing to merge: GIN's pending list is merged by (auto)vacuum."""
-
-
-def _fold(text: str) -> str:
-    """Text without combining marks (NFKD, marks dropped), as FTS5's unicode61 sees it."""
-    if text.isascii():
-        return text
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-
-
-def _lexeme(term: str) -> str:
-    """A term as one tsquery lexeme (quoted, so `&`, `:` or `!` in it are literal)."""
-    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 class _transaction:
