@@ -89,6 +89,10 @@ async def test_with_preemption_a_turn_takes_the_slot_over_and_the_work_is_sent_a
     while not fake_openai.task_requests:
         await asyncio.sleep(0.01)
     turn = await client.stream_chat(model="m", messages=[{"role": "user", "content": "hi"}])
+    # The given-up first request wakes only once the retry streams (the order a loaded machine
+    # gives): it must not take the slot from the retry.
+    while len(fake_openai.slot_log) < 2:
+        await asyncio.sleep(0.001)
     slow.set()
     done = await asyncio.wait_for(background, 10)
     assert turn.text == "OK." and done.text.startswith("Summary:")

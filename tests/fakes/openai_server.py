@@ -410,6 +410,10 @@ class FakeOpenAI(ThreadedServer):
             return web.json_response(reply.error_body or {}, status=reply.status, headers=reply.headers)
         usage = self._usage(body, reply)
         slot = None
+        if self.single_slot and (request.transport is None or request.transport.is_closing()):
+            # The client gave up while the request waited (a preempted background request):
+            # llama.cpp drops such a task before it reaches the slot, so it cuts nobody.
+            return web.Response(status=499)
         if self.single_slot:
             slot, interrupt = await self._take_slot(body, task)
             usage["prompt_tokens"] = slot.prompt_tokens
