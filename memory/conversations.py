@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Iterator
 
 from memory.records import Conversation, HistoryRow, Message, Owner
 from memory.sql_table import Connection, Table, dialect, owner_where
-from memory.textsearch import index_form, match_expression, tsquery_expression
+from memory.textsearch import index_form, match_expression, tsquery_expression, tsvector_text
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, tokens, created_at, status, user_id, "
@@ -65,15 +65,31 @@ class MessageIndex:
 
 
 class PostgresMessageIndex(MessageIndex):
-    """The same index on PostgreSQL: `index_form` as a `simple` tsvector, rows cascade
-    with their message."""
+    """The same index on PostgreSQL: `index_form` as a `simple` tsvector (`tsvector_text`),
+    rows cascade with their message. Beside it, `messages_search_words` lists the words the
+    index holds (FTS5's vocabulary on SQLite), which recall expands query words with. It
+    holds no counts: a count row would be rewritten by every message that has the word, which
+    makes "the" a lock every worker queues on and a long import quadratic; the GIN index
+    counts a word's messages when recall asks (memory/recall_index.py)."""
 
     def add(self, message_id: int, content: str) -> None:
-        self.table.db.execute("INSERT INTO messages_search (message_id, body) VALUES (?, to_tsvector('simple', ?))",
-                              [message_id, index_form(content)])
+        self.table.db.execute(
+            "WITH added AS (INSERT INTO messages_search (message_id, body) VALUES (?, to_tsvector('simple', ?)) "
+            "RETURNING body) "
+            "INSERT INTO messages_search_words (word) SELECT unnest(tsvector_to_array(added.body)) FROM added "
+            "ON CONFLICT DO NOTHING",
+            [message_id, tsvector_text(index_form(content))])
 
     def remove(self, ids_sql: str, params: list) -> None:
-        self.table.db.execute(f"DELETE FROM messages_search WHERE message_id IN ({ids_sql})", params)
+        words = self.table.db.execute(
+            f"WITH gone AS (DELETE FROM messages_search WHERE message_id IN ({ids_sql}) RETURNING body) "
+            "SELECT DISTINCT unnest(tsvector_to_array(body)) FROM gone", params).fetchall()
+        # a word no message holds any more leaves no trace (forget)
+        for start in range(0, len(words), 500):
+            self.table.db.execute(
+                "DELETE FROM messages_search_words w WHERE w.word = ANY(?) AND NOT EXISTS "
+                "(SELECT 1 FROM messages_search s WHERE s.body @@ to_tsquery('simple', quote_literal(w.word)))",
+                [[word for (word,) in words[start:start + 500]]])
 
     def search(self, query: str, conversations_sql: str, params: list, *, limit: int,
                require_all: bool) -> list[tuple]:

@@ -22,6 +22,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from memory.postgres import PostgresDatabase, PostgresMigrations, run_statements
+from memory.textsearch import index_form, tsvector_text
 
 migrations = Migrations("companion")
 
@@ -318,3 +319,18 @@ def p001_core_tables(db: PostgresDatabase) -> None:
         CREATE INDEX updates_unfinished ON updates (platform, done_at)
         """,
     )
+
+
+@postgres_migrations()
+def p002_message_words_as_fts5_splits_them(db: PostgresDatabase) -> None:
+    """Messages indexed with their words split and folded as FTS5 does it (`tsvector_text`),
+    and the list of the index's words (recall's `fts5vocab` on SQLite), byte-ordered so a
+    range of words is the same range on both; `PostgresMessageIndex` keeps it up."""
+    run_statements(db, 'CREATE TABLE messages_search_words (word TEXT COLLATE "C" PRIMARY KEY)')
+    last = 0
+    while rows := db.execute("SELECT id, content FROM messages WHERE id > ? ORDER BY id LIMIT 1000",
+                             [last]).fetchall():
+        db.executemany("UPDATE messages_search SET body = to_tsvector('simple', ?) WHERE message_id = ?",
+                       [(tsvector_text(index_form(content)), message_id) for message_id, content in rows])
+        last = rows[-1][0]
+    db.execute("INSERT INTO messages_search_words (word) SELECT word FROM ts_stat('SELECT body FROM messages_search')")

@@ -65,7 +65,7 @@ from memory.assembly import TailPart
 from memory.compaction import visible_messages
 from memory.embeddings import EmbeddingIndex, Embedder
 from memory.engine import ContextProvider, TurnContext, _zone
-from memory.recall_index import RecallIndex
+from memory.recall_index import RecallIndex, recall_index
 from memory.records import Conversation, Message, from_text, to_text, utc_now
 from memory.store import Store
 from memory.textsearch import _CJK_CHARS, _CJK_RUN, fold_diacritics
@@ -324,7 +324,7 @@ class RecallProvider(ContextProvider):
     def __init__(self, store: Store, *, settings: RecallSettings | None = None, embedder: Embedder | None = None,
                  default_timezone: str = "UTC", clock=utc_now):
         self.store = store
-        self.text_index = RecallIndex(store)
+        self.text_index = recall_index(store)
         self.settings = settings or RecallSettings()
         self.embedder = embedder
         self.index = EmbeddingIndex(store, embedder.model) if embedder else None
@@ -374,13 +374,11 @@ class RecallProvider(ContextProvider):
 
     def _candidates(self, words: Sequence[str], scope: Sequence[int], window: tuple[int, int],
                     span: tuple[datetime, datetime] | None = None) -> list[tuple[int, str, int]]:
-        """(id, content, tokens) of messages holding any of the words, best by FTS5's BM25."""
+        """(id, content, tokens) of messages holding any of the words, best by the index's rank."""
         if not words:
             return []
-        expression = " OR ".join(f'"{word[:-1]}"*' if word.endswith("*") else f'"{word}"'
-                                 for word in dict.fromkeys(words))  # words hold no quotes
         texts = (to_text(span[0]), to_text(span[1])) if span is not None else None
-        return self.text_index.matching(expression, scope, window, span=texts, limit=self.settings.candidates)
+        return self.text_index.matching(words, scope, window, span=texts, limit=self.settings.candidates)
 
     def _message_keys(self, message_id: int, content: str) -> frozenset[str]:
         cached = self._keys.get(message_id)

@@ -11,8 +11,9 @@ the same way, and a CJK word becomes a phrase of its bigrams, so "悟空" matche
 This needs no dictionary and no segmenter, gives stable results for names the
 segmenter does not know, and keeps the index a plain FTS5 table.
 
-On PostgreSQL the same `index_form` goes into a `tsvector` with the `simple`
-configuration (lowercasing, no stemming, no stop words: what `unicode61` does), and
+On PostgreSQL the same `index_form`, its words split and folded as `unicode61` does them
+(`tsvector_text`), goes into a `tsvector` with the `simple` configuration (lowercasing,
+no stemming, no stop words), and
 `tsquery_expression` says the same query in tsquery syntax: a CJK word is a phrase of its
 bigrams (`'孙悟' <-> '悟空'`), a lone character a prefix (`'悟':*`). Both backends thus
 find the same messages for the same words.
@@ -82,6 +83,16 @@ def fold_diacritics(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
+_INDEX_WORD = re.compile(r"[^\W_]+")  # unicode61's tokens: letters and digits, split at "_", ".", "-"
+
+
+def tsvector_text(index_text: str) -> str:
+    """Text in `index_form` as PostgreSQL's `simple` parser must see it to index what FTS5
+    indexes: its words split as unicode61 splits them (its parser would keep "example.com",
+    "3.14" or "snake_case" whole), diacritics folded, one space apart."""
+    return " ".join(_INDEX_WORD.findall(fold_diacritics(index_text)))
+
+
 def tsquery_lexeme(term: str) -> str:
     """A term as one `to_tsquery` lexeme (quoted, so `&`, `:` or `!` in it are literal)."""
     return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
@@ -97,7 +108,7 @@ def tsquery_expression(query: str, *, require_all: bool = True) -> str | None:
             else:
                 terms.append("(" + " <-> ".join(tsquery_lexeme(piece[i:i + 2]) for i in range(len(piece) - 1)) + ")")
         else:
-            terms.extend(tsquery_lexeme(word.lower()) for word in _WORD_CHARS.findall(piece))
+            terms.extend(tsquery_lexeme(word) for word in _INDEX_WORD.findall(fold_diacritics(piece.lower())))
     if not terms:
         return None
     return (" & " if require_all else " | ").join(terms)

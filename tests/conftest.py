@@ -104,6 +104,12 @@ def personas() -> PersonaLibrary:
     return PersonaLibrary()
 
 
+def backend_settings(store: Store) -> dict:
+    """The settings that name the store's database: its SQLite file or its PostgreSQL URL."""
+    url = getattr(store, "url", None)
+    return {"database_url": url} if url else {"db": store.path}
+
+
 def compose(store: Store, fake: FakeOpenAI, personas: PersonaLibrary | None = None, *, window: int = 32_768,
             reply_tokens: int = 1024, tail_tokens: int | None = None, deadline: float = 10.0, stall: float = 2.0,
             clock=utc_now, providers=None, models=None, slots: int | None = 0, **settings) -> Services:
@@ -115,7 +121,8 @@ def compose(store: Store, fake: FakeOpenAI, personas: PersonaLibrary | None = No
                          stall_seconds=stall, max_backoff=0.2, slots=slots)
     options = {"openai_base_url": fake.url, "openai_api_key": "test-key", "model": "fake-model",
                "context_tokens": window, "reply_tokens": reply_tokens,
-               "tail_tokens": window // 10 if tail_tokens is None else tail_tokens, "db": store.path, **settings}
+               "tail_tokens": window // 10 if tail_tokens is None else tail_tokens, **backend_settings(store),
+               **settings}
     return build_services(Settings(**options), Parts(clock=clock, store=store, client=client,
                                                       library=personas or PersonaLibrary(), providers=providers,
                                                       models=models))

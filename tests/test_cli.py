@@ -197,3 +197,35 @@ def test_an_unreachable_postgresql_server_exits_2_with_one_line_and_creates_noth
     assert len(result.stderr.strip().splitlines()) == 1 and "hunter2" not in result.stderr
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_chat_context_import_and_export_run_on_postgresql_and_leave_no_sqlite_file(fake_openai, postgres_url, tmp_path):
+    from tests.test_recall import sillytavern_chat
+
+    work, files = tmp_path / "work", tmp_path / "files"
+    work.mkdir()
+    files.mkdir()
+    env = model_env(fake_openai, "unused", COMPANION_CONTEXT_TOKENS="4000", COMPANION_TIMEZONE="UTC",
+                    COMPANION_DATABASE_URL=postgres_url)
+    del env["COMPANION_DB"]
+    fake_openai.enqueue("Hello Wukong.", "你叫悟空。")
+    result = companion(["chat", "--user", "wukong"], env_extra=env, cwd=work, stdin="Hi, I'm Wukong\n我叫什么？\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["Hello Wukong.", "你叫悟空。"]
+    result = companion(["context", "--user", "wukong", "--json"], env_extra=env, cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert said_all(json.loads(result.stdout)["messages"][1:5]) == ["Hi, I'm Wukong", "Hello Wukong.", "我叫什么？", "你叫悟空。"]
+
+    chat = sillytavern_chat(files / "maya.jsonl")
+    result = companion(["import", str(chat), "--user", "maya"], env_extra=env, cwd=work)
+    assert result.returncode == 0, result.stderr
+    result = companion(["context", "--user", "maya", "--message", "What kind of class did Maya sign up for?", "--json"],
+                       env_extra=env, cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert "pottery class" in json.loads(result.stdout)["messages"][-1]["content"]  # recalled from beyond the window
+
+    result = companion(["personas", "export", "mara", "--format", "json", "--out", str(files / "card.json")],
+                       env_extra=env, cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((files / "card.json").read_text())["spec"] == "chara_card_v2"
+    assert list(work.iterdir()) == []  # no SQLite file, no folder: everything went to PostgreSQL

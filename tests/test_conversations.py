@@ -6,6 +6,7 @@ from datetime import datetime
 import psycopg
 import pytest
 
+from memory.recall_index import recall_index
 from memory.records import Owner
 from memory.tokens import count_tokens
 
@@ -80,6 +81,18 @@ def test_search_finds_chinese_names_and_english_within_owner_only(store):
     assert len(store.conversations.search_messages(bob, "悟空")) == 1
 
 
+def test_the_index_splits_and_folds_words_as_the_query_does(store):
+    """On both backends: diacritics folded, words split at dots and underscores (FTS5's
+    unicode61 does it; PostgreSQL's parser would keep "example.com" whole)."""
+    owner = Owner.user(store.directory.ensure_user("local", "z").id)
+    conversation = store.conversations.start_conversation(owner, "assistant")
+    store.conversations.add_message(conversation.id, "user", "Zürich trip booked on example.com, see snake_case notes")
+    for query in ("zurich", "ZÜRICH", "example", "case", "snake case"):
+        assert len(store.conversations.search_messages(owner, query)) == 1, query
+    index = recall_index(store)
+    assert index.documents_with("zurich") == 1 and index.terms_between("exa", "exb") == [("example", 1)]
+
+
 def test_forget_user_takes_the_replies_to_them_in_groups(store):
     alice = store.directory.ensure_user("tg", 1, display_name="Alice")
     bob = store.directory.ensure_user("tg", 2, display_name="Bob")
@@ -95,3 +108,5 @@ def test_forget_user_takes_the_replies_to_them_in_groups(store):
     assert [m.content for m in store.conversations.messages(group.id, include_hidden=True)] == [
         "Bob: hello", "Hello Bob.", "Good morning, everyone."]
     assert store.conversations.search_messages(Owner.group("tg:-100"), "ZQXJ") == []
+    assert recall_index(store).terms_between("zqxj", "zqxk") == []  # not even in the index's vocabulary
+    assert recall_index(store).terms_between("bob", "boc") == [("bob", 2)]

@@ -1,12 +1,20 @@
 """Hybrid recall with embeddings from the fake `/v1/embeddings` endpoint, and the index."""
 
 import numpy as np
+import pytest
 
 from memory.embeddings import Embedder, EmbeddingIndex, unit
 from memory.recall import RecallProvider
 from memory.records import Owner
+from memory.sql_table import dialect
 from tests.conftest import make_memory_engine
 from tests.test_recall import fill, recall_part, settle
+
+
+@pytest.fixture
+def store(backend_store):
+    return backend_store
+
 
 STRAWBERRIES = ("I adore strawberries with cream.", "Noted, cream it is.")
 QUESTION = "Do you remember the strawbery thing?"  # a typo: no word or stem of the message
@@ -89,7 +97,8 @@ async def test_after_a_forget_no_stale_vector_points_at_someone_elses_message(st
     later = [store.conversations.add_message(carols.id, "user", f"carol {n}") for n in range(2)]  # messages 3, 4 again
     bob = store.directory.ensure_user("local", "bob")
     bobs = store.conversations.start_conversation(Owner.user(bob.id), "assistant")  # conversation 2 again
-    assert bobs.id == alices.id and {m.id for m in later} == {m.id for m in said}
+    if dialect(store.db) == "sqlite":  # PostgreSQL's identities never hand an id out twice
+        assert bobs.id == alices.id and {m.id for m in later} == {m.id for m in said}
     store.conversations.set_boundary(bobs.id, 100)
     assert not set(recall.rank(store.conversations.conversation(bobs.id), "anything", query_vector=vector)) & {m.id for m in later}
     await recall.close()

@@ -46,7 +46,7 @@ def test_migrations_apply_once_when_several_workers_open_the_database_at_once(po
         thread.join()
     assert errors == [] and len(stores) == 4
     rows = stores[0].db.execute("SELECT migration_set, name FROM _companion_migrations ORDER BY migration_set").fetchall()
-    assert rows == [("companion", "p001_core_tables"),
+    assert rows == [("companion", "p001_core_tables"), ("companion", "p002_message_words_as_fts5_splits_them"),
                     ("companion.documents", "p001_documents_chapters_passages"),
                     ("companion.life", "p001_choices_checkins_moderation"),
                     ("companion.memory", "p001_summaries_facts_embeddings"),
@@ -117,10 +117,8 @@ def test_search_is_the_same_on_both_backends(postgres_url, db_path):
         found[name] = {query: sorted(m.content for m in store.conversations.search_messages(
             Owner.user(user.id), query, require_all=query != "八戒 Darcy")) for query in queries}
         store.close()
-    # One known difference: SQLite's unicode61 folds diacritics (café = cafe), PostgreSQL's
-    # `simple` configuration does not.
-    assert found["sqlite"].pop("cafe") == ["The café was closed"] and found["postgresql"].pop("cafe") == []
     assert found["sqlite"] == found["postgresql"]
+    assert found["postgresql"]["cafe"] == ["The café was closed"]  # diacritics folded on both
     assert found["postgresql"]["悟空"] == ["唐僧收了悟空做徒弟", "孙悟空大闹天宫"]
     assert found["postgresql"]["八戒 Darcy"] == ["Mr. Darcy was proud", "八戒和沙僧挑着担"]
 
@@ -128,3 +126,25 @@ def test_search_is_the_same_on_both_backends(postgres_url, db_path):
 def test_an_unreachable_server_is_one_clear_error():
     with pytest.raises(PostgresUnavailable, match="cannot connect to PostgreSQL"):
         PostgresDatabase("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_p002_indexes_stored_messages_again_and_lists_their_words(postgres_url):
+    """A database from before p002 (bodies as PostgreSQL's parser saw them, no word list) is
+    brought up to date on open: old messages are found as new ones are."""
+    store = open_postgres_store(postgres_url)
+    owner = Owner.user(store.directory.ensure_user("tg", 1).id)
+    conversation = store.conversations.start_conversation(owner, "assistant")
+    store.conversations.add_message(conversation.id, "user", "Zürich, booked on example.com")
+    store.db.execute("UPDATE messages_search s SET body = to_tsvector('simple', m.content) "
+                     "FROM messages m WHERE m.id = s.message_id")
+    store.db.execute("DROP TABLE messages_search_words")
+    store.db.execute("DELETE FROM _companion_migrations WHERE name = 'p002_message_words_as_fts5_splits_them'")
+    assert store.conversations.search_messages(owner, "zurich") == []  # as it was before
+    store.close()
+
+    store = open_postgres_store(postgres_url)
+    assert [m.content for m in store.conversations.search_messages(owner, "zurich example")] == [
+        "Zürich, booked on example.com"]
+    assert store.db.execute("SELECT word FROM messages_search_words ORDER BY word").fetchall() == [
+        ("booked",), ("com",), ("example",), ("on",), ("zurich",)]
+    store.close()

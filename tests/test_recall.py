@@ -3,11 +3,19 @@
 import random
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from memory.recall import index_terms
 from memory.records import Owner, to_text
 from memory.tokens import count_many
 from tests.conftest import make_memory_engine
 from tests.fakes.openai_server import Reply
+
+
+@pytest.fixture
+def store(backend_store):
+    return backend_store
+
 
 FILLER_ZH = "今天 天气 不错 我们 一起 散步 喝茶 看书 晚饭 电影 音乐 周末 工作 有点 累了 开心 觉得 还是 明天 见面".split()
 FILLER_EN = "the weather was nice today we walked along river talked about books dinner music weekend tired happy".split()

@@ -37,7 +37,7 @@ from memory.reading.progress import CancelToken
 from memory.records import to_text
 from memory.sql_table import dialect
 from memory.store import Store
-from memory.textsearch import fold_diacritics, index_form, tsquery_lexeme
+from memory.textsearch import fold_diacritics, index_form, tsquery_lexeme, tsvector_text
 
 STALE_INGESTION = timedelta(hours=1)
 _WORD = re.compile(r"\w+")
@@ -749,10 +749,8 @@ class _PostgresPassages(_SqlitePassages):
             [document_id, ids, [p.chapter_index for p in passages], [p.start for p in passages],
              [p.end for p in passages], [p.tokens for p in passages], [p.text for p in passages]])
         indexing = time.perf_counter()
-        # The index form's words, space-separated: PostgreSQL's parser would otherwise
-        # keep "example.com" or "3.14" whole, where FTS5 (and the query) split them.
-        # Diacritics folded, as FTS5's `remove_diacritics 2` does ("Zürich" found by "zurich").
-        bodies = [" ".join(_WORD.findall(fold_diacritics(body))) for body in json.loads(batch.bodies)]
+        # split and folded as FTS5 does it, so both backends find the same passages
+        bodies = [tsvector_text(body) for body in json.loads(batch.bodies)]
         writer.execute(
             "INSERT INTO document_passages_search (passage_id, document_id, body) "
             "SELECT u.id, ?, to_tsvector('simple', u.body) FROM unnest(?::bigint[], ?::text[]) AS u(id, body)",
