@@ -10,7 +10,9 @@ each backend, in alternating rounds:
 - read the window (`conversation` + `history_since` from a boundary WINDOW messages
   back): the per-turn read of request assembly;
 - search (`search_messages`, the /search command), for Chinese names and English words,
-  each query's best 10.
+  each query's best 10;
+- recall (`RecallProvider.rank`: the per-turn search of the history beyond the window,
+  query analysis, candidates and scoring) for questions asked the way people ask them.
 Figures: p50 and p95 per operation, and PostgreSQL's p50 as a multiple of SQLite's (the
 issue's bar: within 2x). Both run in this process over local sockets or files; the
 PostgreSQL server's own CPU is on the other core.
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import percentile, print_table
+from memory.recall import RecallProvider
 from memory.records import Owner
 from memory.schema import open_postgres_store, open_store
 from memory.tokens import count_tokens
@@ -38,6 +41,9 @@ ROUNDS = int(os.environ.get("BENCH_BACKENDS_ROUNDS", "200"))
 WINDOW = 2000
 QUERIES = ["悟空", "唐僧", "八戒", "观音菩萨", "花果山", "Elizabeth", "Darcy", "Netherfield", "sister letter",
            "悟空 师父"]
+QUESTIONS = ["悟空在花果山做什么？", "Who did Elizabeth dance with at the ball?", "唐僧怎么收的八戒？",
+             "What did Mr. Darcy write in his letter?", "观音菩萨说了什么？", "Was Netherfield let at last?"]
+OPERATIONS = ("store a message", "read the window", "search", "recall")
 
 
 def sentences() -> list[str]:
@@ -59,7 +65,7 @@ def fill(store, lines: list[str]) -> tuple[int, Owner]:
     return conversation.id, owner
 
 
-def measure(store, conversation_id: int, owner: Owner, extra: list[str], timings: dict) -> None:
+def measure(store, conversation_id: int, owner: Owner, extra: list[str], timings: dict, recall) -> None:
     for i, line in enumerate(extra):
         started = time.perf_counter()
         store.conversations.add_message(conversation_id, "user", line, tokens=len(line))
@@ -73,6 +79,9 @@ def measure(store, conversation_id: int, owner: Owner, extra: list[str], timings
         started = time.perf_counter()
         store.conversations.search_messages(owner, query, limit=10)
         timings["search"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        recall.rank(conversation, QUESTIONS[i % len(QUESTIONS)], window=(conversation.id, timings["boundary"]))
+        timings["recall"].append(time.perf_counter() - started)
 
 
 def run() -> dict:
@@ -97,20 +106,21 @@ def run() -> dict:
                 setups[name] = (conversation_id, owner, time.perf_counter() - started)
                 store.db.execute("ANALYZE")  # what autovacuum (PostgreSQL) and optimize (SQLite) keep doing
                 first = [m.id for m in store.conversations.messages(conversation_id, limit=WINDOW)][0]
-                timings[name] = {"store a message": [], "read the window": [], "search": [], "boundary": first}
+                timings[name] = {**{op: [] for op in OPERATIONS}, "boundary": first}
+            recalls = {name: RecallProvider(store) for name, store in stores.items()}
             # alternate the backends in rounds of 10, so a busy moment hits both alike
             for start in range(0, len(extra), 10):
                 for name, store in stores.items():
                     conversation_id, owner, _ = setups[name]
-                    measure(store, conversation_id, owner, extra[start:start + 10], timings[name])
+                    measure(store, conversation_id, owner, extra[start:start + 10], timings[name], recalls[name])
             for name, store in stores.items():
                 found = {q: len(store.conversations.search_messages(setups[name][1], q, limit=1000)) for q in QUERIES}
                 results["backends"][name] = {
                     "fill_s": setups[name][2], "found_per_query": found,
                     **{f"{op}_p50_ms": percentile(timings[name][op], 50) * 1000
-                       for op in ("store a message", "read the window", "search")},
+                       for op in OPERATIONS},
                     **{f"{op}_p95_ms": percentile(timings[name][op], 95) * 1000
-                       for op in ("store a message", "read the window", "search")},
+                       for op in OPERATIONS},
                 }
                 store.close()
     finally:
@@ -118,7 +128,7 @@ def run() -> dict:
             server.stop()
     sqlite, postgres = results["backends"]["sqlite"], results["backends"]["postgresql"]
     results["postgres_over_sqlite_p50"] = {
-        op: postgres[f"{op}_p50_ms"] / sqlite[f"{op}_p50_ms"] for op in ("store a message", "read the window", "search")}
+        op: postgres[f"{op}_p50_ms"] / sqlite[f"{op}_p50_ms"] for op in OPERATIONS}
     return results
 
 
@@ -127,7 +137,7 @@ def report(results: dict) -> None:
         return
     sqlite, postgres = results["backends"]["sqlite"], results["backends"]["postgresql"]
     rows = []
-    for op in ("store a message", "read the window", "search"):
+    for op in OPERATIONS:
         rows.append([op, f"{sqlite[f'{op}_p50_ms']:.2f} / {sqlite[f'{op}_p95_ms']:.2f}",
                      f"{postgres[f'{op}_p50_ms']:.2f} / {postgres[f'{op}_p95_ms']:.2f}",
                      f"{results['postgres_over_sqlite_p50'][op]:.2f}x"])
