@@ -330,9 +330,11 @@ def _copy_table(table: _Table, source: StoreBase, writer: _SqliteWriter, size: i
     keys = [table.columns.index(c) for c in table.key]
     later: list[tuple] = []  # (self-references…, key…) of the rows that have any
 
+    read = _batches(source.db, _select(table, source.db), size)
+
     def rows() -> Iterator[list[tuple]]:
         nonlocal count
-        for batch in _batches(source.db, _select(table, source.db), size):
+        for batch in read:
             _digest(digest, batch)
             count += len(batch)
             if positions:
@@ -345,7 +347,10 @@ def _copy_table(table: _Table, source: StoreBase, writer: _SqliteWriter, size: i
                 batch = written
             yield batch
 
-    writer.insert(table, table.columns, rows())
+    try:
+        writer.insert(table, table.columns, rows())
+    finally:
+        read.close()  # the source's cursor, now (not when collected) if the writing failed
     if later:
         sql = (f"UPDATE {_quote(table.name)} SET {', '.join(_quote(c) + ' = ?' for c in table.self_refs)} "
                f"WHERE {' AND '.join(_quote(c) + ' = ?' for c in table.key)}")
