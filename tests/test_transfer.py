@@ -211,3 +211,19 @@ def test_an_empty_installation_copies_to_an_empty_one(tmp_path, postgres_url):
     result = migrate(str(empty), postgres_url)
     assert result.rows == 0 and result.indexes == {"messages": 0, "document passages": 0}
     assert "users" in {t.table for t in result.tables}
+
+
+def test_tables_named_after_a_postgresql_index_table_are_derived_and_not_copied(tmp_path, postgres_url):
+    """Such as a vocabulary of `messages_search` (the fts5vocab table's counterpart): the
+    destination's storage builds its own, as FTS5 does its shadow tables."""
+    source = tmp_path / "source.db"
+    fill(source)
+    migrate(str(source), postgres_url)
+    store = open_postgres_store(postgres_url)
+    with store.transaction():
+        store.db.execute("CREATE TABLE messages_search_terms (term TEXT PRIMARY KEY, doc INTEGER NOT NULL)")
+        store.db.execute("INSERT INTO messages_search_terms VALUES ('mochi', 2)")
+    store.close()
+    result = migrate(postgres_url, str(tmp_path / "back.db"))
+    assert "messages_search_terms" not in {t.table for t in result.tables}
+    assert sqlite_rows(tmp_path / "back.db") == sqlite_rows(source)
