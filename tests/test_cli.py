@@ -237,3 +237,11 @@ def test_migrate_db_copies_to_postgresql_and_back_printing_the_counts_and_refuse
     store = open_store(back)
     assert [m.content for m in store.conversations.messages(conversation.id)] == ["hello there", "hi ann"]
     store.close()
+
+
+def test_migrate_db_from_an_unreachable_server_is_one_line_without_the_password(tmp_path):
+    result = companion(["migrate-db", "postgresql://bot:hunter2@127.0.0.1:1/companion", str(tmp_path / "new.db")])
+    assert result.returncode == 2
+    assert result.stderr.startswith("companion: cannot connect to PostgreSQL")
+    assert len(result.stderr.strip().splitlines()) == 1 and "hunter2" not in result.stderr
+    assert not (tmp_path / "new.db").exists()
