@@ -18,6 +18,7 @@ cost follows the window, not the length of the history.
 
 from __future__ import annotations
 
+import json
 from typing import Callable, Iterable, Iterator
 
 from memory.records import Conversation, HistoryRow, Message, Owner
@@ -63,6 +64,17 @@ class MessageIndex:
     def merge(self) -> None:
         self.table.db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
 
+    def clear(self) -> None:
+        """Empty the index (before `add_many` rebuilds it)."""
+        self.table.db.execute("DELETE FROM messages_fts")
+
+    def add_many(self, rows: list[tuple[int, str]]) -> None:
+        """Index rows for (message id, content) pairs, in one statement (a rebuild's batch)."""
+        self.table.db.execute(
+            "INSERT INTO messages_fts (rowid, body) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
+            "FROM json_each(?)", [json.dumps([[message_id, index_form(content)] for message_id, content in rows],
+                                             ensure_ascii=False)])
+
 
 class PostgresMessageIndex(MessageIndex):
     """The same index on PostgreSQL: `index_form` as a `simple` tsvector (`tsvector_text`),
@@ -104,6 +116,18 @@ class PostgresMessageIndex(MessageIndex):
 
     def merge(self) -> None:
         """Nothing to merge: GIN's pending list is merged by (auto)vacuum."""
+
+    def clear(self) -> None:
+        self.table.db.execute("DELETE FROM messages_search")
+        self.table.db.execute("DELETE FROM messages_search_words")
+
+    def add_many(self, rows: list[tuple[int, str]]) -> None:
+        self.table.db.execute(
+            "WITH added AS (INSERT INTO messages_search (message_id, body) SELECT u.id, to_tsvector('simple', u.body) "
+            "FROM unnest(?::bigint[], ?::text[]) AS u(id, body) RETURNING body) "
+            "INSERT INTO messages_search_words (word) SELECT DISTINCT unnest(tsvector_to_array(body)) FROM added "
+            "ON CONFLICT DO NOTHING",
+            [[message_id for message_id, _ in rows], [tsvector_text(index_form(content)) for _, content in rows]])
 
 
 class Conversations(Table):
@@ -379,6 +403,22 @@ class Conversations(Table):
     def fail_pending(self) -> int:
         """Mark every user message whose turn never finished as failed; returns how many."""
         return self.db.execute("UPDATE messages SET status = 'failed' WHERE status = 'pending'").rowcount
+
+    def reindex(self, batch: int = 2000) -> int:
+        """Rebuild the messages' full-text index from the messages themselves (after a
+        bulk copy that wrote the rows without it: `companion migrate-db`), in one
+        transaction (the caller's, when inside one); returns how many messages it indexed."""
+        indexed = last_id = 0
+        with self.db.atomic():
+            self.index.clear()
+            while True:
+                rows = self._rows("SELECT id, content FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+                                  [last_id, batch])
+                if not rows:
+                    return indexed
+                self.index.add_many([(row[0], row[1]) for row in rows])
+                indexed += len(rows)
+                last_id = rows[-1][0]
 
     def merge_index(self) -> None:
         """Merge the full-text index's segments into one (after a forget, before VACUUM)."""

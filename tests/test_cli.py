@@ -4,6 +4,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from memory.records import Owner
 from memory.schema import open_store
 from tests.bot_process import COMMAND, clean_environment
 from tests.fakes.openai_server import FakeOpenAI, Reply
@@ -229,3 +230,50 @@ def test_chat_context_import_and_export_run_on_postgresql_and_leave_no_sqlite_fi
     assert result.returncode == 0, result.stderr
     assert json.loads((files / "card.json").read_text())["spec"] == "chara_card_v2"
     assert list(work.iterdir()) == []  # no SQLite file, no folder: everything went to PostgreSQL
+
+
+def test_migrate_db_copies_to_postgresql_and_back_printing_the_counts_and_refuses_a_second_time(tmp_path,
+                                                                                               postgres_url):
+    source, back = tmp_path / "companion.db", tmp_path / "back.db"
+    store = open_store(source)
+    user = store.directory.ensure_user("local", "ann")
+    conversation = store.conversations.start_conversation(Owner.user(user.id), "default")
+    first = store.conversations.add_message(conversation.id, "user", "hello there", user_id=user.id)
+    store.conversations.add_message(conversation.id, "assistant", "hi ann", reply_to=first.id)
+    store.close()
+
+    there = companion(["migrate-db", str(source), postgres_url])
+    assert there.returncode == 0, there.stderr
+    lines = there.stdout.splitlines()
+    assert lines[0] == f"copied {source} to {postgres_url}"
+    assert lines[1].split() == ["table", "rows", "copied", "rows", "checked"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:] if not line.startswith("full-text")}
+    assert rows["users"] == ["1", "1"] and rows["conversations"] == ["1", "1"] and rows["messages"] == ["2", "2"]
+    assert rows["total"] == ["4", "4"]
+    assert "full-text index of messages rebuilt: 2 rows" in lines
+
+    again = companion(["migrate-db", str(source), postgres_url])
+    assert again.returncode == 2 and again.stdout == ""
+    assert again.stderr.strip().splitlines() == [
+        f"companion: the destination {postgres_url} already holds data: conversations (1), messages (2), users (1); "
+        "migrate-db copies into an empty database only"]
+
+    missing = companion(["migrate-db", str(tmp_path / "nowhere.db"), str(back)])
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [f"companion: no SQLite database at {tmp_path / 'nowhere.db'}"]
+    assert not back.exists() and not (tmp_path / "nowhere.db").exists()
+
+    home = companion(["migrate-db", postgres_url, str(back)])
+    assert home.returncode == 0, home.stderr
+    assert home.stdout.splitlines()[2:] == lines[2:]
+    store = open_store(back)
+    assert [m.content for m in store.conversations.messages(conversation.id)] == ["hello there", "hi ann"]
+    store.close()
+
+
+def test_migrate_db_from_an_unreachable_server_is_one_line_without_the_password(tmp_path):
+    result = companion(["migrate-db", "postgresql://bot:hunter2@127.0.0.1:1/companion", str(tmp_path / "new.db")])
+    assert result.returncode == 2
+    assert result.stderr.startswith("companion: cannot connect to PostgreSQL")
+    assert len(result.stderr.strip().splitlines()) == 1 and "hunter2" not in result.stderr
+    assert not (tmp_path / "new.db").exists()

@@ -110,3 +110,17 @@ def test_forget_user_takes_the_replies_to_them_in_groups(store):
     assert store.conversations.search_messages(Owner.group("tg:-100"), "ZQXJ") == []
     assert recall_index(store).terms_between("zqxj", "zqxk") == []  # not even in the index's vocabulary
     assert recall_index(store).terms_between("bob", "boc") == [("bob", 2)]
+
+
+def test_reindex_rebuilds_the_index_from_the_messages(store):
+    owner = Owner.user(store.directory.ensure_user("local", "rita").id)
+    conversation = store.conversations.start_conversation(owner, "assistant")
+    for text in ("孙悟空大闹天宫", "Zürich is lovely", "nothing here"):
+        store.conversations.add_message(conversation.id, "user", text)
+    before = {q: [m.id for m in store.conversations.search_messages(owner, q)] for q in ("悟空", "Zürich", "here")}
+    assert all(before.values())
+    assert store.conversations.reindex(batch=2) == 3  # batches of two: the last one short
+    assert {q: [m.id for m in store.conversations.search_messages(owner, q)] for q in before} == before
+    assert store.conversations.reindex() == 3  # again: cleared first, no duplicates
+    assert {q: [m.id for m in store.conversations.search_messages(owner, q)] for q in before} == before
+    assert recall_index(store).terms_between("zurich", "zurici") == [("zurich", 1)]  # recall's vocabulary too

@@ -108,6 +108,7 @@ STORAGE = {
     "memory/inbox.py": None,
     "memory/usage_ledger.py": None,
     "memory/schema.py": None,
+    "memory/transfer.py": None,
     "memory/migrations.py": None,
     "memory/memory_migrations.py": None,
     "memory/life_schema.py": None,

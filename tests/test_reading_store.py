@@ -171,3 +171,15 @@ def test_an_ingestion_a_crash_interrupted_is_deleted_at_the_next_start(db_path, 
     DocumentStore(later)
     assert DocumentStore(later).counts()["documents"] == 0
     later.close()
+
+
+def test_reindex_rebuilds_the_passage_index_from_the_passages(documents, store, alice):
+    chinese = ingest(documents, alice, chinese_novel())
+    english = ingest(documents, alice, english_novel(), "pride.txt")
+    scopes = [(chinese.id, None), (english.id, None)]
+    before = [p.id for p in documents.search_passages(scopes, "Darcy 八戒", limit=50)]
+    assert before
+    passages = len(documents.passages(chinese.id)) + len(documents.passages(english.id))
+    assert documents.reindex(batch=3) == passages == documents.counts()["index"]
+    assert [p.id for p in documents.search_passages(scopes, "Darcy 八戒", limit=50)] == before
+    assert documents.passages_mentioning(chinese.id, ["猪八戒"], None)

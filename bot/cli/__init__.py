@@ -1,6 +1,6 @@
 """The `companion` command line: one click group, its commands in modules of their own.
 
-    commands.py   chat, context, import, run, backup, doctor
+    commands.py   chat, context, import, run, backup, migrate-db, doctor
     documents.py  ingest, characters
     personas.py   personas list/show/import/export/publish/delete
     common.py     exit codes, settings errors, `with_services`
@@ -24,7 +24,7 @@ def main() -> None:
 
 
 for command in (commands.chat, commands.context, commands.import_command, commands.run, commands.backup,
-                commands.doctor, personas.personas, documents.ingest, documents.characters, web):
+                commands.migrate_db, commands.doctor, personas.personas, documents.ingest, documents.characters, web):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -1,4 +1,4 @@
-"""The core `companion` commands: chat, context, import, run, backup, doctor."""
+"""The core `companion` commands: chat, context, import, run, backup, migrate-db, doctor."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import sqlite3
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 import click
@@ -117,6 +118,27 @@ def backup(path: Path) -> None:
     except (OSError, RuntimeError, sqlite3.Error) as exc:
         raise Failure(str(exc)) from None
     click.echo(f"backed up {settings.db} to {path} ({size:,} bytes, integrity ok)")
+
+
+@click.command(name="migrate-db")
+@click.argument("source")
+@click.argument("destination")
+def migrate_db(source: str, destination: str) -> None:
+    """Copy a whole installation from SOURCE to DESTINATION, each a SQLite file or a
+    postgresql:// URL, and check every row; DESTINATION must hold no data yet. Stop the
+    bot first."""
+    from memory.transfer import TransferFailed, TransferRefused, describe, migrate
+
+    passwords = [urlparse(end).password for end in (source, destination) if "://" in end]
+    configure_logging("ERROR", "text", passwords)  # a driver's error may quote a password
+    try:
+        transfer = migrate(source, destination)
+    except (TransferRefused, PostgresUnavailable) as exc:
+        raise BadSettings(str(exc)) from None
+    except (TransferFailed, OSError, sqlite3.Error) as exc:
+        raise Failure(str(exc)) from None
+    for line in describe(transfer):
+        click.echo(line)
 
 
 @click.command()

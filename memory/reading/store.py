@@ -353,6 +353,23 @@ class DocumentStore:
         """A step of `Store.compact`: the passage index merged, so deleted text leaves the file."""
         self._passages.optimize()
 
+    def reindex(self, batch: int = 2000) -> int:
+        """Rebuild the passages' full-text index from the passages themselves (after a
+        bulk copy that wrote the rows without it: `companion migrate-db`), on the Store's
+        connection, in one transaction (the caller's, when inside one); returns how many
+        passages it indexed."""
+        indexed = last_id = 0
+        with self.db.atomic():
+            self._passages.clear_index(self.db)
+            while True:
+                rows = self.db.execute("SELECT id, document_id, text FROM document_passages WHERE id > ? "
+                                       "ORDER BY id LIMIT ?", [last_id, batch]).fetchall()
+                if not rows:
+                    return indexed
+                self._passages.index_rows(self.db, [(row[0], row[1], row[2]) for row in rows])
+                indexed += len(rows)
+                last_id = rows[-1][0]
+
     # -- documents ----------------------------------------------------------------------
     def document(self, document_id: int) -> StoredDocument:
         row = self.db.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ? AND status = 'ready'",
@@ -721,6 +738,16 @@ class _SqlitePassages:
     def optimize(self) -> None:
         self.store.db.execute("INSERT INTO document_passages_fts (document_passages_fts) VALUES ('optimize')")
 
+    def clear_index(self, db) -> None:
+        db.execute("DELETE FROM document_passages_fts")
+
+    def index_rows(self, db, rows: Sequence[tuple[int, int, str]]) -> None:
+        """Index rows for (passage id, document id, text) triples, in one statement (a rebuild's batch)."""
+        db.execute("INSERT INTO document_passages_fts (rowid, document, body) SELECT json_extract(value, '$[0]'), "
+                   "json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?)",
+                   [json.dumps([[passage_id, f"d{document_id}", index_form(text)] for passage_id, document_id, text
+                                in rows], ensure_ascii=False)])
+
 
 class _PostgresPassages(_SqlitePassages):
     """The same on PostgreSQL: `document_passages_search` (a `simple` tsvector of the
@@ -787,6 +814,16 @@ class _PostgresPassages(_SqlitePassages):
 
     def optimize(self) -> None:
         """Nothing to merge: GIN's pending list is merged by (auto)vacuum."""
+
+    def clear_index(self, db) -> None:
+        db.execute("DELETE FROM document_passages_search")
+
+    def index_rows(self, db, rows: Sequence[tuple[int, int, str]]) -> None:
+        db.execute("INSERT INTO document_passages_search (passage_id, document_id, body) "
+                   "SELECT u.id, u.document_id, to_tsvector('simple', u.body) "
+                   "FROM unnest(?::bigint[], ?::bigint[], ?::text[]) AS u(id, document_id, body)",
+                   [[row[0] for row in rows], [row[1] for row in rows],
+                    [tsvector_text(index_form(row[2])) for row in rows]])
 
 
 class _transaction:
