@@ -325,8 +325,13 @@ def p001_core_tables(db: PostgresDatabase) -> None:
 def p002_message_words_as_fts5_splits_them(db: PostgresDatabase) -> None:
     """Messages indexed with their words split and folded as FTS5 does it (`tsvector_text`),
     and the list of the index's words (recall's `fts5vocab` on SQLite), byte-ordered so a
-    range of words is the same range on both; `PostgresMessageIndex` keeps it up."""
-    run_statements(db, 'CREATE TABLE messages_search_words (word TEXT COLLATE "C" PRIMARY KEY)')
+    range of words is the same range on both; `PostgresMessageIndex` keeps it up. A short
+    pending list for the GIN index."""
+    run_statements(db, 'CREATE TABLE messages_search_words (word TEXT COLLATE "C" PRIMARY KEY);'
+                       # GIN keeps new entries in a pending list that every search reads through
+                       # until (auto)vacuum merges it: 256 kB instead of 4 MB bounds that read
+                       # to a few hundred messages, as FTS5's automerge bounds its segments.
+                       "ALTER INDEX messages_search_body SET (gin_pending_list_limit = 256)")
     last = 0
     while rows := db.execute("SELECT id, content FROM messages WHERE id > ? ORDER BY id LIMIT 1000",
                              [last]).fetchall():
