@@ -48,6 +48,7 @@ def test_migrations_apply_once_when_several_workers_open_the_database_at_once(po
     rows = stores[0].db.execute("SELECT migration_set, name FROM _companion_migrations ORDER BY migration_set").fetchall()
     assert rows == [("companion", "p001_core_tables"), ("companion", "p002_message_words_as_fts5_splits_them"),
                     ("companion.documents", "p001_documents_chapters_passages"),
+                    ("companion.documents", "p002_short_gin_pending_list"),
                     ("companion.life", "p001_choices_checkins_moderation"),
                     ("companion.memory", "p001_summaries_facts_embeddings"),
                     ("companion.personas", "p001_stored_personas")]

@@ -236,3 +236,11 @@ def p001_documents_chapters_passages(db: PostgresDatabase) -> None:
         )
         """,
     )
+
+
+@postgres_migrations()
+def p002_short_gin_pending_list(db: PostgresDatabase) -> None:
+    """GIN keeps new entries in a pending list that every search reads through until
+    (auto)vacuum merges it: 256 kB instead of 4 MB bounds that read (a book's passages
+    arrive thousands at a time), as FTS5's automerge bounds its segments."""
+    run_statements(db, "ALTER INDEX document_passages_search_body SET (gin_pending_list_limit = 256)")
