@@ -9,18 +9,21 @@ wall time of that call (cold: the o200k tokenizer loads inside it, as in a fresh
 warm: loaded before, as in the running bot) and the process's peak RSS (VmHWM).
 Targets: 2,000,000 characters of plain text in <= 3 s and <= 400 MB peak.
 
-Speed against the old path (issue 18): 2,300,000 characters of the same novels,
-ingested by this tree and by the tree of `BASELINE` (the commit before the faster
-path; `git archive` into a temporary folder, so it is the real old code, not a copy
-kept here), alternately, each in a fresh process with a fresh database and the
-tokenizer loading inside the call (as `companion ingest` runs), several rounds in
-one run. Reported: the best and median wall time of each side and their ratio (the
-target is old / new >= 2), CPU time, peak RSS (target < 400 MB), and the share of
-the wall of each stage of the new path (decode, normalise, chapters, passages,
-token counts, full-text index, commit; `STAGES` maps them onto the timings the
-ingestion reports; the tokenizer, the counts and the index forms run in threads
+Speed against the old path (issue 18, item 3): three inputs of 2,300,000 characters
+(the shared novels mixed, 西游记 alone, Pride and Prejudice alone, each repeated),
+ingested by this tree and by the tree of `BASELINE` (pinned: main as it was when
+item 3 began, so later changes on main do not move the old path; `git archive` into
+a temporary folder, so it is the real old code, not a copy kept here), alternately,
+each in a fresh process with a fresh database and the tokenizer loading inside the
+call (as `companion ingest` runs), several rounds in one run. Reported per input: the
+best and median wall time of each side and their ratios (the target is old / new >=
+2), CPU time, peak RSS (target < 400 MB), the load average around the run, and the
+share of the wall of each stage of the new path (decode, normalise, chapters,
+passages, token counts, full-text index, commit; `STAGES` maps them onto the timings
+the ingestion reports; the tokenizer, the counts and the index forms run in threads
 beside the writes, so the shares add up to more than 100%). Set BENCH_BASELINE to
-compare with another commit, BENCH_SPEED_ROUNDS for more rounds (default 4), and
+compare with another commit, BENCH_SPEED_ROUNDS for more rounds (default 4),
+BENCH_SPEED_INPUTS to pick inputs (comma-separated: mixed, chinese, english), and
 BENCH_SPEED_ONLY=1 to run only this part. The machines are shared: compare the
 ratio, not the seconds, across runs.
 
@@ -58,7 +61,7 @@ from pathlib import Path
 from benchmarks.common import ROOT, SHARED_DATA, percentile, print_table
 
 RUNS = 41
-BASELINE = os.environ.get("BENCH_BASELINE", "23c0472")  # main before issue 18's faster ingestion
+BASELINE = os.environ.get("BENCH_BASELINE", "040d39750fe5aeedb921b2e2033a06774817a8c6")  # main as of issue 18 item 3 (pinned)
 SPEED_CHARS = 2_300_000
 SPEED_ROUNDS = int(os.environ.get("BENCH_SPEED_ROUNDS", "4"))
 SPEED_SCRIPT = r"""
@@ -197,14 +200,22 @@ def assembly_figures() -> dict:
     return figures
 
 
-def speed_input() -> Path:
+SPEED_INPUTS = {  # name: the shared novels it repeats
+    "mixed": ("xiyouji.utf8.txt", "pride_and_prejudice.txt"),
+    "chinese": ("xiyouji.utf8.txt",),
+    "english": ("pride_and_prejudice.txt",),
+}
+SPEED_FILES = {"mixed": "novels.2300k.utf8.txt", "chinese": "xiyouji.2300k.utf8.txt",
+               "english": "pride.2300k.utf8.txt"}
+
+
+def speed_input(name: str = "mixed") -> Path:
     from benchmarks.bench_extract import INPUTS, SHARED
 
-    path = INPUTS / "novels.2300k.utf8.txt"
+    path = INPUTS / SPEED_FILES[name]
     if not path.exists():
         INPUTS.mkdir(parents=True, exist_ok=True)
-        one_round = "\n\n".join((SHARED / name).read_text(encoding="utf-8-sig")
-                                 for name in ("xiyouji.utf8.txt", "pride_and_prejudice.txt"))
+        one_round = "\n\n".join((SHARED / novel).read_text(encoding="utf-8-sig") for novel in SPEED_INPUTS[name])
         text = one_round
         while len(text) < SPEED_CHARS:
             text += "\n\n" + one_round
@@ -220,8 +231,12 @@ def speed_case(root: Path, path: Path) -> dict:
 
 
 def speed_figures() -> dict:
-    """The new path against BASELINE's, alternately, SPEED_ROUNDS rounds (see the module doc)."""
-    path = speed_input()
+    """The new path against BASELINE's, alternately, SPEED_ROUNDS rounds per input (see the module doc)."""
+    names = [name.strip() for name in os.environ.get("BENCH_SPEED_INPUTS", ",".join(SPEED_INPUTS)).split(",")
+             if name.strip()]
+    paths = {name: speed_input(name) for name in names}
+    load_before = os.getloadavg()
+    results = {}
     with tempfile.TemporaryDirectory() as folder:
         old_root = Path(folder) / "baseline"
         old_root.mkdir()
@@ -231,26 +246,40 @@ def speed_figures() -> dict:
         except (OSError, subprocess.CalledProcessError) as error:
             return {"error": f"cannot check out the baseline {BASELINE}: {error}"}
         subprocess.run(["tar", "-x", "-C", str(old_root)], input=archive, check=True)
-        old, new = [], []
-        for _ in range(SPEED_ROUNDS):
-            old.append(speed_case(old_root, path))
-            new.append(speed_case(ROOT, path))
+        for name, path in paths.items():
+            old, new = [], []
+            for round_number in range(SPEED_ROUNDS):  # who goes first alternates too
+                if round_number % 2 == 0:
+                    old.append(speed_case(old_root, path))
+                    new.append(speed_case(ROOT, path))
+                else:
+                    new.append(speed_case(ROOT, path))
+                    old.append(speed_case(old_root, path))
+            results[name] = speed_summary(old, new)
+    return {"baseline": BASELINE, "rounds": SPEED_ROUNDS, "inputs": results,
+            "load_average_before": load_before, "load_average_after": os.getloadavg(),
+            "ratio_target": 2.0, "peak_rss_target_mb": 400}
+
+
+def speed_summary(old: list[dict], new: list[dict]) -> dict:
     best_old = min(old, key=lambda r: r["wall_s"])
     best_new = min(new, key=lambda r: r["wall_s"])
     median = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
     stages = best_new["stages"]
     return {
-        "baseline": BASELINE, "chars": best_new["chars"], "tokens": best_new["tokens"],
-        "chapters": best_new["chapters"], "rounds": SPEED_ROUNDS,
+        "chars": best_new["chars"], "tokens": best_new["tokens"], "chapters": best_new["chapters"],
+        "same_tokens": {r["tokens"] for r in old} == {r["tokens"] for r in new},
+        "old_s": [r["wall_s"] for r in old], "new_s": [r["wall_s"] for r in new],
         "old_best_s": best_old["wall_s"], "new_best_s": best_new["wall_s"],
         "old_median_s": median(old, "wall_s"), "new_median_s": median(new, "wall_s"),
         "ratio_best": best_old["wall_s"] / best_new["wall_s"],
         "ratio_median": median(old, "wall_s") / median(new, "wall_s"),
+        # each round's old / new (the two ran one after the other, so under the same load)
+        "ratio_pairs_median": statistics.median(o["wall_s"] / n["wall_s"] for o, n in zip(old, new)),
         "old_cpu_s": median(old, "cpu_s"), "new_cpu_s": median(new, "cpu_s"),
         "old_peak_rss_mb": max(r["peak_rss_mb"] for r in old), "new_peak_rss_mb": max(r["peak_rss_mb"] for r in new),
         "stages_s": stages,
         "stage_share": {name: seconds / best_new["wall_s"] for name, seconds in stages.items()},
-        "ratio_target": 2.0, "peak_rss_target_mb": 400,
     }
 
 
@@ -326,23 +355,31 @@ def report_speed(speed: dict) -> None:
     if "error" in speed:
         print(f"\nSpeed against the old path: {speed['error']}")
         return
+    for name, figures in speed["inputs"].items():
+        report_speed_input(name, figures, speed)
+    print(f"\nload average (1, 5, 15 min) before {', '.join(f'{x:.2f}' for x in speed['load_average_before'])}, "
+          f"after {', '.join(f'{x:.2f}' for x in speed['load_average_after'])}")
+
+
+def report_speed_input(name: str, speed: dict, run: dict) -> None:
     print_table(
-        f"Ingestion of {speed['chars']:,} characters, this tree against {speed['baseline']} "
-        f"(alternately, {speed['rounds']} rounds, fresh process each)",
+        f"Ingestion of {speed['chars']:,} characters ({name}), this tree against {run['baseline'][:12]} "
+        f"(alternately, {run['rounds']} rounds, fresh process each)",
         ["path", "best wall s", "median wall s", "CPU s", "peak RSS MB"],
         [["old", f"{speed['old_best_s']:.2f}", f"{speed['old_median_s']:.2f}", f"{speed['old_cpu_s']:.2f}",
           f"{speed['old_peak_rss_mb']:.0f}"],
          ["new", f"{speed['new_best_s']:.2f}", f"{speed['new_median_s']:.2f}", f"{speed['new_cpu_s']:.2f}",
           f"{speed['new_peak_rss_mb']:.0f}"]],
     )
-    print_table("Stages of the new path (best run; the tokenizer, token counts and index forms run in threads "
-                "beside the writes, so the shares add up to more than 100%)",
+    print_table(f"Stages of the new path ({name}; best run; the tokenizer, token counts and index forms run in "
+                "threads beside the writes, so the shares add up to more than 100%)",
                 ["stage", "part", "thread", "seconds", "share of wall"],
-                [[stage, name, thread, f"{speed['stages_s'][name]:.3f}", f"{speed['stage_share'][name]:.0%}"]
-                 for stage, name, thread in STAGES if name in speed["stages_s"]])
-    print(f"\nold / new: {speed['ratio_best']:.2f}x best, {speed['ratio_median']:.2f}x median "
-          f"(target >= {speed['ratio_target']:.0f}x); peak RSS {speed['new_peak_rss_mb']:.0f} MB "
-          f"(target < {speed['peak_rss_target_mb']} MB)")
+                [[stage, part, thread, f"{speed['stages_s'][part]:.3f}", f"{speed['stage_share'][part]:.0%}"]
+                 for stage, part, thread in STAGES if part in speed["stages_s"]])
+    print(f"\n{name}: old / new {speed['ratio_best']:.2f}x best, {speed['ratio_median']:.2f}x median, "
+          f"{speed['ratio_pairs_median']:.2f}x median of the rounds' ratios (target >= {run['ratio_target']:.0f}x); "
+          f"peak RSS {speed['new_peak_rss_mb']:.0f} MB (target < {run['peak_rss_target_mb']} MB); "
+          f"same token counts: {speed['same_tokens']}")
 
 
 def report(results: dict) -> None:
