@@ -195,3 +195,24 @@ def test_token_counts_made_beside_the_writes_land_on_their_passages(ingestor, do
     assert stored.tokens == sum(p.tokens for p in passages)
     assert [c.tokens for c in documents.chapters(stored.id)] == [
         sum(p.tokens for p in passages if p.chapter_index == index) for index in (0, 1)]
+
+
+def test_a_book_over_several_write_batches_comes_back_whole_counted_and_indexed(documents, alice):
+    from memory.reading.ingest import BATCH, FIRST_BATCH
+    from memory.tokens import count_tokens
+
+    paragraphs = [f"第{n}段 孙悟空见了妖怪，Monkey met demon tag{n:04d}。" for n in range(FIRST_BATCH + 2 * BATCH)]
+    text = "第一回 开始\n\n" + "\n\n".join(paragraphs) + "\n\n第二回 结束\n\n尾声独有的话。\n"
+    stored = Ingestor(documents, passage_chars=40).ingest_bytes(text.encode(), "long.txt", alice).document
+    passages = documents.passages(stored.id)
+    assert len(passages) > FIRST_BATCH + BATCH  # three transactions at least: 1024, 512, the rest
+    assert "".join(p.text for p in passages) == documents.text(stored.id)
+    assert [p.id for p in passages] == list(range(passages[0].id, passages[0].id + len(passages)))
+    assert all(p.tokens == count_tokens(p.text) for p in passages)
+    assert stored.tokens == sum(p.tokens for p in passages)
+    assert documents.counts()["index"] == len(passages)
+    scope = [(stored.id, None)]
+    for n in (0, FIRST_BATCH - 1, FIRST_BATCH, FIRST_BATCH + BATCH, len(paragraphs) - 1):
+        found = documents.search_passages(scope, f"tag{n:04d}", limit=1)
+        assert found and f"tag{n:04d}" in found[0].text
+    assert "尾声独有" in documents.search_passages(scope, "尾声独有", limit=1)[0].text
