@@ -6,7 +6,7 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY memory ./memory
 COPY personas ./personas
-RUN pip install --no-cache-dir . && useradd --system --home /data companion && mkdir -p /data \
+RUN pip install --no-cache-dir ".[postgres]" && useradd --system --home /data companion && mkdir -p /data \
     && chown companion /data
 USER companion
 VOLUME ["/data"]

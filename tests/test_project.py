@@ -182,3 +182,10 @@ def test_the_store_imports_no_feature():
         imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                     and (node.module or "").startswith("memory")}
         assert imported <= {"memory.textsearch", "memory.records", "memory.sql_table", *core}, (module, imported)
+
+
+def test_the_postgresql_compose_file_points_the_bot_at_its_server_and_the_image_has_the_driver():
+    compose = (ROOT / "compose.postgres.yaml").read_text()
+    assert "COMPANION_DATABASE_URL: postgresql://companion:${POSTGRES_PASSWORD}@postgres:5432/companion" in compose
+    assert "condition: service_healthy" in compose and "pg_isready" in compose
+    assert 'pip install --no-cache-dir ".[postgres]"' in (ROOT / "Dockerfile").read_text()
