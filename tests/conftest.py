@@ -5,6 +5,7 @@ in production, so forgetting a user runs the production forget cascade."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -102,6 +103,19 @@ def backend_store(request, db_path: Path):
 @pytest.fixture
 def personas() -> PersonaLibrary:
     return PersonaLibrary()
+
+
+def second_connection(store: Store):
+    """Another connection to the store's database (what another process would see: only
+    what is committed), as a context manager with `execute(sql).fetchall()`."""
+    url = getattr(store, "url", None)
+    if url:
+        import psycopg
+
+        return psycopg.connect(url, autocommit=True)
+    import sqlite3
+
+    return contextlib.closing(sqlite3.connect(store.path))
 
 
 def backend_settings(store: Store) -> dict:

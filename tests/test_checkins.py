@@ -13,6 +13,13 @@ from memory.records import Owner
 from tests.conftest import make_engine
 from tests.fakes.clock import ManualClock
 
+
+@pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
+
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 

@@ -2,11 +2,20 @@
 
 import random
 
+import pytest
+
 from memory.assembly import TAIL_HEADER
 from memory.compaction import SummaryStore, _chunks
 from memory.records import Message, Owner
 from tests.conftest import make_memory_engine, memory_of
 from tests.fakes.openai_server import Reply, count_prompt
+
+
+@pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
+
 
 WORDS = "river moon tea garden 月亮 星星 回家 故事 letter dream walk quiet 花园 小猫".split()
 

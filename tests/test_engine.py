@@ -1,14 +1,21 @@
-"""The turn engine end to end: real SQLite, the real openai SDK, the fake model server."""
+"""The turn engine end to end: real SQLite and PostgreSQL, the real openai SDK, the fake model server."""
 
 import asyncio
-import sqlite3
 import threading
+
+import pytest
 
 from memory.records import Owner
 from personas import PersonaLibrary
-from tests.conftest import make_engine
+from tests.conftest import make_engine, second_connection
 from tests.fakes.openai_server import Reply
 from tests.conftest import said
+
+
+@pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
 
 
 def local_user(engine, name="alice"):
@@ -20,11 +27,11 @@ def statuses(store, conversation_id):
     return [(m.role, m.content, m.status) for m in store.conversations.messages(conversation_id, include_hidden=True)]
 
 
-async def test_user_message_is_stored_before_the_model_is_called(engine, fake_openai, db_path):
+async def test_user_message_is_stored_before_the_model_is_called(engine, fake_openai):
     seen_by_model_time = []
 
     def look_at_database(body):
-        with sqlite3.connect(db_path) as db:
+        with second_connection(engine.store) as db:
             seen_by_model_time.append(db.execute("SELECT role, content, status FROM messages").fetchall())
         return Reply("I see you.")
 

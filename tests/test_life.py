@@ -10,6 +10,12 @@ from memory.model_client import ModelClient
 from memory.moderation import ModerationEndpoint, Policy, WordList
 
 
+@pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
+
+
 def settings(**values) -> Settings:
     return Settings(**{"openai_base_url": "http://127.0.0.1:1/v1", "openai_api_key": "main-key",
                        "model": "fake-model", "context_tokens": 32_768, **values})

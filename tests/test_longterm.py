@@ -6,10 +6,18 @@ import json
 import random
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from memory.schema import open_store
 from memory.records import Owner
 from tests.conftest import make_memory_engine, memory_of
 from tests.fakes.openai_server import Reply, count_prompt, default_task_reply, task_kind
+
+
+@pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
 
 
 class ScriptedFacts:
