@@ -10,6 +10,13 @@ from memory.assembly import (TAIL_FOOTER, TAIL_HEADER, Budget, ContextTooSmall, 
 from memory.records import HistoryRow, Owner
 from memory.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, count_tokens
 
+
+@pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
+
+
 SYSTEM = "You are a companion."
 SYSTEM_TOKENS = count_tokens(SYSTEM)
 

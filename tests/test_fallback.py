@@ -12,6 +12,12 @@ from personas import PersonaLibrary
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
 
+@pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
+
+
 class Ticks:
     def __init__(self) -> None:
         self.now = 1000.0

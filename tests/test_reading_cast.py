@@ -13,6 +13,13 @@ from tests.fakes.documents import shared_data_file
 from tests.fakes.novel_casts import score
 from tests.fakes.novels import NovelModel, user_text
 
+
+@pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
+
+
 PRIDE, JOURNEY = "pride_and_prejudice.txt", "xiyouji.utf8.txt"
 
 

@@ -13,6 +13,12 @@ from tests.fakes.openai_server import Reply
 
 
 @pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
+
+
+@pytest.fixture
 def novel(documents, store):
     owner = store.directory.ensure_user("local", "a")
     return Ingestor(documents).ingest_bytes(chinese_novel().encode(), "西游.txt", owner).document

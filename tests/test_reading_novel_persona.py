@@ -33,6 +33,13 @@ from tests.fakes.novels import (
 )
 from tests.fakes.openai_server import Reply
 
+
+@pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
+
+
 MONKEY = Character("孙悟空", aliases=["美猴王"])
 
 

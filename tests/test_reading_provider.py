@@ -15,6 +15,12 @@ from tests.fakes.novels import NovelModel, chinese_novel, english_novel, kind_of
 
 
 @pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
+
+
+@pytest.fixture
 async def reading(store, documents, fake_openai):
     """(engine, provider) at a given window, wired as the composition root wires them."""
     made = []

@@ -2,10 +2,18 @@
 
 import asyncio
 
+import pytest
+
 from memory.reading import Ingestor, Summarizer
 from memory.reading.summaries import SummaryUnit, summary_units
 from tests.fakes.novels import NovelModel, kind_of, long_chinese_novel, user_text
 from tests.fakes.openai_server import Reply
+
+
+@pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
 
 
 def test_units_never_cross_chapters_and_stay_within_the_size():

@@ -2,12 +2,21 @@
 menu (private conversations only), else the default; and the window travels with it into
 the request budget."""
 
+import pytest
+
 from memory.routing import ModelMenu, ModelOption, ModelRouter
 from memory.records import Owner
 from memory.user_choices import UserChoices
 from personas import ModelOverrides, Persona, PersonaLibrary
 from tests.conftest import make_engine
 from tests.conftest import said
+
+
+@pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
+
 
 MENU = ModelMenu(ModelOption("fake-model", 32_768),
                  [ModelOption("small-model", 4096), ModelOption("fake-model", 1), ModelOption("Big/Model", 200_000)])

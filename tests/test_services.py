@@ -1,6 +1,8 @@
 """The composition root: the parts a test hands in are the ones used, everything else is
 built as in production, and forgetting a user runs every feature's part of the cascade."""
 
+import pytest
+
 from bot.services import Parts, build_services
 from bot.settings import Settings
 from memory.model_client import ModelClient
@@ -9,6 +11,12 @@ from memory.schema import open_store
 from memory.store import Store
 from personas import PersonaLibrary
 from tests.conftest import compose
+
+
+@pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
 
 
 async def test_parts_replace_what_the_settings_would_build(tmp_path, fake_openai):

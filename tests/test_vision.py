@@ -1,8 +1,16 @@
 """Pictures go to the model with one turn only; the history stays text."""
 
+import pytest
+
 from memory.records import Owner
 from memory.vision import ImageInput, with_images
 from tests.conftest import said
+
+
+@pytest.fixture
+def store(backend_store):
+    """Each test on a SQLite file and on PostgreSQL."""
+    return backend_store
 
 
 def test_images_join_the_last_user_message():
