@@ -31,6 +31,10 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # skipping the PostgreSQL tests; elsewhere they skip with the reason.
 POSTGRES_REQUIRED = os.environ.get("COMPANION_TEST_POSTGRES") == "require"
 POSTGRES_URL = os.environ.get("COMPANION_TEST_DATABASE_URL")
+# COMPANION_TEST_BACKEND=postgresql runs every test that takes the plain `store` (and the
+# whole bot of the `companion` fixture) on a fresh PostgreSQL database instead of a SQLite
+# file: the whole suite on the second backend, beside the files that run on both anyway.
+ON_POSTGRES = os.environ.get("COMPANION_TEST_BACKEND") == "postgresql"
 
 
 @pytest.fixture(autouse=True)
@@ -54,8 +58,13 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path):
-    store = open_store(db_path)
+def store(request, db_path: Path):
+    if ON_POSTGRES:
+        from memory.schema import open_postgres_store
+
+        store = open_postgres_store(request.getfixturevalue("postgres_url"))
+    else:
+        store = open_store(db_path)
     yield store
     store.close()
 
@@ -118,6 +127,14 @@ def second_connection(store: Store):
     return contextlib.closing(sqlite3.connect(store.path))
 
 
+def table_names(store: Store) -> list[str]:
+    """The store's own tables on either backend (SQLite's internal ones left out)."""
+    if getattr(store, "url", None):
+        return [row[0] for row in store.db.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename").fetchall()]
+    return [name for name in store.db.table_names() if not name.startswith("_sqlite")]
+
+
 def backend_settings(store: Store) -> dict:
     """The settings that name the store's database: its SQLite file or its PostgreSQL URL."""
     url = getattr(store, "url", None)
@@ -174,11 +191,12 @@ async def telegram_bot(telegram):
 
 
 @pytest.fixture
-async def companion(tmp_path, telegram, fake_openai):
+async def companion(request, tmp_path, telegram, fake_openai):
     """The whole bot polling the fake Telegram server, answering with the fake model."""
     from tests.harness import BotHarness
 
-    harness = await BotHarness(tmp_path, telegram, fake_openai).start()
+    database = {"database_url": request.getfixturevalue("postgres_url")} if ON_POSTGRES else {}
+    harness = await BotHarness(tmp_path, telegram, fake_openai, **database).start()
     yield harness
     await harness.stop()
 

@@ -11,7 +11,7 @@ from memory.records import Owner
 from tests.fakes.openai_server import Reply
 from tests.fakes.telegram_server import DEFAULT_USER_ID
 from tests.harness import BotHarness
-from tests.conftest import said_all
+from tests.conftest import said_all, table_names
 
 ALICE = DEFAULT_USER_ID
 
@@ -164,10 +164,8 @@ async def test_forget_leaves_no_row_of_the_user(companion, telegram, fake_openai
     await asyncio.sleep(0.2)
     store = companion.store
     assert store.directory.find_user("tg", ALICE) is None
-    for table in store.db.table_names():
-        if table.startswith("_sqlite"):
-            continue
-        for row in store.db.execute(f"SELECT * FROM [{table}]").fetchall():
+    for table in table_names(store):
+        for row in store.db.execute(f'SELECT * FROM "{table}"').fetchall():
             assert "FORGET-MARKER" not in str(row), table
             assert str(ALICE) not in [str(v) for v in row], table
 
