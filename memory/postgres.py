@@ -40,6 +40,23 @@ class PostgresUnavailable(RuntimeError):
     """PostgreSQL was asked for and cannot be used; the message says what to do."""
 
 
+def _storable(params: Iterable[Any]) -> list[Any]:
+    """The parameters with NUL in text replaced by U+FFFD: PostgreSQL's text cannot hold it
+    (SQLite can), and a message that has one (a piped line, an imported chat) must still be
+    stored rather than fail. The Telegram updates are cleaned the same way before either
+    backend sees them (bot/telegram/middlewares.py)."""
+    values = list(params)
+    for index, value in enumerate(values):
+        if isinstance(value, str):
+            if "\x00" in value:
+                values[index] = value.replace("\x00", "\ufffd")
+        elif isinstance(value, list) and value and isinstance(value[0], str):
+            if any("\x00" in item for item in value if isinstance(item, str)):
+                values[index] = [item.replace("\x00", "\ufffd") if isinstance(item, str) else item
+                                 for item in value]
+    return values
+
+
 def _placeholders(sql: str) -> str:
     """`?` parameters as psycopg's `%s`, outside quoted literals; a literal `%` doubled."""
     out, quote = [], None
@@ -91,12 +108,12 @@ class PostgresDatabase:
         if statement is None:
             statement = self._statements.setdefault(sql, _placeholders(sql))
         with self._lock:
-            return self.conn.execute(statement, list(params))
+            return self.conn.execute(statement, _storable(params))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """One statement run for each row (psycopg pipelines them: one round trip per batch)."""
         with self._lock, self.conn.cursor() as cursor:
-            cursor.executemany(_placeholders(sql), [list(row) for row in rows])
+            cursor.executemany(_placeholders(sql), [_storable(row) for row in rows])
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator["PostgresDatabase"]:

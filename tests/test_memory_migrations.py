@@ -39,7 +39,7 @@ def test_deleting_a_conversation_deletes_what_was_derived_from_it(store):
     store.db.execute("INSERT INTO summary_segments (conversation_id, level, first_message_id, last_message_id, "
                      "first_at, last_at, content, tokens, created_at) VALUES (?, 1, ?, ?, '', '', 's', 1, '')",
                      [conversation.id, message.id, message.id])
-    store.db.execute("INSERT INTO message_embeddings (message_id, model, vector) VALUES (?, 'm', x'00')", [message.id])
+    store.db.execute("INSERT INTO message_embeddings (message_id, model, vector) VALUES (?, 'm', ?)", [message.id, b"\x00"])
     store.db.execute("DELETE FROM conversations WHERE id = ?", [conversation.id])
     assert store.db.execute("SELECT count(*) FROM summary_segments").fetchone()[0] == 0
     assert store.db.execute("SELECT count(*) FROM message_embeddings").fetchone()[0] == 0

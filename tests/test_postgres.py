@@ -149,3 +149,13 @@ def test_p002_indexes_stored_messages_again_and_lists_their_words(postgres_url):
     assert store.db.execute("SELECT word FROM messages_search_words ORDER BY word").fetchall() == [
         ("booked",), ("com",), ("example",), ("on",), ("zurich",)]
     store.close()
+
+
+def test_a_nul_in_text_is_stored_as_a_replacement_character(postgres_url):
+    """PostgreSQL's text cannot hold NUL: a piped or imported line with one is stored, not lost."""
+    store = open_postgres_store(postgres_url)
+    owner = Owner.user(store.directory.ensure_user("tg", 1).id)
+    conversation = store.conversations.start_conversation(owner, "assistant")
+    message = store.conversations.add_message(conversation.id, "user", "a\x00b")
+    assert store.conversations.message(message.id).content == "a\ufffdb"
+    store.close()

@@ -61,3 +61,4 @@ def test_update_json_with_lone_surrogates_loads_as_replacement_characters():
     assert loaded == {"text": "a\ufffdb 😀 \ufffd", "entities": [{"\ufffd": ["\ufffd"]}], "n": 1}
     json.dumps(loaded, ensure_ascii=False).encode("utf-8")  # encodable now
     assert load_json('{"text": "😀 plain"}') == {"text": "😀 plain"}
+    assert load_json('{"text": "nul\\u0000here"}') == {"text": "nul\ufffdhere"}  # no text; PostgreSQL refuses it

@@ -25,7 +25,8 @@ JSON may carry a lone UTF-16 surrogate ("\\ud800"), which a Python str holds but
 cannot encode, so journaling the update, storing its text and sending it to the model
 all failed; a failed getUpdates answer was then fetched again, forever, and the bot went
 silent for everyone. Lone surrogates become U+FFFD (one UTF-16 unit each, so entity
-offsets still fit).
+offsets still fit), and so does NUL ("\\u0000"), which is no text and which PostgreSQL's
+text columns cannot hold: the message is stored the same on both backends.
 """
 
 from __future__ import annotations
@@ -54,23 +55,25 @@ from memory.store import Store
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 SEQUENCED = ("message", "edited_message")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # pairs are joined by json.loads: what is left is lone
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
+# pairs are joined by json.loads: the surrogates left are lone
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 
 
 def load_json(text: str) -> Any:
-    """json.loads with lone surrogates replaced by U+FFFD (checked only when the text escapes one)."""
+    """json.loads with lone surrogates and NUL replaced by U+FFFD (checked only when the
+    text escapes one)."""
     data = json.loads(text)
-    return _without_lone_surrogates(data) if _SURROGATE_ESCAPE.search(text) else data
+    return _storable(data) if _UNSTORABLE_ESCAPE.search(text) else data
 
 
-def _without_lone_surrogates(value: Any) -> Any:
+def _storable(value: Any) -> Any:
     if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
+        return _UNSTORABLE.sub("\ufffd", value)
     if isinstance(value, list):
-        return [_without_lone_surrogates(item) for item in value]
+        return [_storable(item) for item in value]
     if isinstance(value, dict):
-        return {_without_lone_surrogates(key): _without_lone_surrogates(item) for key, item in value.items()}
+        return {_storable(key): _storable(item) for key, item in value.items()}
     return value
 
 
