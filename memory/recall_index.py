@@ -63,24 +63,39 @@ class RecallIndex:
             f"SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id IN ({marks}) AND status != 'hidden' "
             "AND NOT (conversation_id = ? AND id >= ?))", [*scope, *window]).fetchone()[0])
 
+    # The full-text part of `matching`: the tables, the match condition and the order
+    # (each with the match expression as its one parameter, if any).
+    SOURCE = "messages_fts JOIN messages m ON m.id = messages_fts.rowid"
+    MATCH = "messages_fts MATCH ?"
+    ORDER = "bm25(messages_fts)"
+
+    def expression(self, words: Sequence[str]) -> str:
+        """The words as an FTS5 query: any of them."""
+        return " OR ".join(f'"{word[:-1]}"*' if word.endswith("*") else f'"{word}"'
+                           for word in dict.fromkeys(words))  # index words hold no quotes
+
     def matching(self, words: Sequence[str], scope: Sequence[int], window: tuple[int, int], *,
                  span: tuple[str, str] | None = None, limit: int) -> list[tuple[int, str, int]]:
         """(id, content, tokens) of the scope's visible messages outside the window that
         hold any of the words, sent within `span` (UTC texts) when given, best first."""
-        expression = " OR ".join(f'"{word[:-1]}"*' if word.endswith("*") else f'"{word}"'
-                                 for word in dict.fromkeys(words))  # index words hold no quotes
+        expression = self.expression(words)
         marks = ",".join("?" * len(scope))
-        sql = ("SELECT m.id, m.content, m.tokens FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
-               f"WHERE messages_fts MATCH ? AND m.conversation_id IN ({marks}) AND m.status != 'hidden' "
-               "AND NOT (m.conversation_id = ? AND m.id >= ?)")
+        sql = (f"SELECT m.id, m.content, m.tokens FROM {self.SOURCE} WHERE {self.MATCH} "
+               f"AND m.conversation_id IN ({marks}) AND m.status != 'hidden' AND NOT (m.conversation_id = ? AND m.id >= ?)")
         params: list = [expression, *scope, *window]
         if span is not None:
             sql += " AND m.created_at >= ? AND m.created_at < ?"
             params += list(span)
-        return self.db.execute(sql + " ORDER BY bm25(messages_fts) LIMIT ?", [*params, limit]).fetchall()
+        order_params = [expression] * self.ORDER.count("?")
+        return self.db.execute(f"{sql} ORDER BY {self.ORDER} LIMIT ?", [*params, *order_params, limit]).fetchall()
 
 
 class PostgresRecallIndex(RecallIndex):
+    SOURCE = "messages_search s JOIN messages m ON m.id = s.message_id"
+    MATCH = "s.body @@ to_tsquery('simple', ?)"
+    # recall searches only words in few messages, so ranking every match stays cheap
+    ORDER = "ts_rank(s.body, to_tsquery('simple', ?)) DESC, m.id DESC"
+
     def _count(self, query: str) -> int:
         return self.db.execute("SELECT count(*) FROM messages_search WHERE body @@ to_tsquery('simple', ?)",
                                [query]).fetchone()[0]
@@ -98,18 +113,6 @@ class PostgresRecallIndex(RecallIndex):
             [low, high]).fetchall()]
         return [(word, self.documents_with(word)) for word in words]
 
-    def matching(self, words: Sequence[str], scope: Sequence[int], window: tuple[int, int], *,
-                 span: tuple[str, str] | None = None, limit: int) -> list[tuple[int, str, int]]:
-        expression = " | ".join(tsquery_lexeme(word[:-1]) + ":*" if word.endswith("*") else tsquery_lexeme(word)
-                                for word in dict.fromkeys(words))
-        marks = ",".join("?" * len(scope))
-        sql = ("SELECT m.id, m.content, m.tokens FROM messages_search s JOIN messages m ON m.id = s.message_id "
-               f"WHERE s.body @@ to_tsquery('simple', ?) AND m.conversation_id IN ({marks}) "
-               "AND m.status != 'hidden' AND NOT (m.conversation_id = ? AND m.id >= ?)")
-        params: list = [expression, *scope, *window]
-        if span is not None:
-            sql += " AND m.created_at >= ? AND m.created_at < ?"
-            params += list(span)
-        # recall searches only words in few messages, so ranking every match stays cheap
-        return self.db.execute(sql + " ORDER BY ts_rank(s.body, to_tsquery('simple', ?)) DESC, m.id DESC LIMIT ?",
-                               [*params, expression, limit]).fetchall()
+    def expression(self, words: Sequence[str]) -> str:
+        return " | ".join(tsquery_lexeme(word[:-1]) + ":*" if word.endswith("*") else tsquery_lexeme(word)
+                          for word in dict.fromkeys(words))
