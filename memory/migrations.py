@@ -200,6 +200,23 @@ def m003_usage_estimated(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_turn_leases(db: Database) -> None:
+    run_sql(
+        db,
+        """
+        -- Which process runs a turn of the conversation now (memory/turn_leases.py):
+        -- `holder` is a random id per process, `expires_at` wall-clock seconds; renewed
+        -- while the turn runs, deleted when it ends. PostgreSQL uses advisory locks instead.
+        CREATE TABLE turn_leases (
+            conversation_id INTEGER PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        """,
+    )
+
+
 
 # -- PostgreSQL ------------------------------------------------------------------------
 # The same core tables on PostgreSQL (memory/postgres.py): identity ids (BY DEFAULT, so
