@@ -11,7 +11,7 @@ from memory.store import Store
 from personas import PersonaLibrary
 from tests.conftest import make_engine
 from tests.fakes.openai_server import Reply
-from tests.conftest import said, said_all
+from tests.conftest import assert_each_line_stored_once_and_each_turn_answered_once, said, said_all
 
 
 def local_user(engine, name="alice"):
@@ -406,25 +406,6 @@ async def test_a_lone_turn_end_does_not_wait():
 def second_process_store(store):
     """Another Store on the same database, as a second process would open it."""
     return open_store(store.path) if isinstance(store, Store) else open_postgres_store(store.url)
-
-
-def assert_each_line_stored_once_and_each_turn_answered_once(store, conversation_id, lines):
-    """Every line is one user message; after the greeting the history is runs of user
-    messages (one turn each), each answered by exactly one reply, to its last message."""
-    messages = store.conversations.messages(conversation_id, include_hidden=True)
-    assert sorted(m.content for m in messages if m.role == "user") == sorted(lines)
-    assert {m.status for m in messages} == {"complete"}
-    while messages and messages[0].role == "assistant" and messages[0].reply_to is None:
-        messages = messages[1:]  # the greeting
-    turn, replies = [], 0
-    for message in messages:
-        if message.role == "user":
-            turn.append(message)
-        else:
-            assert turn and message.reply_to == turn[-1].id, (turn, message)
-            turn, replies = [], replies + 1
-    assert turn == []
-    return replies
 
 
 async def test_two_processes_on_one_database_run_one_turn_of_a_conversation_at_a_time(backend_store, fake_openai):
