@@ -9,8 +9,6 @@ is written (`TransferRefused`; a missing SQLite source is refused too, never cre
 What is copied: every ordinary table, every row, ids as they are. What is not:
 - the migration bookkeeping (`_sqlite_migrations`, `_companion_migrations`): each end
   records the migrations it applied itself;
-- SQLite's turn leases (`turn_leases`: which process runs a turn now, memory/turn_leases.py),
-  which PostgreSQL keeps as advisory locks; nothing runs a turn while this runs;
 - the derived full-text indexes, which differ by backend: on SQLite the FTS5 virtual
   tables (and fts5vocab tables) and their shadow tables, on PostgreSQL the tsvector side
   tables (`messages_search`, `document_passages_search`) and any table named after one
@@ -50,7 +48,6 @@ from memory.sql_table import dialect
 from memory.store import StoreBase
 
 SQLITE_BOOKKEEPING = "_sqlite_migrations"  # sqlite-utils' Migrations
-SQLITE_ONLY = {"turn_leases"}  # who runs a turn now (memory/turn_leases.py); PostgreSQL uses advisory locks
 POSTGRES_BOOKKEEPING = PostgresMigrations.TABLE
 _FTS5_SHADOWS = ("_data", "_idx", "_content", "_docsize", "_config")
 BATCH = 1000
@@ -122,8 +119,7 @@ def _sqlite_tables(db: Any) -> dict[str, _Table]:
     shadows = {v + suffix for v in virtual for suffix in _FTS5_SHADOWS}
     tables = {}
     for name, _ in rows:
-        if name in virtual or name in shadows or name.startswith("sqlite_") or name == SQLITE_BOOKKEEPING \
-                or name in SQLITE_ONLY:
+        if name in virtual or name in shadows or name.startswith("sqlite_") or name == SQLITE_BOOKKEEPING:
             continue
         info = db.execute(f"PRAGMA table_info({_quote(name)})").fetchall()  # cid, name, type, notnull, default, pk
         columns = [row[1] for row in info]

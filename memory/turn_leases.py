@@ -23,7 +23,8 @@ gone, and the next holder answers it (`Engine.submit`'s takeover).
   free at once, any other once it expires (`lease_seconds`, 15 s by default: a process
   in another container, where its id means nothing here). `expires_at` is wall-clock
   seconds (`time.time()`; a SQLite file is shared by the processes of one machine).
-  The table's migration is the core set's (m004).
+  The table's migration is the core set's (m004; p003 makes the same, unused, table on
+  PostgreSQL, so both backends hold the same tables).
 A process whose event loop stalls longer than the lease (SQLite only) loses it; the
 heartbeat logs that, as it means another process may have taken the turn over.
 """
