@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 # "tl" (turn lease): the high half of the PostgreSQL advisory lock key
 _NAMESPACE = 0x746C
+# the holders this process made (a Store each): a holder with this process's id that is
+# not one of them was a process before it (a container's pid 1, restarted)
+_HOLDERS: set[str] = set()
 
 
 class TurnLeases(Table):
@@ -56,6 +59,7 @@ class TurnLeases(Table):
         super().__init__(db, now, count)
         self.host = socket.gethostname()
         self.holder = f"{self.host}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
+        _HOLDERS.add(self.holder)
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.wall = wall
@@ -91,8 +95,10 @@ class TurnLeases(Table):
     def _gone(self, holder: str) -> bool:
         """Whether the holder was a process of this machine that no longer runs."""
         host, _, rest = holder.rpartition("/")[0].rpartition("/")
-        if host != self.host or not rest.isdigit() or int(rest) == os.getpid():
+        if host != self.host or not rest.isdigit():
             return False
+        if int(rest) == os.getpid():  # ours, or an earlier process's with the same id (pid 1 in a container)
+            return holder not in _HOLDERS
         try:
             os.kill(int(rest), 0)
         except ProcessLookupError:
@@ -125,7 +131,7 @@ class TurnLeases(Table):
         delay = self.poll_seconds
         while not self.try_take(conversation_id):
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+            delay = min(delay * 1.5, 0.25)
         heartbeat = None if self.postgres else asyncio.get_running_loop().create_task(self._heartbeat(conversation_id))
         try:
             yield

@@ -2,6 +2,7 @@
 Two Stores on one database stand in for two processes (as in tests/test_inbox.py)."""
 
 import asyncio
+import os
 import subprocess
 import time
 
@@ -58,8 +59,11 @@ def test_a_process_that_is_gone_leaves_its_leases_free_at_once(store):
     else:
         assert gone.turns.try_take(conversation.id)
         assert not store.turns.try_take(conversation.id)
-    gone.close()  # PostgreSQL: the advisory lock goes with the connection
-    assert store.turns.try_take(conversation.id)
+    gone.close()  # PostgreSQL: the advisory lock goes with the connection (once the server has seen it close)
+    deadline = time.monotonic() + 5
+    while not store.turns.try_take(conversation.id):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     other = other_process_store(store)
     try:
         assert not other.turns.try_take(conversation.id)  # and the new holder's is kept
@@ -122,3 +126,18 @@ def test_recovery_leaves_the_conversations_another_process_runs(store, other):
     assert [i.content for i in store.inbox.pending_inputs(busy.id)] == ["waiting"]
     assert [m.status for m in store.conversations.messages(idle.id)] == ["failed", "failed"]
     store.turns.release(busy.id)
+
+
+def test_a_lease_of_an_earlier_process_with_this_process_id_is_free(db_path):
+    """A container's bot is pid 1 after every restart: the lease its predecessor held
+    (same host, same pid) is not mistaken for this process's own."""
+    store, earlier = open_store(db_path), open_store(db_path)
+    try:
+        conversation = conversation_of(store)
+        earlier.turns.holder = f"{earlier.turns.host}/{os.getpid()}/restarted"
+        assert earlier.turns.try_take(conversation.id)
+        assert store.turns.try_take(conversation.id)
+        store.turns.release(conversation.id)
+    finally:
+        store.close()
+        earlier.close()
