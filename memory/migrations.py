@@ -201,7 +201,7 @@ def m003_usage_estimated(db: Database) -> None:
 
 
 @migrations()
-def m004_turn_leases(db: Database) -> None:
+def m004_turn_leases_and_pending_messages(db: Database) -> None:
     run_sql(
         db,
         """
@@ -214,6 +214,9 @@ def m004_turn_leases(db: Database) -> None:
             holder TEXT NOT NULL,
             expires_at REAL NOT NULL
         );
+        -- The messages a turn has not answered yet: each turn looks for those a stopped
+        -- turn left (memory/engine.py), without reading the whole conversation.
+        CREATE INDEX messages_pending ON messages (conversation_id, id) WHERE status = 'pending';
         """,
     )
 
@@ -355,9 +358,10 @@ def p002_message_words_as_fts5_splits_them(db: PostgresDatabase) -> None:
 
 
 @postgres_migrations()
-def p003_turn_leases(db: PostgresDatabase) -> None:
+def p003_turn_leases_and_pending_messages(db: PostgresDatabase) -> None:
     """The same table as SQLite's m004, so both backends hold the same tables (`migrate-db`
     compares them). PostgreSQL's turn leases are advisory locks (memory/turn_leases.py):
-    it stays empty here."""
+    it stays empty here. And the same index of the messages no turn has answered yet."""
     run_statements(db, "CREATE TABLE turn_leases (conversation_id BIGINT PRIMARY KEY, holder TEXT NOT NULL, "
-                       "expires_at DOUBLE PRECISION NOT NULL)")
+                       "expires_at DOUBLE PRECISION NOT NULL);"
+                       "CREATE INDEX messages_pending ON messages (conversation_id, id) WHERE status = 'pending'")
