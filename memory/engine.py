@@ -15,8 +15,8 @@ A conversation runs one turn at a time, in arrival order; different conversation
 concurrently. That holds across processes on one database too: a turn holds the
 conversation's turn lease (memory/turn_leases.py) from before it takes the waiting
 messages until its outcome is stored, and a turn that finds user messages still pending
-(their process was killed mid-turn) answers them with its own. When many replies end at the same moment, their ends (steps 4-5 and the
-caller's sending) get a slice of each turn of the event loop (`_LoopTurns`), so the loop
+(their process was killed mid-turn) answers them with its own. When many replies end at
+the same moment, their ends (steps 4-5 and the caller's sending) get a slice of each turn of the event loop (`_LoopTurns`), so the loop
 reads its input between them instead of after all of them. Messages that arrive while a reply streams wait, and are answered together
 by the next turn (as people write several short messages in a row): the call that runs
 that turn gets status "complete", the others "merged".
