@@ -108,6 +108,7 @@ class StoreBase:
         self.usage = UsageLedger(self.db, self.now, self.count)
 
     def close(self) -> None:
+        self.turns.close()
         self.db.close()
 
     def set_forget_cascade(self, steps: Sequence[Callable[[int], None]]) -> None:

@@ -65,6 +65,10 @@ class TurnLeases(Table):
         self.wall = wall
         self.postgres = dialect(db) == "postgresql"
 
+    def close(self) -> None:
+        """The Store closes: a lease it still holds is a gone process's from now on."""
+        _HOLDERS.discard(self.holder)
+
     @staticmethod
     def _key(conversation_id: int) -> int:
         return (_NAMESPACE << 32) | (conversation_id & 0xFFFFFFFF)

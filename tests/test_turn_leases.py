@@ -141,3 +141,15 @@ def test_a_lease_of_an_earlier_process_with_this_process_id_is_free(db_path):
     finally:
         store.close()
         earlier.close()
+
+
+def test_a_store_closed_while_it_held_a_lease_leaves_it_free(store):
+    conversation = conversation_of(store)
+    closed = other_process_store(store)
+    assert closed.turns.try_take(conversation.id)
+    closed.close()
+    deadline = time.monotonic() + 5
+    while not store.turns.try_take(conversation.id):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    store.turns.release(conversation.id)
