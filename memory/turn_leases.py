@@ -19,12 +19,13 @@ gone, and the next holder answers it (`Engine.submit`'s takeover).
   upsert that succeeds only where the row is missing, expired, or already ours; while
   the turn runs a heartbeat task renews it (every `lease_seconds / 3`); the turn's end
   deletes it. `holder` is the host name, the process id and a random part (one per
-  Store); a lease whose holder was a process of this machine that no longer runs is
-  free at once, any other once it expires (`lease_seconds`, 15 s by default: a process
-  in another container, where its id means nothing here). `expires_at` is wall-clock
-  seconds (`time.time()`; a SQLite file is shared by the processes of one machine).
-  The table's migration is the core set's (m004; p003 makes the same, unused, table on
-  PostgreSQL, so both backends hold the same tables).
+  Store); a lease whose holder was a process of this machine that no longer runs (or a
+  Store of this process that was closed) is free at once, any other once it expires
+  (`lease_seconds`, 15 s by default: a process in another container, where its id means
+  nothing here). `expires_at` is wall-clock seconds (`time.time()`; a SQLite file is
+  shared by the processes of one machine). The table's migration is the core set's
+  (m004; p003 makes the same table on PostgreSQL, where it stays empty, so both
+  backends hold the same tables; both add an index of the pending messages).
 A process whose event loop stalls longer than the lease (SQLite only) loses it; the
 heartbeat logs that, as it means another process may have taken the turn over.
 """
