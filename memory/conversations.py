@@ -400,9 +400,24 @@ class Conversations(Table):
         self.db.execute(f"DELETE FROM messages WHERE id IN ({message_ids})", params)
         self.db.execute("DELETE FROM conversations WHERE user_id = ?", [user_id])
 
-    def fail_pending(self) -> int:
-        """Mark every user message whose turn never finished as failed; returns how many."""
-        return self.db.execute("UPDATE messages SET status = 'failed' WHERE status = 'pending'").rowcount
+    def fail_pending(self, conversation_id: int | None = None) -> int:
+        """Mark every user message whose turn never finished as failed (of one conversation,
+        or of all); returns how many."""
+        if conversation_id is None:
+            return self.db.execute("UPDATE messages SET status = 'failed' WHERE status = 'pending'").rowcount
+        return self.db.execute("UPDATE messages SET status = 'failed' WHERE conversation_id = ? AND status = 'pending'",
+                               [conversation_id]).rowcount
+
+    def pending_user_messages(self, conversation_id: int) -> list[Message]:
+        """The conversation's user messages whose turn has not finished, oldest first."""
+        rows = self._rows(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND role = 'user' "
+                          "AND status = 'pending' ORDER BY id", [conversation_id])
+        return [Message(*row) for row in rows]
+
+    def pending_conversation_ids(self) -> list[int]:
+        """The conversations that hold a user message whose turn has not finished."""
+        return [row[0] for row in self._rows(
+            "SELECT DISTINCT conversation_id FROM messages WHERE status = 'pending' ORDER BY conversation_id")]
 
     def reindex(self, batch: int = 2000) -> int:
         """Rebuild the messages' full-text index from the messages themselves (after a

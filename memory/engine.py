@@ -12,8 +12,11 @@ One turn:
   5. background work from the context providers is scheduled; it never delays the reply.
 
 A conversation runs one turn at a time, in arrival order; different conversations run
-concurrently. When many replies end at the same moment, their ends (steps 4-5 and the
-caller's sending) get a slice of each turn of the event loop (`_LoopTurns`), so the loop
+concurrently. That holds across processes on one database too: a turn holds the
+conversation's turn lease (memory/turn_leases.py) from before it takes the waiting
+messages until its outcome is stored, and a turn that finds user messages still pending
+(their process was killed mid-turn) answers them with its own. When many replies end at
+the same moment, their ends (steps 4-5 and the caller's sending) get a slice of each turn of the event loop (`_LoopTurns`), so the loop
 reads its input between them instead of after all of them. Messages that arrive while a reply streams wait, and are answered together
 by the next turn (as people write several short messages in a row): the call that runs
 that turn gets status "complete", the others "merged".
@@ -40,6 +43,7 @@ from memory.routing import ModelRoute, ModelRouter
 from memory.records import Conversation, HistoryRow, Message, Owner, User, utc_now
 from memory.store import Store
 from memory.tokens import Calibration, count_tokens
+from memory.turn_leases import TurnLeases
 from memory.vision import ImageInput, with_images
 from personas import Persona, PersonaError
 
@@ -225,10 +229,13 @@ class _LoopTurns:
 
 
 class _ConversationLocks:
-    """One FIFO lock per busy conversation; forgotten when nobody holds or waits."""
+    """One FIFO lock per busy conversation; forgotten when nobody holds or waits. Whoever
+    holds it then takes the conversation's turn lease (`leases`, memory/turn_leases.py),
+    so other processes on the same database wait too."""
 
-    def __init__(self) -> None:
+    def __init__(self, leases: "TurnLeases | None" = None) -> None:
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+        self.leases = leases
 
     async def __call__(self, conversation_id: int):
         lock, users = self._locks.get(conversation_id, (asyncio.Lock(), 0))
@@ -246,6 +253,7 @@ class _ConversationLocks:
 class _Held:
     def __init__(self, owner: _ConversationLocks, conversation_id: int, lock: asyncio.Lock):
         self.owner, self.conversation_id, self.lock = owner, conversation_id, lock
+        self.lease = None
 
     async def __aenter__(self) -> None:
         try:
@@ -253,10 +261,24 @@ class _Held:
         except BaseException:
             self.owner._release(self.conversation_id)
             raise
+        if self.owner.leases is None:
+            return
+        lease = self.owner.leases.hold(self.conversation_id)
+        try:
+            await lease.__aenter__()
+        except BaseException:
+            self.lock.release()
+            self.owner._release(self.conversation_id)
+            raise
+        self.lease = lease
 
     async def __aexit__(self, *exc: object) -> None:
-        self.lock.release()
-        self.owner._release(self.conversation_id)
+        try:
+            if self.lease is not None:
+                await self.lease.__aexit__(None, None, None)
+        finally:
+            self.lock.release()
+            self.owner._release(self.conversation_id)
 
 
 # The most recent messages a lorebook may scan: its deepest `scan_depth`, up to this many
@@ -327,7 +349,7 @@ class Engine:
         self.clock = clock
         self.models = models  # per-user and per-persona model choice (memory/routing.py)
         self.calibration = Calibration(store.usage.calibration_ratios())
-        self._locks = _ConversationLocks()
+        self._locks = _ConversationLocks(store.turns)
         self._turn_ends = _LoopTurns()
         self._background: set[asyncio.Task] = set()
         self._system_tokens: dict[str, int] = {}
@@ -505,7 +527,12 @@ class Engine:
         self.store.inbox.enqueue_input(conversation_id, content, user_id=user.id if user else None,
                                  speaker_name=speaker_name, platform_message_id=platform_message_id)
         async with await self._locks(conversation_id):
-            accepted = self.store.inbox.accept_inputs(conversation_id)
+            # Holding the turn lease, nobody else is answering this conversation: a message
+            # still pending was left by a turn whose process is gone, and this turn takes it over.
+            left = self.store.conversations.pending_user_messages(conversation_id)
+            if left:
+                log.info("conversation %s: answering %d message(s) a stopped turn left", conversation_id, len(left))
+            accepted = left + self.store.inbox.accept_inputs(conversation_id)
             pending_images = self._images.pop(conversation_id, [])
             if not accepted:
                 return TurnResult("merged")
@@ -526,7 +553,7 @@ class Engine:
     def recover(self) -> int:
         """After a crash: user messages whose turn never finished, and those still waiting in
         the inbox, are marked failed (they stay in the history and can be answered again).
-        Returns how many."""
+        Conversations another process runs a turn of now are left to it. Returns how many."""
         return self.store.inbox.mark_pending_failed()
 
     async def _run_turn(self, conversation_id: int, user_messages: list[Message], *, user: User | None,

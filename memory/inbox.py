@@ -12,9 +12,14 @@ memory/migrations.py).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from memory.conversations import Conversations
 from memory.records import InboxItem, JournalEntry, Message, User
 from memory.sql_table import Table
+
+if TYPE_CHECKING:
+    from memory.turn_leases import TurnLeases
 
 _INBOX_COLUMNS = "id, conversation_id, user_id, speaker_name, content, platform_message_id, created_at"
 
@@ -22,9 +27,10 @@ _INBOX_COLUMNS = "id, conversation_id, user_id, speaker_name, content, platform_
 class Inbox(Table):
     """The inbox and updates tables; callers never write their SQL."""
 
-    def __init__(self, conversations: Conversations):
+    def __init__(self, conversations: Conversations, leases: "TurnLeases | None" = None):
         super().__init__(conversations.db, conversations.now, conversations.count)
         self.conversations = conversations
+        self.leases = leases  # the Store's turn leases: a recovery skips the conversations others run
 
     def enqueue_input(self, conversation_id: int, content: str, *, user_id: int | None = None,
                       speaker_name: str | None = None,
@@ -99,11 +105,23 @@ class Inbox(Table):
     def mark_pending_failed(self) -> int:
         """After a crash: inputs a crash left waiting in the inbox join their conversation's
         history, and every user message whose turn never finished is marked failed (it stays
-        in the history and can be answered again). Returns how many were marked."""
-        with self.db.atomic():
-            for (conversation_id,) in self._rows("SELECT DISTINCT conversation_id FROM inbox"):
-                self.accept_inputs(conversation_id)
-            return self.conversations.fail_pending()
+        in the history and can be answered again). Returns how many were marked.
+
+        A conversation whose turn lease another process holds now (memory/turn_leases.py)
+        is left alone: that process is answering it, or will take the messages over."""
+        waiting = {row[0] for row in self._rows("SELECT DISTINCT conversation_id FROM inbox")}
+        marked = 0
+        for conversation_id in sorted(waiting | set(self.conversations.pending_conversation_ids())):
+            if self.leases is not None and not self.leases.try_take(conversation_id):
+                continue
+            try:
+                with self.db.atomic():
+                    self.accept_inputs(conversation_id)
+                    marked += self.conversations.fail_pending(conversation_id)
+            finally:
+                if self.leases is not None:
+                    self.leases.release(conversation_id)
+        return marked
 
     def forget_user(self, user: User) -> None:
         """Erase the user's waiting inputs and journaled updates."""

@@ -200,6 +200,27 @@ def m003_usage_estimated(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_turn_leases_and_pending_messages(db: Database) -> None:
+    run_sql(
+        db,
+        """
+        -- Which process runs a turn of the conversation now (memory/turn_leases.py):
+        -- `holder` names the process (host/pid/random), `expires_at` is wall-clock seconds; renewed
+        -- while the turn runs, deleted when it ends. PostgreSQL uses advisory locks instead
+        -- (its p003 makes the same table, which stays empty).
+        CREATE TABLE turn_leases (
+            conversation_id INTEGER PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        -- The messages a turn has not answered yet: each turn looks for those a stopped
+        -- turn left (memory/engine.py), without reading the whole conversation.
+        CREATE INDEX messages_pending ON messages (conversation_id, id) WHERE status = 'pending';
+        """,
+    )
+
+
 
 # -- PostgreSQL ------------------------------------------------------------------------
 # The same core tables on PostgreSQL (memory/postgres.py): identity ids (BY DEFAULT, so
@@ -339,3 +360,13 @@ def p002_message_words_as_fts5_splits_them(db: PostgresDatabase) -> None:
                        [(tsvector_text(index_form(content)), message_id) for message_id, content in rows])
         last = rows[-1][0]
     db.execute("INSERT INTO messages_search_words (word) SELECT word FROM ts_stat('SELECT body FROM messages_search')")
+
+
+@postgres_migrations()
+def p003_turn_leases_and_pending_messages(db: PostgresDatabase) -> None:
+    """The same table as SQLite's m004, so both backends hold the same tables (`migrate-db`
+    compares them). PostgreSQL's turn leases are advisory locks (memory/turn_leases.py):
+    it stays empty here. And the same index of the messages no turn has answered yet."""
+    run_statements(db, "CREATE TABLE turn_leases (conversation_id BIGINT PRIMARY KEY, holder TEXT NOT NULL, "
+                       "expires_at DOUBLE PRECISION NOT NULL);"
+                       "CREATE INDEX messages_pending ON messages (conversation_id, id) WHERE status = 'pending'")

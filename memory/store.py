@@ -7,6 +7,7 @@ classes over its connection:
 - `store.conversations` (memory/conversations.py): conversations, messages and their
   full-text index;
 - `store.inbox` (memory/inbox.py): inputs waiting for a turn, and the update journal;
+- `store.turns` (memory/turn_leases.py): which process runs a conversation's turn now;
 - `store.usage` (memory/usage_ledger.py): usage rows and token calibration.
 Each feature's own tables have a storage class of their own that holds their SQL on this
 connection (`FactStore`, `SummaryStore`, `MemoryStateStore`, `EmbeddingIndex`,
@@ -38,6 +39,7 @@ from memory.directory import Directory
 from memory.inbox import Inbox
 from memory.records import Clock, to_text, utc_now
 from memory.tokens import count_tokens
+from memory.turn_leases import TurnLeases
 from memory.usage_ledger import UsageLedger
 
 
@@ -101,10 +103,12 @@ class StoreBase:
         self.compact_steps: list[Callable[[], None]] = []
         self.directory = Directory(self.db, self.now, self.count)
         self.conversations = Conversations(self.db, self.now, self.count)
-        self.inbox = Inbox(self.conversations)
+        self.turns = TurnLeases(self.db, self.now, self.count)
+        self.inbox = Inbox(self.conversations, self.turns)
         self.usage = UsageLedger(self.db, self.now, self.count)
 
     def close(self) -> None:
+        self.turns.close()
         self.db.close()
 
     def set_forget_cascade(self, steps: Sequence[Callable[[int], None]]) -> None:

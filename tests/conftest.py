@@ -250,3 +250,21 @@ def said_all(messages) -> list[str]:
     """`said` for each message (a request's messages, as dicts)."""
     return [said(m["content"]) for m in messages]
 
+
+def assert_each_line_stored_once_and_each_turn_answered_once(store, conversation_id, lines):
+    """Every line is one user message; after the greeting the history is runs of user
+    messages (one turn each), each answered by exactly one reply, to its last message."""
+    messages = store.conversations.messages(conversation_id, include_hidden=True)
+    assert sorted(m.content for m in messages if m.role == "user") == sorted(lines)
+    assert {m.status for m in messages} == {"complete"}
+    while messages and messages[0].role == "assistant" and messages[0].reply_to is None:
+        messages = messages[1:]  # the greeting
+    turn, replies = [], 0
+    for message in messages:
+        if message.role == "user":
+            turn.append(message)
+        else:
+            assert turn and message.reply_to == turn[-1].id, (turn, message)
+            turn, replies = [], replies + 1
+    assert turn == []
+    return replies

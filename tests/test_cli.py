@@ -2,13 +2,17 @@
 
 import json
 import subprocess
+import threading
+import time
 from pathlib import Path
 
+import pytest
+
 from memory.records import Owner
-from memory.schema import open_store
+from memory.schema import open_postgres_store, open_store
 from tests.bot_process import COMMAND, clean_environment
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.conftest import said, said_all
+from tests.conftest import assert_each_line_stored_once_and_each_turn_answered_once, said, said_all
 
 
 def companion(args, *, env_extra=None, stdin="", cwd=None, timeout=60):
@@ -277,3 +281,97 @@ def test_migrate_db_from_an_unreachable_server_is_one_line_without_the_password(
     assert result.stderr.startswith("companion: cannot connect to PostgreSQL")
     assert len(result.stderr.strip().splitlines()) == 1 and "hunter2" not in result.stderr
     assert not (tmp_path / "new.db").exists()
+
+
+# -- several `companion chat` processes on one database (memory/turn_leases.py) --------------
+def backend_env(fake, request, db_path):
+    """The model settings, and the database: the SQLite file, or a fresh PostgreSQL database."""
+    env = model_env(fake, db_path)
+    if request.param == "postgresql":
+        env["COMPANION_DATABASE_URL"] = url = request.getfixturevalue("postgres_url")
+        del env["COMPANION_DB"]
+        return env, lambda: open_postgres_store(url)
+    return env, lambda: open_store(db_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, fake_openai, db_path):
+    return backend_env(fake_openai, request, db_path)
+
+
+def chat_process(env, user):
+    return subprocess.Popen(COMMAND + ["chat", "--user", user], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**clean_environment(), **env})
+
+
+def the_conversation(store):
+    (conversation_id,) = [row[0] for row in store.db.execute("SELECT id FROM conversations").fetchall()]
+    return conversation_id
+
+
+def test_two_chats_writing_one_conversation_at_once_store_every_line_once_and_answer_each_turn_once(
+        fake_openai, backend):
+    env, open_backend = backend
+    assert companion(["chat", "--user", "ann"], env_extra=env, stdin="let us start\n").returncode == 0
+    fake_openai.default_reply = lambda body: Reply("a reply that streams for a while", chunk_delay=0.04)
+    lines = {name: [f"{name} line {i}" for i in range(5)] for name in ("first", "second")}
+    processes = [chat_process(env, "ann") for _ in lines]
+    for process, name in zip(processes, lines):
+        process.stdin.write("".join(line + "\n" for line in lines[name]))
+        process.stdin.close()
+    for process in processes:
+        assert process.wait(timeout=60) == 0, process.stderr.read()
+        process.stdout.close()
+        process.stderr.close()
+    store = open_backend()
+    try:
+        replies = assert_each_line_stored_once_and_each_turn_answered_once(
+            store, the_conversation(store), ["let us start", *lines["first"], *lines["second"]])
+    finally:
+        store.close()
+    assert replies == len(fake_openai.chat_requests)
+
+
+def test_a_chat_killed_mid_reply_has_its_turn_taken_over_by_the_other(fake_openai, backend):
+    env, open_backend = backend
+    held = threading.Event()
+    fake_openai.enqueue(Reply("never finished", wait_for=held), "Answering both.")
+    killed = chat_process(env, "bo")
+    killed.stdin.write("wait for me\n")
+    killed.stdin.flush()
+    try:
+        deadline = time.monotonic() + 60
+        while not fake_openai.chat_requests:  # its turn streams (it holds the lease)
+            assert time.monotonic() < deadline and killed.poll() is None
+            time.sleep(0.05)
+        other = chat_process(env, "bo")
+        other.stdin.write("after the kill\n")
+        other.stdin.close()
+        watcher = open_backend()
+        try:
+            while not watcher.inbox.pending_inputs():  # its line is stored: it waits for the lease
+                assert time.monotonic() < deadline and other.poll() is None
+                time.sleep(0.05)
+        finally:
+            watcher.close()
+        time.sleep(1)
+        assert len(fake_openai.chat_requests) == 1 and other.poll() is None
+    finally:
+        killed.kill()
+        killed.wait()
+        for stream in (killed.stdin, killed.stdout, killed.stderr):
+            stream.close()
+    try:
+        assert other.wait(timeout=60) == 0, other.stderr.read()
+        assert other.stdout.read().splitlines() == ["Answering both."]
+    finally:
+        held.set()
+        other.stdout.close()
+        other.stderr.close()
+    assert said_all(fake_openai.chat_requests[1].messages[-2:]) == ["wait for me", "after the kill"]
+    store = open_backend()
+    try:
+        assert assert_each_line_stored_once_and_each_turn_answered_once(
+            store, the_conversation(store), ["wait for me", "after the kill"]) == 1
+    finally:
+        store.close()

@@ -1,15 +1,18 @@
 """The turn engine end to end: real SQLite and PostgreSQL, the real openai SDK, the fake model server."""
 
 import asyncio
+import subprocess
 import threading
 
 import pytest
 
 from memory.records import Owner
+from memory.schema import open_postgres_store, open_store
+from memory.store import Store
 from personas import PersonaLibrary
-from tests.conftest import make_engine, second_connection
+from tests.conftest import (assert_each_line_stored_once_and_each_turn_answered_once, make_engine, said, said_all,
+                            second_connection)
 from tests.fakes.openai_server import Reply
-from tests.conftest import said
 
 
 @pytest.fixture
@@ -404,3 +407,52 @@ async def test_a_lone_turn_end_does_not_wait():
     await _LoopTurns()()
     assert other_work == []  # it returned without giving the loop a turn
 
+
+
+# -- several processes on one database (memory/turn_leases.py) ------------------------------
+def second_process_store(store):
+    """Another Store on the same database, as a second process would open it."""
+    return open_store(store.path) if isinstance(store, Store) else open_postgres_store(store.url)
+
+
+async def test_two_processes_on_one_database_run_one_turn_of_a_conversation_at_a_time(backend_store, fake_openai):
+    other = second_process_store(backend_store)
+    first, second = make_engine(backend_store, fake_openai), make_engine(other, fake_openai)
+    fake_openai.default_reply = lambda body: Reply("a reply that streams for a while", chunk_delay=0.03)
+    user, conversation = local_user(first)
+
+    async def talk(engine, name):
+        return [await engine.submit(conversation.id, f"{name} {i}", user=user) for i in range(4)]
+
+    results = [r for rs in await asyncio.gather(talk(first, "a"), talk(second, "b")) for r in rs]
+    lines = [f"{name} {i}" for name in "ab" for i in range(4)]
+    replies = assert_each_line_stored_once_and_each_turn_answered_once(backend_store, conversation.id, lines)
+    assert {r.status for r in results} <= {"complete", "merged"}
+    assert replies == sum(r.status == "complete" for r in results) == len(fake_openai.chat_requests)
+    assert sorted(m.content for r in results for m in r.user_messages) == sorted(lines)
+    await first.close()
+    await second.close()
+    other.close()
+
+
+async def test_a_turn_takes_over_the_messages_a_killed_process_left_pending(backend_store, fake_openai):
+    engine = make_engine(backend_store, fake_openai)
+    user, conversation = local_user(engine)
+    killed = second_process_store(backend_store)
+    if isinstance(killed, Store):
+        finished = subprocess.Popen(["true"])
+        finished.wait()
+        killed.turns.holder = f"{killed.turns.host}/{finished.pid}/killed"
+    # it took the turn and its message, then died before the reply was stored
+    killed.inbox.enqueue_input(conversation.id, "are you there?", user_id=user.id)
+    assert killed.turns.try_take(conversation.id)
+    (left,) = killed.inbox.accept_inputs(conversation.id)
+    killed.close()
+    fake_openai.enqueue("Yes, to both.")
+    result = await engine.submit(conversation.id, "hello?", user=user)
+    assert result.status == "complete"
+    assert [m.content for m in result.user_messages] == ["are you there?", "hello?"]
+    assert said_all(fake_openai.chat_requests[0].messages[-2:]) == ["are you there?", "hello?"]
+    assert assert_each_line_stored_once_and_each_turn_answered_once(
+        backend_store, conversation.id, ["are you there?", "hello?"]) == 1
+    await engine.close()

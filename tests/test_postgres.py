@@ -45,8 +45,10 @@ def test_migrations_apply_once_when_several_workers_open_the_database_at_once(po
     for thread in threads:
         thread.join()
     assert errors == [] and len(stores) == 4
-    rows = stores[0].db.execute("SELECT migration_set, name FROM _companion_migrations ORDER BY migration_set").fetchall()
+    rows = stores[0].db.execute("SELECT migration_set, name FROM _companion_migrations "
+                                "ORDER BY migration_set, name").fetchall()
     assert rows == [("companion", "p001_core_tables"), ("companion", "p002_message_words_as_fts5_splits_them"),
+                    ("companion", "p003_turn_leases_and_pending_messages"),
                     ("companion.documents", "p001_documents_chapters_passages"),
                     ("companion.documents", "p002_short_gin_pending_list"),
                     ("companion.life", "p001_choices_checkins_moderation"),

@@ -106,6 +106,7 @@ STORAGE = {
     "memory/directory.py": None,
     "memory/conversations.py": None,
     "memory/inbox.py": None,
+    "memory/turn_leases.py": None,
     "memory/usage_ledger.py": None,
     "memory/schema.py": None,
     "memory/transfer.py": None,
@@ -175,7 +176,7 @@ def test_the_store_imports_no_feature():
             and (node.module or "").startswith("memory")}
     ours |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
              if alias.name.startswith("memory")}
-    core = {"memory.directory", "memory.conversations", "memory.inbox", "memory.usage_ledger"}
+    core = {"memory.directory", "memory.conversations", "memory.inbox", "memory.usage_ledger", "memory.turn_leases"}
     assert ours <= {"memory.textsearch", "memory.tokens", "memory.records", *core}, ours
     for module in core | {"memory.sql_table"}:
         tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8"))

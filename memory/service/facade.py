@@ -797,8 +797,9 @@ class CompanionService:
         self.checkins.finish(claim, "sent" if delivered else "failed")
 
     def recover(self) -> int:
-        """After a restart: turns a crash left pending are marked failed, check-ins claimed
-        but not sent are abandoned. Returns how many."""
+        """After a restart: turns a crash left pending are marked failed (in conversations no
+        other process on the database runs a turn of now), check-ins claimed but not sent are
+        abandoned. Returns how many."""
         recovered = self.engine.recover()
         if self.checkins is not None:
             recovered += self.checkins.recover()
