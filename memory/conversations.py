@@ -169,6 +169,25 @@ class Conversations(Table):
             ).fetchone()
         return self.conversation(conversation_id)
 
+    def active_or_start(self, owner: Owner, persona_id: str, *, greeting: str | None = None,
+                        speaker_name: str | None = None) -> Conversation:
+        """The owner's active conversation with the persona, or a new one (with `greeting` as
+        its first message): in one transaction that another process doing the same waits
+        for (SQLite's write lock at BEGIN; a transaction lock per owner on PostgreSQL), so
+        two processes meeting a new user at once start one conversation, not two."""
+        with self.db.atomic():
+            if dialect(self.db) == "postgresql":
+                key = f"{owner.user_id}" if owner.user_id is not None else f"g:{owner.group_key}"
+                self.db.execute("SELECT pg_advisory_xact_lock(hashtext('companion.conversation'), hashtext(?))",
+                                [f"{key}:{persona_id}"])
+            existing = self.active_conversation(owner, persona_id)
+            if existing is not None:
+                return existing
+            conversation = self.start_conversation(owner, persona_id)
+            if greeting:
+                self.add_message(conversation.id, "assistant", greeting, speaker_name=speaker_name)
+        return self.conversation(conversation.id)
+
     def resume_conversation(self, conversation_id: int) -> Conversation:
         """Make an older conversation the active one for its owner and persona."""
         conversation = self.conversation(conversation_id)

@@ -369,17 +369,27 @@ class Engine:
         """The owner's active conversation with this persona, started (with its greeting) if none."""
         persona = self.persona(persona_id)
         conversation = self.store.conversations.active_conversation(owner, persona.id)
-        return conversation or self.start_conversation(owner, persona.id, user=user)
+        if conversation is not None:
+            return conversation
+        # another process may be starting it right now: one of the two starts it
+        return self.store.conversations.active_or_start(owner, persona.id, greeting=self._greeting(persona, user),
+                                                        speaker_name=persona.name)
 
     def start_conversation(self, owner: Owner, persona_id: str | None = None, *,
                            user: User | None = None) -> Conversation:
         """A new conversation (older ones are kept); the persona's greeting is its first message."""
         persona = self.persona(persona_id)
         conversation = self.store.conversations.start_conversation(owner, persona.id)
-        if persona.greeting.strip():
-            greeting = persona.render(persona.greeting.strip(), user.name if user else "User")
+        greeting = self._greeting(persona, user)
+        if greeting:
             self.store.conversations.add_message(conversation.id, "assistant", greeting, speaker_name=persona.name)
         return self.store.conversations.conversation(conversation.id)
+
+    @staticmethod
+    def _greeting(persona: Persona, user: User | None) -> str | None:
+        """The persona's greeting for this user, the first message of a new conversation."""
+        greeting = persona.greeting.strip()
+        return persona.render(greeting, user.name if user else "User") if greeting else None
 
     # -- request building -------------------------------------------------------------
     def route(self, conversation: Conversation, persona: Persona) -> ModelRoute:

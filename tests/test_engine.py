@@ -435,6 +435,26 @@ async def test_two_processes_on_one_database_run_one_turn_of_a_conversation_at_a
     other.close()
 
 
+async def test_two_processes_meeting_a_new_user_at_once_start_one_conversation(backend_store, fake_openai):
+    other = second_process_store(backend_store)
+    engines = [make_engine(backend_store, fake_openai), make_engine(other, fake_openai)]
+    for round_ in range(15):
+        user = backend_store.directory.ensure_user("local", f"new{round_}", display_name="New")
+        barrier = threading.Barrier(2)
+
+        def meet(engine):
+            barrier.wait()
+            return engine.conversation_for(Owner.user(user.id), user=user).id
+
+        ids = await asyncio.gather(*(asyncio.to_thread(meet, engine) for engine in engines))
+        assert ids[0] == ids[1], round_
+        conversations = backend_store.conversations.conversations_of(Owner.user(user.id))
+        assert len(conversations) == 1 and backend_store.conversations.count_messages(ids[0]) <= 1  # one greeting at most
+    for engine in engines:
+        await engine.close()
+    other.close()
+
+
 async def test_a_turn_takes_over_the_messages_a_killed_process_left_pending(backend_store, fake_openai):
     engine = make_engine(backend_store, fake_openai)
     user, conversation = local_user(engine)
