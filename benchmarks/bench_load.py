@@ -54,7 +54,10 @@ quickest any final of the run arrived after its own stream ended (the one that w
 for nothing) and the bound with every final ready that much later, which is what a bot
 as quick as its own best case could reach.
 
-`LOAD_SCENARIOS=burst` (comma-separated names) runs some scenarios only.
+`LOAD_SCENARIOS=burst` (comma-separated names) runs some scenarios only;
+`LOAD_BACKENDS=sqlite,postgresql` runs them on a SQLite file and then on a fresh database
+of a throwaway PostgreSQL cluster (tests/postgres_server.py, or COMPANION_TEST_DATABASE_URL's
+server); the default is SQLite only.
 """
 
 from __future__ import annotations
@@ -238,6 +241,21 @@ def stored_history(db: Path, loop: ClosedLoop) -> dict[str, int]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
         rows = connection.execute("SELECT role, content, status FROM messages").fetchall()
         inbox = connection.execute("SELECT count(*) FROM inbox").fetchone()[0]
+    return history_counts(rows, inbox, loop)
+
+
+def stored_history_postgres(url: str, loop: ClosedLoop) -> tuple[dict[str, int], int]:
+    """The same on PostgreSQL, and the database's size in bytes."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        rows = connection.execute("SELECT role, content, status FROM messages").fetchall()
+        inbox = connection.execute("SELECT count(*) FROM inbox").fetchone()[0]
+        size = connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    return history_counts(rows, inbox, loop), size
+
+
+def history_counts(rows: list, inbox: int, loop: ClosedLoop) -> dict[str, int]:
     user_rows = Counter(content for role, content, _ in rows if role == "user")
     reply_rows = Counter((int(m.group(1)), int(m.group(2))) for role, content, _ in rows if role == "assistant"
                          for m in [REPLY_MARK.search(content)] if m)
@@ -276,10 +294,12 @@ def forced_last_send(ready: list[float], per_second: float = LIMITS.per_second, 
 
 
 def measure(name: str, users: int, turns: int, think: tuple[float, float], model_seconds: float = MODEL_SECONDS,
-            reply_chars: int | None = None) -> dict[str, Any]:
+            reply_chars: int | None = None, database_url: str | None = None) -> dict[str, Any]:
+    """One scenario against a bot process on a SQLite file, or on `database_url`."""
+    database = {"COMPANION_DATABASE_URL": database_url} if database_url else {}
     with tempfile.TemporaryDirectory() as folder, ClosedLoop(users, turns, think) as telegram, FakeOpenAI() as model:
         fake_model(model, model_seconds, reply_chars)
-        bot = BotProcess(Path(folder), telegram, model).start().wait_polling(120)
+        bot = BotProcess(Path(folder), telegram, model, **database).start().wait_polling(120)
         pid = bot.process.pid
         started_rss = proc_status_kb(pid, "VmRSS")
         bot_cpu_before, own_cpu_before = proc_cpu_seconds(pid), time.process_time()
@@ -298,9 +318,11 @@ def measure(name: str, users: int, turns: int, think: tuple[float, float], model
             during = list(bot.records)  # before the SIGTERM, which logs its own warning
         finally:
             exit_code = bot.terminate(60)
-        db = Path(folder) / "bot.db"
-        db_bytes = sum(p.stat().st_size for p in Path(folder).glob("bot.db*"))
-        history = stored_history(db, telegram)
+        if database_url:
+            history, db_bytes = stored_history_postgres(database_url, telegram)
+        else:
+            db_bytes = sum(p.stat().st_size for p in Path(folder).glob("bot.db*"))
+            history = stored_history(Path(folder) / "bot.db", telegram)
         calls = telegram.calls
         requests = list(model.requests)
     warnings = [r for r in during if r.get("level") == "warning"]
@@ -388,7 +410,23 @@ def measure(name: str, users: int, turns: int, think: tuple[float, float], model
 
 def run() -> dict:
     chosen = {name.strip() for name in os.environ.get("LOAD_SCENARIOS", "").split(",") if name.strip()}
-    return {"scenarios": [measure(*scenario) for scenario in SCENARIOS if not chosen or scenario[0] in chosen]}
+    backends = [name.strip() for name in os.environ.get("LOAD_BACKENDS", "sqlite").split(",") if name.strip()]
+    scenarios = [scenario for scenario in SCENARIOS if not chosen or scenario[0] in chosen]
+    results = [measure(*scenario) for scenario in scenarios] if "sqlite" in backends else []
+    if "postgresql" in backends:
+        from tests.postgres_server import PostgresServer
+
+        url = os.environ.get("COMPANION_TEST_DATABASE_URL")
+        server = PostgresServer.existing(url) if url else PostgresServer.start()
+        try:
+            for scenario in scenarios:
+                with server.fresh_database() as database:
+                    result = measure(*scenario, database_url=database)
+                results.append({**result, "scenario": f"{result['scenario']} (PG)"})
+        finally:
+            if not url:
+                server.stop()
+    return {"scenarios": results}
 
 
 def report(results: dict) -> None:
