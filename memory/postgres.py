@@ -88,7 +88,8 @@ class PostgresDatabase:
         except ImportError:
             raise PostgresUnavailable(
                 "COMPANION_DATABASE_URL names PostgreSQL, but psycopg is not installed: "
-                "pip install 'companion[postgres]'") from None
+                "install the postgres extra (.venv/bin/pip install '.[postgres]' in the checkout, "
+                "or pip install 'companion-bot[postgres]')") from None
         try:
             self.conn = psycopg.connect(url, autocommit=True)
         except psycopg.Error as error:
