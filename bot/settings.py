@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from memory.postgres import redacted_url
+
 if TYPE_CHECKING:
     from memory.documents import DocumentLimits
 
@@ -58,17 +60,6 @@ def known_window(model: str) -> int:
         if re.match(pattern, name):
             return window
     return SAFE_DEFAULT_WINDOW
-
-
-def redacted_url(url: str) -> str:
-    """The URL with its password (and any query, which may hold one) left out."""
-    parsed = urlparse(url)
-    if parsed.password is None and not parsed.query:
-        return url
-    netloc = parsed.netloc.rpartition("@")[2]
-    if parsed.username:
-        netloc = f"{parsed.username}@{netloc}"
-    return parsed._replace(netloc=netloc, query="").geturl()
 
 
 def is_local_url(url: str | None) -> bool:

@@ -30,6 +30,7 @@ import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
+from urllib.parse import urlparse
 
 from memory.records import Clock, to_text, utc_now
 from memory.store import StoreBase
@@ -38,6 +39,22 @@ from memory.tokens import count_tokens
 
 class PostgresUnavailable(RuntimeError):
     """PostgreSQL was asked for and cannot be used; the message says what to do."""
+
+
+def redacted_url(url: str) -> str:
+    """The URL with its password (and any query, which may hold one) left out, for messages."""
+    parsed = urlparse(url)
+    if parsed.password is None and not parsed.query:
+        return url
+    netloc = parsed.netloc.rpartition("@")[2]
+    if parsed.username:
+        netloc = f"{parsed.username}@{netloc}"
+    return parsed._replace(netloc=netloc, query="").geturl()
+
+
+def one_line(error: BaseException) -> str:
+    """A driver's error as one line (libpq's span several: the failure, then a hint)."""
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
 
 
 def _storable(params: Iterable[Any]) -> list[Any]:
@@ -93,9 +110,7 @@ class PostgresDatabase:
         try:
             self.conn = psycopg.connect(url, autocommit=True)
         except psycopg.Error as error:
-            # libpq's message spans lines (the failure, then a hint); the user gets one
-            reason = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
-            raise PostgresUnavailable(f"cannot connect to PostgreSQL: {reason}") from None
+            raise PostgresUnavailable(f"cannot connect to PostgreSQL: {one_line(error)}") from None
         # psycopg prepares a statement on the server once it has run it a few times, so the
         # per-turn queries are planned once per connection.
         self._statements: dict[str, str] = {}

@@ -41,9 +41,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
-from urllib.parse import urlparse
 
-from memory.postgres import PostgresDatabase, PostgresMigrations
+from memory.postgres import PostgresDatabase, PostgresMigrations, one_line, redacted_url
 from memory.sql_table import dialect
 from memory.store import StoreBase
 
@@ -98,13 +97,7 @@ def is_postgres_url(spec: str) -> bool:
 
 def label(spec: str) -> str:
     """The end as messages name it: the path, or the URL without password and query."""
-    if not is_postgres_url(spec):
-        return spec
-    parsed = urlparse(spec)
-    netloc = parsed.netloc.rpartition("@")[2]
-    if parsed.username:
-        netloc = f"{parsed.username}@{netloc}"
-    return parsed._replace(netloc=netloc, query="").geturl()
+    return redacted_url(spec) if is_postgres_url(spec) else spec
 
 
 def _quote(name: str) -> str:
@@ -445,7 +438,7 @@ def _transfer(source: str, destination: str, from_store: StoreBase, to_store: St
                     raise
                 except Exception as error:
                     raise TransferFailed(f"copying {table.name} failed, nothing was kept: "
-                                         f"{_one_line(error)}") from None
+                                         f"{one_line(error)}") from None
             writer.reset_identities(ordered)
             indexes = {"messages": to_store.conversations.reindex(size), "document passages": documents.reindex(size)}
             for table in ordered:
@@ -459,10 +452,6 @@ def _transfer(source: str, destination: str, from_store: StoreBase, to_store: St
     finally:
         _end_snapshot(from_store)
     return Transfer(label(source), label(destination), copies, indexes)
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
 
 
 def describe(transfer: Transfer) -> Sequence[str]:
