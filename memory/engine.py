@@ -379,11 +379,8 @@ class Engine:
                            user: User | None = None) -> Conversation:
         """A new conversation (older ones are kept); the persona's greeting is its first message."""
         persona = self.persona(persona_id)
-        conversation = self.store.conversations.start_conversation(owner, persona.id)
-        greeting = self._greeting(persona, user)
-        if greeting:
-            self.store.conversations.add_message(conversation.id, "assistant", greeting, speaker_name=persona.name)
-        return self.store.conversations.conversation(conversation.id)
+        return self.store.conversations.start_conversation(owner, persona.id, greeting=self._greeting(persona, user),
+                                                           speaker_name=persona.name)
 
     @staticmethod
     def _greeting(persona: Persona, user: User | None) -> str | None:
